@@ -1,0 +1,61 @@
+"""Typed settings: the only module that reads the environment.
+
+Everything else receives a ``Settings`` object, so tests can build one per case instead of
+patching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of broadcaster, read from ``BROADCASTER_*`` variables (or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="BROADCASTER_", env_file=".env", extra="ignore")
+
+    #: SQLAlchemy URL; SQLite runs in WAL mode. PostgreSQL: ``postgresql+psycopg://…``.
+    database_url: str = "sqlite:///broadcaster.db"
+    #: Redis for Celery and the token buckets. Unset: ``broadcaster dev`` starts a private one.
+    redis_url: str | None = None
+    #: ISO 3166 region used to read national numbers (``MX``, ``GB``…); none by default.
+    default_region: str | None = None
+
+    #: Which gateway sends: the built-in carrier simulator or a Messangi-compatible API.
+    provider: Literal["simulator", "messangi"] = "simulator"
+    messangi_base_url: str = "http://127.0.0.1:8025/v1"
+    messangi_api_key: str = "simulator-key"
+    #: Where gateways post delivery receipts (our HTTP API's base URL).
+    public_url: str = "http://127.0.0.1:8080"
+    #: Shared secret carried in the receipt callback URL so strangers cannot post receipts.
+    dlr_secret: str = "change-me"
+
+    #: Messages per chunk task: Celery overhead is negligible at 100–500 per task (DESIGN.md).
+    chunk_size: int = 200
+    #: Concurrent gateway requests inside one chunk task.
+    send_concurrency: int = 50
+    #: A claimed message's lease; must exceed the worst-case send time (timeouts × retries).
+    lease_s: float = 120.0
+    #: Per-request gateway timeout.
+    gateway_timeout_s: float = 10.0
+    #: Attempts per message for retryable gateway errors before ERROR.
+    gateway_max_attempts: int = 5
+    #: A chunk that would wait longer than this for tokens hands its remainder back to the queue.
+    throttle_max_wait_s: float = 2.0
+    #: Default messages (segments) per second by sender-code kind.
+    long_code_mps: float = 1.0
+    short_code_mps: float = 30.0
+    alphanumeric_mps: float = 10.0
+
+    #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
+    max_rows: int = 2_000_000
+    max_file_bytes: int = 500 * 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

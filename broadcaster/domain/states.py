@@ -1,0 +1,132 @@
+"""Broadcast and message states, and which changes between them are allowed.
+
+Transitions are data: services look them up and write them with compare-and-set
+(``UPDATE … WHERE status IN (:allowed_from)``), never check-then-write.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class BroadcastStatus(str, Enum):
+    #: Stored, waiting for its start time.
+    SCHEDULED = "SCHEDULED"
+    #: Being sent.
+    RUNNING = "RUNNING"
+    #: Paused by an operator or by too many gateway failures; unsent messages stay QUEUE.
+    SUSPENDED = "SUSPENDED"
+    #: Stopped for good; unsent messages end CANCELLED.
+    STOPPED = "STOPPED"
+    #: Every message reached a final or sent state.
+    COMPLETED = "COMPLETED"
+    #: Removed with its messages (kept only as a tombstone while the delete runs).
+    DELETED = "DELETED"
+
+
+class BroadcastAction(str, Enum):
+    START = "start"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    STOP = "stop"
+    COMPLETE = "complete"
+    DELETE = "delete"
+
+
+B = BroadcastStatus
+#: action -> (states it may start from, state it leads to)
+BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], BroadcastStatus]] = {
+    BroadcastAction.START: (frozenset({B.SCHEDULED}), B.RUNNING),
+    BroadcastAction.SUSPEND: (frozenset({B.SCHEDULED, B.RUNNING}), B.SUSPENDED),
+    BroadcastAction.RESUME: (frozenset({B.SUSPENDED}), B.RUNNING),
+    BroadcastAction.STOP: (frozenset({B.SCHEDULED, B.RUNNING, B.SUSPENDED}), B.STOPPED),
+    BroadcastAction.COMPLETE: (frozenset({B.SCHEDULED, B.RUNNING}), B.COMPLETED),
+    BroadcastAction.DELETE: (
+        frozenset({B.SCHEDULED, B.SUSPENDED, B.STOPPED, B.COMPLETED}),
+        B.DELETED,
+    ),
+}
+
+#: Broadcasts the status poller watches.
+ACTIVE_BROADCAST_STATES = frozenset({B.RUNNING, B.SUSPENDED})
+
+
+def broadcast_transition(action: BroadcastAction) -> tuple[frozenset[BroadcastStatus], BroadcastStatus]:
+    """Where ``action`` may start from and where it leads."""
+    return BROADCAST_TRANSITIONS[action]
+
+
+class MessageStatus(str, Enum):
+    #: Stored, not yet claimed by a worker.
+    QUEUE = "QUEUE"
+    #: Claimed by a worker, with a lease; sending now.
+    DEQUEUED = "DEQUEUED"
+    #: Accepted by the gateway.
+    SENT = "SENT"
+    #: The gateway refused it for good, or retries ran out.
+    ERROR = "ERROR"
+    #: Receipt: on its way.
+    ENROUTE = "ENROUTE"
+    #: Receipt: accepted by the carrier.
+    ACCEPTD = "ACCEPTD"
+    #: Receipt: delivered to the handset.
+    DELIVRD = "DELIVRD"
+    #: Receipt: undeliverable.
+    UNDELIV = "UNDELIV"
+    #: Receipt: validity period passed, or no receipt came in time.
+    EXPIRED = "EXPIRED"
+    #: Receipt: deleted by the carrier.
+    DELETED = "DELETED"
+    #: Receipt: rejected by the carrier.
+    REJECTD = "REJECTD"
+    #: Receipt: unknown outcome.
+    UNKNOWN = "UNKNOWN"
+    #: Refused before sending: bad number.
+    INVALID_ROUTING = "INVALID_ROUTING"
+    #: Refused before sending: over 10 segments.
+    SEGMENTS_EXCEEDED = "SEGMENTS_EXCEEDED"
+    #: Refused before sending: recipient opted out.
+    BLACKLISTED = "BLACKLISTED"
+    #: Refused before sending: sender code not in the workspace.
+    CODE_NOT_ALLOWED = "CODE_NOT_ALLOWED"
+    #: Never sent because its broadcast was stopped.
+    CANCELLED = "CANCELLED"
+
+
+M = MessageStatus
+#: Not sent yet; a stop turns these into CANCELLED.
+UNSENT_STATES = frozenset({M.QUEUE, M.DEQUEUED})
+#: The gateway has it; receipts may still move it along.
+IN_NETWORK_STATES = frozenset({M.SENT, M.ENROUTE, M.ACCEPTD})
+#: Receipts that end a message's life.
+FINAL_RECEIPT_STATES = frozenset({M.DELIVRD, M.UNDELIV, M.EXPIRED, M.DELETED, M.REJECTD, M.UNKNOWN})
+#: Refused before or instead of sending.
+REFUSED_STATES = frozenset({M.INVALID_ROUTING, M.SEGMENTS_EXCEEDED, M.BLACKLISTED, M.CODE_NOT_ALLOWED})
+FINAL_STATES = FINAL_RECEIPT_STATES | REFUSED_STATES | {M.ERROR, M.CANCELLED}
+#: Counted as "sent" in a broadcast's numbers: the gateway accepted them.
+SENT_STATES = IN_NETWORK_STATES | FINAL_RECEIPT_STATES
+#: Counted as "failed".
+FAILED_STATES = frozenset({M.ERROR, M.UNDELIV, M.EXPIRED, M.DELETED, M.REJECTD}) | REFUSED_STATES
+
+#: Receipt rank: a receipt may only move a message forward, so a late ENROUTE never
+#: overwrites a final DELIVRD. Equal ranks do not replace each other.
+RECEIPT_RANK: dict[MessageStatus, int] = {
+    M.SENT: 0,
+    M.ENROUTE: 1,
+    M.ACCEPTD: 2,
+    **{s: 3 for s in FINAL_RECEIPT_STATES},
+}
+
+
+def receipt_applies(current: MessageStatus, incoming: MessageStatus) -> bool:
+    """Whether a receipt saying ``incoming`` may replace ``current``.
+
+    Receipts can arrive before the send response is stored (current DEQUEUED): they apply.
+    """
+    if incoming not in RECEIPT_RANK or incoming == M.SENT:
+        return False
+    if current == M.DEQUEUED:
+        return True
+    if current not in RECEIPT_RANK:
+        return False
+    return RECEIPT_RANK[incoming] > RECEIPT_RANK[current]

@@ -1,0 +1,86 @@
+"""The one protocol every gateway adapter speaks.
+
+A send hands the adapter a batch of ``OutboundMessage``; the adapter answers one ``SendResult``
+per message, never raising for a single message's failure (that is in the result). Receipts
+come back through ``parse_receipt``; lost outcomes are settled with ``lookup``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from broadcaster.domain.states import MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One SMS ready for a gateway. ``reference`` is our message id, the idempotency key."""
+
+    reference: str
+    sender: str
+    to: str  # E.164 with '+'
+    text: str
+    encoding: str = "GSM-7"  # or "UCS-2"
+    segments: int = 1
+    callback_url: str | None = None  # where the gateway posts receipts
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one send.
+
+    ``status`` is SENT (gateway accepted; ``gateway_id`` set) or ERROR (permanent; ``error``
+    says why). ``retryable`` ERRORs ran out of attempts. ``unknown`` means the adapter could not
+    learn the outcome even after a look-up: the caller leaves the message claimed so the poller
+    settles it later.
+    """
+
+    reference: str
+    status: MessageStatus
+    gateway_id: str | None = None
+    error: str | None = None
+    unknown: bool = False
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery receipt in our vocabulary."""
+
+    reference: str | None  # our message id, when the gateway echoes it
+    gateway_id: str | None
+    status: MessageStatus
+    at: str | None = None  # the gateway's timestamp, as sent
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """What the gateway knows of a reference: ``found`` False means it never got it."""
+
+    found: bool
+    gateway_id: str | None = None
+    status: MessageStatus | None = None
+
+
+class Provider(Protocol):
+    """A gateway adapter. One instance per worker process; it owns its HTTP session."""
+
+    name: str
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        """Send each message at most once per proven absence at the gateway; one result each."""
+        ...
+
+    async def lookup(self, reference: str) -> LookupResult:
+        """Ask the gateway whether it holds a message with our reference."""
+        ...
+
+    def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
+        """Turn a receipt callback body (or query string as a dict) into a ``Receipt``."""
+        ...
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
+        ...
