@@ -35,6 +35,18 @@ class Settings(BaseSettings):
 
     #: Messages per chunk task: Celery overhead is negligible at 100–500 per task (DESIGN.md).
     chunk_size: int = 200
+    #: Chunk tasks in flight per broadcast; finished chunks refill it, the poller tops it up.
+    dispatch_window: int = 4
+    #: A QUEUE message carried by a chunk this long ago without a claim: its task was lost.
+    redispatch_after_s: float = 60.0
+    #: Consecutive gateway failures on one broadcast before it is suspended automatically.
+    auto_suspend_failures: int = 100
+    #: A message sent this long ago with no final receipt becomes EXPIRED.
+    validity_s: float = 48 * 3600.0
+    #: Seconds between beat ticks (scheduler and status poller).
+    tick_s: float = 2.0
+    #: Account-wide ceilings, messages (segments) per second: {"account-name": 50}.
+    account_mps: dict[str, float] = {}
     #: Concurrent gateway requests inside one chunk task.
     send_concurrency: int = 50
     #: A claimed message's lease; must exceed the worst-case send time (timeouts × retries).

@@ -1,0 +1,63 @@
+"""The HTTP API application (aiohttp.web): receipts, health, and the v1 API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from broadcaster.config import Settings
+from broadcaster.providers.base import Provider
+from broadcaster.store.db import engine_for, upgrade
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    engine: Engine
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    def provider_for(self, name: str) -> Provider:
+        from broadcaster.providers.registry import build_provider
+
+        if name not in self.providers:
+            self.providers[name] = build_provider(self.settings.model_copy(update={"provider": name}))
+        return self.providers[name]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(settings: Settings, *, migrate: bool = True,
+               extra: Callable[[web.Application], None] | None = None) -> web.Application:
+    from broadcaster.api import receipts
+
+    if migrate:
+        upgrade(settings.database_url)
+    app = web.Application(client_max_size=settings.max_file_bytes)
+    ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url))
+    app["ctx"] = ctx
+    app.router.add_get("/healthz", healthz)
+    receipts.add_routes(app)
+    if extra:
+        extra(app)
+
+    async def close_providers(_: web.Application) -> None:
+        for p in ctx.providers.values():
+            await p.close()
+
+    app.on_cleanup.append(close_providers)
+    return app
+
+
+def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    web.run_app(create_app(settings), host=host, port=port, print=None)

@@ -1,0 +1,128 @@
+"""Sub-commands by area: recipients, codes, broadcast. Registered on the main group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, settings
+
+
+@click.group()
+def recipients() -> None:
+    """Recipient files."""
+
+
+def _render_check(d: dict[str, Any]) -> None:
+    kv_table({k: v for k, v in d.items() if k != "errors"}, title=f"check of {d['source']}")
+    if d["errors"]:
+        t = Table("line", "value", "reason", title="row errors (first 50)")
+        for e in d["errors"]:
+            t.add_row(str(e["line"]), e["value"], e["reason"])
+        console.print(t)
+
+
+@recipients.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--text", help="Message template, to check placeholders and count segments.")
+@click.option("--region", help="ISO region for national numbers, e.g. MX.")
+@click.option("--sheet", help="Excel sheet name (default: the first).")
+@json_option
+@handles_errors
+def recipients_check(file: str, text: str | None, region: str | None, sheet: str | None, as_json: bool) -> None:
+    """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
+    from broadcaster.services.broadcasts import check_recipients
+
+    report = check_recipients(file, settings(), text=text, region=region, sheet=sheet)
+    emit(report.as_dict(), as_json, _render_check)
+
+
+@click.group()
+def codes() -> None:
+    """Sender codes (long, short, alphanumeric) and their rates."""
+
+
+def _render_codes(rows: list[dict[str, Any]]) -> None:
+    t = Table("code", "kind", "msg/s", "provider", "account")
+    for r in rows:
+        t.add_row(r["code"], r["kind"], f"{r['mps']:g}", r["provider"], r["account"] or "")
+    console.print(t)
+
+
+@codes.command("add")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(["long", "short", "alphanumeric"]), required=True)
+@click.option("--mps", type=float, help="Messages (segments) per second; default by kind.")
+@click.option("--provider", help="Gateway for this code (default: BROADCASTER_PROVIDER).")
+@click.option("--account", help="Provider account, for an account-wide ceiling.")
+@json_option
+@handles_errors
+def codes_add(code: str, kind: str, mps: float | None, provider: str | None, account: str | None,
+              as_json: bool) -> None:
+    """Register sender CODE (or update it)."""
+    from broadcaster.services.codes import add_code
+
+    row = add_code(engine(), settings(), code, kind, mps=mps, provider=provider, account=account)
+    emit(row.as_dict(), as_json, lambda d: _render_codes([d]))
+
+
+@codes.command("list")
+@json_option
+@handles_errors
+def codes_list(as_json: bool) -> None:
+    """List sender codes."""
+    from broadcaster.services.codes import list_codes
+
+    emit([c.as_dict() for c in list_codes(engine(), settings())], as_json, _render_codes)
+
+
+@click.group()
+def broadcast() -> None:
+    """Create, inspect and control broadcasts."""
+
+
+@broadcast.command("create")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--from", "sender", required=True, help="Sender code.")
+@click.option("--text", help="Template: {0} or <0> for columns, {name} for header names.")
+@click.option("--name", help="Broadcast name (default: the file name).")
+@click.option("--at", help="Start time, ISO 8601 (default: now).")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of --at.")
+@click.option("--region", help="ISO region for national numbers.")
+@click.option("--sheet", help="Excel sheet name.")
+@click.option("--wait", is_flag=True, help="Show progress until the broadcast ends.")
+@json_option
+@handles_errors
+def broadcast_create(file: str, sender: str, text: str | None, name: str | None, at: str | None, tz: str,
+                     region: str | None, sheet: str | None, wait: bool, as_json: bool) -> None:
+    """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
+    from broadcaster.services.broadcasts import NewBroadcast, create_from_file
+
+    req = NewBroadcast(sender=sender, text=text, name=name, at=at, tz=tz, region=region)
+    view = create_from_file(engine(), settings(), file, req, sheet=sheet)
+    if wait:
+        from broadcaster.cli_progress import wait_for
+
+        view = wait_for(view["id"], as_json)
+    emit(view, as_json, kv_table)
+
+
+@broadcast.command("get")
+@click.argument("broadcast_id", type=int)
+@json_option
+@handles_errors
+def broadcast_get(broadcast_id: int, as_json: bool) -> None:
+    """Show a broadcast: status, expected, sent, delivered, failed."""
+    from broadcaster.services.broadcasts import get_broadcast
+
+    view = get_broadcast(engine(), broadcast_id)
+    emit(view, as_json, lambda d: (kv_table(d), kv_table(d["counts"], title="messages by status")))
+
+
+def register(main: click.Group) -> None:
+    from broadcaster.cli_run import COMMANDS
+
+    for group in (recipients, codes, broadcast, *COMMANDS):
+        main.add_command(group)

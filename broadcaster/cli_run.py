@@ -1,0 +1,134 @@
+"""Commands that run processes: api, simulator, dev (the whole stack), demo, send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, settings
+
+SAMPLE = Path(__file__).parent / "samples" / "recipients.csv"
+SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
+DEMO_CODE = "55501"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def api(host: str, port: int) -> None:
+    """Serve the HTTP API (receipts, v1 API, dashboard)."""
+    from broadcaster.api.app import run_api
+
+    run_api(settings(), host=host, port=port)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--port", default=8025, show_default=True, type=int)
+@click.pass_context
+def simulator(ctx: click.Context, port: int) -> None:
+    """Run the carrier simulator (a Messangi-compatible gateway). Extra flags: see --help of
+    ``python -m broadcaster.providers.simulator``."""
+    from broadcaster.providers.simulator import main as sim_main
+
+    sim_main(["--port", str(port), *ctx.args])
+
+
+def _stack(api_port: int, simulator_port: int, send_workers: int):  # type: ignore[no-untyped-def]
+    from broadcaster.devstack import DevStack
+
+    s = settings()
+    url = s.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + str(Path(url[len("sqlite:///"):]).resolve())
+    return DevStack(database_url=url, redis_url=s.redis_url, api_port=api_port,
+                    simulator_port=simulator_port, send_workers=send_workers)
+
+
+def _stack_options(fn):  # type: ignore[no-untyped-def]
+    fn = click.option("--api-port", default=8080, show_default=True, type=int)(fn)
+    fn = click.option("--simulator-port", default=8025, show_default=True, type=int)(fn)
+    return click.option("--workers", "send_workers", default=2, show_default=True, type=int,
+                        help="Send worker processes.")(fn)
+
+
+@click.command()
+@_stack_options
+@handles_errors
+def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
+    """Run everything in the foreground: Redis, simulator, API, workers, beat. Ctrl-C stops it."""
+    engine()
+    stack = _stack(api_port, simulator_port, send_workers).start()
+    os.environ["BROADCASTER_REDIS_URL"] = stack.redis_url or ""
+    console.print(f"[bold green]broadcaster is running[/]  API http://127.0.0.1:{stack.api_port}  "
+                  f"simulator http://127.0.0.1:{stack.simulator_port}  Redis {stack.redis_url}\n"
+                  f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(stack.alive().values()):
+            time.sleep(0.5)
+        dead = [n for n, ok in stack.alive().items() if not ok]
+        console.print(f"[red]stopped: {', '.join(dead)} exited (see {stack.workdir})[/]")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stack.stop()
+
+
+@click.command()
+@click.option("--file", "path", type=click.Path(dir_okay=False), default=str(SAMPLE), show_default=True)
+@click.option("--text", default=SAMPLE_TEXT, show_default=True)
+@_stack_options
+@json_option
+@handles_errors
+def demo(path: str, text: str, api_port: int, simulator_port: int, send_workers: int, as_json: bool) -> None:
+    """The main job, end to end: start the stack, send a real broadcast of a file through the
+    simulator, show its progress and result, stop the stack."""
+    from broadcaster.cli_progress import wait_for
+    from broadcaster.services.broadcasts import NewBroadcast, check_recipients, create_from_file
+    from broadcaster.services.codes import add_code
+
+    eng = engine()
+    report = check_recipients(path, settings(), text=text)
+    if not as_json:
+        console.print(f"checked {path}: {report.valid} valid, {report.invalid} invalid, "
+                      f"{report.duplicates} duplicates, {report.total_segments} segments")
+    stack = _stack(api_port, simulator_port, send_workers).start()
+    try:
+        add_code(eng, settings(), DEMO_CODE, "short", mps=100)
+        view = create_from_file(eng, settings(), path, NewBroadcast(sender=DEMO_CODE, text=text, name="demo"))
+        view = wait_for(view["id"], as_json, timeout_s=300)
+    finally:
+        stack.stop()
+    emit(view, as_json, lambda d: (kv_table(d, title="broadcast"), kv_table(d["counts"], title="by status")))
+    if view["status"] != "COMPLETED":
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--from", "sender", required=True, help="Sender code.")
+@click.option("--to", "number", required=True, help="Recipient number.")
+@click.option("--text", required=True)
+@click.option("--region", help="ISO region for a national number.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the outcome.")
+@json_option
+@handles_errors
+def send(sender: str, number: str, text: str, region: str | None, wait: bool, as_json: bool) -> None:
+    """Send one message (through the running workers: broadcaster dev)."""
+    from broadcaster.cli_progress import wait_for
+    from broadcaster.services.messages import send_one
+
+    result = send_one(engine(), settings(), sender=sender, to=number, text=text, region=region)
+    if wait and result["status"] == "QUEUE":
+        wait_for(result["broadcast_id"], True, timeout_s=60)
+        from broadcaster.services.messages import get_message
+
+        result = get_message(engine(), result["id"])
+    emit(result, as_json, kv_table)
+
+
+COMMANDS = (api, simulator, dev, demo, send)

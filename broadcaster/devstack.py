@@ -1,0 +1,159 @@
+"""The whole stack as child processes: private Redis, simulator, API, Celery workers and beat.
+
+``broadcaster dev`` runs it in the foreground; the integration tests run the very same stack,
+so what the tests prove is what a user starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broadcaster.errors import BroadcasterError
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BroadcasterError(f"process {proc.args!r} exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BroadcasterError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+
+
+@dataclass
+class DevStack:
+    """Start and stop every process of broadcaster on loopback."""
+
+    database_url: str
+    redis_url: str | None = None
+    simulator_port: int = 8025
+    api_port: int = 8080
+    send_workers: int = 2
+    control_workers: int = 1
+    simulator_args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="broadcaster-dev-")))
+    log_to: Path | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "BROADCASTER_DATABASE_URL": self.database_url,
+            "BROADCASTER_REDIS_URL": self.redis_url or "",
+            "BROADCASTER_MESSANGI_BASE_URL": f"http://127.0.0.1:{self.simulator_port}/v1",
+            "BROADCASTER_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(args, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=os.getcwd())
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> DevStack:
+        try:
+            self._start_redis()
+            self.start_simulator()
+            self.start_api()
+            self.start_workers()
+            self.start_beat()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_redis(self) -> None:
+        if self.redis_url:
+            return
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise BroadcasterError("redis-server is not installed and BROADCASTER_REDIS_URL is not set "
+                                   "(install it: apt-get install redis-server)")
+        port = free_port()
+        proc = self._spawn("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--dir", str(self.workdir)])
+        wait_for_port(port, proc=proc)
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+
+    def start_simulator(self) -> None:
+        if not port_is_free(self.simulator_port):
+            self.simulator_port = free_port()
+        proc = self._spawn("simulator", [PYTHON, "-m", "broadcaster.providers.simulator",
+                                         "--port", str(self.simulator_port), *self.simulator_args])
+        wait_for_port(self.simulator_port, proc=proc)
+
+    def start_api(self) -> None:
+        if not port_is_free(self.api_port):
+            self.api_port = free_port()
+        proc = self._spawn("api", [PYTHON, "-m", "broadcaster", "api", "--port", str(self.api_port)])
+        wait_for_port(self.api_port, 40, proc=proc)
+
+    def celery(self, *args: str) -> list[str]:
+        return [PYTHON, "-m", "celery", "-A", "workers.celery_app", *args]
+
+    def start_workers(self, name: str = "send") -> None:
+        self._spawn(f"worker-{name}", self.celery(
+            "worker", "-Q", "send", "-c", str(self.send_workers), "-n", f"{name}@%h", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle"))
+        self._spawn("worker-control", self.celery(
+            "worker", "-Q", "control,ingest,poll", "-c", str(self.control_workers), "-n", "control@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle"))
+
+    def start_beat(self) -> None:
+        self._spawn("beat", self.celery("beat", "--loglevel", "INFO", "-s", str(self.workdir / "beat-schedule")))
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Terminate every child (their whole process groups), newest first."""
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def alive(self) -> dict[str, bool]:
+        return {name: p.poll() is None for name, p in self.procs.items()}

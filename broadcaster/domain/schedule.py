@@ -1,0 +1,43 @@
+"""When a broadcast starts: local wall time in a named zone, stored as naive UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from broadcaster.errors import InputError
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone {name!r} (use an IANA name such as America/Mexico_City)") from None
+
+
+def start_time_utc(at: str | None, tz: str, now: datetime) -> datetime:
+    """The naive-UTC start of a broadcast.
+
+    ``at`` is ISO 8601; without an offset it is wall time in ``tz``. None means ``now`` (naive UTC).
+    """
+    tzinfo = zone(tz)
+    if at is None or at.strip().lower() in ("", "now", "immediately"):
+        return now
+    try:
+        parsed = datetime.fromisoformat(at.strip())
+    except ValueError:
+        raise InputError(f"start time {at!r} is not ISO 8601 (e.g. 2026-12-01T09:30)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tzinfo)
+    return parsed.astimezone(UTC).replace(tzinfo=None)
+
+
+def is_due(start_at_utc: datetime, now_utc: datetime) -> bool:
+    return start_at_utc <= now_utc
+
+
+def local_iso(utc_naive: datetime | None, tz: str) -> str | None:
+    """A stored time shown in the broadcast's own zone, with its offset."""
+    if utc_naive is None:
+        return None
+    return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz)).isoformat(timespec="seconds")

@@ -1,0 +1,89 @@
+"""Operator control of a broadcast: start, suspend, resume, stop, delete.
+
+Control is database state, not signals (listmonk's lesson): a sending chunk's next claim
+filters on RUNNING, so a suspend stops it within one sub-batch. Every change is a
+compare-and-set against the transition table; losing a race is an ``InvalidTransition``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from broadcaster.config import Settings
+from broadcaster.domain.states import BroadcastAction, BroadcastStatus, broadcast_transition
+from broadcaster.errors import InvalidTransition, NotFound
+from broadcaster.services.dispatch import TaskQueue, dispatch
+from broadcaster.store import broadcasts_repo, messages_repo
+from broadcaster.store.db import utcnow
+from broadcaster.store.models import broadcasts, messages, row_errors
+
+
+def _current(conn: Connection, broadcast_id: int, workspace_id: int | None) -> dict[str, Any]:
+    row = broadcasts_repo.get_broadcast(conn, broadcast_id, workspace_id)
+    if row is None or row["status"] == BroadcastStatus.DELETED.value:
+        raise NotFound(f"broadcast {broadcast_id} does not exist")
+    return row
+
+
+def transition(conn: Connection, broadcast_id: int, action: BroadcastAction,
+               workspace_id: int | None = None, **values: Any) -> BroadcastStatus:
+    """Apply ``action`` with compare-and-set; raise InvalidTransition when it is not allowed now."""
+    allowed, to = broadcast_transition(action)
+    current = _current(conn, broadcast_id, workspace_id)
+    if not broadcasts_repo.compare_and_set_status(conn, broadcast_id, allowed, to, **values):
+        latest = _current(conn, broadcast_id, workspace_id)["status"]
+        raise InvalidTransition(f"broadcast {broadcast_id}", latest or current["status"], action.value)
+    return to
+
+
+def start(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int) -> bool:
+    """SCHEDULED → RUNNING and fan out; False if someone else started it first."""
+    with engine.begin() as conn:
+        try:
+            transition(conn, broadcast_id, BroadcastAction.START, started_at=utcnow(), consecutive_failures=0)
+        except (InvalidTransition, NotFound):
+            return False
+    dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
+    return True
+
+
+def suspend(engine: Engine, broadcast_id: int, workspace_id: int | None = None, reason: str | None = None) -> str:
+    with engine.begin() as conn:
+        return transition(conn, broadcast_id, BroadcastAction.SUSPEND, workspace_id,
+                          status_reason=reason or "suspended by operator").value
+
+
+def resume(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int,
+           workspace_id: int | None = None) -> str:
+    """SUSPENDED → RUNNING; the QUEUE messages left are fanned out again, none twice."""
+    with engine.begin() as conn:
+        # Messages stamped by chunks that ended on the suspend are free to carry again.
+        conn.execute(sa.update(messages).where(messages.c.broadcast_id == broadcast_id,
+                                               messages.c.status == "QUEUE").values(dispatched_at=None))
+        status = transition(conn, broadcast_id, BroadcastAction.RESUME, workspace_id,
+                            status_reason=None, consecutive_failures=0)
+    dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
+    return status.value
+
+
+def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+    """Final: unsent messages end CANCELLED in the same transaction as the status change."""
+    now = utcnow()
+    with engine.begin() as conn:
+        status = transition(conn, broadcast_id, BroadcastAction.STOP, workspace_id,
+                            ended_at=now, status_reason="stopped by operator")
+        cancelled = messages_repo.cancel_unsent(conn, broadcast_id, now)
+    return {"id": broadcast_id, "status": status.value, "cancelled": cancelled}
+
+
+def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+    """Remove a broadcast with its messages and row errors; a RUNNING one must be stopped first."""
+    with engine.begin() as conn:
+        transition(conn, broadcast_id, BroadcastAction.DELETE, workspace_id)
+        removed = conn.execute(sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)).rowcount
+        conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
+        conn.execute(sa.delete(broadcasts).where(broadcasts.c.id == broadcast_id))
+    return {"id": broadcast_id, "status": BroadcastStatus.DELETED.value, "messages_removed": removed}

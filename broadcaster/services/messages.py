@@ -1,0 +1,65 @@
+"""Single messages: send one now, read one with its receipt history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from broadcaster.config import Settings
+from broadcaster.domain.phones import normalize_phone
+from broadcaster.errors import InputError, NotFound
+from broadcaster.ingest import RecipientRow, RecipientTable
+from broadcaster.services.broadcasts import NewBroadcast, create_from_table
+from broadcaster.services.receipts import history
+from broadcaster.store import messages_repo
+from broadcaster.store.codes_repo import DEFAULT_WORKSPACE
+from broadcaster.store.models import broadcasts, messages
+
+
+def one_row_table(number: str, params: tuple[str, ...] = (), source: str = "api") -> RecipientTable:
+    return RecipientTable(source=source, format="json", columns=None, meta={},
+                          rows=iter([RecipientRow(1, number, params)]))
+
+
+def send_one(engine: Engine, settings: Settings, *, sender: str, to: str, text: str,
+             region: str | None = None, workspace: str = DEFAULT_WORKSPACE,
+             callbacks: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A one-recipient broadcast that starts now; a bad number is refused as INVALID_ROUTING."""
+    phone = normalize_phone(to, region or settings.default_region)
+    if not phone.ok:
+        raise InputError(f"INVALID_ROUTING: {to!r} is not a valid number ({phone.reason.value if phone.reason else ''})")
+    req = NewBroadcast(sender=sender, text=text, name=f"single {phone.e164}", region=region,
+                       workspace=workspace, callbacks=callbacks)
+    view = create_from_table(engine, settings, one_row_table(to), req)
+    with engine.connect() as conn:
+        mid = conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == view["id"])).scalar_one()
+    return get_message(engine, int(mid))
+
+
+def message_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "broadcast_id": row["broadcast_id"], "to": row["recipient"], "text": row["text"],
+        "encoding": row["encoding"], "segments": row["segments"], "status": row["status"],
+        "attempts": row["attempts"], "gatewayId": row["gateway_id"], "error": row["error"],
+        "createdAt": _iso(row["created_at"]), "sentAt": _iso(row["sent_at"]), "updatedAt": _iso(row["updated_at"]),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+
+
+def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = messages_repo.get_message(conn, message_id)
+        if row is not None and workspace_id is not None:
+            owner = conn.execute(sa.select(broadcasts.c.workspace_id).where(
+                broadcasts.c.id == row["broadcast_id"])).scalar()
+            row = row if owner == workspace_id else None
+    if row is None:
+        raise NotFound(f"message {message_id} does not exist")
+    view = message_view(row)
+    view["receipts"] = [{**r, "received_at": _iso(r["received_at"])} for r in history(engine, message_id)]
+    return view

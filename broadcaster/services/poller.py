@@ -1,0 +1,135 @@
+"""The beat tick: start due broadcasts, recover lost work, keep the numbers true.
+
+Everything here is idempotent and safe to run from several beat processes at once: each step is
+a compare-and-set or a recount.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from broadcaster.config import Settings
+from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.providers.base import Provider
+from broadcaster.services import control
+from broadcaster.services.counts import derive_counters
+from broadcaster.services.dispatch import TaskQueue, top_up
+from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
+from broadcaster.store.db import utcnow
+from broadcaster.store.models import broadcasts, messages
+
+log = logging.getLogger(__name__)
+
+#: Ended broadcasts keep being recounted this long, for late receipts.
+RECOUNT_ENDED_S = 600
+
+
+@dataclass
+class TickReport:
+    started: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
+    recovered_sent: int = 0
+    released: int = 0
+    expired: int = 0
+    chunks_topped_up: int = 0
+
+
+def start_due(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
+    with engine.connect() as conn:
+        due = broadcasts_repo.due_broadcasts(conn, now)
+    for broadcast_id in due:
+        if control.start(engine, settings, queue, broadcast_id):
+            report.started.append(broadcast_id)
+
+
+async def recover_leases(engine: Engine, settings: Settings, provider_for: Callable[[str], Provider],
+                         now: datetime, report: TickReport) -> None:
+    """A lease ran out with no answer: ask the gateway, never resend blindly."""
+    with engine.connect() as conn:
+        expired = messages_repo.expired_leases(conn, now)
+        codes = {}
+        for row in expired:
+            key = (row["workspace_id"], row["sender_code"])
+            if key not in codes:
+                found = codes_repo.find_code(conn, *key)
+                codes[key] = (found or {}).get("provider") or settings.provider
+    sent: list[tuple[int, str | None]] = []
+    absent: list[int] = []
+    for row in expired:
+        provider = provider_for(codes[(row["workspace_id"], row["sender_code"])])
+        try:
+            found = await provider.lookup(str(row["id"]))
+        except Exception as exc:  # the gateway is down too: try again next tick
+            log.warning("lookup of message %s failed: %s", row["id"], exc)
+            continue
+        if found.found:
+            sent.append((row["id"], found.gateway_id))
+        else:
+            absent.append(row["id"])
+    with engine.begin() as conn:
+        messages_repo.record_sent(conn, sent, now)
+        report.recovered_sent += len(sent)
+        report.released += messages_repo.release(conn, absent, now)
+
+
+def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
+    """RUNNING → COMPLETED only when no message is left QUEUE or DEQUEUED (checked in the UPDATE)."""
+    unsent = sa.exists().where(
+        messages.c.broadcast_id == broadcast_id,
+        messages.c.status.in_([MessageStatus.QUEUE.value, MessageStatus.DEQUEUED.value]),
+    )
+    with engine.begin() as conn:
+        done = conn.execute(
+            sa.update(broadcasts)
+            .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == BroadcastStatus.RUNNING.value, ~unsent)
+            .values(status=BroadcastStatus.COMPLETED.value, ended_at=now, updated_at=now)
+        ).rowcount
+    return done == 1
+
+
+def _watched(engine: Engine, now: datetime) -> list[tuple[int, str]]:
+    recent = now - timedelta(seconds=RECOUNT_ENDED_S)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(broadcasts.c.id, broadcasts.c.status).where(sa.or_(
+                broadcasts.c.status.in_([BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]),
+                sa.and_(broadcasts.c.status.in_([BroadcastStatus.COMPLETED.value, BroadcastStatus.STOPPED.value]),
+                        broadcasts.c.ended_at >= recent),
+            ))
+        )
+        return [(int(i), s) for i, s in rows]
+
+
+def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
+    """Recount, complete, cancel stragglers of stopped broadcasts, and refill lost chunks."""
+    with engine.begin() as conn:
+        report.expired += messages_repo.expire_silent(conn, now - timedelta(seconds=settings.validity_s), now)
+    for broadcast_id, status in _watched(engine, now):
+        if status == BroadcastStatus.STOPPED.value:
+            with engine.begin() as conn:
+                messages_repo.cancel_unsent(conn, broadcast_id, now)
+        if status == BroadcastStatus.RUNNING.value:
+            if _complete_if_done(engine, broadcast_id, now):
+                report.completed.append(broadcast_id)
+            else:
+                report.chunks_topped_up += top_up(engine, settings, queue, broadcast_id, now)
+        with engine.begin() as conn:
+            counts = broadcasts_repo.status_counts(conn, broadcast_id)
+            broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
+
+
+async def tick(engine: Engine, settings: Settings, queue: TaskQueue,
+               provider_for: Callable[[str], Provider], now: datetime | None = None) -> TickReport:
+    """One beat: the scheduler and the status poller together."""
+    now = now or utcnow()
+    report = TickReport()
+    start_due(engine, settings, queue, now, report)
+    await recover_leases(engine, settings, provider_for, now, report)
+    reconcile(engine, settings, queue, now, report)
+    return report

@@ -1,0 +1,82 @@
+"""Turn raw recipient rows into message drafts or row errors: the rules of one row.
+
+Pure apart from the types it reads; the readers stream rows in, drafts stream out, so a
+million-row file never sits in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from broadcaster.domain.phones import PhoneNormalizer
+from broadcaster.domain.segments import measure
+from broadcaster.domain.states import MessageStatus
+from broadcaster.domain.templates import Template
+from broadcaster.ingest import RecipientRow, RowProblem
+
+MAX_VALUE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message ready to store: valid number, rendered text, measured segments."""
+
+    line: int
+    recipient: str
+    text: str
+    encoding: str
+    segments: int
+    status: MessageStatus  # QUEUE, or SEGMENTS_EXCEEDED when the text is too long
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that produced no message, with where and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
+def column_lookup(columns: tuple[str, ...] | None) -> dict[str, int]:
+    """Header name (case-insensitive) -> index into a row's params."""
+    return {name.strip().lower(): i for i, name in enumerate(columns or ()) if name.strip()}
+
+
+def unknown_names(template: Template, columns: tuple[str, ...] | None) -> list[str]:
+    """Named placeholders no column can fill: the whole file would fail, so refuse it up front."""
+    known = column_lookup(columns)
+    return sorted(n for n in template.names if n.lower() not in known)
+
+
+def build_drafts(
+    rows: Iterable[RecipientRow | RowProblem],
+    template: Template | None,
+    normalizer: PhoneNormalizer,
+    columns: tuple[str, ...] | None,
+) -> Iterator[Draft | RowError]:
+    """One Draft or RowError per row, in file order. No template (a dry run): numbers only."""
+    index = column_lookup(columns)
+    wants_names = bool(template and template.names)
+    for row in rows:
+        if isinstance(row, RowProblem):
+            yield RowError(row.line, row.value[:MAX_VALUE_CHARS], row.reason)
+            continue
+        phone = normalizer(row.phone)
+        if not phone.ok:
+            reason = phone.reason.value if phone.reason else "invalid_number"
+            yield RowError(row.line, row.phone[:MAX_VALUE_CHARS], reason)
+            continue
+        if template is None:
+            yield Draft(row.line, phone.e164 or "", "", "GSM-7", 0, MessageStatus.QUEUE)
+            continue
+        named = {n: row.params[i] for n, i in index.items() if i < len(row.params)} if wants_names else None
+        missing = template.missing(row.params, named)
+        if missing:
+            yield RowError(row.line, row.phone[:MAX_VALUE_CHARS], "missing value for " + ", ".join(missing))
+            continue
+        text = template.render(row.params, named)
+        info = measure(text)
+        status = MessageStatus.SEGMENTS_EXCEEDED if info.exceeded else MessageStatus.QUEUE
+        yield Draft(row.line, phone.e164 or "", text, info.encoding, info.segments, status)

@@ -1,0 +1,190 @@
+"""Send one chunk of a broadcast: tokens first, then a leased claim, then the gateway.
+
+Order matters. Tokens are taken before claiming so a throttled chunk never holds claimed
+messages while it waits; the claim is one compare-and-set that also checks the broadcast is
+RUNNING, so a suspend stops the next sub-batch; results are written with compare-and-set so a
+receipt that beat the send response is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from broadcaster.config import Settings
+from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX
+from broadcaster.domain.states import BroadcastAction, BroadcastStatus, MessageStatus, broadcast_transition
+from broadcaster.providers.base import OutboundMessage, Provider, SendResult
+from broadcaster.services.codes import SenderCode, to_sender_code
+from broadcaster.services.dispatch import TaskQueue, dispatch
+from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
+from broadcaster.store.db import utcnow
+from broadcaster.store.models import broadcasts
+from broadcaster.throttle import Limit, TokenBucket
+
+
+@dataclass
+class SendContext:
+    """What a worker process holds across chunk tasks: one of each, built once."""
+
+    settings: Settings
+    engine: Engine
+    bucket: TokenBucket
+    queue: TaskQueue
+    provider_for: Callable[[str], Provider]
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class ChunkOutcome:
+    """What one chunk task did, for logs and tests."""
+
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    handed_back: int = 0
+    stopped: bool = False
+    waited_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    broadcast: dict[str, Any]
+    code: SenderCode
+    limits: list[Limit]
+    callback_url: str | None
+
+
+def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
+    with ctx.engine.connect() as conn:
+        b = broadcasts_repo.get_broadcast(conn, broadcast_id)
+        if b is None:
+            return None
+        row = codes_repo.find_code(conn, b["workspace_id"], b["sender_code"])
+    if row is None:
+        return None
+    code = to_sender_code(row, ctx.settings)
+    limits = [Limit(f"{BUCKET_CODE_PREFIX}{code.provider}:{code.code}", code.mps)]
+    if code.account and code.account in ctx.settings.account_mps:
+        limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", ctx.settings.account_mps[code.account]))
+    callback = None
+    if b["request_dr"]:
+        callback = f"{ctx.settings.public_url.rstrip('/')}/v1/dlr/{code.provider}?secret={ctx.settings.dlr_secret}"
+    return _Route(b, code, limits, callback)
+
+
+def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, int]]:
+    """The longest prefix of (id, segments) whose segments fit in ``tokens``."""
+    out, used = [], 0
+    for mid, seg in batch:
+        if used + seg > tokens:
+            break
+        out.append((mid, seg))
+        used += seg
+    return out
+
+
+async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> ChunkOutcome:
+    """Send what is still QUEUE among ``ids``; hand the rest back rather than wait long."""
+    outcome = ChunkOutcome()
+    route = _route(ctx, broadcast_id)
+    if route is None:
+        outcome.stopped = True
+        return outcome
+    with ctx.engine.connect() as conn:
+        pending = messages_repo.queued_segments(conn, ids)
+    provider = ctx.provider_for(route.code.provider)
+    s = ctx.settings
+    while pending:
+        batch = pending[: s.send_concurrency]
+        need = sum(seg for _, seg in batch)
+        grant = await ctx.bucket.take(route.limits, need, min_tokens=batch[0][1])
+        if grant.granted == 0:
+            if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
+                _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
+                outcome.handed_back = len(pending)
+                return outcome
+            await _sleep(grant.wait_s)
+            outcome.waited_s += grant.wait_s
+            continue
+        take = _affordable(batch, grant.granted)
+        pending = pending[len(take):]
+        if not await _send_claimed(ctx, route, provider, [mid for mid, _ in take], outcome):
+            outcome.stopped = True
+            return outcome
+    dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1)
+    return outcome
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: float) -> None:
+    """Free the worker: the remainder goes back to the queue, due when its tokens will be."""
+    countdown = max(wait_s, 0.05)
+    with ctx.engine.begin() as conn:
+        messages_repo.restamp(conn, ids, utcnow() + timedelta(seconds=countdown))
+    ctx.queue.send_chunk(broadcast_id, ids, countdown)
+
+
+async def _send_claimed(ctx: SendContext, route: _Route, provider: Provider, ids: list[int],
+                        outcome: ChunkOutcome) -> bool:
+    """Claim, send, record. False when the broadcast is no longer RUNNING."""
+    with ctx.engine.begin() as conn:
+        claimed = messages_repo.claim(conn, route.broadcast["id"], ids, now=utcnow(), lease_s=ctx.settings.lease_s)
+    if not claimed:
+        return _still_running(ctx, route.broadcast["id"])
+    out = [OutboundMessage(reference=str(c.id), sender=route.code.code, to=c.recipient, text=c.text,
+                           encoding=c.encoding, segments=c.segments, callback_url=route.callback_url)
+           for c in claimed]
+    results = await provider.send_batch(out)
+    _record(ctx, route.broadcast["id"], results, outcome)
+    return True
+
+
+def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
+    with ctx.engine.connect() as conn:
+        b = broadcasts_repo.get_broadcast(conn, broadcast_id)
+    return bool(b and b["status"] == BroadcastStatus.RUNNING.value)
+
+
+def _record(ctx: SendContext, broadcast_id: int, results: list[SendResult], outcome: ChunkOutcome) -> None:
+    sent = [(int(r.reference), r.gateway_id) for r in results if r.status == MessageStatus.SENT and not r.unknown]
+    failed = [(int(r.reference), r.error or "gateway error") for r in results
+              if r.status == MessageStatus.ERROR and not r.unknown]
+    outcome.sent += len(sent)
+    outcome.failed += len(failed)
+    outcome.unknown += sum(r.unknown for r in results)
+    now = utcnow()
+    with ctx.engine.begin() as conn:
+        messages_repo.record_sent(conn, sent, now)
+        messages_repo.record_failed(conn, failed, now)
+        _track_failures(conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent))
+
+
+def _track_failures(conn: Any, settings: Settings, broadcast_id: int, *, failures: int, any_ok: bool) -> None:
+    """Too many consecutive gateway failures suspend the broadcast instead of burning the list."""
+    if not failures and not any_ok:
+        return
+    counter = broadcasts.c.consecutive_failures
+    new_value = 0 if any_ok else counter + failures
+    conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(consecutive_failures=new_value))
+    if any_ok:
+        return
+    value = conn.execute(sa.select(counter).where(broadcasts.c.id == broadcast_id)).scalar_one()
+    if value >= settings.auto_suspend_failures:
+        allowed, to = broadcast_transition(BroadcastAction.SUSPEND)
+        broadcasts_repo.compare_and_set_status(
+            conn, broadcast_id, frozenset({BroadcastStatus.RUNNING}) & allowed, to,
+            status_reason=f"suspended automatically after {value} consecutive gateway failures",
+        )

@@ -1,0 +1,211 @@
+"""Message rows on the send path: dispatch marks, leased claims, results, receipts, recovery.
+
+Every state change is a compare-and-set on ``status`` so concurrent workers, the poller and
+receipt handlers can race without losing or repeating a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.store.models import broadcasts, messages
+
+M = MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    recipient: str
+    text: str
+    encoding: str
+    segments: int
+
+
+def mark_dispatched(
+    conn: Connection, broadcast_id: int, *, limit: int, now: datetime, stale_before: datetime
+) -> list[int]:
+    """Pick up to ``limit`` QUEUE messages no live chunk carries, stamp them, return their ids.
+
+    The stamp is itself a compare-and-set, so two dispatchers never both enqueue one message.
+    """
+    free = sa.or_(messages.c.dispatched_at.is_(None), messages.c.dispatched_at < stale_before)
+    ids = [r[0] for r in conn.execute(
+        sa.select(messages.c.id)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value, free)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )]
+    if not ids:
+        return []
+    stamped = conn.execute(
+        sa.update(messages)
+        .where(messages.c.id.in_(ids), messages.c.status == M.QUEUE.value, free)
+        .values(dispatched_at=now)
+        .returning(messages.c.id)
+    )
+    return sorted(r[0] for r in stamped)
+
+
+def count_in_queue_window(conn: Connection, broadcast_id: int, live_after: datetime) -> int:
+    """QUEUE messages a live chunk task is carrying (stamped after ``live_after``)."""
+    return int(conn.execute(
+        sa.select(sa.func.count()).where(
+            messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value,
+            messages.c.dispatched_at >= live_after,
+        )
+    ).scalar_one())
+
+
+def restamp(conn: Connection, ids: Sequence[int], at: datetime) -> None:
+    """A chunk handed back with a countdown: keep its messages out of the stale pool until then."""
+    if ids:
+        conn.execute(
+            sa.update(messages).where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value)
+            .values(dispatched_at=at)
+        )
+
+
+def queued_segments(conn: Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(id, segments) of the still-QUEUE messages among ``ids``, in id order."""
+    rows = conn.execute(
+        sa.select(messages.c.id, messages.c.segments)
+        .where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value)
+        .order_by(messages.c.id)
+    )
+    return [(int(i), int(s)) for i, s in rows]
+
+
+def claim(conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datetime, lease_s: float) -> list[Claimed]:
+    """QUEUE → DEQUEUED with a lease, only while the broadcast is RUNNING (one statement).
+
+    A suspend or stop committed before this runs makes it claim nothing: that is how sending
+    chunks see control within one sub-batch.
+    """
+    running = sa.exists().where(
+        broadcasts.c.id == broadcast_id, broadcasts.c.status == BroadcastStatus.RUNNING.value
+    )
+    rows = conn.execute(
+        sa.update(messages)
+        .where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value, running)
+        .values(status=M.DEQUEUED.value, lease_until=now + timedelta(seconds=lease_s),
+                attempts=messages.c.attempts + 1, updated_at=now)
+        .returning(messages.c.id, messages.c.recipient, messages.c.text, messages.c.encoding,
+                   messages.c.segments)
+    )
+    return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
+
+
+def record_sent(conn: Connection, results: Sequence[tuple[int, str | None]], now: datetime) -> None:
+    """Store gateway ids; DEQUEUED becomes SENT, but a receipt that came first keeps its status."""
+    if not results:
+        return
+    stmt = (
+        sa.update(messages)
+        .where(messages.c.id == sa.bindparam("mid"),
+               messages.c.status.notin_([M.QUEUE.value, M.CANCELLED.value]))
+        .values(
+            gateway_id=sa.bindparam("gid"), sent_at=now, lease_until=None, updated_at=now, error=None,
+            status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),
+        )
+    )
+    conn.execute(stmt, [{"mid": mid, "gid": gid} for mid, gid in results])
+
+
+def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: datetime) -> None:
+    """DEQUEUED → ERROR with the reason."""
+    if not results:
+        return
+    stmt = (
+        sa.update(messages)
+        .where(messages.c.id == sa.bindparam("mid"), messages.c.status == M.DEQUEUED.value)
+        .values(status=M.ERROR.value, error=sa.bindparam("err"), lease_until=None, updated_at=now)
+    )
+    conn.execute(stmt, [{"mid": mid, "err": err[:300]} for mid, err in results])
+
+
+def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:
+    """DEQUEUED → QUEUE for messages the gateway proved it never got; they will be sent again."""
+    if not ids:
+        return 0
+    return conn.execute(
+        sa.update(messages)
+        .where(messages.c.id.in_(list(ids)), messages.c.status == M.DEQUEUED.value)
+        .values(status=M.QUEUE.value, lease_until=None, dispatched_at=None, updated_at=now)
+    ).rowcount
+
+
+def expired_leases(conn: Connection, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(messages.c.id, messages.c.broadcast_id, broadcasts.c.sender_code, broadcasts.c.workspace_id)
+        .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id)
+        .where(messages.c.status == M.DEQUEUED.value, messages.c.lease_until < now)
+        .order_by(messages.c.lease_until)
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def extend_lease(conn: Connection, ids: Sequence[int], until: datetime) -> None:
+    if ids:
+        conn.execute(
+            sa.update(messages).where(messages.c.id.in_(list(ids)), messages.c.status == M.DEQUEUED.value)
+            .values(lease_until=until)
+        )
+
+
+def cancel_unsent(conn: Connection, broadcast_id: int, now: datetime) -> int:
+    """A stopped broadcast: every QUEUE message ends CANCELLED (DEQUEUED ones are in flight)."""
+    return conn.execute(
+        sa.update(messages)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value)
+        .values(status=M.CANCELLED.value, updated_at=now, dispatched_at=None)
+    ).rowcount
+
+
+def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> int:
+    """Sent long ago and no final receipt: EXPIRED (the validity period passed)."""
+    return conn.execute(
+        sa.update(messages)
+        .where(messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+               messages.c.sent_at < sent_before)
+        .values(status=M.EXPIRED.value, updated_at=now, error="no receipt within the validity period")
+    ).rowcount
+
+
+def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | None) -> dict[str, Any] | None:
+    """The message a receipt speaks of: by our reference first, else by the gateway's id."""
+    q = sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id)
+    row = None
+    if reference and reference.isdigit():
+        row = conn.execute(q.where(messages.c.id == int(reference))).mappings().first()
+    if row is None and gateway_id:
+        row = conn.execute(q.where(messages.c.gateway_id == gateway_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def advance_status(
+    conn: Connection, message_id: int, allowed_from: Sequence[MessageStatus], to: MessageStatus,
+    now: datetime, gateway_id: str | None = None,
+) -> bool:
+    values: dict[str, Any] = {"status": to.value, "updated_at": now}
+    if gateway_id:
+        values["gateway_id"] = sa.func.coalesce(messages.c.gateway_id, gateway_id)
+    result = conn.execute(
+        sa.update(messages)
+        .where(messages.c.id == message_id, messages.c.status.in_([s.value for s in allowed_from]))
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).mappings().first()
+    return dict(row) if row else None

@@ -1,0 +1,155 @@
+"""Tables. Times are naive UTC everywhere (SQLite has no time zones; one convention for both)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a million-row table.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(128), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=True),  # HMAC signing secret, optional
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
+sender_codes = sa.Table(
+    "sender_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("code", sa.String(20), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # long | short | alphanumeric
+    sa.Column("mps", sa.Float, nullable=True),  # None: the kind's default from settings
+    sa.Column("provider", sa.String(32), nullable=True),  # None: settings.provider
+    sa.Column("account", sa.String(64), nullable=True),  # provider account, for its own ceiling
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "code", name="uq_sender_codes_workspace_code"),
+)
+
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("sender_code", sa.String(20), nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_at", sa.DateTime, nullable=False),  # UTC
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(300), nullable=True),  # file name or "json"/"api"
+    sa.Column("expected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request_dr", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("callbacks", sa.JSON, nullable=True),  # client URLs for status changes
+    sa.Column("status_reason", sa.String(300), nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("ended_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("broadcast_id", sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("line", sa.Integer, nullable=True),
+    sa.Column("recipient", sa.String(20), nullable=False),  # E.164 with '+'
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),
+    sa.Column("segments", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("gateway_id", sa.String(100), nullable=True),
+    sa.Column("error", sa.String(300), nullable=True),
+    sa.Column("lease_until", sa.DateTime, nullable=True),  # while DEQUEUED
+    sa.Column("dispatched_at", sa.DateTime, nullable=True),  # last time a chunk task carried it
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=True),
+    sa.UniqueConstraint("broadcast_id", "recipient", name="uq_messages_broadcast_recipient"),
+    sa.Index("ix_messages_broadcast_status", "broadcast_id", "status"),
+    sa.Index("ix_messages_status_lease", "status", "lease_until"),
+    sa.Index("ix_messages_gateway_id", "gateway_id"),
+)
+
+row_errors = sa.Table(
+    "row_errors",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("broadcast_id", sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("line", sa.Integer, nullable=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Index("ix_row_errors_broadcast", "broadcast_id", "line"),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.BigInteger, nullable=True),  # None: unknown id, kept for audit
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("gateway_id", sa.String(100), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("applied", sa.Boolean, nullable=False),
+    sa.Column("reported_at", sa.String(40), nullable=True),  # the gateway's own timestamp text
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("raw", sa.JSON, nullable=True),
+    sa.Index("ix_receipts_message", "message_id"),
+)
+
+callback_deliveries = sa.Table(
+    "callback_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.BigInteger, nullable=False),
+    sa.Column("url", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # message status reported
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("outcome", sa.String(20), nullable=False),  # pending | delivered | failed | refused
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+imported_files = sa.Table(
+    "imported_files",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("broadcast_id", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)

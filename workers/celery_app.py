@@ -1,0 +1,54 @@
+"""The Celery application: Redis broker, four queues, settings chosen for long batched tasks."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from broadcaster.config import get_settings
+
+#: Chunk tasks carry hundreds of sends and may run for seconds; a worker should hold no more
+#: than the one it is running, or a killed worker takes a queue of others down with it.
+PREFETCH_MULTIPLIER = 1
+#: Redis redelivers an unacknowledged task after this long (acks_late: a task is acknowledged
+#: when it ends). It must exceed the longest task *and* the longest countdown (ETA tasks are also
+#: held unacknowledged), or Redis hands a running task to a second worker. Chunk tasks hand back
+#: after ~2 s of throttling and countdowns are seconds, so 10 minutes is a wide margin; lost work
+#: is found sooner anyway by the status poller (stale dispatch stamps, expired leases).
+VISIBILITY_TIMEOUT_S = 600
+
+QUEUES = ("send", "control", "ingest", "poll")
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    broker = settings.redis_url or "redis://127.0.0.1:6379/0"
+    app = Celery("broadcaster", broker=broker, include=["workers.tasks"])
+    app.conf.update(
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="control",
+        task_routes={
+            "workers.tasks.send_chunk": {"queue": "send"},
+            "workers.tasks.tick": {"queue": "poll"},
+            "workers.tasks.create_broadcast_from_file": {"queue": "ingest"},
+            "workers.tasks.create_broadcast_from_json": {"queue": "ingest"},
+        },
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=PREFETCH_MULTIPLIER,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "tick": {"task": "workers.tasks.tick", "schedule": settings.tick_s,
+                     "options": {"expires": settings.tick_s * 2}},
+        },
+    )
+    return app
+
+
+app = make_app()

@@ -1,0 +1,82 @@
+"""Celery tasks with stable names (``workers.tasks.*``): parse arguments, call a use case, return.
+
+Admin scripts call the control tasks by name, e.g.
+``app.send_task("workers.tasks.suspend_broadcast", args=[42])``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from broadcaster.config import get_settings
+from broadcaster.services import control, poller, sending
+from broadcaster.store.db import engine_for
+from workers import runtime
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+class CeleryQueue:
+    """The service layer's TaskQueue, backed by Celery."""
+
+    def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
+        send_chunk.apply_async(args=[broadcast_id, ids], countdown=countdown_s or None)
+
+
+QUEUE = CeleryQueue()
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    return engine_for(get_settings().database_url)
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    runtime.reset_after_fork()
+
+
+@worker_process_shutdown.connect
+def _before_exit(**_: Any) -> None:
+    runtime.shutdown()
+
+
+@app.task(name="workers.tasks.send_chunk", acks_late=True)
+def send_chunk(broadcast_id: int, ids: list[int]) -> dict[str, Any]:
+    outcome = runtime.run(sending.send_chunk(runtime.context(QUEUE), broadcast_id, ids))
+    return {"sent": outcome.sent, "failed": outcome.failed, "unknown": outcome.unknown,
+            "handed_back": outcome.handed_back, "stopped": outcome.stopped}
+
+
+@app.task(name="workers.tasks.tick", acks_late=True)
+def tick() -> dict[str, Any]:
+    report = runtime.run(poller.tick(_engine(), get_settings(), QUEUE, runtime.provider_for))
+    return report.__dict__
+
+
+@app.task(name="workers.tasks.start_broadcast")
+def start_broadcast(broadcast_id: int) -> bool:
+    return control.start(_engine(), get_settings(), QUEUE, broadcast_id)
+
+
+@app.task(name="workers.tasks.suspend_broadcast")
+def suspend_broadcast(broadcast_id: int) -> str:
+    return control.suspend(_engine(), broadcast_id)
+
+
+@app.task(name="workers.tasks.resume_broadcast")
+def resume_broadcast(broadcast_id: int) -> str:
+    return control.resume(_engine(), get_settings(), QUEUE, broadcast_id)
+
+
+@app.task(name="workers.tasks.stop_broadcast")
+def stop_broadcast(broadcast_id: int) -> dict[str, Any]:
+    return control.stop(_engine(), broadcast_id)
+
+
+@app.task(name="workers.tasks.delete_broadcast")
+def delete_broadcast(broadcast_id: int) -> dict[str, Any]:
+    return control.delete(_engine(), broadcast_id)
