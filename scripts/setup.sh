@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up broadcaster on a fresh Debian/Ubuntu machine: system services the tests and the dev
+# stack use (only where missing), a virtualenv in .venv, and the package with its dev tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "please install: $*" >&2; exit 1
+  fi
+}
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# PostgreSQL: a running server is used as is; otherwise the tests start a private cluster.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "setup done: .venv ready"
