@@ -1,0 +1,249 @@
+"""HTTP plumbing every gateway adapter shares: what a failure means, Retry-After, retry policy.
+
+What a failed call means for a resend decides everything here::
+
+    outcome                           examples                                     raised as
+    never reached the gateway         connection refused, DNS, connect timeout     RetryableGatewayError
+    refused, worth another try        429 (Retry-After), 408, 425, 5xx             RetryableGatewayError
+    refused for good                  400, 401, 403, 404, 413, 422, other 4xx      PermanentGatewayError
+    may have reached the gateway      timeout after sending, reset or disconnect   OutcomeUnknown
+                                      mid-response, payload error, unreadable 2xx
+
+Only ``OutcomeUnknown`` obliges the adapter to ask the gateway before any resend: gateways are
+not idempotent. ``request`` performs one call and raises exactly these; ``check_status`` turns
+a non-2xx reply into one; ``retrying`` is the tenacity policy (exponential backoff with full
+jitter, Retry-After honoured, bounded by attempts and by a ``Deadline``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from broadcaster.errors import (
+    GatewayError,
+    OutcomeUnknown,
+    PermanentGatewayError,
+    RetryableGatewayError,
+)
+
+#: Statuses worth another try besides every 5xx.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+#: How much of a response body an error message quotes.
+SNIPPET_CHARS = 200
+#: Connecting is safe to retry, so it gets its own, shorter timeout.
+CONNECT_TIMEOUT_S = 5.0
+#: Retry-After values above this are treated as this (a gateway asking for an hour is broken).
+MAX_RETRY_AFTER_S = 300.0
+#: Backoff defaults: first wait up to ``BACKOFF_BASE_S``, doubling, never above ``BACKOFF_CAP_S``.
+BACKOFF_BASE_S = 0.2
+BACKOFF_CAP_S = 10.0
+
+
+def snippet(text: str, limit_chars: int = SNIPPET_CHARS) -> str:
+    """The start of a body, on one line, for error messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit_chars else flat[: limit_chars - 1] + "…"
+
+
+def parse_retry_after(value: str | None, *, now_epoch_s: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns None when absent or unreadable, never a negative number, at most
+    ``MAX_RETRY_AFTER_S``. Fractional seconds are accepted (some gateways send them).
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        now = time.time() if now_epoch_s is None else now_epoch_s
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def classify_status(
+    status: int, body: str = "", headers: Mapping[str, str] | None = None
+) -> GatewayError | None:
+    """The error a reply's status means, or None for 1xx-3xx (success as far as transport goes)."""
+    if status < 400:
+        return None
+    reason = f"HTTP {status}: {snippet(body)}" if body else f"HTTP {status}"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        retry_after = parse_retry_after((headers or {}).get("Retry-After"))
+        return RetryableGatewayError(reason, retry_after_s=retry_after)
+    return PermanentGatewayError(reason, status=status)
+
+
+def classify_exception(exc: BaseException) -> GatewayError:
+    """The error a transport exception means. Order matters: subclasses first."""
+    if isinstance(exc, GatewayError):
+        return exc
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return PermanentGatewayError(f"TLS: {exc}")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
+        # The connection never opened: nothing was sent, a resend is safe.
+        return RetryableGatewayError(f"not connected ({name}): {exc}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return PermanentGatewayError(f"invalid URL: {exc}")
+    if isinstance(exc, asyncio.TimeoutError):
+        return OutcomeUnknown(f"timeout after sending ({name})")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return OutcomeUnknown(f"{name}: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientResponseError | OSError):
+        return OutcomeUnknown(f"{name}: {exc}")
+    return OutcomeUnknown(f"unexpected {name}: {exc}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A complete response: status, headers and the whole body as text."""
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        """The body as JSON; a 2xx we cannot read is an unknown outcome (it may have worked)."""
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            raise OutcomeUnknown(f"HTTP {self.status} with unreadable body: {snippet(self.text)}") from exc
+
+
+def check_status(reply: HttpReply) -> HttpReply:
+    """``reply`` when 2xx; else raise what its status means."""
+    error = classify_status(reply.status, reply.text, reply.headers)
+    if error is not None:
+        raise error
+    if not reply.ok:  # 1xx/3xx: we follow no redirects for POSTs, so this is a misconfiguration
+        raise PermanentGatewayError(f"HTTP {reply.status}: unexpected", status=reply.status)
+    return reply
+
+
+async def request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    **kwargs: Any,
+) -> HttpReply:
+    """One HTTP call, body read in full; transport failures raised as classified ``GatewayError``.
+
+    Does not judge the status: pass the reply to ``check_status`` for that. ``timeout_s`` bounds
+    the whole call; connecting alone gets at most ``CONNECT_TIMEOUT_S`` so that a dead host is
+    told apart (safe to retry) from a gateway that went quiet after we sent (unknown).
+    """
+    timeout = aiohttp.ClientTimeout(
+        total=max(timeout_s, 0.001), sock_connect=min(timeout_s, CONNECT_TIMEOUT_S)
+    )
+    try:
+        async with session.request(method, url, timeout=timeout, **kwargs) as resp:
+            text = await resp.text(errors="replace")
+            headers: CIMultiDictProxy[str] = resp.headers
+            return HttpReply(resp.status, headers, text)
+    except Exception as exc:  # every transport failure becomes a GatewayError
+        raise classify_exception(exc) from exc
+
+
+class Deadline:
+    """A point in time an operation must finish by; ``clock`` is injectable for tests."""
+
+    __slots__ = ("_clock", "_end")
+
+    def __init__(self, budget_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + budget_s
+
+    def remaining_s(self) -> float:
+        """Seconds left, never negative."""
+        return max(self._end - self._clock(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        return self._clock() >= self._end
+
+    def cap(self, timeout_s: float) -> float:
+        """``timeout_s``, shortened so a call ends by the deadline."""
+        return min(timeout_s, self.remaining_s())
+
+
+class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
+    """Full-jitter exponential backoff; a ``retry_after_s`` on the error wins, plus ≤10 % jitter.
+
+    Jitter on Retry-After keeps a crowd of requests refused together from returning together.
+    """
+
+    def __init__(self, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S,
+                 rng: random.Random | None = None) -> None:
+        self.base_s, self.cap_s = base_s, cap_s
+        self._rng = rng or random.Random()
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            return retry_after * (1.0 + 0.1 * self._rng.random())
+        ceiling = min(self.cap_s, self.base_s * 2 ** (retry_state.attempt_number - 1))
+        return self._rng.uniform(0.0, ceiling)
+
+
+class stop_before_deadline(stop_base):  # noqa: N801
+    """Stop when the coming wait would end at or past the deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.deadline.remaining_s() <= (retry_state.upcoming_sleep or 0.0)
+
+
+def retrying(
+    *,
+    max_attempts: int,
+    deadline: Deadline,
+    base_s: float = BACKOFF_BASE_S,
+    cap_s: float = BACKOFF_CAP_S,
+    retry_on: tuple[type[BaseException], ...] = (RetryableGatewayError,),
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
+    """The retry policy: ``async for attempt in retrying(...): with attempt: ...``.
+
+    Retries ``retry_on`` (by default every retryable error, ``OutcomeUnknown`` included: the
+    caller decides what a retry does after an unknown outcome), at most ``max_attempts`` calls,
+    and never sleeps past ``deadline``. The last error is re-raised when it gives up.
+    """
+    return AsyncRetrying(
+        stop=stop_after_attempt(max_attempts) | stop_before_deadline(deadline),
+        wait=wait_backoff_or_retry_after(base_s, cap_s),
+        retry=retry_if_exception_type(retry_on),
+        reraise=True,
+        sleep=sleep,
+    )

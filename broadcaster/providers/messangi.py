@@ -1,0 +1,298 @@
+"""Adapter for the Messangi Outbound SMS API (and the built-in carrier simulator, which speaks it).
+
+``POST {base}/messages`` with ``Authorization: Bearer KEY`` and JSON ``{from, text, to,
+requestDR, callbacks, externalId, clientId, type}``; the answer's ``data.id`` is the gateway's
+id. Our message id travels as ``externalId`` (and ``clientId``), and the gateway echoes it in
+receipts and answers ``GET {base}/messages?externalId=ID`` with ``{"data": [...]}``.
+
+The gateway is not idempotent, so one message's send is::
+
+    attempt ──► POST ──► 2xx ─────────────────────────────► SENT (gateway id)
+                 │ 400/401/403 ────────────────────────────► ERROR at once
+                 │ 429/5xx/refused ── backoff ──► attempt
+                 └ timeout/disconnect after sending ── backoff ──► look-up ─┬─ found ──► SENT
+                                                                            ├─ empty ──► POST
+                                                                            └─ failed ─► look-up again
+    out of attempts or past the deadline: ERROR (retries ran out) — or unknown=True when the
+    last word was "maybe sent": the caller leaves the message claimed for the poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from broadcaster.domain.states import MessageStatus
+from broadcaster.errors import (
+    GatewayError,
+    OutcomeUnknown,
+    PermanentGatewayError,
+    RetryableGatewayError,
+)
+from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
+from broadcaster.providers.http import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    Deadline,
+    check_status,
+    request,
+    retrying,
+    snippet,
+)
+
+M = MessageStatus
+
+#: Gateway status words (receipts and look-ups) in our vocabulary. The eight receipt states map
+#: to themselves; refusals after acceptance are final failures (REJECTD); the gateway's own
+#: queue states mean "it has it" (SENT, which no receipt rank replaces). Anything else: UNKNOWN.
+GATEWAY_STATUS: dict[str, MessageStatus] = {
+    "DELIVRD": M.DELIVRD,
+    "UNDELIV": M.UNDELIV,
+    "EXPIRED": M.EXPIRED,
+    "REJECTD": M.REJECTD,
+    "ACCEPTD": M.ACCEPTD,
+    "DELETED": M.DELETED,
+    "UNKNOWN": M.UNKNOWN,
+    "ENROUTE": M.ENROUTE,
+    # long spellings some carriers use
+    "DELIVERED": M.DELIVRD,
+    "UNDELIVERABLE": M.UNDELIV,
+    "REJECTED": M.REJECTD,
+    "ACCEPTED": M.ACCEPTD,
+    # the gateway still holds it
+    "QUEUE": M.SENT,
+    "DEQUEUED": M.SENT,
+    "SENT": M.SENT,
+    # refused after acceptance
+    "ERROR": M.REJECTD,
+    "INVALID_ROUTING": M.REJECTD,
+    "CODE_NOT_ALLOWED": M.REJECTD,
+    "BLACKLISTED": M.REJECTD,
+    "SEGMENTS_EXCEEDED": M.REJECTD,
+}
+
+
+def gateway_status(word: object) -> MessageStatus:
+    """Our status for a gateway status word; unknown or missing words are UNKNOWN."""
+    if not isinstance(word, str):
+        return M.UNKNOWN
+    return GATEWAY_STATUS.get(word.strip().upper(), M.UNKNOWN)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """One message's send so far."""
+
+    attempts: int = 0
+    #: The last attempt may have reached the gateway: look it up before any resend.
+    maybe_sent: bool = False
+
+
+class MessangiProvider:
+    """A Messangi-compatible gateway. One per worker process; one pooled session per event loop.
+
+    ``timeout_s`` bounds one HTTP call, ``max_attempts`` the calls per message (a look-up and
+    the resend it allows count as one attempt), ``deadline_s`` one message's whole send (keep
+    it well under the claim lease), ``concurrency`` the requests in flight (and the pool size).
+    ``callback_url`` is where receipts go unless a message names its own.
+    """
+
+    name = "messangi"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 5,
+        concurrency: int = 50,
+        deadline_s: float = 60.0,
+        callback_url: str | None = None,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+    ) -> None:
+        if max_attempts < 1 or concurrency < 1:
+            raise ValueError("max_attempts and concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.concurrency = concurrency
+        self.deadline_s = deadline_s
+        self.callback_url = callback_url
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._session: aiohttp.ClientSession | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- session -------------------------------------------------------------------------------
+
+    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """The session and semaphore of the running loop, made on first use.
+
+        A session is bound to the loop it was made in. A worker that runs each chunk in its own
+        ``asyncio.run`` gets a fresh one per loop; the old loop's sockets closed with it.
+        """
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency, limit_per_host=self.concurrency, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._loop = loop
+        assert self._semaphore is not None
+        return self._session, self._semaphore
+
+    async def close(self) -> None:
+        """Release the session (only from the loop that made it)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
+            await session.close()
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        """Send all concurrently (at most ``concurrency`` at once); one result per message, in order."""
+        session, semaphore = self._client()
+
+        async def one(message: OutboundMessage) -> SendResult:
+            async with semaphore:
+                return await self._send_one(session, message)
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
+
+    def payload(self, message: OutboundMessage) -> dict[str, Any]:
+        """The JSON body for one message."""
+        callback = message.callback_url or self.callback_url
+        body: dict[str, Any] = {
+            "from": message.sender,
+            "text": message.text,
+            "to": message.to,
+            "requestDR": callback is not None,
+            "externalId": message.reference,
+            "clientId": message.reference,
+            "type": "MT",
+        }
+        if callback is not None:
+            body["callbacks"] = [callback]
+        return body
+
+    async def _send_one(self, session: aiohttp.ClientSession, message: OutboundMessage) -> SendResult:
+        """Never raises: every outcome is a ``SendResult``."""
+        deadline = Deadline(self.deadline_s)
+        progress = _Progress()
+        ref = message.reference
+        try:
+            async for attempt in retrying(
+                max_attempts=self.max_attempts, deadline=deadline,
+                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
+            ):
+                with attempt:
+                    progress.attempts += 1
+                    return await self._attempt(session, message, deadline, progress)
+        except GatewayError as exc:
+            if progress.maybe_sent:  # even a 401 on the look-up: it may still have been sent
+                return SendResult(ref, M.DEQUEUED, error=f"outcome unknown: {exc}",
+                                  unknown=True, attempts=progress.attempts)
+            if isinstance(exc, PermanentGatewayError):
+                return SendResult(ref, M.ERROR, error=exc.reason, attempts=progress.attempts)
+            return SendResult(ref, M.ERROR, error=f"gave up after {progress.attempts} attempts: {exc}",
+                              attempts=progress.attempts)
+        except Exception as exc:  # a bug, or a surprise: maybe sent, so let the poller settle it
+            return SendResult(ref, M.DEQUEUED, error=f"unexpected {type(exc).__name__}: {exc}",
+                              unknown=True, attempts=progress.attempts)
+        # the policy always either returns from the attempt or re-raises; for type checkers:
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, session: aiohttp.ClientSession, message: OutboundMessage,
+        deadline: Deadline, progress: _Progress,
+    ) -> SendResult:
+        if progress.maybe_sent:
+            found = await self._lookup_once(session, message.reference, deadline)
+            if found.found:
+                return SendResult(message.reference, M.SENT, gateway_id=found.gateway_id,
+                                  attempts=progress.attempts)
+            progress.maybe_sent = False  # proven absent: a resend is safe
+        try:
+            reply = check_status(await request(
+                session, "POST", f"{self.base_url}/messages", json=self.payload(message),
+                timeout_s=deadline.cap(self.timeout_s),
+            ))
+        except OutcomeUnknown:
+            progress.maybe_sent = True
+            raise
+        body = reply.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not data.get("id"):
+            progress.maybe_sent = True
+            raise OutcomeUnknown(f"HTTP {reply.status} without data.id: {snippet(reply.text)}")
+        gateway_id = str(data["id"])
+        if str(data.get("status", "")).upper() == "ERROR":
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            why = data.get("error") or data.get("message") or meta.get("explain") or reply.text
+            return SendResult(message.reference, M.ERROR, gateway_id=gateway_id,
+                              error=f"gateway status ERROR: {snippet(str(why))}",
+                              attempts=progress.attempts)
+        return SendResult(message.reference, M.SENT, gateway_id=gateway_id, attempts=progress.attempts)
+
+    # -- look-up -------------------------------------------------------------------------------
+
+    async def _lookup_once(
+        self, session: aiohttp.ClientSession, reference: str, deadline: Deadline
+    ) -> LookupResult:
+        """One ``GET ?externalId=``; a GET is safe, so every failure is simply retryable."""
+        url = f"{self.base_url}/messages?externalId={quote(reference, safe='')}"
+        try:
+            reply = check_status(await request(session, "GET", url,
+                                               timeout_s=deadline.cap(self.timeout_s)))
+            body = reply.json()
+        except OutcomeUnknown as exc:  # for a GET, "maybe" changes nothing
+            raise RetryableGatewayError(f"look-up: {exc.reason}") from exc
+        rows = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise RetryableGatewayError(f"look-up: no data list in {snippet(reply.text)}")
+        # Some gateways ignore unknown filters: match on our side too.
+        mine = [r for r in rows if isinstance(r, dict) and r.get("externalId") == reference]
+        if not mine:
+            return LookupResult(found=False)
+        row = mine[0]
+        return LookupResult(found=True, gateway_id=str(row.get("id")) if row.get("id") else None,
+                            status=gateway_status(row.get("status")))
+
+    async def lookup(self, reference: str) -> LookupResult:
+        """Whether the gateway holds ``reference``; retried like a send.
+
+        Raises ``RetryableGatewayError`` (or ``PermanentGatewayError`` on 401/403) when the
+        gateway cannot be asked: "could not ask" is never reported as "not found".
+        """
+        session, semaphore = self._client()
+        deadline = Deadline(self.deadline_s)
+        async with semaphore:
+            async for attempt in retrying(
+                max_attempts=self.max_attempts, deadline=deadline,
+                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
+            ):
+                with attempt:
+                    return await self._lookup_once(session, reference, deadline)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- receipts ------------------------------------------------------------------------------
+
+    def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
+        """A receipt callback body ``{id, externalId, status, date, from, to}`` as a ``Receipt``."""
+        ref = payload.get("externalId") or payload.get("clientId")
+        gid = payload.get("id")
+        return Receipt(
+            reference=str(ref) if ref else None,
+            gateway_id=str(gid) if gid else None,
+            status=gateway_status(payload.get("status")),
+            at=str(payload["date"]) if payload.get("date") else None,
+            raw=dict(payload),
+        )

@@ -1,0 +1,50 @@
+"""Which adapter sends: ``build_provider(settings)``.
+
+The built-in carrier simulator speaks the Messangi API, so "simulator" is the Messangi adapter
+pointed at the simulator (``messangi_base_url`` defaults to it, ``http://127.0.0.1:8025/v1``).
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote
+
+from broadcaster.config import Settings
+from broadcaster.providers.base import Provider
+from broadcaster.providers.messangi import MessangiProvider
+
+#: Path of our API that receives a gateway's delivery receipts (``{provider}`` filled in).
+RECEIPT_PATH = "/v1/receipts/{provider}"
+#: Share of the lease a whole chunk may spend sending, leaving time to store the results.
+LEASE_SHARE_FOR_SENDING = 0.8
+
+
+def receipt_callback_url(settings: Settings, provider: str) -> str:
+    """Where gateways post receipts; the shared secret rides along so strangers cannot post."""
+    base = settings.public_url.rstrip("/")
+    return f"{base}{RECEIPT_PATH.format(provider=provider)}?secret={quote(settings.dlr_secret, safe='')}"
+
+
+def send_deadline_s(settings: Settings) -> float:
+    """One message's send deadline, so that a whole chunk ends well inside its lease.
+
+    A chunk sends in ``ceil(chunk_size / send_concurrency)`` waves and each message of a wave
+    may take up to the deadline, so the waves share ``LEASE_SHARE_FOR_SENDING`` of the lease.
+    """
+    waves = max(math.ceil(settings.chunk_size / max(settings.send_concurrency, 1)), 1)
+    return settings.lease_s * LEASE_SHARE_FOR_SENDING / waves
+
+
+def build_provider(settings: Settings) -> Provider:
+    """The adapter ``settings.provider`` names."""
+    if settings.provider in ("simulator", "messangi"):
+        return MessangiProvider(
+            settings.messangi_base_url,
+            settings.messangi_api_key,
+            timeout_s=settings.gateway_timeout_s,
+            max_attempts=settings.gateway_max_attempts,
+            concurrency=settings.send_concurrency,
+            deadline_s=send_deadline_s(settings),
+            callback_url=receipt_callback_url(settings, MessangiProvider.name),
+        )
+    raise ValueError(f"unknown provider {settings.provider!r}")
