@@ -98,7 +98,8 @@ class MessangiProvider:
     ``timeout_s`` bounds one HTTP call, ``max_attempts`` the calls per message (a look-up and
     the resend it allows count as one attempt), ``deadline_s`` one message's whole send (keep
     it well under the claim lease), ``concurrency`` the requests in flight (and the pool size).
-    ``callback_url`` is where receipts go unless a message names its own.
+    ``callback_url`` is where receipts go unless a message names its own. The backoff knobs
+    exist for tests; ``name`` is what the registry calls it ("messangi" or "simulator").
     """
 
     name = "messangi"
@@ -115,9 +116,11 @@ class MessangiProvider:
         callback_url: str | None = None,
         backoff_base_s: float = BACKOFF_BASE_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
+        name: str = "messangi",
     ) -> None:
         if max_attempts < 1 or concurrency < 1:
             raise ValueError("max_attempts and concurrency must be at least 1")
+        self.name = name  # "simulator" when it points at the built-in simulator
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts

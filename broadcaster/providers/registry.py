@@ -13,8 +13,8 @@ from broadcaster.config import Settings
 from broadcaster.providers.base import Provider
 from broadcaster.providers.messangi import MessangiProvider
 
-#: Path of our API that receives a gateway's delivery receipts (``{provider}`` filled in).
-RECEIPT_PATH = "/v1/receipts/{provider}"
+#: Path of our API that receives a gateway's delivery receipts (``broadcaster/api/receipts.py``).
+RECEIPT_PATH = "/v1/dlr/{provider}"
 #: Share of the lease a whole chunk may spend sending, leaving time to store the results.
 LEASE_SHARE_FOR_SENDING = 0.8
 
@@ -45,6 +45,7 @@ def build_provider(settings: Settings) -> Provider:
             max_attempts=settings.gateway_max_attempts,
             concurrency=settings.send_concurrency,
             deadline_s=send_deadline_s(settings),
-            callback_url=receipt_callback_url(settings, MessangiProvider.name),
+            callback_url=receipt_callback_url(settings, settings.provider),
+            name=settings.provider,
         )
     raise ValueError(f"unknown provider {settings.provider!r}")
