@@ -4,11 +4,11 @@ A bucket of ``capacity`` tokens refills continuously at ``rate_per_s`` tokens pe
 token is one SMS segment. ``take`` asks several buckets at once (a sender code's and a provider
 account's) and grants the minimum over them, deducting it from all of them atomically.
 
-Guarantee (per bucket, any interval of length ``T`` seconds)::
+Guarantee (per bucket, any interval of length ``T`` seconds of the Redis server's clock)::
 
-    tokens granted  <=  max(capacity, min_tokens) + rate_per_s * T
+    tokens granted  <=  max(capacity, largest min_tokens asked) + rate_per_s * T
 
-``max(capacity, min_tokens)`` is the burst: a bucket starts full, and a *full* bucket may lend up
+(give or take ``TOKEN_EPSILON`` of float slack). ``max(capacity, min_tokens)`` is the burst: a bucket starts full, and a *full* bucket may lend up
 to ``min_tokens`` even when that is more than its capacity (it goes into debt, repaid by the
 refill), so a 3-segment message can pass a 1 segment/s long code instead of waiting forever.
 Callers that never ask for ``min_tokens > capacity`` get the textbook bound ``capacity + rate*T``.
