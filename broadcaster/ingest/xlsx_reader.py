@@ -1,0 +1,111 @@
+"""Excel .xlsx through python-calamine (~15x faster than openpyxl), after the zip guard.
+
+Memory: calamine holds one sheet's cells in native memory (tens of bytes a cell) and this module
+turns them into Python text one row at a time; :mod:`xlsx_guard` refuses a sheet with more than
+``max_rows`` rows before it is loaded, which bounds that memory.
+
+Cells become text: numbers that are whole print as integers (``525512345678.0`` ->
+``"525512345678"``, so phone numbers stored as numbers survive); other floats print their
+shortest repr (``10.65``); dates and times in ISO 8601; booleans ``TRUE``/``FALSE``; formulas give
+the value Excel cached when it saved the file (a formula never calculated, as openpyxl writes
+them, reads as an empty cell); error cells (``#DIV/0!``, ``#N/A``) read as empty cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import python_calamine
+
+from broadcaster.errors import FileRejected
+from broadcaster.ingest.header import Record, tabulate
+from broadcaster.ingest.rows import RecipientTable, RowProblem
+from broadcaster.ingest.xlsx_guard import check_xlsx_zip
+
+_CALAMINE_ERRORS: tuple[type[BaseException], ...] = (
+    python_calamine.CalamineError,
+    python_calamine.PasswordError,
+    python_calamine.ZipError,
+    python_calamine.XmlError,
+    python_calamine.WorksheetNotFound,
+    python_calamine.WorkbookClosed,
+)
+
+
+def open_xlsx(path: Path, *, source: str, sheet: str | None, max_rows: int) -> RecipientTable:
+    """Open one sheet of a workbook: ``sheet`` by name, else the first visible worksheet."""
+    report = check_xlsx_zip(path, source)
+    try:
+        with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
+            names = list(book.sheet_names)
+            name = _choose_sheet(book, sheet, source)
+            declared = report.sheet_rows(name)
+            if declared is not None and declared > max_rows + 1:  # + 1: the header row
+                raise FileRejected(
+                    source, f"sheet {name!r} has {declared:,} rows, more than {max_rows:,}"
+                )
+            data = book.get_sheet_by_name(name)  # the sheet keeps its cells after the book closes
+    except _CALAMINE_ERRORS as exc:
+        raise FileRejected(source, f"unreadable .xlsx: {type(exc).__name__}: {exc}") from None
+    end = data.end
+    if end is None:
+        raise FileRejected(source, f"no rows: sheet {name!r} is empty")
+    if end[0] + 1 > max_rows + 1:
+        raise FileRejected(
+            source, f"sheet {name!r} has {end[0] + 1:,} rows, more than {max_rows:,}"
+        )
+    layout, rows = tabulate(_records(data), source, max_rows)
+    meta = {"sheet": name, "sheets": names, **layout.meta()}
+    return RecipientTable(
+        source=source, format="xlsx", columns=layout.columns, meta=meta, rows=rows
+    )
+
+
+def _choose_sheet(book: python_calamine.CalamineWorkbook, sheet: str | None, source: str) -> str:
+    names = list(book.sheet_names)
+    if sheet is not None:
+        if sheet in names:
+            return sheet
+        listed = ", ".join(repr(n) for n in names)
+        raise FileRejected(source, f"no sheet named {sheet!r}; the workbook has: {listed}")
+    worksheets = [
+        m for m in book.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet
+    ]
+    visible = [m for m in worksheets if m.visible == python_calamine.SheetVisibleEnum.Visible]
+    chosen = visible or worksheets
+    if not chosen:
+        raise FileRejected(source, "no rows: the workbook has no worksheet")
+    return chosen[0].name
+
+
+def _records(data: python_calamine.CalamineSheet) -> Iterator[Record | RowProblem]:
+    """Non-empty rows as (sheet row number, text cells).
+
+    calamine's ``iter_rows`` starts at the sheet's first row (A1), whatever the first used cell,
+    so the n-th row yielded is sheet row n; columns start at the first used column.
+    """
+    for index, row in enumerate(data.iter_rows()):
+        cells = [cell.strip() if type(cell) is str else cell_text(cell) for cell in row]
+        if any(cells):
+            yield index + 1, cells
+
+
+def cell_text(value: object) -> str:
+    """One non-str cell value as text (see the module docstring for the rules)."""
+    if type(value) is float:
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    return "" if value is None else str(value).strip()
