@@ -51,6 +51,9 @@ MAX_RETRY_AFTER_S = 300.0
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0
 
+#: One jitter source for the process (seeding a Random per message costs more than the send).
+_JITTER = random.Random()
+
 
 def snippet(text: str, limit_chars: int = SNIPPET_CHARS) -> str:
     """The start of a body, on one line, for error messages."""
@@ -199,12 +202,14 @@ class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
     """Full-jitter exponential backoff; a ``retry_after_s`` on the error wins, plus ≤10 % jitter.
 
     Jitter on Retry-After keeps a crowd of requests refused together from returning together.
+    After an ``OutcomeUnknown`` it waits at least ``settle_s``: a gateway still working on the
+    request we gave up on should have stored it before we ask whether it did.
     """
 
     def __init__(self, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S,
-                 rng: random.Random | None = None) -> None:
-        self.base_s, self.cap_s = base_s, cap_s
-        self._rng = rng or random.Random()
+                 rng: random.Random | None = None, settle_s: float = 0.0) -> None:
+        self.base_s, self.cap_s, self.settle_s = base_s, cap_s, settle_s
+        self._rng = rng or _JITTER
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -212,7 +217,8 @@ class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
         if retry_after is not None:
             return retry_after * (1.0 + 0.1 * self._rng.random())
         ceiling = min(self.cap_s, self.base_s * 2 ** (retry_state.attempt_number - 1))
-        return self._rng.uniform(0.0, ceiling)
+        backoff_s = self._rng.uniform(0.0, ceiling)
+        return max(backoff_s, self.settle_s) if isinstance(exc, OutcomeUnknown) else backoff_s
 
 
 class stop_before_deadline(stop_base):  # noqa: N801
@@ -232,17 +238,19 @@ def retrying(
     base_s: float = BACKOFF_BASE_S,
     cap_s: float = BACKOFF_CAP_S,
     retry_on: tuple[type[BaseException], ...] = (RetryableGatewayError,),
+    settle_s: float = 0.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncRetrying:
     """The retry policy: ``async for attempt in retrying(...): with attempt: ...``.
 
     Retries ``retry_on`` (by default every retryable error, ``OutcomeUnknown`` included: the
     caller decides what a retry does after an unknown outcome), at most ``max_attempts`` calls,
-    and never sleeps past ``deadline``. The last error is re-raised when it gives up.
+    and never sleeps past ``deadline``; after an unknown outcome it waits at least ``settle_s``.
+    The last error is re-raised when it gives up.
     """
     return AsyncRetrying(
         stop=stop_after_attempt(max_attempts) | stop_before_deadline(deadline),
-        wait=wait_backoff_or_retry_after(base_s, cap_s),
+        wait=wait_backoff_or_retry_after(base_s, cap_s, settle_s=settle_s),
         retry=retry_if_exception_type(retry_on),
         reraise=True,
         sleep=sleep,

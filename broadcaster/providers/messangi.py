@@ -46,6 +46,9 @@ from broadcaster.providers.http import (
 
 M = MessageStatus
 
+#: Least wait between an unknown outcome and the look-up that decides on a resend.
+SETTLE_S = 1.0
+
 #: Gateway status words (receipts and look-ups) in our vocabulary. The eight receipt states map
 #: to themselves; refusals after acceptance are final failures (REJECTD); the gateway's own
 #: queue states mean "it has it" (SENT, which no receipt rank replaces). Anything else: UNKNOWN.
@@ -98,8 +101,10 @@ class MessangiProvider:
     ``timeout_s`` bounds one HTTP call, ``max_attempts`` the calls per message (a look-up and
     the resend it allows count as one attempt), ``deadline_s`` one message's whole send (keep
     it well under the claim lease), ``concurrency`` the requests in flight (and the pool size).
-    ``callback_url`` is where receipts go unless a message names its own. The backoff knobs
-    exist for tests; ``name`` is what the registry calls it ("messangi" or "simulator").
+    ``callback_url`` is where receipts go unless a message names its own. ``settle_s`` is the
+    least wait between an unknown outcome and the look-up (the gateway may still be storing the
+    request we gave up on). The backoff knobs exist for tests; ``name`` is what the registry
+    calls it ("messangi" or "simulator").
     """
 
     name = "messangi"
@@ -116,6 +121,7 @@ class MessangiProvider:
         callback_url: str | None = None,
         backoff_base_s: float = BACKOFF_BASE_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
+        settle_s: float = SETTLE_S,
         name: str = "messangi",
     ) -> None:
         if max_attempts < 1 or concurrency < 1:
@@ -128,6 +134,7 @@ class MessangiProvider:
         self.deadline_s = deadline_s
         self.callback_url = callback_url
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.settle_s = settle_s
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -193,7 +200,7 @@ class MessangiProvider:
         ref = message.reference
         try:
             async for attempt in retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
+                max_attempts=self.max_attempts, deadline=deadline, settle_s=self.settle_s,
                 base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
             ):
                 with attempt:

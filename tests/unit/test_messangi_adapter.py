@@ -64,6 +64,7 @@ async def providers() -> AsyncIterator[Callable[..., MessangiProvider]]:
         kw.setdefault("deadline_s", 10.0)
         kw.setdefault("backoff_base_s", 0.01)
         kw.setdefault("backoff_cap_s", 0.05)
+        kw.setdefault("settle_s", 0.0)
         provider = MessangiProvider(url, kw.pop("api_key", KEY), **kw)
         made.append(provider)
         return provider
@@ -205,6 +206,13 @@ async def test_drop_after_store_is_looked_up_not_resent(gateway: GatewayFactory,
     stats = gw.stats()
     assert stats["posts_total"] == 1 and stats["accepted_total"] == 1 and stats["lookups_total"] == 1
     assert stats["by_status_code"] == {"dropped": 1}
+
+
+async def test_lookup_waits_for_the_gateway_to_settle(gateway: GatewayFactory, providers: Any) -> None:
+    gw = await gateway(fault_script=["drop_after"])
+    started = time.monotonic()
+    result = await send_one(providers(gw.url, settle_s=0.4))
+    assert result.status == M.SENT and time.monotonic() - started >= 0.4
 
 
 async def test_drop_before_store_is_looked_up_then_resent(gateway: GatewayFactory, providers: Any) -> None:

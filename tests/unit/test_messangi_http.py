@@ -167,3 +167,10 @@ async def test_policy_does_not_retry_permanent_errors() -> None:
     _, calls, exc = await _run_policy([PermanentGatewayError("401", status=401)],
                                       max_attempts=5, deadline=Deadline(60))
     assert calls == 1 and isinstance(exc, PermanentGatewayError)
+
+
+async def test_policy_settles_before_retrying_an_unknown_outcome() -> None:
+    slept, _, exc = await _run_policy([OutcomeUnknown("timeout"), RetryableGatewayError("500")],
+                                      max_attempts=3, deadline=Deadline(60), base_s=0.01,
+                                      settle_s=2.0)
+    assert exc is None and slept[0] == 2.0 and slept[1] <= 0.02

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from broadcaster.config import Settings
@@ -45,7 +47,7 @@ def test_parse_receipt_tolerates_missing_fields() -> None:
 
 
 @pytest.mark.parametrize("name", ["simulator", "messangi"])
-def test_registry_builds_the_messangi_adapter(name: str) -> None:
+def test_registry_builds_the_messangi_adapter(name: Literal["simulator", "messangi"]) -> None:
     settings = Settings(provider=name, messangi_base_url="http://gw/v1/", messangi_api_key="K",
                         public_url="http://us:8080/", dlr_secret="s&t", gateway_timeout_s=3,
                         gateway_max_attempts=4, send_concurrency=20, chunk_size=200, lease_s=100)

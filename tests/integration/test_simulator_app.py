@@ -1,0 +1,259 @@
+"""The carrier simulator in-process: its API, receipts, control endpoints, memory, command line."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from broadcaster.providers.simulator import SIM, _parser, build_app, config_from_args
+from broadcaster.providers.simulator_config import SimulatorConfig
+from broadcaster.providers.simulator_store import MessageStore
+
+AUTH = {"Authorization": "Bearer simulator-key"}
+Client = TestClient  # type: ignore[type-arg]
+
+
+def body(ext: str, **extra: Any) -> dict[str, Any]:
+    return {"from": "12345", "text": "hi", "to": "+15551230001", "externalId": ext, **extra}
+
+
+@pytest.fixture
+async def sim_client(aiohttp_client: Any) -> Callable[..., Awaitable[Client]]:
+    async def make(**knobs: Any) -> Client:
+        knobs.setdefault("seed", 3)
+        return await aiohttp_client(build_app(SimulatorConfig(**knobs)))  # type: ignore[no-any-return]
+
+    return make
+
+
+class Inbox:
+    """A receipt endpoint that can be down (503) for its first ``down_for`` posts."""
+
+    def __init__(self, down_for: int = 0) -> None:
+        self.down_for, self.calls = down_for, 0
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if self.calls <= self.down_for:
+            return web.Response(status=503)
+        self.bodies.append(await request.json())
+        return web.Response(text="ok")
+
+
+async def inbox_url(aiohttp_server: Any, inbox: Inbox) -> str:
+    app = web.Application()
+    app.router.add_post("/dlr", inbox.handle)
+    server = await aiohttp_server(app)
+    return str(server.make_url("/dlr"))
+
+
+async def settle(client: Client, timeout_s: float = 10.0) -> dict[str, Any]:
+    for _ in range(int(timeout_s / 0.02)):
+        stats = await (await client.get("/_sim/stats")).json()
+        if stats["receipts_pending"] == 0:
+            return stats  # type: ignore[no-any-return]
+        await asyncio.sleep(0.02)
+    raise TimeoutError(stats)
+
+
+# -- public API -----------------------------------------------------------------------------------
+
+
+async def test_send_answer_and_lookups(sim_client: Any) -> None:
+    client = await sim_client(dlr_delay_s=60)
+    resp = await client.post("/v1/messages", json=body("e1", requestDR=False), headers=AUTH)
+    data = (await resp.json())["data"]
+    assert resp.status == 200 and data["status"] == "QUEUE" and len(data["id"]) == 24
+    assert data["externalId"] == "e1" and data["type"] == "MT"
+
+    rows = (await (await client.get("/v1/messages?externalId=e1", headers=AUTH)).json())["data"]
+    assert [r["id"] for r in rows] == [data["id"]]
+    assert set(rows[0]) == {"id", "externalId", "status", "from", "to", "date"}
+    assert (await (await client.get("/messages?externalId=nope", headers=AUTH)).json())["data"] == []
+    one = await client.get(f"/raven/v2/messages/{data['id']}", headers=AUTH)
+    assert (await one.json())["data"]["externalId"] == "e1"
+    assert (await client.get("/v1/messages/000000ff0000000000000000", headers=AUTH)).status == 404
+    assert (await client.get("/v1/messages?externalId=e1")).status == 401
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [({"text": "hi", "to": "+15551230001"}, 400), (body("x", to="12ab"), 400),
+     (body("x", to="+0123"), 400), (body("x", text=""), 400), ([1, 2], 400),
+     (body("x", externalId=5), 400), (body("x", to="15551230001"), 200)],
+)
+async def test_validation(sim_client: Any, payload: Any, status: int) -> None:
+    client = await sim_client()
+    assert (await client.post("/v1/messages", json=payload, headers=AUTH)).status == status
+
+
+async def test_wrong_key_is_401_and_stores_nothing(sim_client: Any) -> None:
+    client = await sim_client()
+    resp = await client.post("/v1/messages", json=body("e"), headers={"Authorization": "Bearer x"})
+    stats = await (await client.get("/_sim/stats")).json()
+    assert resp.status == 401 and stats["accepted_total"] == 0 and stats["by_status_code"] == {"401": 1}
+
+
+async def test_duplicates_are_counted_not_refused(sim_client: Any) -> None:
+    client = await sim_client()
+    for _ in range(3):
+        await client.post("/v1/messages", json=body("twice"), headers=AUTH)
+    await client.post("/v1/messages", json=body("once"), headers=AUTH)
+    stats = await (await client.get("/_sim/stats")).json()
+    assert stats["duplicates"] == ["twice"] and stats["accepted_total"] == 4
+    assert (await (await client.get("/_sim/stats/external/twice")).json())["count"] == 3
+
+
+# -- receipts -------------------------------------------------------------------------------------
+
+
+async def test_receipts_enroute_then_final_with_the_mix(sim_client: Any, aiohttp_server: Any) -> None:
+    inbox = Inbox()
+    url = await inbox_url(aiohttp_server, inbox)
+    client = await sim_client(dlr_delay_s=0.05, dlr_enroute=True,
+                              dlr_mix={"DELIVRD": 0.5, "EXPIRED": 0.5})
+    for i in range(200):
+        await client.post("/v1/messages", json=body(f"r{i}", requestDR=True, callbacks=[url]),
+                          headers=AUTH)
+    stats = await settle(client)
+    assert stats["receipts_sent"] == 400 and stats["receipts_failed"] == 0
+    assert set(inbox.bodies[0]) == {"id", "externalId", "status", "date", "from", "to"}
+    per_ref: dict[str, list[str]] = {}
+    for b in inbox.bodies:
+        per_ref.setdefault(b["externalId"], []).append(b["status"])
+    assert len(per_ref) == 200 and all(len(v) == 2 and "ENROUTE" in v for v in per_ref.values())
+    finals = Counter(s for v in per_ref.values() for s in v if s != "ENROUTE")
+    assert set(finals) == {"DELIVRD", "EXPIRED"} and 60 < finals["DELIVRD"] < 140
+    # the look-up shows the final status too
+    row = (await (await client.get("/_sim/messages?externalId=r0")).json())["data"][0]
+    assert row["status"] in ("DELIVRD", "EXPIRED")
+
+
+async def test_receipts_retry_while_the_receiver_is_down(sim_client: Any, aiohttp_server: Any) -> None:
+    inbox = Inbox(down_for=30)
+    url = await inbox_url(aiohttp_server, inbox)
+    client = await sim_client(dlr_delay_s=0, callback_retry_s=0.02, callback_max_attempts=6)
+    for i in range(20):
+        await client.post("/v1/messages", json=body(f"d{i}", callbacks=url), headers=AUTH)
+    stats = await settle(client)
+    assert stats["receipts_sent"] == 20 and stats["receipts_failed"] == 0
+    assert sorted(b["externalId"] for b in inbox.bodies) == sorted(f"d{i}" for i in range(20))
+
+
+async def test_receipts_give_up_after_max_attempts(sim_client: Any, aiohttp_server: Any) -> None:
+    inbox = Inbox(down_for=10**9)
+    url = await inbox_url(aiohttp_server, inbox)
+    client = await sim_client(dlr_delay_s=0, callback_retry_s=0.01, callback_max_attempts=3)
+    for i in range(5):
+        await client.post("/v1/messages", json=body(f"f{i}", callbacks=[url]), headers=AUTH)
+    stats = await settle(client)
+    assert stats["receipts_failed"] == 5 and stats["receipts_sent"] == 0 and inbox.calls == 15
+
+
+async def test_where_receipts_go(sim_client: Any, aiohttp_server: Any) -> None:
+    inbox = Inbox()
+    url = await inbox_url(aiohttp_server, inbox)
+    client = await sim_client(dlr_delay_s=0, default_callback_url=url)
+    await client.post("/v1/messages", json=body("default", requestDR=True), headers=AUTH)
+    await client.post("/v1/messages", json=body("none", requestDR=False), headers=AUTH)
+    await client.post("/v1/messages", json=body("listed", callbacks=f"{url}, {url}"), headers=AUTH)
+    await settle(client)
+    assert sorted(b["externalId"] for b in inbox.bodies) == ["default", "listed", "listed"]
+
+
+async def test_many_receipts_use_a_bounded_number_of_tasks(sim_client: Any, aiohttp_server: Any) -> None:
+    inbox = Inbox()
+    url = await inbox_url(aiohttp_server, inbox)
+    client = await sim_client(dlr_delay_s=0.5, callback_workers=4)
+
+    def tasks() -> int:  # not counting the HTTP server's per-connection handlers
+        return sum("RequestHandler" not in t.get_coro().__qualname__  # type: ignore[union-attr]
+                   for t in asyncio.all_tasks())
+
+    before = tasks()
+    await asyncio.gather(*(client.post("/v1/messages", json=body(f"t{i}", callbacks=[url]),
+                                       headers=AUTH) for i in range(2000)))
+    assert tasks() - before < 10  # pending receipts are heap entries, not tasks
+    stats = await settle(client, 30)
+    assert stats["receipts_sent"] == 2000
+
+
+# -- control --------------------------------------------------------------------------------------
+
+
+async def test_runtime_config(sim_client: Any) -> None:
+    client = await sim_client()
+    resp = await client.post("/_sim/config", json={"share_500": 1.0})
+    assert resp.status == 200 and (await resp.json())["share_500"] == 1.0
+    assert (await client.post("/v1/messages", json=body("x"), headers=AUTH)).status == 500
+    for bad in ({"nope": 1}, {"share_429": 2}, {"share_429": 0.6, "share_500": 0.6},
+                {"fault_script": ["boom"]}, {"dlr_mix": {"SENT": 1}}, [1]):
+        assert (await client.post("/_sim/config", json=bad)).status == 400, bad
+    assert (await (await client.get("/_sim/config")).json())["share_500"] == 1.0
+
+
+async def test_seed_replays_the_same_faults(sim_client: Any) -> None:
+    async def codes() -> list[int]:
+        client = await sim_client(seed=11, share_500=0.3, share_429=0.3, retry_after_s=0)
+        return [(await client.post("/v1/messages", json=body(f"s{i}"), headers=AUTH)).status
+                for i in range(40)]
+
+    first, second = await codes(), await codes()
+    assert first == second and {200, 429, 500} <= set(first)
+
+
+async def test_rate_and_reset(sim_client: Any) -> None:
+    client = await sim_client()
+    for i in range(5):
+        await client.post("/v1/messages", json=body(f"a{i}", **{"from": "AAA"}), headers=AUTH)
+    rate = (await (await client.get("/_sim/stats/rate?from=AAA")).json())["per_second"]
+    assert sum(n for _, n in rate) == 5
+    first_id = (await (await client.get("/_sim/messages?externalId=a0")).json())["data"][0]["id"]
+    await client.post("/_sim/reset")
+    stats = await (await client.get("/_sim/stats")).json()
+    assert stats["accepted_total"] == 0 and stats["posts_total"] == 0 and stats["accepted_by_sender"] == {}
+    resp = await client.post("/v1/messages", json=body("a0"), headers=AUTH)
+    assert (await resp.json())["data"]["id"] != first_id  # ids never repeat across resets
+    assert client.app[SIM].store.count("a0") == 1
+
+
+# -- memory and command line ----------------------------------------------------------------------
+
+
+def test_a_million_messages_fit_well_under_300_mb() -> None:
+    n = 200_000
+    gc.collect()
+    tracemalloc.start()
+    store = MessageStore()
+    senders = ["12345", "67890", "ACME", "5551234567"]
+    for i in range(n):
+        store.add(f"{1_000_000 + i}", senders[i % 4], 15_551_000_000 + i, 1_700_000_000_000 + i)
+    used, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_message_b = used / n
+    print(f"\nsimulator store: {per_message_b:.0f} bytes a message, "
+          f"~{per_message_b * 1_000_000 / 2**20:.0f} MiB for a million")
+    assert per_message_b * 1_000_000 < 200 * 2**20
+    assert store.count("1000007") == 1 and store.row(7)["to"] == "+15551000007"
+
+
+def test_command_line_settings() -> None:
+    args = _parser().parse_args([
+        "--port", "9000", "--share-429", "0.05", "--retry-after-s", "2", "--dlr-enroute",
+        "--dlr-mix", "DELIVRD=0.9,UNDELIV=0.1", "--fault-script", "slow,ok,500",
+        "--config-json", '{"share_500": 0.1, "seed": 1}', "--seed", "5",
+    ])
+    config = config_from_args(args)
+    assert args.port == 9000
+    assert (config.share_429, config.retry_after_s, config.share_500) == (0.05, 2.0, 0.1)
+    assert config.dlr_enroute and dict(config.dlr_mix) == {"DELIVRD": 0.9, "UNDELIV": 0.1}
+    assert config.fault_script == ("slow", "ok", "500") and config.seed == 5
