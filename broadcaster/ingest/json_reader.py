@@ -12,75 +12,95 @@ Any key named like a phone column (``to``, ``to:`` as the Messangi docs spell it
 batch's top-level keys other than ``to`` go into ``meta`` (``from``, ``text``, ``type``…).
 
 Numbers keep the exact text they have in the file (``10.65`` stays ``"10.65"``, a 15-digit phone
-keeps every digit): the parser hands their literal over instead of making floats. JSON is parsed
-whole (capped by ``max_file_bytes``); each entry is released as soon as its row is yielded, so
-rows never exist twice.
+keeps every digit): the parser hands their literal over instead of making floats.
+
+Memory stays flat: the document is read twice as a stream (:mod:`json_stream`), never whole. The
+first pass, inside ``open_recipients``, checks the syntax, counts the recipients against
+``max_rows`` and collects the top-level keys (a batch's ``text`` may come after its ``to`` list);
+the second pass, lazily, yields the rows.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from broadcaster.errors import FileRejected
 from broadcaster.ingest.detect import detect_encoding
 from broadcaster.ingest.header import is_phone_header
+from broadcaster.ingest.json_stream import CHUNK_CHARS, Event, JsonSyntaxError, events
 from broadcaster.ingest.rows import RecipientRow, RecipientTable, RowProblem
 
-#: Keys of a top-level object that may hold the recipient list, in order of preference.
-LIST_KEYS = ("to", "recipients", "destinations")
+#: Keys of a top-level object that may hold the recipient list.
+LIST_KEYS = frozenset({"to", "recipients", "destinations"})
 _SHAPE = (
     'JSON must be a list of recipients, or an object with a "to" list of recipients '
     "(the Messangi batch shape)"
 )
 
 
-def open_json(path: Path, sample: bytes, *, source: str, max_rows: int) -> RecipientTable:
+def open_json(
+    path: Path, sample: bytes, *, source: str, max_rows: int, stack: ExitStack
+) -> RecipientTable:
+    """Check and measure the document now; its rows come from a second, lazy pass."""
     encoding = detect_encoding(sample, source)
+    f = stack.enter_context(open(path, encoding=encoding, buffering=CHUNK_CHARS))  # noqa: SIM115
+    list_key, count, meta = _survey(f, source, max_rows)
+    if list_key is None:
+        single = meta.pop("to", None)
+        if not isinstance(single, str):  # the single-message shape: {"from", "text", "to": "+58…"}
+            raise FileRejected(source, _SHAPE)
+        rows: Iterator[RecipientRow | RowProblem] = iter([RecipientRow(1, single.strip(), ())])
+    else:
+        if count == 0:
+            raise FileRejected(source, "no rows: the recipient list is empty")
+        meta.pop(list_key, None)
+        rows = _rows(f, list_key, source)
+    return RecipientTable(source=source, format="json", columns=None, meta=meta, rows=rows)
+
+
+def _survey(f: TextIO, source: str, max_rows: int) -> tuple[str | None, int, dict[str, Any]]:
+    """First pass: (key of the recipient list or "" for a top-level list, entries, other keys)."""
+    list_key: str | None = None
+    count = 0
+    meta: dict[str, Any] = {}
     try:
-        text = path.read_text(encoding=encoding)
+        for event in _events(f):
+            key = "" if event.key is None else event.key
+            if event.kind != "value":
+                if list_key is not None and list_key != key:
+                    raise FileRejected(source, f"two recipient lists: {list_key!r} and {key!r}")
+                list_key = key
+                count += event.kind == "item"
+                if count > max_rows:
+                    raise FileRejected(source, f"more than {max_rows:,} recipients")
+            else:
+                meta[key] = event.value
+    except JsonSyntaxError as exc:
+        raise FileRejected(source, f"invalid JSON: {exc}", exc.line) from None
     except UnicodeDecodeError as exc:
-        raise FileRejected(
-            source, f"undecodable JSON text ({encoding}): {exc.reason} at byte {exc.start:,}"
-        ) from None
+        raise FileRejected(source, f"undecodable JSON text: {exc.reason}") from None
+    return list_key, count, meta
+
+
+def _events(f: TextIO) -> Iterator[Event]:
+    f.seek(0)
+    return events(f, LIST_KEYS)
+
+
+def _rows(f: TextIO, list_key: str, source: str) -> Iterator[RecipientRow | RowProblem]:
+    """Second pass: one row per entry of the recipient list (the file was checked by the first)."""
+    line = 0
     try:
-        doc = json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
-    except json.JSONDecodeError as exc:
-        raise FileRejected(
-            source, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", exc.lineno
-        ) from None
-    except RecursionError:
-        raise FileRejected(source, "invalid JSON: nested too deeply") from None
-    del text
-    items, meta = _recipients(doc, source)
-    if not items:
-        raise FileRejected(source, "no rows: the recipient list is empty")
-    if len(items) > max_rows:
-        raise FileRejected(source, f"{len(items):,} recipients, more than {max_rows:,}")
-    return RecipientTable(source=source, format="json", columns=None, meta=meta, rows=_rows(items))
-
-
-def _recipients(doc: Any, source: str) -> tuple[list[Any], dict[str, Any]]:
-    if isinstance(doc, list):
-        return doc, {}
-    if not isinstance(doc, dict):
-        raise FileRejected(source, _SHAPE)
-    for key in LIST_KEYS:
-        value = doc.get(key)
-        if isinstance(value, list):
-            return value, {k: v for k, v in doc.items() if k != key}
-        if isinstance(value, str):  # the single-message shape: {"from", "text", "to": "+58…"}
-            return [value], {k: v for k, v in doc.items() if k != key}
-    raise FileRejected(source, _SHAPE)
-
-
-def _rows(items: list[Any]) -> Iterator[RecipientRow | RowProblem]:
-    for index, item in enumerate(items):
-        items[index] = None  # let the parsed entry go once its row exists
-        yield _row(index + 1, item)
-    items.clear()
+        for event in _events(f):
+            if event.kind == "item" and (event.key or "") == list_key:
+                line += 1
+                yield _row(line, event.value)
+    except (JsonSyntaxError, UnicodeDecodeError) as exc:  # the file changed under us
+        raise FileRejected(source, f"the file changed while being read: {exc}") from None
 
 
 def _row(line: int, item: Any) -> RecipientRow | RowProblem:

@@ -66,7 +66,7 @@ def open_recipients(
         if fmt == "xlsx":
             table = open_xlsx(path, source=source, sheet=sheet, max_rows=max_rows)
         elif fmt == "json":
-            table = open_json(path, sample, source=source, max_rows=max_rows)
+            table = open_json(path, sample, source=source, max_rows=max_rows, stack=stack)
         else:
             table = open_delimited(
                 path, sample, source=source, fmt=fmt, max_rows=max_rows, stack=stack

@@ -664,6 +664,12 @@ OPEN_KWARGS.update(
 )
 
 
+def case_names() -> list[str]:
+    """Every case's name, without writing anything (for pytest parametrize ids)."""
+    tables = _text_cases() + _sample_overflow_cases() + _xlsx_cases()
+    return [Path(filename).stem for filename, _, _ in tables]
+
+
 def build_hostile_files(dir: Path) -> list[HostileCase]:  # noqa: A002 - the agreed signature
     """Write every hostile case into ``dir``; return (name, path, expectation) for each."""
     dir.mkdir(parents=True, exist_ok=True)
