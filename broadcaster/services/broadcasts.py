@@ -202,8 +202,10 @@ def get_broadcast(engine: Engine, broadcast_id: int, workspace: str | None = Non
         row = broadcasts_repo.get_broadcast(conn, broadcast_id, ws)
         if row is None or row["status"] == BroadcastStatus.DELETED.value:
             raise NotFound(f"broadcast {broadcast_id} does not exist")
-        view = broadcast_view(row)
-        view["counts"] = broadcasts_repo.status_counts(conn, broadcast_id)
+        counts = broadcasts_repo.status_counts(conn, broadcast_id)
+        # Counters derived now, not the poller's last copy: what a user reads is never stale.
+        view = broadcast_view({**row, **derive_counters(counts)})
+        view["counts"] = counts
         return view
 
 

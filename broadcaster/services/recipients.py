@@ -50,6 +50,14 @@ def unknown_names(template: Template, columns: tuple[str, ...] | None) -> list[s
     return sorted(n for n in template.names if n.lower() not in known)
 
 
+def _blank(template: Template, params: tuple[str, ...], named: dict[str, str] | None) -> list[str]:
+    """Placeholders whose cell is present but empty: "Hi , your balance is ." helps nobody."""
+    out = [f"{{{i}}}" for i in sorted(template.positional) if i < len(params) and not params[i]]
+    if named is not None:
+        out += [f"{{{n}}}" for n in sorted(template.names) if not named.get(n.lower(), "x")]
+    return out
+
+
 def build_drafts(
     rows: Iterable[RecipientRow | RowProblem],
     template: Template | None,
@@ -72,7 +80,7 @@ def build_drafts(
             yield Draft(row.line, phone.e164 or "", "", "GSM-7", 0, MessageStatus.QUEUE)
             continue
         named = {n: row.params[i] for n, i in index.items() if i < len(row.params)} if wants_names else None
-        missing = template.missing(row.params, named)
+        missing = template.missing(row.params, named) or _blank(template, row.params, named)
         if missing:
             yield RowError(row.line, row.phone[:MAX_VALUE_CHARS], "missing value for " + ", ".join(missing))
             continue

@@ -21,6 +21,7 @@ from broadcaster.config import Settings
 from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX
 from broadcaster.domain.states import BroadcastAction, BroadcastStatus, MessageStatus, broadcast_transition
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
+from broadcaster.providers.registry import receipt_callback_url
 from broadcaster.services.codes import SenderCode, to_sender_code
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
@@ -74,10 +75,7 @@ def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
     limits = [Limit(f"{BUCKET_CODE_PREFIX}{code.provider}:{code.code}", code.mps)]
     if code.account and code.account in ctx.settings.account_mps:
         limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", ctx.settings.account_mps[code.account]))
-    callback = None
-    if b["request_dr"]:
-        callback = f"{ctx.settings.public_url.rstrip('/')}/v1/dlr/{code.provider}?secret={ctx.settings.dlr_secret}"
-    return _Route(b, code, limits, callback)
+    return _Route(b, code, limits, receipt_callback_url(ctx.settings, code.provider))
 
 
 def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, int]]:
