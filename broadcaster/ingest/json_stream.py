@@ -96,7 +96,8 @@ class _Stream:
                 continue
             except RecursionError:
                 raise JsonSyntaxError("nested too deeply", self.line()) from None
-            if end == len(self.buf) and not self.eof:  # a number may go on in the next chunk
+            if end > len(self.buf) - _NEAR_END_CHARS and not self.eof:
+                # "0" of "0.5" or "1e" of "1e+9" decode fine: the number may go on in the next chunk
                 self.fill()
                 continue
             self.pos = end
@@ -120,11 +121,11 @@ def events(f: TextIO, list_keys: frozenset[str]) -> Iterator[Event]:
             stream.take("}")
         else:
             while True:
-                key = stream.value()
-                if not isinstance(key, str):
+                if stream.peek() != '"':  # numbers come back as str too: check before decoding
                     raise JsonSyntaxError(
                         "expecting a property name in double quotes", stream.line()
                     )
+                key = stream.value()
                 stream.take(":")
                 if key in list_keys and stream.peek() == "[":
                     yield from _elements(stream, key)
