@@ -22,6 +22,7 @@ import python_calamine
 from broadcaster.errors import FileRejected
 from broadcaster.ingest.header import Record, tabulate
 from broadcaster.ingest.rows import RecipientTable, RowProblem
+from broadcaster.ingest.xlsx_extent import XLSX_MAX_CELLS, SheetExtent
 from broadcaster.ingest.xlsx_guard import check_xlsx_zip
 
 _CALAMINE_ERRORS: tuple[type[BaseException], ...] = (
@@ -41,11 +42,7 @@ def open_xlsx(path: Path, *, source: str, sheet: str | None, max_rows: int) -> R
         with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
             names = list(book.sheet_names)
             name = _choose_sheet(book, sheet, source)
-            declared = report.sheet_rows(name)
-            if declared is not None and declared > max_rows + 1:  # + 1: the header row
-                raise FileRejected(
-                    source, f"sheet {name!r} has {declared:,} rows, more than {max_rows:,}"
-                )
+            _check_extent(report.sheet_extent(name), name, source, max_rows)
             data = book.get_sheet_by_name(name)  # the sheet keeps its cells after the book closes
     except _CALAMINE_ERRORS as exc:
         raise FileRejected(source, f"unreadable .xlsx: {type(exc).__name__}: {exc}") from None
@@ -61,6 +58,22 @@ def open_xlsx(path: Path, *, source: str, sheet: str | None, max_rows: int) -> R
     return RecipientTable(
         source=source, format="xlsx", columns=layout.columns, meta=meta, rows=rows
     )
+
+
+def _check_extent(extent: SheetExtent | None, name: str, source: str, max_rows: int) -> None:
+    """Refuse, before loading, a sheet with too many rows or too large a used range."""
+    if extent is None:
+        return
+    if extent.rows > max_rows + 1:  # + 1: the header row
+        raise FileRejected(
+            source, f"sheet {name!r} has {extent.rows:,} rows, more than {max_rows:,}"
+        )
+    if extent.cells > XLSX_MAX_CELLS:
+        raise FileRejected(
+            source,
+            f"sheet {name!r} spans {extent.rows:,} rows x {extent.columns:,} columns = "
+            f"{extent.cells:,} cells, over {XLSX_MAX_CELLS:,} (a stray cell far from the data?)",
+        )
 
 
 def _choose_sheet(book: python_calamine.CalamineWorkbook, sheet: str | None, source: str) -> str:

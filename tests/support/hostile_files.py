@@ -544,6 +544,37 @@ def _bomb_lying(declared_total: int | None = None) -> bytes:
     return _raw_zip(entries)
 
 
+def _inline_row(row: int | None, cells: list[tuple[str | None, str]]) -> str:
+    """A <row> of inline cells; None leaves out the r= attributes (allowed, positions follow)."""
+    head = "<row>" if row is None else f'<row r="{row}">'
+    body = "".join(
+        (f'<c r="{ref}"' if ref else "<c") + f' t="inlineStr"><is><t>{text}</t></is></c>'
+        for ref, text in cells
+    )
+    return head + body + "</row>"
+
+
+def _sparse_bomb() -> bytes:
+    """Two cells, A1 and XFD1048576: a 1 KB file whose dense grid is 17 billion cells."""
+    rows = _inline_row(1, [("A1", "phone")]) + _inline_row(
+        1048576, [("XFD1048576", "525500000001")]
+    )
+    return _handmade_xlsx(_sheet_xml(rows, dimension="A1:A2"))  # the dimension lies too
+
+
+def _far_row() -> bytes:
+    rows = _inline_row(1, [("A1", "phone")]) + _inline_row(5000, [("A5000", "525500000001")])
+    return _handmade_xlsx(_sheet_xml(rows, dimension="A1:A2"))
+
+
+def _rows_without_refs(count: int) -> bytes:
+    rows = _inline_row(None, [(None, "phone"), (None, "name")])
+    rows += "".join(
+        _inline_row(None, [(None, f"52550000000{i}"), (None, f"n{i}")]) for i in range(count)
+    )
+    return _handmade_xlsx(_sheet_xml(rows))
+
+
 def _corrupt_entry() -> bytes:
     data = bytearray(_xlsx_rows(200))
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
@@ -636,6 +667,18 @@ def _xlsx_cases() -> list[tuple[str, Callable[[], bytes], Expectation]]:
             _bomb_declared_total,
             rejected("the workbook expands to 3,000,000,000 bytes"),
         ),
+        ("xlsx_sparse_cell_bomb.xlsx", _sparse_bomb, rejected("cells, over 20,000,000")),
+        ("xlsx_far_row.xlsx", _far_row, rejected("has 5,000 rows, more than 100")),
+        (
+            "xlsx_rows_without_refs.xlsx",
+            lambda: _rows_without_refs(3),
+            rows(*[(i + 2, f"52550000000{i}", (f"n{i}",)) for i in range(3)]),
+        ),
+        (
+            "xlsx_rows_without_refs_over_max.xlsx",
+            lambda: _rows_without_refs(6),
+            rejected("more than 5"),
+        ),
         ("xlsx_truncated.xlsx", lambda: _xlsx_basic()[:1500], rejected("corrupt .xlsx")),
         ("xlsx_corrupt_entry.xlsx", _corrupt_entry, rejected("corrupt .xlsx")),
         (
@@ -659,6 +702,8 @@ OPEN_KWARGS.update(
         "xlsx_second_sheet_by_name": {"sheet": "Recipients"},
         "xlsx_unknown_sheet": {"sheet": "Nope"},
         "xlsx_over_max_rows": {"max_rows": 5},
+        "xlsx_far_row": {"max_rows": 100},
+        "xlsx_rows_without_refs_over_max": {"max_rows": 5},
         "too_big": {"max_file_bytes": 32},
     }
 )
