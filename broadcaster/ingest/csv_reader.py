@@ -25,9 +25,15 @@ MAX_FIELD_CHARS = 64 * 1024
 #: What :mod:`csv` may hold in one field before it gives up (its default, 128 KiB, is too small
 #: to survive a 1 MB line; an unclosed quote stops growing here instead of eating the memory).
 CSV_FIELD_LIMIT_CHARS = 16 * 1024 * 1024
+#: A physical line longer than this is never held whole: it is skipped and its row becomes a
+#: RowProblem (a 500 MB file with no line break would otherwise become one 500 MB string).
+MAX_LINE_CHARS = 4 * 1024 * 1024
 #: Read buffer of the binary stream under the decoder, in bytes.
 READ_BUFFER_BYTES = 1024 * 1024
 _UNDECODABLE = "\ufffd"
+# Stands in for a skipped over-long line: NUL sends the row to _row_problem, U+FDD0 (a Unicode
+# noncharacter, never in real text) tells it why.
+_LONG_LINE = "\x00\ufdd0\n"
 _SEP_LINE = re.compile(r"\ufeff?sep=([,;\t|])[ \t]*(?:\r\n|\n|\r)", re.IGNORECASE)
 
 
@@ -66,7 +72,8 @@ def _records(
     is a RowProblem, and a quote that never closes (it would swallow every line after it) rejects
     the whole file.
     """
-    reader = csv.reader(f, delimiter=delimiter, strict=True, skipinitialspace=True)
+    lines = _bounded_lines(f, MAX_LINE_CHARS)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True, skipinitialspace=True)
     end = skipped  # physical lines consumed so far
     while True:
         try:
@@ -97,7 +104,26 @@ def _records(
             yield RowProblem.of(start, "", _explain(str(exc)))
 
 
+def _bounded_lines(f: TextIO, limit: int) -> Iterator[str]:
+    """The physical lines of ``f``, none held longer than ``limit`` (see MAX_LINE_CHARS)."""
+    readline = f.readline
+    while True:
+        line = readline(limit)
+        if not line:
+            return
+        if len(line) == limit and line[-1] not in "\r\n":
+            while True:  # drop the rest of the line, a limit at a time
+                rest = readline(limit)
+                if len(rest) < limit or rest[-1] in "\r\n":
+                    break
+            yield _LONG_LINE
+            continue
+        yield line
+
+
 def _row_problem(line: int, row: list[str], joined: str) -> RowProblem | None:
+    if _LONG_LINE[:2] in joined:
+        return RowProblem.of(line, "", f"line too long: over {MAX_LINE_CHARS:,} characters")
     longest = max(row, key=len)
     if len(longest) > MAX_FIELD_CHARS:
         hint = " (an unclosed quote?)" if "\n" in longest or "\r" in longest else ""

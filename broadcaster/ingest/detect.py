@@ -100,19 +100,19 @@ def _refuse_zip(path: Path, source: str) -> str:
 def detect_encoding(sample: bytes, source: str) -> str:
     """The codec to read a text file with.
 
-    A BOM decides (UTF-8, UTF-16 LE/BE, UTF-32). Without one: UTF-16 when every other byte is NUL
-    (Notepad's "Unicode" saved without BOM, seen in the wild), else UTF-8 when the sample decodes
-    as UTF-8, else cp1252 (Excel's "CSV" on Western Windows). NUL bytes in any other pattern, or
+    A BOM decides (UTF-8, UTF-16 LE/BE, UTF-32). Without one: UTF-16 LE/BE when every other byte
+    is NUL (ASCII-range text in UTF-16 without a BOM: read rather than refused), else UTF-8 when
+    the sample decodes as UTF-8, else cp1252 (what Excel's plain "CSV" writes on Western Windows). NUL bytes in any other pattern, or
     a sample full of control characters, mean a binary file: refused.
     """
     for bom, encoding in _BOMS:
         if sample.startswith(bom):
             return encoding
     if b"\x00" in sample:
-        encoding = _utf16_without_bom(sample)
-        if encoding is None:
+        utf16 = _utf16_without_bom(sample)
+        if utf16 is None:
             raise FileRejected(source, "binary content (NUL bytes) in what should be a text file")
-        return encoding
+        return utf16
     encoding = "utf-8" if _decodes(sample, "utf-8") else "cp1252"
     if not _decodes(sample, encoding):
         raise FileRejected(source, "undecodable text: neither UTF-8 nor Windows-1252")

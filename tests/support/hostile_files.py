@@ -196,6 +196,11 @@ def _text_cases() -> list[tuple[str, bytes, Expectation]]:
             rows((2, P1, ("Ana",)), (3, "field too long"), (4, P3, ("Carl",))),
         ),
         (
+            "line_over_4_mib.csv",
+            f"phone,name\n{P1},Ana\n{P2},{'y,' * 2_200_000}\n{P3},Carl\n".encode(),
+            rows((2, P1, ("Ana",)), (3, "line too long"), (4, P3, ("Carl",))),
+        ),
+        (
             "very_wide_row.csv",
             (f"{P1}," + ",".join(f"v{i}" for i in range(5000)) + f"\n{P2},a\n").encode(),
             rows((1, P1, tuple(f"v{i}" for i in range(5000))), (2, P2, ("a",))),
