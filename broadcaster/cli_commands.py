@@ -121,8 +121,15 @@ def broadcast_get(broadcast_id: int, as_json: bool) -> None:
     emit(view, as_json, lambda d: (kv_table(d), kv_table(d["counts"], title="messages by status")))
 
 
-def register(main: click.Group) -> None:
-    from broadcaster.cli_run import COMMANDS
+#: Modules that contribute commands through a ``COMMANDS`` tuple, one per area.
+COMMAND_MODULES = ("broadcaster.cli_run", "broadcaster.cli_api", "broadcaster.cli_watch")
 
-    for group in (recipients, codes, broadcast, *COMMANDS):
+
+def register(main: click.Group) -> None:
+    import importlib
+
+    for group in (recipients, codes, broadcast):
         main.add_command(group)
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            main.add_command(command)

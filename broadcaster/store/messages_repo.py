@@ -109,8 +109,9 @@ def record_sent(conn: Connection, results: Sequence[tuple[int, str | None]], now
         return
     stmt = (
         sa.update(messages)
-        .where(messages.c.id == sa.bindparam("mid"),
-               messages.c.status.notin_([M.QUEUE.value, M.CANCELLED.value]))
+        # Plain comparisons: executemany cannot expand an IN list.
+        .where(messages.c.id == sa.bindparam("mid"), messages.c.status != M.QUEUE.value,
+               messages.c.status != M.CANCELLED.value)
         .values(
             gateway_id=sa.bindparam("gid"), sent_at=now, lease_until=None, updated_at=now, error=None,
             status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),

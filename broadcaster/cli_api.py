@@ -1,0 +1,5 @@
+"""Commands of the HTTP API area: API keys and workspaces."""
+
+from __future__ import annotations
+
+COMMANDS: tuple = ()

@@ -1,0 +1,5 @@
+"""The drop-folder command: broadcaster watch DIR."""
+
+from __future__ import annotations
+
+COMMANDS: tuple = ()
