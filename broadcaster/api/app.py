@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster.config import Settings
 from broadcaster.providers.base import Provider
+from broadcaster.services.dispatch import TaskQueue
 from broadcaster.store.db import engine_for, upgrade
 
 
@@ -17,6 +18,8 @@ from broadcaster.store.db import engine_for, upgrade
 class ApiContext:
     settings: Settings
     engine: Engine
+    #: Where resumed/started broadcasts' chunks go; Celery in production (set by ``run_api``).
+    queue: TaskQueue | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
 
     def provider_for(self, name: str) -> Provider:
@@ -31,14 +34,14 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings, *, migrate: bool = True,
+def create_app(settings: Settings, *, migrate: bool = True, queue: TaskQueue | None = None,
                extra: Callable[[web.Application], None] | None = None) -> web.Application:
     from broadcaster.api import receipts
 
     if migrate:
         upgrade(settings.database_url)
     app = web.Application(client_max_size=settings.max_file_bytes)
-    ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url))
+    ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url), queue=queue)
     app["ctx"] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
@@ -60,4 +63,6 @@ def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> No
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    web.run_app(create_app(settings), host=host, port=port, print=None)
+    from workers.tasks import QUEUE  # the composition root: the API enqueues through Celery
+
+    web.run_app(create_app(settings, queue=QUEUE), host=host, port=port, print=None)
