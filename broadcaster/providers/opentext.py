@@ -183,7 +183,9 @@ class OpenTextProvider:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.username = username
-        self._auth = aiohttp.BasicAuth(username, password)
+        # One header, built here (aiohttp's BasicAuth helper is deprecated); never logged.
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         self.timeout_s, self.max_attempts = timeout_s, max_attempts
         self.concurrency, self.deadline_s = concurrency, deadline_s
         self.billing_code, self.customer_reference = billing_code, customer_reference
@@ -204,8 +206,7 @@ class OpenTextProvider:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
-            self._session = aiohttp.ClientSession(connector=connector, auth=self._auth,
-                                                  headers={"Accept": "application/json"})
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
             self._semaphore = asyncio.Semaphore(self.concurrency)
             self._loop = loop
         assert self._semaphore is not None
