@@ -168,6 +168,7 @@ def _rows(
     count = 0
     for item in (*leading, *pending):
         count += 1
+        _check_count(count, max_rows, item, source)
         yield item if isinstance(item, RowProblem) else split_cells(item[0], item[1], layout)
     del leading[:], pending[:]
     phone_index = layout.phone_index
@@ -175,8 +176,7 @@ def _rows(
     for item in records:
         count += 1
         if count > max_rows:
-            line = item.line if isinstance(item, RowProblem) else item[0]
-            raise FileRejected(source, f"more than {max_rows:,} rows", line)
+            _check_count(count, max_rows, item, source)
         if isinstance(item, RowProblem):
             yield item
             continue
@@ -186,3 +186,9 @@ def _rows(
             yield RecipientRow(line, cells[0], tuple(cells[1:]))
         else:
             yield split_cells(line, cells, layout)
+
+
+def _check_count(count: int, max_rows: int, item: Record | RowProblem, source: str) -> None:
+    if count > max_rows:
+        line = item.line if isinstance(item, RowProblem) else item[0]
+        raise FileRejected(source, f"more than {max_rows:,} rows", line)

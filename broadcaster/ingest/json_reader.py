@@ -36,6 +36,8 @@ from broadcaster.ingest.rows import RecipientRow, RecipientTable, RowProblem
 
 #: Keys of a top-level object that may hold the recipient list.
 LIST_KEYS = frozenset({"to", "recipients", "destinations"})
+#: Most top-level keys besides the recipient list (they are all kept in ``meta``).
+MAX_META_KEYS = 1_000
 _SHAPE = (
     'JSON must be a list of recipients, or an object with a "to" list of recipients '
     "(the Messangi batch shape)"
@@ -79,6 +81,8 @@ def _survey(f: TextIO, source: str, max_rows: int) -> tuple[str | None, int, dic
                     raise FileRejected(source, f"more than {max_rows:,} recipients")
             else:
                 meta[key] = event.value
+                if len(meta) > MAX_META_KEYS:
+                    raise FileRejected(source, f"more than {MAX_META_KEYS:,} top-level keys")
     except JsonSyntaxError as exc:
         raise FileRejected(source, f"invalid JSON: {exc}", exc.line) from None
     except UnicodeDecodeError as exc:
