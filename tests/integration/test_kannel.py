@@ -7,6 +7,7 @@ Where they cannot be installed the Kannel tests skip, loudly, and fail instead u
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import Counter, defaultdict
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
+from broadcaster.providers.accounts import build_account_provider, load_accounts
 from broadcaster.providers.base import OutboundMessage, Receipt
 from broadcaster.providers.kannel import KannelProvider, dlr_url_for
 from tests.support.kannel import KannelHarness, KannelUnavailable
@@ -185,6 +187,20 @@ async def test_over_ten_segments_is_refused_before_kannel_sees_it(kannel: Kannel
     assert result.status == M.ERROR and result.attempts == 0 and "11 segments" in (result.error or "")
     await asyncio.sleep(0.5)
     assert not [p for p in kannel.fakesmsc_received()[before:] if p.receiver == "+31630000000"]
+
+
+async def test_an_account_from_json_sends_through_kannel(kannel: KannelHarness) -> None:
+    accounts = load_accounts(json.dumps({"kannel-main": {
+        "provider": "kannel", "base_url": kannel.base_url, "username": kannel.username,
+        "password": kannel.password, "mps": 50, "extra": {"smsc": "fake", "concurrency": 4}}}))
+    provider = build_account_provider(accounts["kannel-main"], timeout_s=5, max_attempts=2,
+                                      concurrency=50, deadline_s=20)
+    assert isinstance(provider, KannelProvider) and provider.concurrency == 4
+    results = await provider.send_batch(batch(3, "http://127.0.0.1:9/x?secret=s", prefix=60_000))
+    await provider.close()
+    assert {r.status for r in results} == {M.SENT}
+    assert await until(lambda: {"+31600060000", "+31600060001", "+31600060002"}
+                       <= {p.receiver for p in kannel.fakesmsc_received()}, 10)
 
 
 # -- without Kannel -------------------------------------------------------------------------------

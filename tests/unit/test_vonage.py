@@ -11,8 +11,22 @@ from aiohttp.test_utils import TestServer
 
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
+from broadcaster.providers.accounts import (
+    AccountConfigError,
+    account_mps,
+    build_account_provider,
+    load_accounts,
+)
 from broadcaster.providers.base import OutboundMessage
-from broadcaster.providers.vonage import NEXMO_STATUS, VonageProvider, parse_inbound
+from broadcaster.providers.kannel import KannelProvider
+from broadcaster.providers.opentext import OpenTextProvider
+from broadcaster.providers.vonage import (
+    KPN_BASE_URL,
+    KPN_TOKEN_URL,
+    NEXMO_STATUS,
+    VonageProvider,
+    parse_inbound,
+)
 from tests.support.fake_vonage import CLIENT_ID, CLIENT_SECRET, SMS_PATH, TOKEN_PATH, FakeVonage
 
 M = MessageStatus
@@ -211,3 +225,70 @@ def test_inbound_concatenated_part() -> None:
 def test_inbound_without_sender_is_refused() -> None:
     with pytest.raises(ValueError):
         parse_inbound({"text": "hi"})
+
+
+# -- accounts (no test file of their own in this change: tests/unit/test_accounts.py would be home) --
+
+ACCOUNTS_JSON = """{
+  "kannel-main": {"provider": "kannel", "base_url": "http://127.0.0.1:13013", "username": "bc",
+                  "password": "kannel-secret-1", "mps": 100, "extra": {"smsc": "op-a", "concurrency": 5}},
+  "kpn": {"provider": "vonage", "client_id": "APP_KEY", "client_secret": "kpn-secret-2"},
+  "ot": {"provider": "opentext", "base_url": "https://api.eu.cloudmessaging.opentext.com",
+         "username": "xsi", "password": "ot-secret-3", "extra": {"billing_code": "PROMO"}},
+  "sim": {"provider": "simulator"}
+}"""
+
+
+def test_accounts_load_and_build_their_adapters() -> None:
+    accounts = load_accounts(ACCOUNTS_JSON)
+    assert set(accounts) == {"kannel-main", "kpn", "ot", "sim"}
+    assert account_mps(accounts) == {"kannel-main": 100.0}
+    knobs: dict[str, Any] = {"timeout_s": 5.0, "max_attempts": 3, "concurrency": 50, "deadline_s": 30.0,
+             "callback_url": CALLBACK}
+    kannel = build_account_provider(accounts["kannel-main"], **knobs)
+    assert isinstance(kannel, KannelProvider) and kannel.name == "kannel"
+    assert kannel.smsc == "op-a" and kannel.concurrency == 5 and kannel.callback_url == CALLBACK
+    assert kannel.query(msg(1))["password"] == "kannel-secret-1"
+    vonage = build_account_provider(accounts["kpn"], **knobs, name="kpn")
+    assert isinstance(vonage, VonageProvider) and vonage.name == "kpn"
+    assert vonage.base_url == KPN_BASE_URL and vonage.tokens.token_url == KPN_TOKEN_URL
+    opentext = build_account_provider(accounts["ot"], **knobs)
+    assert isinstance(opentext, OpenTextProvider) and opentext.billing_code == "PROMO"
+    assert opentext.concurrency == 50
+    assert build_account_provider(accounts["sim"], **knobs) is None
+
+
+def test_account_secrets_never_show() -> None:
+    accounts = load_accounts(ACCOUNTS_JSON)
+    shown = " ".join(repr(a) + str(a) + a.model_dump_json() for a in accounts.values())
+    for secret in ("kannel-secret-1", "kpn-secret-2", "ot-secret-3"):
+        assert secret not in shown
+    assert accounts["kpn"].secret("client_secret") == "kpn-secret-2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u"}}', "needs password"),
+        ('{"k": {"provider": "vonage", "client_id": "id"}}', "needs client_secret"),
+        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
+         ' "extra": {"smsc_id": "x"}}}', "unknown extra for kannel: smsc_id"),
+        ('{"k": {"provider": "smpp"}}', "provider"),
+        ('{"k": {"provider": "opentext", "base_url": "http://o", "username": "u", "password": "hunter2",'
+         ' "pasword": "hunter2"}}', "pasword"),
+        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
+         ' "mps": -1}}', "mps"),
+        ('{"k": {"name": "other", "provider": "simulator"}}', "name field"),
+        ('{"k": ["provider"]}', "expected an object"),
+        ("[1]", "JSON object"),
+        ('{"k": ', "not JSON"),
+    ],
+)
+def test_bad_accounts_are_refused_without_echoing_secrets(raw: str, says: str) -> None:
+    with pytest.raises(AccountConfigError) as caught:
+        load_accounts(raw)
+    assert says in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_no_accounts() -> None:
+    assert load_accounts(None) == {} and load_accounts("  ") == {}
