@@ -2,7 +2,8 @@
 
 Generates a 1,000,000-row CSV (and a 100,000-row one, to show memory does not grow with rows) and
 a 200,000-row XLSX (openpyxl write_only) in a temp dir, then reads each in a fresh subprocess so
-that ``ru_maxrss`` (peak RSS) belongs to that reader alone. Prints one line per file.
+that ``ru_maxrss`` (peak RSS) belongs to that reader alone. Prints one line per file: "base RSS"
+is the peak after imports, before reading; "peak RSS" the peak after reading every row.
 
     .venv/bin/python bench/bench_ingest_readers.py [--csv-rows N] [--xlsx-rows N] [--json]
 """
@@ -72,44 +73,72 @@ def measure(path: str) -> dict[str, float]:
     }
 
 
+def generate(tmp: Path, csv_rows: int, xlsx_rows: int, with_json: bool) -> list[Path]:
+    files: list[Path] = []
+    for rows in (csv_rows // 10, csv_rows):
+        path = tmp / f"recipients_{rows}.csv"
+        write_csv(path, rows)
+        files.append(path)
+    started = time.perf_counter()
+    xlsx = tmp / f"recipients_{xlsx_rows}.xlsx"
+    write_xlsx(xlsx, xlsx_rows)
+    print(f"(wrote {xlsx.name} with openpyxl write_only in {time.perf_counter() - started:.1f} s)")
+    files.append(xlsx)
+    if with_json:
+        path = tmp / "recipients_200000.json"
+        write_json(path, 200_000)
+        files.append(path)
+    return files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
     parser.add_argument("--xlsx-rows", type=int, default=200_000)
     parser.add_argument("--json", action="store_true", help="also a 200,000-recipient JSON batch")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
+    if args.generate:
+        files = generate(Path(args.generate), args.csv_rows, args.xlsx_rows, args.json)
+        print(json.dumps([str(f) for f in files]))
+        return
+    # This process stays small and only starts others: Linux carries ru_maxrss over fork and
+    # exec, so a parent that had generated the files would inflate every child's figure.
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        files: list[Path] = []
-        for rows in (args.csv_rows // 10, args.csv_rows):
-            path = Path(tmp) / f"recipients_{rows}.csv"
-            write_csv(path, rows)
-            files.append(path)
-        started = time.perf_counter()
-        xlsx = Path(tmp) / f"recipients_{args.xlsx_rows}.xlsx"
-        write_xlsx(xlsx, args.xlsx_rows)
-        print(
-            f"(wrote {xlsx.name} with openpyxl write_only in {time.perf_counter() - started:.1f} s)"
-        )
-        files.append(xlsx)
-        if args.json:
-            path = Path(tmp) / "recipients_200000.json"
-            write_json(path, 200_000)
-            files.append(path)
+        extra = ["--json"] if args.json else []
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--generate",
+                tmp,
+                "--csv-rows",
+                str(args.csv_rows),
+                "--xlsx-rows",
+                str(args.xlsx_rows),
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+        print("\n".join(out[:-1]))
+        files = [Path(f) for f in json.loads(out[-1])]
         print(
             f"{'file':28} {'MB':>7} {'rows':>10} {'s':>7} {'rows/s':>10} {'base RSS':>9} {'peak RSS':>9}"
         )
         for path in files:
-            out = subprocess.run(
+            out_text = subprocess.run(
                 [sys.executable, __file__, "--measure", str(path)],
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
-            r = json.loads(out)
+            r = json.loads(out_text)
             print(
                 f"{path.name:28} {path.stat().st_size / 1e6:7.1f} {r['rows']:10,} {r['seconds']:7.2f} "
                 f"{r['rows_per_s']:10,.0f} {r['base_rss_mb']:7.0f}MB {r['peak_rss_mb']:7.0f}MB"
