@@ -121,6 +121,36 @@ def broadcast_get(broadcast_id: int, as_json: bool) -> None:
     emit(view, as_json, lambda d: (kv_table(d), kv_table(d["counts"], title="messages by status")))
 
 
+def _control(action: str, broadcast_id: int, as_json: bool) -> None:
+    from broadcaster.services import control
+
+    eng = engine()
+    if action == "resume":
+        result: Any = {"id": broadcast_id, "status": control.resume(eng, settings(), None, broadcast_id)}
+    elif action == "suspend":
+        result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id)}
+    else:
+        result = getattr(control, action)(eng, broadcast_id)
+    emit(result, as_json, kv_table)
+
+
+def _control_command(action: str, doc: str) -> click.Command:
+    @broadcast.command(action, help=doc)
+    @click.argument("broadcast_id", type=int)
+    @json_option
+    @handles_errors
+    def command(broadcast_id: int, as_json: bool) -> None:
+        _control(action, broadcast_id, as_json)
+
+    return command
+
+
+_control_command("suspend", "Pause a SCHEDULED or RUNNING broadcast; unsent messages stay QUEUE.")
+_control_command("resume", "Continue a SUSPENDED broadcast exactly where it stopped.")
+_control_command("stop", "Stop for good; unsent messages end CANCELLED.")
+_control_command("delete", "Remove a broadcast with its messages (stop a RUNNING one first).")
+
+
 #: Modules that contribute commands through a ``COMMANDS`` tuple, one per area.
 COMMAND_MODULES = ("broadcaster.cli_run", "broadcaster.cli_api", "broadcaster.cli_watch")
 

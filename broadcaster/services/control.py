@@ -56,16 +56,20 @@ def suspend(engine: Engine, broadcast_id: int, workspace_id: int | None = None, 
                           status_reason=reason or "suspended by operator").value
 
 
-def resume(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int,
+def resume(engine: Engine, settings: Settings, queue: TaskQueue | None, broadcast_id: int,
            workspace_id: int | None = None) -> str:
-    """SUSPENDED → RUNNING; the QUEUE messages left are fanned out again, none twice."""
+    """SUSPENDED → RUNNING; the QUEUE messages left are fanned out again, none twice.
+
+    Without a queue (the command line), the next poller tick fans it out.
+    """
     with engine.begin() as conn:
         # Messages stamped by chunks that ended on the suspend are free to carry again.
         conn.execute(sa.update(messages).where(messages.c.broadcast_id == broadcast_id,
                                                messages.c.status == "QUEUE").values(dispatched_at=None))
         status = transition(conn, broadcast_id, BroadcastAction.RESUME, workspace_id,
                             status_reason=None, consecutive_failures=0)
-    dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
+    if queue is not None:
+        dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
     return status.value
 
 
