@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     tick_s: float = 2.0
     #: Account-wide ceilings, messages (segments) per second: {"account-name": 50}.
     account_mps: dict[str, float] = {}
+    #: Messages claimed and sent together inside a chunk; several groups are in flight at once.
+    send_group_size: int = 10
     #: Concurrent gateway requests inside one chunk task.
     send_concurrency: int = 50
     #: A claimed message's lease; must exceed the worst-case send time (timeouts × retries).
@@ -65,6 +67,16 @@ class Settings(BaseSettings):
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000
     max_file_bytes: int = 500 * 1024 * 1024
+
+    #: HMAC-SHA256 key that signs every status callback POSTed to clients (docs/callbacks.md).
+    callback_secret: str = "change-me"
+    #: Allow callback URLs that resolve to loopback, private, link-local or other non-public
+    #: addresses. Off in production: a client URL must never reach into our own network.
+    callback_allow_private: bool = False
+    #: Delivery attempts per callback (5xx, 408, 429, timeouts, resets) before it is failed.
+    callback_max_attempts: int = 12
+    #: Per-request timeout of a callback POST, connect to last byte.
+    callback_timeout_s: float = 5.0
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,7 @@ def make_app() -> Celery:
         task_routes={
             "workers.tasks.send_chunk": {"queue": "send"},
             "workers.tasks.tick": {"queue": "poll"},
+            "workers.tasks.deliver_callbacks": {"queue": "poll"},
             "workers.tasks.create_broadcast_from_file": {"queue": "ingest"},
             "workers.tasks.create_broadcast_from_json": {"queue": "ingest"},
         },
@@ -46,6 +47,9 @@ def make_app() -> Celery:
         beat_schedule={
             "tick": {"task": "workers.tasks.tick", "schedule": settings.tick_s,
                      "options": {"expires": settings.tick_s * 2}},
+            # Client callbacks outbox: about every second; a pass left over is dropped, not queued.
+            "deliver-callbacks": {"task": "workers.tasks.deliver_callbacks", "schedule": 1.0,
+                                  "options": {"expires": 2.0}},
         },
     )
     return app

@@ -76,3 +76,25 @@ def shutdown() -> None:
         for provider in list(_providers.values()):
             _loop.run_until_complete(provider.close())
         _providers.clear()
+
+
+_callback_session: tuple[asyncio.AbstractEventLoop, Any] | None = None
+
+
+def callback_session() -> Any:
+    """The process's aiohttp session for client callbacks (SSRF-guarded), on the process loop.
+
+    Call it outside ``run``: it is opened once per loop, on that loop (after a fork the loop is
+    new, so is the session).
+    """
+    global _callback_session
+    current = loop()
+    if _callback_session is None or _callback_session[0] is not current or _callback_session[1].closed:
+        _callback_session = (current, run(_open_callback_session()))
+    return _callback_session[1]
+
+
+async def _open_callback_session() -> Any:
+    from broadcaster.services.client_callbacks import make_session
+
+    return make_session(get_settings())

@@ -80,3 +80,11 @@ def stop_broadcast(broadcast_id: int) -> dict[str, Any]:
 @app.task(name="workers.tasks.delete_broadcast")
 def delete_broadcast(broadcast_id: int) -> dict[str, Any]:
     return control.delete(_engine(), broadcast_id)
+
+
+@app.task(name="workers.tasks.deliver_callbacks", acks_late=True)
+def deliver_callbacks() -> dict[str, int]:
+    from broadcaster.services.client_callbacks import deliver_pending
+
+    session = runtime.callback_session()
+    return runtime.run(deliver_pending(_engine(), get_settings(), session)).as_dict()

@@ -143,6 +143,16 @@ callback_deliveries = sa.Table(
     sa.Column("last_error", sa.String(300), nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Outbox (migration 0002): when a pending row is next due; while a worker delivers it, the
+    # end of that worker's lease (claiming bumps it, so a second worker cannot claim it too).
+    sa.Column("next_attempt_at", sa.DateTime, nullable=True),
+    # The JSON body as of the status change, so a later change or a deleted broadcast cannot alter it.
+    sa.Column("payload", sa.JSON, nullable=True),
+    # One row per (message, status, url): enqueueing the same change twice is a no-op.
+    sa.UniqueConstraint("message_id", "status", "url", name="uq_callback_deliveries_message_status_url"),
+    # Only pending rows are ever looked up by due time; delivered ones stay out of the index.
+    sa.Index("ix_callback_deliveries_due", "next_attempt_at",
+             postgresql_where=sa.text("outcome = 'pending'"), sqlite_where=sa.text("outcome = 'pending'")),
 )
 
 imported_files = sa.Table(
