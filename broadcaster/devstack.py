@@ -65,6 +65,7 @@ class DevStack:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="broadcaster-dev-")))
     log_to: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -83,6 +84,7 @@ class DevStack:
         proc = subprocess.Popen(args, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=os.getcwd())
         self.procs[name] = proc
+        self.commands[name] = args
         return proc
 
     def start(self) -> DevStack:
@@ -154,6 +156,19 @@ class DevStack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and its children (a worker and its pool), as a crash would."""
+        proc = self.procs[name]
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+    def respawn(self, name: str) -> None:
+        """Start a killed process again with the same command."""
+        self._spawn(name, self.commands[name])
 
     def alive(self) -> dict[str, bool]:
         return {name: p.poll() is None for name, p in self.procs.items()}

@@ -8,6 +8,7 @@ receipt that beat the send response is kept.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,12 @@ from sqlalchemy.engine import Engine
 
 from broadcaster.config import Settings
 from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX
-from broadcaster.domain.states import BroadcastAction, BroadcastStatus, MessageStatus, broadcast_transition
+from broadcaster.domain.states import (
+    BroadcastAction,
+    BroadcastStatus,
+    MessageStatus,
+    broadcast_transition,
+)
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
 from broadcaster.providers.registry import receipt_callback_url
 from broadcaster.services.codes import SenderCode, to_sender_code
@@ -90,7 +96,12 @@ def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, in
 
 
 async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> ChunkOutcome:
-    """Send what is still QUEUE among ``ids``; hand the rest back rather than wait long."""
+    """Send what is still QUEUE among ``ids``; hand the rest back rather than wait long.
+
+    Small groups are claimed and sent in a pipeline, several in flight at once, so one slow
+    gateway answer holds up its group and not the chunk. Claimed-but-unanswered messages never
+    exceed ``send_concurrency``: that bounds what a suspend can still let through.
+    """
     outcome = ChunkOutcome()
     route = _route(ctx, broadcast_id)
     if route is None:
@@ -98,33 +109,42 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
         return outcome
     with ctx.engine.connect() as conn:
         pending = messages_repo.queued_segments(conn, ids)
-    provider = ctx.provider_for(route.code.provider)
     s = ctx.settings
-    while pending:
-        batch = pending[: s.send_concurrency]
-        need = sum(seg for _, seg in batch)
-        grant = await ctx.bucket.take(route.limits, need, min_tokens=batch[0][1])
-        if grant.granted == 0:
-            if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
-                _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
-                outcome.handed_back = len(pending)
-                return outcome
-            await _sleep(grant.wait_s)
-            outcome.waited_s += grant.wait_s
-            continue
-        take = _affordable(batch, grant.granted)
-        pending = pending[len(take):]
-        if not await _send_claimed(ctx, route, provider, [mid for mid, _ in take], outcome):
-            outcome.stopped = True
-            return outcome
+    group_size = max(1, min(s.send_group_size, s.send_concurrency))
+    slots = asyncio.Semaphore(max(1, s.send_concurrency // group_size))
+    in_flight: set[asyncio.Task[None]] = set()
+    provider = ctx.provider_for(route.code.provider)
+    try:
+        while pending:
+            await slots.acquire()
+            group = pending[:group_size]
+            grant = await ctx.bucket.take(route.limits, sum(seg for _, seg in group), min_tokens=group[0][1])
+            if grant.granted == 0:
+                slots.release()
+                if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
+                    _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
+                    outcome.handed_back = len(pending)
+                    return outcome
+                await asyncio.sleep(grant.wait_s)
+                outcome.waited_s += grant.wait_s
+                continue
+            take = _affordable(group, grant.granted)
+            pending = pending[len(take):]
+            claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take])
+            if not claimed:
+                slots.release()
+                if not _still_running(ctx, broadcast_id):
+                    outcome.stopped = True
+                    return outcome
+                continue
+            task = asyncio.create_task(_send_group(ctx, route, provider, claimed, outcome))
+            in_flight.add(task)
+            task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+    finally:
+        if in_flight:
+            await asyncio.gather(*in_flight)
     dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1)
     return outcome
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: float) -> None:
@@ -135,19 +155,18 @@ def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: floa
     ctx.queue.send_chunk(broadcast_id, ids, countdown)
 
 
-async def _send_claimed(ctx: SendContext, route: _Route, provider: Provider, ids: list[int],
-                        outcome: ChunkOutcome) -> bool:
-    """Claim, send, record. False when the broadcast is no longer RUNNING."""
+def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages_repo.Claimed]:
     with ctx.engine.begin() as conn:
-        claimed = messages_repo.claim(conn, route.broadcast["id"], ids, now=utcnow(), lease_s=ctx.settings.lease_s)
-    if not claimed:
-        return _still_running(ctx, route.broadcast["id"])
+        return messages_repo.claim(conn, broadcast_id, ids, now=utcnow(), lease_s=ctx.settings.lease_s)
+
+
+async def _send_group(ctx: SendContext, route: _Route, provider: Provider,
+                      claimed: list[messages_repo.Claimed], outcome: ChunkOutcome) -> None:
     out = [OutboundMessage(reference=str(c.id), sender=route.code.code, to=c.recipient, text=c.text,
                            encoding=c.encoding, segments=c.segments, callback_url=route.callback_url)
            for c in claimed]
     results = await provider.send_batch(out)
     _record(ctx, route.broadcast["id"], results, outcome)
-    return True
 
 
 def _still_running(ctx: SendContext, broadcast_id: int) -> bool:

@@ -1,0 +1,63 @@
+"""Crashes: workers killed with SIGKILL, Redis restarted empty, a gateway failing 20 % of the time.
+
+At the end every recipient's externalId was accepted by the gateway exactly once, no message is
+left QUEUE or DEQUEUED, and expected equals the sum of final states.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from broadcaster.domain.states import FINAL_STATES, SENT_STATES
+from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
+from broadcaster.services.codes import add_code
+from tests.integration.test_send_path import write_recipients
+from tests.support.stack import make_stack  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+N = 20_000
+FAULTS = ("--share-429", "0.05", "--retry-after-s", "0.2", "--share-500", "0.05",
+          "--share-slow", "0.04", "--slow-s", "2", "--share-drop-before", "0.03",
+          "--share-drop-after", "0.03", "--dlr-delay-s", "0.2")
+# Short lease and re-dispatch windows so recovery happens within the test's minutes.
+ENV = {"BROADCASTER_GATEWAY_TIMEOUT_S": "1", "BROADCASTER_LEASE_S": "20",
+       "BROADCASTER_REDISPATCH_AFTER_S": "8", "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8"}
+
+
+def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, tmp_path):
+    stack = make_stack(simulator_args=FAULTS, env=ENV)
+    write_recipients(tmp_path / "list.csv", N, seed=3)
+    add_code(stack.engine, stack.settings, "55503", "short", mps=700)
+    bid = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
+                           NewBroadcast(sender="55503", text="Aviso {name}: saldo <1>"))["id"]
+
+    def accepted() -> int:
+        return stack.sim("/_sim/stats")["accepted_total"]
+
+    # Three SIGKILLs of worker process groups mid-send, and one Redis restart (queue lost).
+    for threshold, victim in ((2_000, "worker-send"), (6_000, "worker-control"), (10_000, "worker-send")):
+        stack.wait(lambda t=threshold: accepted() >= t, 120, f"{threshold} accepted")
+        stack.dev.kill(victim)
+        time.sleep(0.5)
+        stack.dev.respawn(victim)
+    stack.wait(lambda: accepted() >= 14_000, 120, "14000 accepted")
+    redis_server.restart()
+
+    def done() -> bool:
+        view = get_broadcast(stack.engine, bid)
+        counts = view["counts"]
+        return view["status"] == "COMPLETED" and set(counts) <= {s.value for s in FINAL_STATES}
+
+    stack.wait(done, 300, "every message in a final state")
+    view = get_broadcast(stack.engine, bid)
+    counts = view["counts"]
+    stats = stack.sim("/_sim/stats")
+    sent = sum(n for s, n in counts.items() if s in {x.value for x in SENT_STATES})
+    assert stats["duplicates"] == []  # nobody twice
+    assert stats["accepted_total"] == sent  # every accepted message is known as sent, and only those
+    assert sum(counts.values()) == view["expectedMessages"] == N  # nobody lost
+    assert counts.get("ERROR", 0) <= N * 0.001, counts  # retries ride out 20 % faults
+    assert stats["faults"], "the simulator injected faults"
