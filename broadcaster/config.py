@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     #: Per-request timeout of a callback POST, connect to last byte.
     callback_timeout_s: float = 5.0
 
+    #: Drop folder: a file is read only after this long without a change (docs/dropfolder.md).
+    watch_stable_s: float = 2.0
+    #: Drop folder: seconds between looks at the inbox.
+    watch_interval_s: float = 1.0
+    #: Drop folder: a sidecar with no data file for this long goes to failed/.
+    watch_orphan_s: float = 3600.0
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,0 +1,504 @@
+"""The drop folder: a recipient file put in ``DIR/inbox/`` becomes a broadcast.
+
+::
+
+    DIR/
+    ├── defaults.json                 fields for every file (text, from, at, tz, name, region, sheet)
+    ├── inbox/   list.csv             CSV, TXT, TSV, XLSX or JSON recipients
+    │            list.broadcast.json  optional sidecar (or list.csv.broadcast.json): fields for this file
+    ├── done/    list.csv  list.csv.result.json  list.csv.broadcast.json
+    └── failed/  bad.csv   bad.csv.error.json    bad.csv.broadcast.json
+
+One pass (:meth:`DropFolder.poll`) looks at every file in the inbox:
+
+* **Temporary names are never read**: ``.tmp .temp .part .partial .crdownload .download
+  .filepart .swp``, names ending in ``~`` and names starting with ``.`` or ``~``. A writer that
+  writes under such a name and renames when done is the safe way to deliver.
+* **A file still being written is never read**: a file is taken only once its last change
+  (the later of mtime and ctime) is at least ``stable_s`` old at the pass's ``now``, and its size
+  and times are the same again after it has been hashed and read (else everything read is
+  rolled back and the file waits). A sidecar must have settled too.
+* **A sidecar that arrives after its data file** counts if it lands within ``stable_s`` of the data
+  file's last change: the data file waits that long anyway. Later than that, the file has
+  already been imported with ``defaults.json`` (its result says so); the late sidecar then waits
+  for a data file of its name and, if none comes within ``orphan_s``, goes to ``failed/``. Write
+  the sidecar first, or both under temporary names, to be sure.
+* **A restart never imports a file twice**: the import key (SHA-256 of the file's bytes and of the
+  fields given by sidecar and defaults) is written to ``imported_files`` in the same transaction
+  as the broadcast (:mod:`dropfolder_ledger`). A file whose key is known, because the watcher
+  crashed between commit and move or because the same content was dropped under another name
+  with the same fields, goes to ``done/`` with the note "already imported as broadcast N". The
+  same recipients with a different text (sidecar) are a new broadcast.
+* **Nothing is overwritten**: a name taken in ``done/`` or ``failed/`` gets ``-2``, ``-3``… before
+  its extension.
+
+Time comes in as an argument (``poll(now=…)``), so tests drive stability without sleeping.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy.engine import Connection, Engine
+
+from broadcaster.config import Settings
+from broadcaster.errors import BroadcasterError, FileRejected, InputError
+from broadcaster.ingest import open_recipients
+from broadcaster.services.broadcasts import create_from_table
+from broadcaster.services.dropfolder_ledger import (
+    ConnectionAsEngine,
+    Known,
+    create_once,
+    sha256_file,
+)
+from broadcaster.services.dropfolder_request import (
+    check_required,
+    merge,
+    new_broadcast,
+    read_fields,
+    read_fields_file,
+)
+from broadcaster.store import broadcasts_repo, codes_repo
+
+log = logging.getLogger(__name__)
+
+DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".json")
+SIDECAR_SUFFIX = ".broadcast.json"
+RESULT_SUFFIX = ".result.json"
+ERROR_SUFFIX = ".error.json"
+DEFAULTS_FILE = "defaults.json"
+#: Names of files still being written by browsers, scp/WinSCP, editors, office suites.
+TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", "~")
+TEMP_PREFIXES = (".", "~")
+#: Row errors copied into a result file; the rest are in the database (``broadcast errors``).
+ROW_ERRORS_SHOWN = 50
+#: Database errors that say "try again later", not "this file is bad".
+TRANSIENT_DB_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                       sqlalchemy.exc.IntegrityError)
+
+
+class EventKind(StrEnum):
+    """What a pass did with one file."""
+
+    #: A broadcast was created; the file is in done/ with its result.
+    IMPORTED = "imported"
+    #: Its import key was already recorded; moved to done/ with a note naming the broadcast.
+    ALREADY_IMPORTED = "already_imported"
+    #: Refused; the file (and its sidecar) are in failed/ with an error report.
+    FAILED = "failed"
+    #: Still being written (or its sidecar is); left in the inbox.
+    WAITING = "waiting"
+    #: Not done for a passing reason (database unreachable, file changed while read); next pass.
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    file: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": self.kind.value, "file": self.file, **self.detail}
+
+
+def is_temporary(name: str) -> bool:
+    lower = name.lower()
+    return lower.startswith(TEMP_PREFIXES) or lower.endswith(TEMP_SUFFIXES)
+
+
+def kind_of(name: str) -> str:
+    """``temporary``, ``sidecar``, ``report``, ``data`` or ``other`` (by name only)."""
+    lower = name.lower()
+    if is_temporary(name):
+        return "temporary"
+    if lower.endswith(SIDECAR_SUFFIX):
+        return "sidecar"
+    if lower.endswith((RESULT_SUFFIX, ERROR_SUFFIX)):
+        return "report"
+    return "data" if lower.endswith(DATA_SUFFIXES) else "other"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one look at a file showed."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    regular: bool
+
+    @classmethod
+    def of(cls, path: Path) -> Seen | None:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return None
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, stat.S_ISREG(st.st_mode))
+
+    @property
+    def last_change_s(self) -> float:
+        """Seconds since the epoch of the last write, rename or attribute change."""
+        return max(self.mtime_ns, self.ctime_ns) / 1e9
+
+
+def settled(seen: Seen, now_s: float, window_s: float) -> bool:
+    """True when nothing changed the file for ``window_s`` seconds before ``now_s``."""
+    return now_s - seen.last_change_s >= window_s
+
+
+def import_key(sha256: str, fields: dict[str, Any]) -> str:
+    """The ledger key of a dropped file: its content and the fields it was given."""
+    canonical = json.dumps({"sha256": sha256, "fields": fields}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    path: Path
+    seen: Seen
+
+
+@dataclass
+class Listing:
+    """The inbox at one look, by kind."""
+
+    data: list[Entry] = field(default_factory=list)
+    sidecars: dict[str, Entry] = field(default_factory=dict)
+    others: list[Entry] = field(default_factory=list)
+
+
+class FileChanged(Exception):
+    """The file changed while it was being read: roll back, try again once it settles."""
+
+
+def _gone(entry: Entry) -> Event:
+    return Event(EventKind.RETRY, entry.name, {"reason": "left the inbox while being handled "
+                                                         "(removed, or taken by another watcher)"})
+
+
+def _iso(now_s: float) -> str:
+    return datetime.fromtimestamp(now_s, UTC).isoformat(timespec="seconds")
+
+
+def _unique_names(name: str) -> Any:
+    path = Path(name)
+    suffix = "".join(path.suffixes[-1:])
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    yield name
+    for n in count(2):
+        yield f"{stem}-{n}{suffix}"
+
+
+def move_no_clobber(src: Path, dst: Path) -> bool:
+    """Move ``src`` to ``dst`` unless ``dst`` exists; False when it does. Never overwrites."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # No hard links on this file system (or another device): check, then move.
+        if os.path.lexists(dst):
+            return False
+        shutil.move(str(src), str(dst))
+        return True
+    os.unlink(src)
+    return True
+
+
+@dataclass
+class DropFolder:
+    """One drop folder: ``root/inbox``, ``root/done``, ``root/failed`` and ``root/defaults.json``."""
+
+    root: Path
+    engine: Engine
+    settings: Settings
+    #: A file is read only after this long without a change (seconds).
+    stable_s: float = 2.0
+    #: A sidecar with no data file for this long goes to failed/ (seconds).
+    orphan_s: float = 3600.0
+    #: Workspace of the broadcasts, unless defaults.json or a sidecar names another.
+    workspace: str = codes_repo.DEFAULT_WORKSPACE
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def done(self) -> Path:
+        return self.root / "done"
+
+    @property
+    def failed(self) -> Path:
+        return self.root / "failed"
+
+    def ensure(self) -> None:
+        for d in (self.inbox, self.done, self.failed):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ one pass
+
+    def poll(self, now: float | None = None, stop: Callable[[], bool] = lambda: False) -> list[Event]:
+        """Look at every file in the inbox once; ``now`` is seconds since the epoch.
+
+        ``stop`` is asked between files, so a shutdown waits for at most the file being imported.
+        """
+        now = self.clock() if now is None else now
+        self.ensure()
+        defaults_path = self.root / DEFAULTS_FILE
+        try:
+            defaults = read_fields_file(defaults_path) if defaults_path.exists() else {}
+        except InputError as exc:
+            # Every file may depend on it: nothing is imported until it is fixed.
+            return [Event(EventKind.RETRY, DEFAULTS_FILE, {"reason": str(exc), "line": getattr(exc, "line", None)})]
+        listing = self._list()
+        events: list[Event] = []
+        for entry in listing.data:
+            if stop():
+                return events
+            events.append(self._one(entry, listing, defaults, now))
+        events += self._orphans(listing, now)
+        events += self._others(listing, now)
+        return events
+
+    def _list(self) -> Listing:
+        listing = Listing()
+        with os.scandir(self.inbox) as it:
+            names = sorted(e.name for e in it)
+        for name in names:
+            path = self.inbox / name
+            seen = Seen.of(path)
+            if seen is None or path.is_dir() and not path.is_symlink():
+                continue  # gone already, or a folder (ignored)
+            kind = kind_of(name)
+            entry = Entry(name, path, seen)
+            if kind == "temporary":
+                continue
+            if not seen.regular:
+                listing.others.append(entry)
+            elif kind == "data":
+                listing.data.append(entry)
+            elif kind == "sidecar":
+                listing.sidecars[name] = entry
+            else:
+                listing.others.append(entry)
+        listing.data.sort(key=lambda e: (e.seen.last_change_s, e.name))
+        return listing
+
+    # ------------------------------------------------------------------ sidecars
+
+    @staticmethod
+    def _stem(name: str) -> str:
+        return name.rsplit(".", 1)[0]
+
+    def _sidecar_for(self, entry: Entry, listing: Listing) -> Entry | None:
+        """``list.csv.broadcast.json`` first, then ``list.broadcast.json`` if no other data file
+        in the inbox shares the stem ``list`` (which one it meant would be a guess)."""
+        full = listing.sidecars.get(entry.name + SIDECAR_SUFFIX)
+        if full is not None:
+            return full
+        stem_name = self._stem(entry.name) + SIDECAR_SUFFIX
+        by_stem = listing.sidecars.get(stem_name)
+        if by_stem is None:
+            return None
+        rivals = [d.name for d in listing.data if d.name != entry.name and self._stem(d.name) == self._stem(entry.name)
+                  and d.name + SIDECAR_SUFFIX not in listing.sidecars]
+        if rivals:
+            raise FileRejected(stem_name, f"sidecar is ambiguous: it could belong to {entry.name} or "
+                                          f"{', '.join(rivals)}; name it {entry.name}{SIDECAR_SUFFIX}")
+        return by_stem
+
+    def _claimed(self, listing: Listing) -> set[str]:
+        claimed = set()
+        for d in listing.data:
+            claimed.add(d.name + SIDECAR_SUFFIX)
+            claimed.add(self._stem(d.name) + SIDECAR_SUFFIX)
+        return claimed
+
+    # ------------------------------------------------------------------ one data file
+
+    def _one(self, entry: Entry, listing: Listing, defaults: dict[str, Any], now: float) -> Event:
+        sidecar: Entry | None = None
+        try:
+            sidecar = self._sidecar_for(entry, listing)
+            for e in (entry, sidecar):
+                if e is not None and not settled(e.seen, now, self.stable_s):
+                    return self._waiting(entry, e, now)
+            side = read_fields_file(sidecar.path) if sidecar else {}
+            given = merge({"workspace": self.workspace}, defaults, side)
+            sha = sha256_file(entry.path)
+            key = import_key(sha, given)
+            view, known = create_once(self.engine, key, entry.name,
+                                      lambda conn: self._create(conn, entry, defaults, side))
+        except FileChanged:
+            return Event(EventKind.RETRY, entry.name, {"reason": "changed while being read; "
+                                                                 "it is read again once it settles"})
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("drop folder: %s waits for the database: %s", entry.name, exc)
+            return Event(EventKind.RETRY, entry.name, {"reason": f"database: {type(exc).__name__}"})
+        except BroadcasterError as exc:
+            return self._fail(entry, sidecar, exc, now)
+        except FileNotFoundError:
+            return _gone(entry)
+        except Exception as exc:  # a bug must not make the watcher retry one file forever
+            log.exception("drop folder: unexpected error on %s", entry.name)
+            return self._fail(entry, sidecar, BroadcasterError(f"internal error: {type(exc).__name__}: {exc}"), now)
+        if known is not None:
+            return self._already(entry, sidecar, sha, known, now)
+        assert view is not None
+        return self._imported(entry, sidecar, sha, given, view, now)
+
+    def _create(self, conn: Connection, entry: Entry, defaults: dict[str, Any],
+                side: dict[str, Any]) -> dict[str, Any]:
+        """Inside the ledger's transaction: read, create, and check the file did not change."""
+        sheet = merge(defaults, side).get("sheet")
+        with open_recipients(entry.path, sheet=sheet, max_rows=self.settings.max_rows,
+                             max_file_bytes=self.settings.max_file_bytes, source=entry.name) as table:
+            # A JSON file's own keys ("from", "text", "startDate"…) sit between defaults and sidecar.
+            own = read_fields(table.meta, entry.name, strict=False) if table.meta else {}
+            fields = merge({"workspace": self.workspace}, defaults, own, side)
+            check_required(fields, entry.name)
+            req = new_broadcast(fields, workspace=self.workspace)
+            view = create_from_table(ConnectionAsEngine(conn), self.settings, table, req)  # type: ignore[arg-type]
+        view["rowErrors"] = broadcasts_repo.row_error_page(conn, view["id"], limit=ROW_ERRORS_SHOWN)
+        if Seen.of(entry.path) != entry.seen:
+            raise FileChanged(entry.name)
+        return view
+
+    def _waiting(self, entry: Entry, unsettled: Entry, now: float) -> Event:
+        age = max(0.0, now - unsettled.seen.last_change_s)
+        return Event(EventKind.WAITING, entry.name, {
+            "reason": f"{unsettled.name} changed {age:.1f} s ago; read after {self.stable_s:g} s without change",
+            "settlesIn_s": round(self.stable_s - age, 3),
+        })
+
+    # ------------------------------------------------------------------ reports and moves
+
+    def _imported(self, entry: Entry, sidecar: Entry | None, sha: str, given: dict[str, Any],
+                  view: dict[str, Any], now: float) -> Event:
+        errors = view.pop("rowErrors")
+        report = {
+            "file": entry.name, "outcome": "imported", "broadcastId": view["id"], "status": view["status"],
+            "expectedMessages": view["expectedMessages"], "invalidRows": view["invalidRows"],
+            "duplicates": view["duplicates"], "rowErrors": errors,
+            "rowErrorsShown": f"first {len(errors)} of {view['invalidRows'] + view['duplicates']}",
+            "sidecar": sidecar.name if sidecar else None,
+            "fields": {k: v for k, v in given.items() if v is not None},
+            "sha256": sha, "processedAt": _iso(now), "broadcast": view,
+        }
+        moved = self._file_away(self.done, entry, sidecar, RESULT_SUFFIX, report)
+        if moved is None:
+            return _gone(entry)
+        return Event(EventKind.IMPORTED, entry.name, {k: report[k] for k in (
+            "broadcastId", "status", "expectedMessages", "invalidRows", "duplicates")} | moved)
+
+    def _already(self, entry: Entry, sidecar: Entry | None, sha: str, known: Known, now: float) -> Event:
+        when = known.created_at.isoformat(timespec="seconds") if known.created_at else "?"
+        note = f"already imported as broadcast {known.broadcast_id} (from {known.name} at {when} UTC); not imported again"
+        report = {"file": entry.name, "outcome": "already imported", "broadcastId": known.broadcast_id,
+                  "note": note, "sidecar": sidecar.name if sidecar else None, "sha256": sha,
+                  "processedAt": _iso(now)}
+        moved = self._file_away(self.done, entry, sidecar, RESULT_SUFFIX, report)
+        if moved is None:
+            return _gone(entry)
+        return Event(EventKind.ALREADY_IMPORTED, entry.name,
+                     {"broadcastId": known.broadcast_id, "note": note} | moved)
+
+    def _fail(self, entry: Entry, sidecar: Entry | None, exc: BroadcasterError, now: float) -> Event:
+        if Seen.of(entry.path) is None:
+            return _gone(entry)
+        report = {"file": entry.name, "outcome": "failed",
+                  "source": getattr(exc, "path", None) or entry.name,
+                  "line": getattr(exc, "line", None),
+                  "reason": getattr(exc, "reason", None) or str(exc).removeprefix(f"{entry.name}: "),
+                  "message": str(exc), "error": type(exc).__name__,
+                  "sidecar": sidecar.name if sidecar else None, "processedAt": _iso(now)}
+        moved = self._file_away(self.failed, entry, sidecar, ERROR_SUFFIX, report)
+        if moved is None:
+            return _gone(entry)
+        return Event(EventKind.FAILED, entry.name,
+                     {k: report[k] for k in ("source", "line", "reason")} | moved)
+
+    def _file_away(self, dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: str,
+                   report: dict[str, Any]) -> dict[str, str] | None:
+        """Write the report, then move the file (and sidecar) beside it, under a free name.
+
+        The report is created first with O_EXCL: it claims the name. A crash before the move
+        leaves the file in the inbox, where the next pass finds its key in the ledger. None: the
+        file left the inbox meanwhile (nothing is written then).
+        """
+        for name in _unique_names(entry.name):
+            report_path = dest / (name + report_suffix)
+            side_path = dest / (name + SIDECAR_SUFFIX)
+            if os.path.lexists(dest / name) or (sidecar and os.path.lexists(side_path)):
+                continue
+            moved = {"movedTo": str(Path(dest.name) / name), "report": str(Path(dest.name) / report_path.name)}
+            if sidecar:
+                moved["sidecarMovedTo"] = str(Path(dest.name) / side_path.name)
+            try:
+                with open(report_path, "x", encoding="utf-8") as f:
+                    json.dump({**report, **moved}, f, indent=2, ensure_ascii=False, default=str)
+                    f.write("\n")
+            except FileExistsError:
+                continue
+            try:
+                if not move_no_clobber(entry.path, dest / name):
+                    report_path.unlink()
+                    continue
+            except FileNotFoundError:  # taken meanwhile (by an operator, or a second watcher)
+                report_path.unlink()
+                return None
+            if sidecar and not move_no_clobber(sidecar.path, side_path):
+                log.warning("drop folder: %s could not be moved beside %s", sidecar.name, name)
+            return moved
+        raise AssertionError("unreachable: names are endless")
+
+    # ------------------------------------------------------------------ leftovers
+
+    def _orphans(self, listing: Listing, now: float) -> list[Event]:
+        events = []
+        claimed = self._claimed(listing)
+        for name, side in listing.sidecars.items():
+            if name in claimed or not settled(side.seen, now, self.orphan_s):
+                continue
+            stem = name[: -len(SIDECAR_SUFFIX)]
+            exc = FileRejected(name, f"no data file for this sidecar arrived within {self.orphan_s:g} s "
+                                     f"(expected {stem} or {stem}.csv/.txt/.tsv/.xlsx/.json in inbox/)")
+            events.append(self._fail(side, None, exc, now))
+        return events
+
+    def _others(self, listing: Listing, now: float) -> list[Event]:
+        events = []
+        for entry in listing.others:
+            if not settled(entry.seen, now, self.stable_s):
+                continue
+            if not entry.seen.regular:
+                reason = "not a regular file (a link or device): copy the file itself into inbox/"
+            elif kind_of(entry.name) == "report":
+                reason = "a drop-folder report, not a recipient file"
+            else:
+                reason = f"not a recipient file: names must end in {', '.join(DATA_SUFFIXES)}"
+            events.append(self._fail(entry, None, FileRejected(entry.name, reason), now))
+        return events
