@@ -6,6 +6,7 @@ so what the tests prove is what a user starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -144,10 +145,8 @@ class DevStack:
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + timeout_s
         for proc in self.procs.values():
             try:
@@ -160,10 +159,8 @@ class DevStack:
     def kill(self, name: str) -> None:
         """SIGKILL a process and its children (a worker and its pool), as a crash would."""
         proc = self.procs[name]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
     def respawn(self, name: str) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
+from broadcaster.api.limits import ApiLimits
+from broadcaster.api.signatures import NonceStore
 from broadcaster.config import Settings
 from broadcaster.providers.base import Provider
 from broadcaster.services.dispatch import TaskQueue
@@ -35,16 +37,23 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, migrate: bool = True, queue: TaskQueue | None = None,
-               extra: Callable[[web.Application], None] | None = None) -> web.Application:
-    from broadcaster.api import receipts
+               extra: Callable[[web.Application], None] | None = None,
+               limits: ApiLimits | None = None, nonces: NonceStore | None = None) -> web.Application:
+    """The API: receipts, health, and the v1 routes behind keys (``broadcaster/api/v1.py``).
+
+    ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to Redis
+    when ``settings.redis_url`` is set, else this process's memory.
+    """
+    from broadcaster.api import receipts, v1
 
     if migrate:
         upgrade(settings.database_url)
-    app = web.Application(client_max_size=settings.max_file_bytes)
+    app = web.Application(client_max_size=settings.max_file_bytes, middlewares=v1.MIDDLEWARES)
     ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url), queue=queue)
     app["ctx"] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
+    v1.setup(app, limits or ApiLimits.from_settings(settings), nonces=nonces)
     if extra:
         extra(app)
 

@@ -6,10 +6,10 @@ Transitions are data: services look them up and write them with compare-and-set
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class BroadcastStatus(str, Enum):
+class BroadcastStatus(StrEnum):
     #: Stored, waiting for its start time.
     SCHEDULED = "SCHEDULED"
     #: Being sent.
@@ -24,7 +24,7 @@ class BroadcastStatus(str, Enum):
     DELETED = "DELETED"
 
 
-class BroadcastAction(str, Enum):
+class BroadcastAction(StrEnum):
     START = "start"
     SUSPEND = "suspend"
     RESUME = "resume"
@@ -56,7 +56,7 @@ def broadcast_transition(action: BroadcastAction) -> tuple[frozenset[BroadcastSt
     return BROADCAST_TRANSITIONS[action]
 
 
-class MessageStatus(str, Enum):
+class MessageStatus(StrEnum):
     #: Stored, not yet claimed by a worker.
     QUEUE = "QUEUE"
     #: Claimed by a worker, with a lease; sending now.

@@ -125,3 +125,24 @@ def create_once(engine: Engine, key: str, name: str,
         conn.execute(sa.update(imported_files).where(imported_files.c.sha256 == key)
                      .values(broadcast_id=int(view["id"])))
         return view, None
+
+
+def create_for_task(engine: Engine, task_id: str | None, name: str,
+                    create: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
+    """Run a create use case at most once per Celery task id; ``create`` gets an Engine to use.
+
+    A task delivered again after its worker died (acks_late) finds the broadcast its first run
+    committed and returns that broadcast now. Admin scripts may pass their own ``task_id`` as an
+    idempotency key, so a retried call cannot make a second broadcast either. Without a task id
+    (called directly) it simply creates.
+    """
+    from broadcaster.services.broadcasts import get_broadcast
+
+    if not task_id:
+        return create(engine)
+    view, known = create_once(engine, task_key(task_id), f"task:{task_id}",
+                              lambda conn: create(ConnectionAsEngine(conn)))  # type: ignore[arg-type]
+    if known is not None:
+        return get_broadcast(engine, int(known.broadcast_id or 0))
+    assert view is not None
+    return view

@@ -7,9 +7,11 @@ a compare-and-set or a recount.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +20,7 @@ from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.providers.base import Provider
 from broadcaster.services import control
+from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.dispatch import TaskQueue, top_up
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
@@ -72,10 +75,23 @@ async def recover_leases(engine: Engine, settings: Settings, provider_for: Calla
             sent.append((row["id"], found.gateway_id))
         else:
             absent.append(row["id"])
+    owner = {row["id"]: row["broadcast_id"] for row in expired}
     with engine.begin() as conn:
         messages_repo.record_sent(conn, sent, now)
+        _notify(conn, settings, [(mid, owner[mid]) for mid, _ in sent], MessageStatus.SENT, now)
         report.recovered_sent += len(sent)
         report.released += messages_repo.release(conn, absent, now)
+
+
+def _notify(conn: Any, settings: Settings, changed: list[tuple[int, int]], status: MessageStatus,
+            now: datetime) -> None:
+    """Queue client callbacks for status changes the poller made, grouped per broadcast."""
+    by_broadcast: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for message_id, broadcast_id in changed:
+        by_broadcast[broadcast_id].append((message_id, status.value))
+    for broadcast_id, changes in by_broadcast.items():
+        enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
+                               allow_private=settings.callback_allow_private)
 
 
 def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
@@ -109,7 +125,9 @@ def _watched(engine: Engine, now: datetime) -> list[tuple[int, str]]:
 def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
     """Recount, complete, cancel stragglers of stopped broadcasts, and refill lost chunks."""
     with engine.begin() as conn:
-        report.expired += messages_repo.expire_silent(conn, now - timedelta(seconds=settings.validity_s), now)
+        expired = messages_repo.expire_silent(conn, now - timedelta(seconds=settings.validity_s), now)
+        _notify(conn, settings, expired, MessageStatus.EXPIRED, now)
+        report.expired += len(expired)
     for broadcast_id, status in _watched(engine, now):
         if status == BroadcastStatus.STOPPED.value:
             with engine.begin() as conn:

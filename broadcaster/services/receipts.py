@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.providers.base import Receipt
+from broadcaster.services.client_callbacks import enqueue_status_change
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import receipts
@@ -33,8 +34,11 @@ class Applied:
     broadcast_id: int | None = None
 
 
-def apply_receipt(engine: Engine, provider: str, receipt: Receipt) -> Applied:
-    """Store the receipt in the history and move the message forward if the receipt is news."""
+def apply_receipt(engine: Engine, provider: str, receipt: Receipt, *, allow_private: bool = False) -> Applied:
+    """Store the receipt in the history and move the message forward if the receipt is news.
+
+    A status change also queues the client's callbacks, in the same transaction (outbox).
+    """
     now = utcnow()
     with engine.begin() as conn:
         msg = messages_repo.find_for_receipt(conn, receipt.reference, receipt.gateway_id)
@@ -48,6 +52,9 @@ def apply_receipt(engine: Engine, provider: str, receipt: Receipt) -> Applied:
             applied = bool(allowed) and messages_repo.advance_status(
                 conn, msg["id"], allowed, receipt.status, now, gateway_id=receipt.gateway_id)
             status = receipt.status.value if applied else _status_of(conn, msg["id"])
+            if applied:
+                enqueue_status_change(conn, message_id=msg["id"], broadcast_id=msg["broadcast_id"],
+                                      status=receipt.status.value, now=now, allow_private=allow_private)
         conn.execute(sa.insert(receipts).values(
             message_id=msg["id"] if msg else None, provider=provider, gateway_id=receipt.gateway_id,
             status=receipt.status.value, applied=applied, reported_at=(receipt.at or "")[:40] or None,

@@ -28,6 +28,7 @@ from broadcaster.domain.states import (
 )
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
 from broadcaster.providers.registry import receipt_callback_url
+from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.codes import SenderCode, to_sender_code
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
@@ -186,6 +187,9 @@ def _record(ctx: SendContext, broadcast_id: int, results: list[SendResult], outc
     with ctx.engine.begin() as conn:
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
+        changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [(m, MessageStatus.ERROR.value) for m, _ in failed]
+        enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
+                               allow_private=ctx.settings.callback_allow_private)
         _track_failures(conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent))
 
 

@@ -171,14 +171,19 @@ def cancel_unsent(conn: Connection, broadcast_id: int, now: datetime) -> int:
     ).rowcount
 
 
-def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> int:
-    """Sent long ago and no final receipt: EXPIRED (the validity period passed)."""
-    return conn.execute(
+def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> list[tuple[int, int]]:
+    """Sent long ago and no final receipt: EXPIRED (the validity period passed).
+
+    Returns (message id, broadcast id) of each message expired, for the client callbacks.
+    """
+    rows = conn.execute(
         sa.update(messages)
         .where(messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
                messages.c.sent_at < sent_before)
         .values(status=M.EXPIRED.value, updated_at=now, error="no receipt within the validity period")
-    ).rowcount
+        .returning(messages.c.id, messages.c.broadcast_id)
+    )
+    return [(int(m), int(b)) for m, b in rows]
 
 
 def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | None) -> dict[str, Any] | None:

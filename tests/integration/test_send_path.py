@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,54 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
 def _receipts(stack) -> int:
     with stack.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(receipts).where(receipts.c.applied)).scalar_one()
+
+
+class _Receiver:
+    """A client's callback endpoint on loopback, recording what it was told."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.seen: list[tuple[dict, dict]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                import json
+
+                outer.seen.append((dict(self.headers), {"raw": body, **json.loads(body)}))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def test_client_callbacks_get_every_status_change_signed(make_stack, tmp_path):
+    from broadcaster.services.client_callbacks import verify
+
+    receiver = _Receiver()
+    stack = make_stack(env={"BROADCASTER_CALLBACK_ALLOW_PRIVATE": "true", "BROADCASTER_CALLBACK_SECRET": "s3"})
+    write_recipients(tmp_path / "list.csv", 20)
+    add_code(stack.engine, stack.settings, "55501", "short", mps=500)
+    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
+                            NewBroadcast(sender="55501", text="Hola {name}", callbacks=(receiver.url,)))
+    stack.wait(lambda: len(receiver.seen) >= 40, 60, "SENT and a final status per message")
+    time.sleep(1.5)  # not hiding a race: lets a wrongly repeated callback show up before we count
+    by_message: dict[str, list[str]] = {}
+    for headers, body in receiver.seen:
+        assert verify("s3", headers["X-Broadcaster-Timestamp"], body["raw"], headers["X-Broadcaster-Signature"])
+        by_message.setdefault(body["id"], []).append(body["status"])
+    assert len(by_message) == 20
+    for statuses in by_message.values():
+        # SENT and one final receipt; a receipt may beat the send response, so order is free
+        assert "SENT" in statuses
+        assert len(set(statuses) & {"DELIVRD", "UNDELIV"}) == 1
+        assert len(statuses) == len(set(statuses))  # each change told once
+    assert get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED"

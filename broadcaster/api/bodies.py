@@ -1,0 +1,279 @@
+"""Reading request input: capped JSON bodies, typed fields, query parameters, cursors.
+
+Every refusal names its field. Strings are refused when they hold NUL characters or lone
+surrogates (PostgreSQL and UTF-8 cannot store them) rather than failing deep in the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from broadcaster.api.problems import Problem, bad_request, invalid
+from broadcaster.api.state import state
+from broadcaster.ingest import RecipientRow
+
+RAW_BODY = "raw_body"
+READ_CHUNK_BYTES = 64 * 1024
+JSON_TYPES = ("application/json",)
+MAX_CALLBACKS = 10
+MAX_CALLBACK_CHARS = 500
+MAX_PARAM_CHARS = 1_000
+MAX_PHONE_CHARS = 64
+
+
+def too_large(detail: str, field: str | None = None) -> Problem:
+    return Problem(413, detail, field=field)
+
+
+async def read_body(request: web.Request, cap_bytes: int) -> bytes:
+    """The raw body, at most ``cap_bytes`` (413 beyond); read once, kept on the request."""
+    if RAW_BODY in request:
+        return request[RAW_BODY]  # type: ignore[no-any-return]
+    if request.content_length is not None and request.content_length > cap_bytes:
+        raise too_large(f"the body is {request.content_length:,} bytes, over the limit of {cap_bytes:,}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+        total += len(chunk)
+        if total > cap_bytes:
+            raise too_large(f"the body is over the limit of {cap_bytes:,} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request[RAW_BODY] = body
+    return body
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def is_json(request: web.Request) -> bool:
+    ct = request.content_type
+    return ct in JSON_TYPES or (ct.startswith("application/") and ct.endswith("+json"))
+
+
+async def read_json(request: web.Request, *, optional: bool = False) -> Any:
+    """The JSON body (floats as Decimal, so ``10.65`` keeps its digits); {} if optional and empty."""
+    body = await read_body(request, state(request).limits.json_max_bytes)
+    if optional and not body.strip():
+        return {}
+    if not is_json(request):
+        raise Problem(415, f"send JSON with Content-Type: application/json, not {request.content_type!r}",
+                      field="Content-Type")
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}") from None
+
+
+def clean_str(value: str, field: str) -> str:
+    if "\x00" in value:
+        raise invalid(f"{field}: must not contain NUL characters", field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(f"{field}: must be valid Unicode (no lone surrogates)", field) from None
+    return value
+
+
+def scalar_text(value: Any, field: str) -> str:
+    """A JSON scalar as the text a template inserts: numbers keep their written digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, str):
+        return clean_str(value, field)
+    raise invalid(f"{field}: must be a string or a number", field)
+
+
+class Fields:
+    """Typed access to a JSON object (or a multipart form's text fields)."""
+
+    def __init__(self, data: Any, *, form: bool = False) -> None:
+        if not isinstance(data, dict):
+            raise invalid("the body must be a JSON object")
+        self.data, self.form = data, form
+
+    def _get(self, name: str, aliases: Sequence[str]) -> tuple[str, Any]:
+        for key in (name, *aliases):
+            if key in self.data and self.data[key] is not None:
+                return key, self.data[key]
+        return name, None
+
+    def text(self, name: str, *, required: bool = False, max_chars: int = 200, min_chars: int = 1,
+             aliases: Sequence[str] = ()) -> str | None:
+        key, value = self._get(name, aliases)
+        if value is None:
+            if required:
+                raise invalid(f"{name}: is required", name)
+            return None
+        if not isinstance(value, str):
+            raise invalid(f"{key}: must be a string", key)
+        clean_str(value, key)
+        if len(value.strip()) < min_chars:
+            raise invalid(f"{key}: must not be empty", key)
+        if len(value) > max_chars:
+            raise invalid(f"{key}: must be at most {max_chars} characters", key)
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        _, value = self._get(name, ())
+        if value is None:
+            return default
+        if self.form and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise invalid(f"{name}: must be true or false", name)
+        return value
+
+    def number(self, name: str, *, minimum: float, maximum: float) -> float | None:
+        _, value = self._get(name, ())
+        if value is None:
+            return None
+        if self.form and isinstance(value, str):
+            try:
+                value = Decimal(value)
+            except ArithmeticError:
+                raise invalid(f"{name}: must be a number", name) from None
+        finite = isinstance(value, int) or (isinstance(value, Decimal) and value.is_finite())
+        if isinstance(value, bool) or not finite:
+            raise invalid(f"{name}: must be a number", name)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = float("inf")
+        if not minimum < number <= maximum:
+            raise invalid(f"{name}: must be above {minimum:g} and at most {maximum:g}", name)
+        return number
+
+    def items(self, name: str, *, required: bool = False, max_items: int, aliases: Sequence[str] = ()) -> list[Any]:
+        key, value = self._get(name, aliases)
+        if value is None:
+            if required:
+                raise invalid(f"{name}: is required", name)
+            return []
+        if not isinstance(value, list):
+            raise invalid(f"{key}: must be a list", key)
+        if len(value) > max_items:
+            raise invalid(f"{key}: at most {max_items:,} items in one request", key)
+        return value
+
+    def callbacks(self, name: str = "callbacks") -> tuple[str, ...]:
+        """Webhook URLs: a list, or one string with commas (as seed 001 writes them)."""
+        _, value = self._get(name, ())
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [u.strip() for u in value.split(",") if u.strip()]
+        if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+            raise invalid(f"{name}: must be a list of URLs or one comma-separated string", name)
+        if len(value) > MAX_CALLBACKS:
+            raise invalid(f"{name}: at most {MAX_CALLBACKS} URLs", name)
+        for url in value:
+            clean_str(url, name)
+            try:
+                parsed = URL(url)
+            except (ValueError, TypeError):
+                raise invalid(f"{name}: {url[:100]!r} is not a URL", name) from None
+            if len(url) > MAX_CALLBACK_CHARS or parsed.scheme not in ("http", "https") or not parsed.host:
+                raise invalid(f"{name}: {url[:100]!r} must be an http(s) URL of at most "
+                              f"{MAX_CALLBACK_CHARS} characters", name)
+        return tuple(value)
+
+
+def recipient_rows(items: list[Any], field: str) -> list[RecipientRow]:
+    """JSON recipients as rows: ``"+5255…"`` or ``{"to": "+5255…", "params": ["Ana", 10.65]}``.
+
+    ``to:`` (with the colon, as seed 001's batch example spells it), ``phone`` and ``mobile`` are
+    read as ``to``. Line n is the n-th recipient, as in an uploaded JSON file.
+    """
+    rows = []
+    for i, item in enumerate(items):
+        at = f"{field}[{i}]"
+        params: Any = []
+        if isinstance(item, dict):
+            phone = next((item[k] for k in ("to", "to:", "phone", "mobile") if item.get(k) is not None), None)
+            params = item.get("params") or []
+            if phone is None:
+                raise invalid(f"{at}: needs a \"to\" number", at)
+            if not isinstance(params, list):
+                raise invalid(f"{at}.params: must be a list", f"{at}.params")
+        else:
+            phone = item
+        if isinstance(phone, bool) or not isinstance(phone, (str, int)):
+            raise invalid(f"{at}: a recipient is a number string or an object with \"to\"", at)
+        phone_text = scalar_text(phone, at)
+        if len(phone_text) > MAX_PHONE_CHARS:
+            raise invalid(f"{at}: a phone number has at most {MAX_PHONE_CHARS} characters", at)
+        values = tuple(scalar_text(p, f"{at}.params[{j}]") for j, p in enumerate(params))
+        if any(len(v) > MAX_PARAM_CHARS for v in values):
+            raise invalid(f"{at}.params: values have at most {MAX_PARAM_CHARS} characters", f"{at}.params")
+        rows.append(RecipientRow(i + 1, phone_text.strip(), values))
+    return rows
+
+
+# ----------------------------------------------------------------------------- query parameters
+
+
+def query_int(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise bad_request(f"{name}: must be a whole number from {minimum} to {maximum}", name)
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise bad_request(f"{name}: must be from {minimum} to {maximum}", name)
+    return value
+
+
+def query_choice(request: web.Request, name: str, choices: Sequence[str], default: str | None = None) -> str | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        shown = ", ".join(choices)
+        raise bad_request(f"{name}: must be one of {shown}", name)
+    return raw
+
+
+def page_limit(request: web.Request) -> int:
+    limits = state(request).limits
+    return query_int(request, "limit", limits.page_default, 1, limits.page_max)
+
+
+def encode_cursor(key: tuple[int, ...] | None) -> str | None:
+    if key is None:
+        return None
+    return base64.urlsafe_b64encode(".".join(str(k) for k in key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(request: web.Request, parts: int) -> tuple[int, ...] | None:
+    """The keyset position a previous page returned as ``nextCursor``; 400 for anything else."""
+    raw = request.query.get("cursor")
+    if raw is None or raw == "":
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+        values = tuple(int(p) for p in text.split("."))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad_request("cursor: not a cursor this API returned", "cursor") from None
+    if len(values) != parts or any(v < 0 or v > 2**62 for v in values):
+        raise bad_request("cursor: not a cursor this API returned", "cursor")
+    return values
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """An id from the path; the route only matches 1-18 digits, so it always fits a BIGINT."""
+    return int(request.match_info[name])

@@ -1,0 +1,216 @@
+"""``/v1/broadcasts``: create (JSON list or file upload), list, read, control, pages, report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from broadcaster.api.bodies import (
+    Fields,
+    decode_cursor,
+    encode_cursor,
+    is_json,
+    page_limit,
+    path_id,
+    query_choice,
+    read_json,
+    recipient_rows,
+)
+from broadcaster.api.fields import (
+    MAX_TEXT_CHARS,
+    NAME_CHARS,
+    SENDER_CHARS,
+    parse_text,
+    positional_template,
+    region_field,
+    start_date_field,
+    timezone_field,
+)
+from broadcaster.api.problems import Problem, from_input_error, invalid
+from broadcaster.api.state import blocking, principal, state
+from broadcaster.api.streaming import stream_from_thread
+from broadcaster.api.uploads import receive_upload
+from broadcaster.config import Settings
+from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.errors import FileRejected
+from broadcaster.ingest import RecipientTable, open_recipients
+from broadcaster.services import control, queries, reports
+from broadcaster.services.apikeys import Principal
+from broadcaster.services.broadcasts import NewBroadcast, create_from_table, get_broadcast
+from broadcaster.store.db import utcnow
+
+log = logging.getLogger(__name__)
+
+LISTED_STATUSES = tuple(s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED)
+MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
+ID = r"{id:\d{1,18}}"
+
+
+def _new_broadcast(f: Fields, key: Principal, *, text_required: bool) -> NewBroadcast:
+    """The broadcast's fields, checked one by one so a refusal names its field."""
+    sender = f.text("from", required=text_required, max_chars=SENDER_CHARS, aliases=("shortcode",))
+    text = f.text("text", required=text_required, max_chars=MAX_TEXT_CHARS)
+    if text is not None:
+        parse_text(text)
+    tz = timezone_field(f)
+    return NewBroadcast(
+        sender=sender or "", text=text, name=f.text("name", max_chars=NAME_CHARS),
+        at=start_date_field(f, tz, utcnow()), tz=tz, region=region_field(f), workspace=key.workspace,
+        request_dr=f.flag("requestDR", True), callbacks=f.callbacks(),
+    )
+
+
+def _created(view: dict[str, Any]) -> web.Response:
+    out = {**view, "links": {"self": f"/v1/broadcasts/{view['id']}",
+                             "messages": f"/v1/broadcasts/{view['id']}/messages",
+                             "errors": f"/v1/broadcasts/{view['id']}/errors",
+                             "report": f"/v1/broadcasts/{view['id']}/report"}}
+    return web.json_response(out, status=201, headers={"Location": out["links"]["self"]})
+
+
+async def _create_from_json(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    f = Fields(await read_json(request))
+    req = _new_broadcast(f, key, text_required=True)
+    assert req.text is not None
+    positional_template(req.text)
+    items = f.items("recipients", required=True, max_items=ctx.settings.max_rows, aliases=("to",))
+    if not items:
+        raise invalid("recipients: at least one recipient", "recipients")
+    table = RecipientTable(source=req.name or "json", format="json", columns=None, meta={},
+                           rows=iter(recipient_rows(items, "recipients")))
+    return _created(await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req))
+
+
+def _create_from_file(engine: Engine, settings: Settings, path: Path, filename: str, sheet: str | None,
+                      req: NewBroadcast, max_file_bytes: int) -> dict[str, Any]:
+    with open_recipients(path, sheet=sheet, max_rows=settings.max_rows, max_file_bytes=max_file_bytes,
+                         source=filename) as table:
+        if not (req.text or table.meta.get("text")):
+            raise invalid("text: is required (or upload a JSON batch with a \"text\" field)", "text")
+        if not (req.sender or table.meta.get("from")):
+            raise invalid("from: is required (or upload a JSON batch with a \"from\" field)", "from")
+        try:
+            return create_from_table(engine, settings, table, req)
+        except FileRejected as exc:
+            if exc.reason.startswith("template uses"):
+                raise from_input_error(exc, "text") from None
+            raise
+
+
+async def _create_from_upload(request: web.Request) -> web.Response:
+    ctx, key, limits = request.app["ctx"], principal(request), state(request).limits
+    async with receive_upload(request) as upload:
+        f = Fields(upload.fields, form=True)
+        req = _new_broadcast(f, key, text_required=False)
+        sheet = f.text("sheet", max_chars=100)
+        if req.name is None:
+            req = replace(req, name=upload.filename[:NAME_CHARS])
+        view = await blocking(request, _create_from_file, ctx.engine, ctx.settings, upload.path,
+                              upload.filename, sheet, req, limits.upload_max_bytes)
+    return _created(view)
+
+
+async def create_broadcast(request: web.Request) -> web.Response:
+    if request.content_type == "multipart/form-data":
+        return await _create_from_upload(request)
+    if is_json(request):
+        return await _create_from_json(request)
+    raise Problem(415, "send the recipients as application/json, or upload a file as multipart/form-data",
+                  field="Content-Type")
+
+
+async def list_broadcasts(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    status = query_choice(request, "status", LISTED_STATUSES)
+    page = await blocking(request, queries.list_broadcasts, ctx.engine, key.workspace_id, status=status,
+                          after=decode_cursor(request, 1), limit=page_limit(request))
+    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+
+
+async def read_broadcast(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    return web.json_response(await blocking(request, get_broadcast, ctx.engine, path_id(request),
+                                            workspace=key.workspace))
+
+
+async def _reason(request: web.Request) -> str | None:
+    return Fields(await read_json(request, optional=True)).text("reason", max_chars=300)
+
+
+async def suspend(request: web.Request) -> web.Response:
+    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    reason = await _reason(request)
+    await blocking(request, control.suspend, ctx.engine, bid, key.workspace_id, reason)
+    return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
+
+
+async def resume(request: web.Request) -> web.Response:
+    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    await _reason(request)
+    await blocking(request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id)
+    return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
+
+
+async def stop(request: web.Request) -> web.Response:
+    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    await _reason(request)
+    result = await blocking(request, control.stop, ctx.engine, bid, key.workspace_id)
+    view = await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
+    return web.json_response({**view, "cancelled": result["cancelled"]})
+
+
+async def delete(request: web.Request) -> web.Response:
+    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
+    return web.json_response({"id": result["id"], "status": result["status"],
+                              "messagesRemoved": result["messages_removed"]})
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    status = query_choice(request, "status", MESSAGE_STATUSES)
+    page = await blocking(request, queries.list_messages, ctx.engine, key.workspace_id, path_id(request),
+                          status=status, after=decode_cursor(request, 1), limit=page_limit(request))
+    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+
+
+async def list_errors(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    page = await blocking(request, queries.list_row_errors, ctx.engine, key.workspace_id, path_id(request),
+                          after=decode_cursor(request, 2), limit=page_limit(request))
+    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+
+
+async def report(request: web.Request) -> web.StreamResponse:
+    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    fmt = query_choice(request, "format", reports.FORMATS, "csv")
+    assert fmt is not None
+    await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)
+    response = web.StreamResponse(headers={
+        "Content-Type": reports.CONTENT_TYPES[fmt],
+        "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
+    })
+    await response.prepare(request)
+    await stream_from_thread(response, state(request).report_pool,
+                             lambda write: reports.write_report(ctx.engine, bid, fmt, write))
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/broadcasts", create_broadcast)
+    r.add_get("/v1/broadcasts", list_broadcasts)
+    r.add_get(f"/v1/broadcasts/{ID}", read_broadcast)
+    r.add_delete(f"/v1/broadcasts/{ID}", delete)
+    r.add_post(f"/v1/broadcasts/{ID}/suspend", suspend)
+    r.add_post(f"/v1/broadcasts/{ID}/resume", resume)
+    r.add_post(f"/v1/broadcasts/{ID}/stop", stop)
+    r.add_get(f"/v1/broadcasts/{ID}/messages", list_messages)
+    r.add_get(f"/v1/broadcasts/{ID}/errors", list_errors)
+    r.add_get(f"/v1/broadcasts/{ID}/report", report)

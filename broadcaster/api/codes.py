@@ -1,0 +1,58 @@
+"""``/v1/codes``: the workspace's sender codes (seed 004 getShortcodes) and registering one.
+
+A workspace may register a new code with its kind and rate. It may not change an existing one
+(409): which gateway and account a code sends through is the operator's business
+(``broadcaster codes add --provider --account``), and an API key must not be able to reroute it.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from broadcaster.api.bodies import Fields, read_json
+from broadcaster.api.fields import SENDER_CHARS
+from broadcaster.api.problems import Problem, from_input_error, invalid
+from broadcaster.api.state import blocking, principal
+from broadcaster.errors import InputError, NotFound
+from broadcaster.services.codes import KINDS, add_code, get_code, list_codes, validate_code
+
+MAX_MPS = 100_000
+
+
+async def get_codes(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    codes = await blocking(request, list_codes, ctx.engine, ctx.settings, workspace=key.workspace)
+    return web.json_response({"items": [c.as_dict() for c in codes]})
+
+
+async def post_code(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    f = Fields(await read_json(request))
+    code = f.text("code", required=True, max_chars=SENDER_CHARS)
+    kind = f.text("kind", required=True, max_chars=16)
+    mps = f.number("mps", minimum=0, maximum=MAX_MPS)
+    assert code is not None and kind is not None
+    if kind not in KINDS:
+        raise invalid(f"kind: must be one of {', '.join(KINDS)}", "kind")
+    try:
+        validate_code(code, kind, mps)
+    except InputError as exc:
+        raise from_input_error(exc, "code") from None
+    try:
+        await blocking(request, get_code, ctx.engine, ctx.settings, code, key.workspace_id)
+    except NotFound:
+        pass
+    else:
+        raise Problem(409, f"sender code {code!r} is already registered; the operator changes it", field="code")
+    try:
+        created = await blocking(request, add_code, ctx.engine, ctx.settings, code, kind, mps=mps,
+                                 workspace=key.workspace)
+    except IntegrityError:  # registered by a concurrent request between the look-up and the insert
+        raise Problem(409, f"sender code {code!r} is already registered", field="code") from None
+    return web.json_response(created.as_dict(), status=201, headers={"Location": "/v1/codes"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/codes", get_codes)
+    app.router.add_post("/v1/codes", post_code)

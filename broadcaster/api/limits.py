@@ -1,0 +1,52 @@
+"""The HTTP API's limits and knobs, in one typed object passed to ``create_app``.
+
+Defaults suit one API process on a small machine. ``ApiLimits.from_settings`` picks up any
+``api_<name>`` field a deployment adds to :class:`~broadcaster.config.Settings` (e.g.
+``api_rate_per_s``), so these become ``BROADCASTER_API_*`` variables without another reader of
+the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from broadcaster.config import Settings
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    #: Largest JSON request body, bytes (bigger recipient lists: upload a file).
+    json_max_bytes: int = 16 * MIB
+    #: Largest uploaded recipient file, bytes (0: the settings' ``max_file_bytes``).
+    upload_max_bytes: int = 0
+    #: Largest text field of a multipart upload, bytes.
+    form_field_max_bytes: int = 64 * 1024
+    #: Most recipients in one ``POST /v1/messages/batch``.
+    batch_max_recipients: int = 10_000
+    #: Requests per second each API key may make on average (token bucket refill rate).
+    rate_per_s: float = 50.0
+    #: Requests a key may make in a burst (token bucket size).
+    rate_burst: int = 100
+    #: A signed request's X-Timestamp may be this far from the server's clock, seconds.
+    signature_window_s: int = 300
+    #: Default and largest page size of list endpoints.
+    page_default: int = 50
+    page_max: int = 1_000
+    #: Keys of this workspace may read ``GET /metrics`` (it spans every workspace).
+    metrics_workspace: str = "ops"
+    #: Threads for database calls (handlers never block the event loop on SQL).
+    db_threads: int = 8
+    #: Reports streamed at once; more wait their turn.
+    report_threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ApiLimits:
+        values = {f.name: getattr(settings, f"api_{f.name}") for f in fields(cls)
+                  if hasattr(settings, f"api_{f.name}")}
+        limits = cls(**{**values, **overrides})
+        if not limits.upload_max_bytes:
+            limits = replace(limits, upload_max_bytes=settings.max_file_bytes)
+        return limits

@@ -1,0 +1,94 @@
+"""``/v1/messages``: send one (seed 001 single send), send a batch with placeholders, read one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from broadcaster.api.bodies import Fields, path_id, read_json, recipient_rows
+from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
+from broadcaster.api.problems import invalid
+from broadcaster.api.state import blocking, principal, state
+from broadcaster.domain.phones import PhoneRefusal
+from broadcaster.domain.segments import measure
+from broadcaster.domain.states import MessageStatus
+from broadcaster.ingest import RecipientTable
+from broadcaster.services import queries
+from broadcaster.services.broadcasts import NewBroadcast, create_from_table
+from broadcaster.services.messages import get_message, send_one
+
+#: Row-error reasons that mean "the number is bad" (the batch answer's ``invalidNumber``).
+NUMBER_REASONS = frozenset(r.value for r in PhoneRefusal)
+
+
+def _iso_keys(receipt: dict[str, Any]) -> dict[str, Any]:
+    return {"status": receipt["status"], "applied": receipt["applied"], "provider": receipt["provider"],
+            "reportedAt": receipt["reported_at"], "receivedAt": receipt["received_at"]}
+
+
+def message_out(view: dict[str, Any]) -> dict[str, Any]:
+    """A message in the API's camelCase, with its receipt history."""
+    out = {("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"}
+    out["receipts"] = [_iso_keys(r) for r in view.get("receipts", [])]
+    return out
+
+
+async def send_message(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    f = Fields(await read_json(request))
+    sender = f.text("from", required=True, max_chars=SENDER_CHARS)
+    to = f.text("to", required=True, max_chars=64)
+    text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
+    assert sender is not None and to is not None and text is not None
+    region, callbacks = region_field(f), f.callbacks()
+    template = positional_template(text)
+    if template.positional:
+        raise invalid("text: a single message has no placeholders; send params with /v1/messages/batch", "text")
+    if measure(template.render(())).exceeded:
+        raise invalid("text: over 10 segments (1,600 GSM characters, 670 UCS-2)", "text",
+                      slug="segments-exceeded", messageStatus=MessageStatus.SEGMENTS_EXCEEDED.value)
+    view = await blocking(request, send_one, ctx.engine, ctx.settings, sender=sender, to=to, text=text,
+                          region=region, workspace=key.workspace, callbacks=callbacks)
+    out = {"from": sender, **message_out(view), "requestDR": True, "callbacks": list(callbacks)}
+    return web.json_response(out, status=202, headers={"Location": f"/v1/messages/{view['id']}"})
+
+
+async def send_batch(request: web.Request) -> web.Response:
+    ctx, key, limits = request.app["ctx"], principal(request), state(request).limits
+    f = Fields(await read_json(request))
+    sender = f.text("from", required=True, max_chars=SENDER_CHARS)
+    text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
+    name = f.text("name", max_chars=200)
+    assert sender is not None and text is not None
+    positional_template(text)
+    items = f.items("to", required=True, max_items=limits.batch_max_recipients, aliases=("recipients",))
+    if not items:
+        raise invalid("to: at least one recipient", "to")
+    rows = recipient_rows(items, "to")
+    table = RecipientTable(source="batch", format="json", columns=None, meta={}, rows=iter(rows))
+    req = NewBroadcast(sender=sender, text=text, name=name or f"batch of {len(rows)}", region=region_field(f),
+                       workspace=key.workspace, request_dr=f.flag("requestDR", True), callbacks=f.callbacks())
+    view = await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
+    msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view["id"])
+    queued = any(m["status"] == MessageStatus.QUEUE.value for m in msgs)
+    return web.json_response({
+        "broadcastId": view["id"], "from": sender, "text": text,
+        "status": MessageStatus.QUEUE.value if queued else view["status"], "date": view["createdAt"],
+        "ids": [{"id": m["id"], "mobile": m["recipient"], "status": m["status"]} for m in msgs],
+        "invalidNumber": [e["value"] for e in errors if e["reason"] in NUMBER_REASONS],
+        "rowErrors": [{"line": e["line"], "value": e["value"], "reason": e["reason"]} for e in errors],
+    }, status=202, headers={"Location": f"/v1/broadcasts/{view['id']}"})
+
+
+async def read_message(request: web.Request) -> web.Response:
+    ctx, key = request.app["ctx"], principal(request)
+    view = await blocking(request, get_message, ctx.engine, path_id(request), key.workspace_id)
+    return web.json_response(message_out(view))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/messages", send_message)
+    app.router.add_post("/v1/messages/batch", send_batch)
+    app.router.add_get(r"/v1/messages/{id:\d{1,18}}", read_message)
+

@@ -1,0 +1,118 @@
+"""Request signatures (seed 004's "signature over the parameters", made precise).
+
+A key created with a signing secret must sign every request::
+
+    X-Timestamp: 1767225600                       (Unix seconds)
+    X-Nonce:     3f9c2a7e0b1d4c55                  (8-64 of A-Z a-z 0-9 - _, never reused)
+    X-Signature: hex(HMAC-SHA256(secret, canonical))
+
+    canonical = METHOD "\\n" PATH_AND_QUERY "\\n" X-Timestamp "\\n" X-Nonce "\\n" hex(SHA-256(body))
+
+``PATH_AND_QUERY`` is the request target exactly as sent (``/v1/broadcasts?limit=10``); the body
+is the raw bytes (empty: SHA-256 of nothing). A request is refused when its timestamp is more
+than the window (300 s) from the server's clock, when the signature is wrong, or when its nonce
+was already seen inside the window. Nonces are remembered for twice the window: in Redis when
+``redis_url`` is set (shared by every API process), else in this process's memory (then each API
+process keeps its own list; run one, or set Redis).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+TIMESTAMP_HEADER = "X-Timestamp"
+NONCE_HEADER = "X-Nonce"
+SIGNATURE_HEADER = "X-Signature"
+SIGNATURE_HEADERS = (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
+NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: Redis key prefix of remembered nonces (``broadcaster:nonce:<key prefix>:<nonce>``).
+NONCE_KEY_PREFIX = "broadcaster:nonce:"
+#: Most nonces the in-memory store keeps; beyond it the oldest are forgotten first.
+MEMORY_NONCES_MAX = 1_000_000
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical(method: str, path_qs: str, timestamp: str, nonce: str, body_sha256: str) -> bytes:
+    return "\n".join((method.upper(), path_qs, timestamp, nonce, body_sha256)).encode()
+
+
+def sign(secret: str, method: str, path_qs: str, timestamp: str, nonce: str, body: bytes = b"") -> str:
+    """The X-Signature value of a request (clients do exactly this)."""
+    msg = canonical(method, path_qs, timestamp, nonce, body_digest(body))
+    return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, presented: str, method: str, path_qs: str, timestamp: str, nonce: str,
+                      body_sha256: str) -> bool:
+    expected = hmac.new(secret.encode(), canonical(method, path_qs, timestamp, nonce, body_sha256),
+                        hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, presented.lower().removeprefix("sha256="))
+
+
+def timestamp_skew_s(timestamp: str, now_s: float) -> float | None:
+    """How far the request's clock is from ours, seconds; None when it is not an integer."""
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return None
+    return abs(now_s - int(timestamp))
+
+
+class NonceStore(Protocol):
+    async def remember(self, key: str, ttl_s: int) -> bool:
+        """Record ``key``; False when it was already recorded and not yet expired."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class MemoryNonces:
+    """Nonces of this process, expired lazily in arrival order."""
+
+    max_entries: int = MEMORY_NONCES_MAX
+    clock: Callable[[], float] = time.monotonic
+    _expiry: dict[str, float] = field(default_factory=dict)
+    _order: deque[tuple[float, str]] = field(default_factory=deque)
+
+    async def remember(self, key: str, ttl_s: int) -> bool:
+        now = self.clock()
+        while self._order and (self._order[0][0] <= now or len(self._order) >= self.max_entries):
+            expires, old = self._order.popleft()
+            if self._expiry.get(old) == expires:
+                del self._expiry[old]
+        if self._expiry.get(key, 0.0) > now:
+            return False
+        self._expiry[key] = now + ttl_s
+        self._order.append((now + ttl_s, key))
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisNonces:
+    """Nonces shared by every API process: ``SET key 1 NX EX ttl``."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url)
+
+    async def remember(self, key: str, ttl_s: int) -> bool:
+        return bool(await self._redis.set(NONCE_KEY_PREFIX + key, b"1", nx=True, ex=ttl_s))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def nonce_store(redis_url: str | None) -> NonceStore:
+    return RedisNonces(redis_url) if redis_url else MemoryNonces()

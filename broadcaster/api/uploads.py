@@ -1,0 +1,164 @@
+"""Multipart recipient uploads, streamed to a temporary file under a size cap.
+
+``multipart/form-data`` with one ``file`` part (CSV, TXT, TSV, XLSX or JSON) and text parts for
+the broadcast's fields. The file goes to disk 64 KiB at a time: a 500 MB upload costs 64 KiB of
+memory, and one byte over the cap answers 413 without reading further. A part whose type or name
+is not a recipient file answers 415.
+
+A signed request's body was already spooled by the auth middleware (its hash is part of the
+signature); :class:`SpooledStream` lets the same multipart reader parse it from there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from broadcaster.api.bodies import too_large
+from broadcaster.api.problems import Problem, bad_request, invalid
+from broadcaster.api.state import state
+
+SPOOLED_BODY = "spooled_body"
+CHUNK_BYTES = 64 * 1024
+#: A multipart line (boundary or part header) longer than this is refused.
+MAX_LINE_BYTES = 64 * 1024
+FILE_PART = "file"
+#: Extensions of recipient files, and the part types a client may declare for them.
+FILE_EXTENSIONS = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".json"})
+FILE_TYPES = frozenset({
+    "text/csv", "text/plain", "text/tab-separated-values", "application/json", "application/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel",
+    "application/octet-stream", "",
+})
+#: Text parts an upload may carry besides the file (others are ignored).
+FORM_FIELDS = frozenset({"from", "shortcode", "text", "name", "startDate", "timezone", "region", "sheet",
+                         "requestDR", "callbacks"})
+
+
+@dataclass
+class Upload:
+    path: Path
+    filename: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class SpooledStream:
+    """The part of aiohttp's StreamReader that MultipartReader uses, over a file."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self._pushback = b""
+        f.seek(0, 2)
+        self._size = f.tell()
+        f.seek(0)
+
+    def at_eof(self) -> bool:
+        return not self._pushback and self._f.tell() >= self._size
+
+    def unread_data(self, data: bytes) -> None:
+        self._pushback = data + self._pushback
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._pushback:
+            size = len(self._pushback) if n < 0 else n
+            out, self._pushback = self._pushback[:size], self._pushback[size:]
+            return out
+        return self._f.read(n if n >= 0 else CHUNK_BYTES)
+
+    async def readline(self, *, max_line_length: int | None = None) -> bytes:
+        cap = min(max_line_length or MAX_LINE_BYTES, MAX_LINE_BYTES)
+        line = b""
+        while True:
+            chunk = await self.read(CHUNK_BYTES)
+            if not chunk:
+                return line
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                self.unread_data(chunk[cut + 1:])
+                return line + chunk[:cut + 1]
+            line += chunk
+            if len(line) > cap:
+                raise ValueError("a multipart line is too long")
+
+
+def _check_file_part(part: BodyPartReader) -> str:
+    filename = PurePosixPath((part.filename or "").replace("\\", "/")).name
+    ext = PurePosixPath(filename).suffix.lower()
+    declared = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if declared not in FILE_TYPES or (filename and ext not in FILE_EXTENSIONS):
+        raise Problem(415, f"the file must be CSV, TXT, TSV, XLSX or JSON (got {filename or 'no name'!r}, "
+                           f"type {declared or 'none'!r})", field=FILE_PART)
+    return filename or "upload"
+
+
+async def _save_file(part: BodyPartReader, target: Path, cap_bytes: int) -> None:
+    total = 0
+    with open(target, "wb") as out:
+        while chunk := await part.read_chunk(CHUNK_BYTES):
+            total += len(chunk)
+            if total > cap_bytes:
+                raise too_large(f"the file is over the upload limit of {cap_bytes:,} bytes", FILE_PART)
+            out.write(chunk)
+
+
+async def _read_field(part: BodyPartReader, cap_bytes: int) -> str:
+    data = b""
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        data += chunk
+        if len(data) > cap_bytes:
+            raise too_large(f"{part.name}: over {cap_bytes:,} bytes", part.name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid(f"{part.name}: must be UTF-8 text", part.name) from None
+
+
+def _reader(request: web.Request) -> MultipartReader:
+    stream: Any = request.get(SPOOLED_BODY)
+    # SpooledStream has every method MultipartReader calls on a StreamReader.
+    content: Any = SpooledStream(stream) if stream is not None else request.content
+    try:
+        return MultipartReader(request.headers, content)
+    except (ValueError, AssertionError) as exc:
+        raise bad_request(f"unreadable multipart body: {exc}", "Content-Type") from None
+
+
+@asynccontextmanager
+async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
+    """The uploaded file on disk (deleted afterwards) and the form's text fields."""
+    limits = state(request).limits
+    tmp = Path(tempfile.mkdtemp(prefix="broadcaster-upload-"))
+    try:
+        upload: Upload | None = None
+        fields: dict[str, str] = {}
+        try:
+            async for part in _reader(request):
+                if not isinstance(part, BodyPartReader):
+                    raise bad_request("nested multipart bodies are not accepted", FILE_PART)
+                if part.name == FILE_PART:
+                    if upload is not None:
+                        raise invalid("one file per upload", FILE_PART)
+                    filename = _check_file_part(part)
+                    suffix = PurePosixPath(filename).suffix.lower()
+                    upload = Upload(tmp / f"upload{suffix if suffix in FILE_EXTENSIONS else ''}", filename)
+                    await _save_file(part, upload.path, limits.upload_max_bytes)
+                elif part.name in FORM_FIELDS:
+                    fields[part.name] = await _read_field(part, limits.form_field_max_bytes)
+                else:
+                    await part.release()
+        except (ValueError, HttpProcessingError) as exc:  # how aiohttp reports a malformed body
+            raise bad_request(f"unreadable multipart body: {exc}") from None
+        if upload is None:
+            raise invalid("a multipart upload needs a \"file\" part with the recipients", FILE_PART)
+        upload.fields = fields
+        yield upload
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""Wiring of the v1 API: middlewares, shared state, routes, ``/metrics`` and ``/openapi.json``.
+
+``create_app`` calls :func:`setup`; everything the v1 API needs hangs off the application here.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from broadcaster import metrics
+from broadcaster.api import broadcasts, codes, messages, openapi
+from broadcaster.api.auth import auth_middleware
+from broadcaster.api.limits import ApiLimits
+from broadcaster.api.problems import Problem, problem_middleware
+from broadcaster.api.ratelimit import KeyBuckets
+from broadcaster.api.signatures import NonceStore, nonce_store
+from broadcaster.api.state import STATE_KEY, ApiState, blocking, principal, state
+from broadcaster.services import queries
+
+MIDDLEWARES = (problem_middleware, auth_middleware)
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    key, limits = principal(request), state(request).limits
+    if key.workspace != limits.metrics_workspace:
+        raise Problem(403, f"metrics span every workspace: use a key of workspace {limits.metrics_workspace!r}")
+    depth = await blocking(request, queries.queue_depth, request.app["ctx"].engine)
+    metrics.set_queue_depth(depth)
+    body = await blocking(request, metrics.render)
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document(state(request).limits))
+
+
+def setup(app: web.Application, limits: ApiLimits, *, nonces: NonceStore | None = None,
+          wall_clock: object = time.time) -> ApiState:
+    """Attach the v1 API to ``app`` (whose middlewares must include :data:`MIDDLEWARES`)."""
+    settings = app["ctx"].settings
+    st = ApiState(
+        limits=limits,
+        buckets=KeyBuckets(rate_per_s=limits.rate_per_s, burst=limits.rate_burst),
+        nonces=nonces or nonce_store(settings.redis_url),
+        db_pool=ThreadPoolExecutor(limits.db_threads, thread_name_prefix="api-db"),
+        report_pool=ThreadPoolExecutor(limits.report_threads, thread_name_prefix="api-report"),
+        wall_clock=wall_clock,  # type: ignore[arg-type]
+    )
+    app[STATE_KEY] = st
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/openapi.json", get_openapi)
+    messages.add_routes(app)
+    broadcasts.add_routes(app)
+    codes.add_routes(app)
+
+    async def close(_: web.Application) -> None:
+        await st.close()
+
+    app.on_cleanup.append(close)
+    return st

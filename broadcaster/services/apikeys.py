@@ -1,0 +1,145 @@
+"""API keys: one workspace each, shown once, stored as a SHA-256 hash.
+
+A key reads ``bk_<prefix>_<secret>``: ``prefix`` is 12 hex characters, stored in clear and used to
+find the row; ``secret`` is 32 random bytes (base64url). Only SHA-256 of the whole key is stored;
+a 256-bit random secret needs no slow hash, and the comparison is constant-time.
+
+A key may also carry a *signing secret* (``--signing``): then every request made with the key
+must be signed (HMAC-SHA256, see ``broadcaster/api/signatures.py``). The server needs that secret
+itself to check signatures, so it is stored as given; it is shown once too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from broadcaster.errors import InputError, NotFound
+from broadcaster.store import codes_repo
+from broadcaster.store.db import utcnow
+from broadcaster.store.models import api_keys, workspaces
+
+KEY_MARK = "bk_"
+PREFIX_HEX_CHARS = 12
+SECRET_BYTES = 32
+SIGNING_SECRET_BYTES = 32
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+MAX_KEY_CHARS = 100
+WORKSPACE_NAME_CHARS = 100
+# Compared against when no row matches, so a wrong prefix costs about as long as a wrong secret.
+_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A new key: ``key`` and ``signing_secret`` are never shown again."""
+
+    prefix: str
+    key: str
+    workspace: str
+    signing_secret: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prefix": self.prefix, "key": self.key, "workspace": self.workspace,
+                "signing_secret": self.signing_secret}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request speaks for: a live key and its workspace."""
+
+    key_id: int
+    prefix: str
+    workspace_id: int
+    workspace: str
+    #: Present when the key requires signed requests.
+    signing_secret: str | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_prefix(key: str) -> str | None:
+    """The prefix of a well-formed key, else None (nothing else about it is trusted yet)."""
+    if not key.startswith(KEY_MARK) or len(key) > MAX_KEY_CHARS:
+        return None
+    prefix, sep, secret = key[len(KEY_MARK):].partition("_")
+    if not sep or len(prefix) != PREFIX_HEX_CHARS or not secret or not set(key) <= _KEY_CHARS:
+        return None
+    if any(c not in "0123456789abcdef" for c in prefix):
+        return None
+    return prefix
+
+
+def _check_workspace_name(name: str) -> None:
+    if not name or len(name) > WORKSPACE_NAME_CHARS or not name.isprintable() or name.strip() != name:
+        raise InputError(f"workspace name must be 1-{WORKSPACE_NAME_CHARS} printable characters without "
+                         f"leading or trailing spaces, not {name!r}")
+
+
+def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> CreatedKey:
+    """A new key for ``workspace`` (created on first use); the only time the key is readable."""
+    _check_workspace_name(workspace)
+    prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
+    key = f"{KEY_MARK}{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
+    signing_secret = secrets.token_urlsafe(SIGNING_SECRET_BYTES) if signing else None
+    with engine.begin() as conn:
+        ws = codes_repo.ensure_workspace(conn, workspace)
+        conn.execute(sa.insert(api_keys).values(
+            workspace_id=ws, prefix=prefix, key_hash=hash_key(key), secret=signing_secret, created_at=utcnow()))
+    return CreatedKey(prefix=prefix, key=key, workspace=workspace, signing_secret=signing_secret)
+
+
+def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, Any]]:
+    """Every key's prefix, workspace and dates; never a secret."""
+    q = (sa.select(api_keys.c.prefix, workspaces.c.name.label("workspace"), api_keys.c.created_at,
+                   api_keys.c.revoked_at, api_keys.c.secret.is_not(None).label("signing"))
+         .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
+         .order_by(api_keys.c.id))
+    if workspace is not None:
+        q = q.where(workspaces.c.name == workspace)
+    with engine.connect() as conn:
+        return [{**r, "signing": bool(r["signing"])} for r in conn.execute(q).mappings()]
+
+
+def revoke_key(engine: Engine, prefix: str) -> dict[str, Any]:
+    """Revoke a key by prefix (``bk_`` and anything after the prefix are ignored); idempotent."""
+    bare = prefix.removeprefix(KEY_MARK)[:PREFIX_HEX_CHARS]
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(api_keys.c.id, api_keys.c.revoked_at)
+                           .where(api_keys.c.prefix == bare)).first()
+        if row is None:
+            raise NotFound(f"no API key with prefix {prefix!r}")
+        if row.revoked_at is None:
+            conn.execute(sa.update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
+        revoked_at = row.revoked_at or now
+    return {"prefix": bare, "revoked_at": revoked_at}
+
+
+def authenticate(engine: Engine, key: str) -> Principal | None:
+    """The principal of a live key, or None for a malformed, unknown, wrong or revoked one."""
+    prefix = parse_prefix(key)
+    presented = hash_key(key)
+    row = None
+    if prefix is not None:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_keys.c.id, api_keys.c.key_hash, api_keys.c.secret, api_keys.c.revoked_at,
+                          api_keys.c.workspace_id, workspaces.c.name)
+                .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
+                .where(api_keys.c.prefix == prefix)
+            ).first()
+    stored = row.key_hash if row is not None else _DUMMY_HASH
+    if not hmac.compare_digest(presented, stored) or row is None or row.revoked_at is not None:
+        return None
+    assert prefix is not None
+    return Principal(key_id=int(row.id), prefix=prefix, workspace_id=int(row.workspace_id),
+                     workspace=str(row.name), signing_secret=row.secret)

@@ -1,0 +1,125 @@
+"""Workspace-scoped reads: pages of broadcasts, of a broadcast's messages and of its row errors.
+
+Every function takes the caller's ``workspace_id`` and answers NotFound for a broadcast of
+another workspace, exactly as for one that does not exist: ids of other tenants are not
+confirmed. Pages are keyset: ``after`` is the cursor a previous page returned (None: first page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from broadcaster.errors import NotFound
+from broadcaster.services.broadcasts import broadcast_view
+from broadcaster.store import queries_repo
+
+#: Rows per SQL page while streaming a report.
+REPORT_PAGE_ROWS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Items of one page and the cursor of the next (None: this was the last page)."""
+
+    items: list[dict[str, Any]]
+    next_after: tuple[int, ...] | None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+
+
+def require_broadcast(engine: Engine, broadcast_id: int, workspace_id: int) -> dict[str, Any]:
+    """The broadcast row, or NotFound when it is not this workspace's (or does not exist)."""
+    with engine.connect() as conn:
+        row = queries_repo.owned_broadcast(conn, broadcast_id, workspace_id)
+    if row is None:
+        raise NotFound(f"broadcast {broadcast_id} does not exist")
+    return row
+
+
+def list_broadcasts(engine: Engine, workspace_id: int, *, status: str | None = None,
+                    after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+    """Newest first. Counters are the poller's last copy; GET one broadcast for live ones."""
+    with engine.connect() as conn:
+        rows = queries_repo.broadcasts_page(conn, workspace_id, status=status,
+                                            before_id=after[0] if after else None, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([broadcast_view(r) for r in rows], (rows[-1]["id"],) if more else None)
+
+
+def message_item(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "line": row["line"], "to": row["recipient"], "status": row["status"],
+            "segments": row["segments"], "encoding": row["encoding"], "attempts": row["attempts"],
+            "gatewayId": row["gateway_id"], "error": row["error"], "createdAt": _iso(row["created_at"]),
+            "sentAt": _iso(row["sent_at"]), "updatedAt": _iso(row["updated_at"])}
+
+
+def list_messages(engine: Engine, workspace_id: int, broadcast_id: int, *, status: str | None = None,
+                  after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+    require_broadcast(engine, broadcast_id, workspace_id)
+    with engine.connect() as conn:
+        rows = queries_repo.messages_page(conn, broadcast_id, status=status,
+                                          after_id=after[0] if after else None, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([message_item(r) for r in rows], (rows[-1]["id"],) if more else None)
+
+
+def list_row_errors(engine: Engine, workspace_id: int, broadcast_id: int, *,
+                    after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+    require_broadcast(engine, broadcast_id, workspace_id)
+    key = (after[0], after[1]) if after and len(after) == 2 else None
+    with engine.connect() as conn:
+        rows = queries_repo.row_errors_page(conn, broadcast_id, after=key, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"line": r["line"], "value": r["value"], "reason": r["reason"]} for r in rows]
+    return Page(items, (rows[-1]["line"], rows[-1]["id"]) if more else None)
+
+
+def batch_outcome(engine: Engine, broadcast_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(messages in input order, row errors in input order) of a small broadcast just created."""
+    with engine.connect() as conn:
+        msgs = queries_repo.recipients_by_line(conn, broadcast_id)
+        errors = queries_repo.row_errors_page(conn, broadcast_id, after=None, limit=1_000_000)
+    return msgs, errors
+
+
+def report_rows(engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS) -> Iterator[tuple[Any, ...]]:
+    """Every message of a broadcast as a report row, fetched ``page_rows`` at a time.
+
+    Each page is its own short read, so a slow client never holds a transaction open.
+    """
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            page = queries_repo.report_page(conn, broadcast_id, after_id=after, limit=page_rows)
+        yield from page
+        if len(page) < page_rows:
+            return
+        after = int(page[-1][0])
+
+
+def row_error_rows(engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS) -> Iterator[tuple[Any, ...]]:
+    """Every row error of a broadcast as (line, value, reason), in file order, paged."""
+    after: tuple[int, int] | None = None
+    while True:
+        with engine.connect() as conn:
+            page = queries_repo.row_errors_page(conn, broadcast_id, after=after, limit=page_rows)
+        for r in page:
+            yield (r["line"], r["value"], r["reason"])
+        if len(page) < page_rows:
+            return
+        after = (int(page[-1]["line"]), int(page[-1]["id"]))
+
+
+def queue_depth(engine: Engine) -> dict[str, int]:
+    """QUEUE messages per sender code now (all workspaces): the metrics gauge's source."""
+    with engine.connect() as conn:
+        return queries_repo.queue_depth(conn)
