@@ -17,10 +17,10 @@ from aiohttp import web
 from yarl import URL
 
 from broadcaster.api.problems import Problem, bad_request, invalid
-from broadcaster.api.state import state
+from broadcaster.api.state import request_key, state
 from broadcaster.ingest import RecipientRow
 
-RAW_BODY = "raw_body"
+RAW_BODY = request_key("raw_body", bytes)
 READ_CHUNK_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
 MAX_CALLBACKS = 10

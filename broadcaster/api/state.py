@@ -23,7 +23,15 @@ from broadcaster.services.apikeys import Principal
 T = TypeVar("T")
 
 STATE_KEY = web.AppKey("v1_state", object)
-PRINCIPAL = "principal"
+
+
+def request_key(name: str, kind: type) -> Any:
+    """A typed request key where aiohttp has them (3.13+), else the plain name."""
+    maker = getattr(web, "RequestKey", None)
+    return maker(name, kind) if maker is not None else name
+
+
+PRINCIPAL = request_key("principal", Principal)
 
 
 @dataclass

@@ -24,9 +24,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from broadcaster.api.bodies import too_large
 from broadcaster.api.problems import Problem, bad_request, invalid
-from broadcaster.api.state import state
+from broadcaster.api.state import request_key, state
 
-SPOOLED_BODY = "spooled_body"
+SPOOLED_BODY = request_key("spooled_body", object)
 CHUNK_BYTES = 64 * 1024
 #: A multipart line (boundary or part header) longer than this is refused.
 MAX_LINE_BYTES = 64 * 1024
