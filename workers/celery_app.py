@@ -18,6 +18,8 @@ PREFETCH_MULTIPLIER = 1
 VISIBILITY_TIMEOUT_S = 600
 
 QUEUES = ("send", "control", "ingest", "poll")
+#: How long an admin task's result waits in Redis for its script to read it.
+RESULT_EXPIRES_S = 3600
 
 
 def make_app() -> Celery:
@@ -40,7 +42,10 @@ def make_app() -> Celery:
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
-        result_backend=None,
+        # Admin tasks (docs/tasks.md) keep their results here so scripts can .get() them; every
+        # other task ignores its result, so the send path writes nothing to it.
+        result_backend=broker,
+        result_expires=RESULT_EXPIRES_S,
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,

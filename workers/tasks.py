@@ -88,3 +88,37 @@ def deliver_callbacks() -> dict[str, int]:
 
     session = runtime.callback_session()
     return runtime.run(deliver_pending(_engine(), get_settings(), session)).as_dict()
+
+
+# ---------------------------------------------------------------------------- admin task API
+# For admin scripts (docs/tasks.md). Results are kept in the Redis result backend for
+# ``result_expires`` so a script can ``.get()`` them. A create delivered twice (same task id: a
+# worker died before acknowledging it) returns the broadcast its first run made.
+
+
+@app.task(name="workers.tasks.create_broadcast_from_file", bind=True, ignore_result=False)
+def create_broadcast_from_file(self: Any, path: str, sender: str, text: str | None, name: str | None = None,
+                               at: str | None = None, tz: str = "UTC", region: str | None = None,
+                               sheet: str | None = None, workspace: str = "default") -> dict[str, Any]:
+    from broadcaster.services.broadcasts import NewBroadcast, create_from_file
+    from broadcaster.services.dropfolder_ledger import create_for_task
+
+    req = NewBroadcast(sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace)
+    return create_for_task(_engine(), self.request.id, path,
+                           lambda engine: create_from_file(engine, get_settings(), path, req, sheet=sheet))
+
+
+@app.task(name="workers.tasks.create_broadcast_from_json", bind=True, ignore_result=False)
+def create_broadcast_from_json(self: Any, payload: dict[str, Any], workspace: str = "default") -> dict[str, Any]:
+    from broadcaster.services.dropfolder_ledger import create_for_task
+    from broadcaster.services.dropfolder_request import create_from_payload
+
+    return create_for_task(_engine(), self.request.id, "payload",
+                           lambda engine: create_from_payload(engine, get_settings(), payload, workspace=workspace))
+
+
+@app.task(name="workers.tasks.get_broadcast", ignore_result=False)
+def get_broadcast(broadcast_id: int, workspace: str | None = None) -> dict[str, Any]:
+    from broadcaster.services.broadcasts import get_broadcast as get
+
+    return get(_engine(), int(broadcast_id), workspace)
