@@ -1,0 +1,130 @@
+"""Procfile, docker-compose.yml and Dockerfile agree with each other and with the code.
+
+``docker compose config`` (or ``docker-compose config``) validates the compose file where a compose
+CLI is installed; the structural checks below run everywhere: every Procfile process has a
+service, every command parses as a real ``broadcaster`` or ``celery`` command, every queue has a
+consumer, and every broadcaster process reaches PostgreSQL and Redis after the migrations ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Procfile process → compose service (Heroku's ``release`` phase is compose's one-shot migrate).
+SERVICE_OF = {"release": "migrate"}
+INFRA = {"postgres", "redis"}
+
+
+def procfile() -> dict[str, list[str]]:
+    processes = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            processes[name.strip()] = shlex.split(command.replace("${PORT:-8080}", "8080"))
+    return processes
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def app_services() -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose()["services"].items() if n not in INFRA}
+
+
+def parses(command: list[str]) -> None:
+    """Parse ``command`` with the real CLI (``--help`` appended: nothing runs, options are checked)."""
+    if command[0] == "broadcaster":
+        from broadcaster.cli import main as cli
+    else:
+        assert command[0] == "celery", command
+        from celery.bin.celery import celery as cli
+    result = CliRunner().invoke(cli, [*command[1:], "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, (command, result.output)
+    assert "Usage:" in result.output
+
+
+def test_procfile_lists_the_processes():
+    assert set(procfile()) == {"release", "web", "worker-send", "worker-control", "beat", "watch"}
+
+
+@pytest.mark.parametrize("process", sorted(procfile()))
+def test_every_procfile_process_is_a_real_command_and_a_compose_service(process):
+    command = procfile()[process]
+    parses(command)
+    # The compose service runs the very same command (the Procfile's $PORT read as 8080)
+    assert app_services()[SERVICE_OF.get(process, process)]["command"] == command
+
+
+@pytest.mark.parametrize("service", sorted(app_services()))
+def test_every_compose_command_parses(service):
+    parses(app_services()[service]["command"])
+
+
+def _queues(command: list[str]) -> set[str]:
+    return set(command[command.index("-Q") + 1].split(",")) if "-Q" in command else set()
+
+
+def test_every_queue_has_a_consumer():
+    from workers.celery_app import QUEUES, app
+
+    routed = {r["queue"] for r in app.conf.task_routes.values()} | {app.conf.task_default_queue}
+    for consumed in ({q for c in procfile().values() for q in _queues(c)},
+                     {q for s in app_services().values() for q in _queues(s["command"])}):
+        assert consumed == set(QUEUES)
+        assert routed <= consumed
+
+
+def test_app_services_use_postgres_and_redis_after_migrations():
+    services = compose()["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["migrate"]["command"] == ["broadcaster", "migrate"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["restart"] == "no"
+    for name, service in app_services().items():
+        env = service["environment"]
+        assert env["BROADCASTER_DATABASE_URL"].startswith("postgresql+psycopg://"), name
+        assert env["BROADCASTER_REDIS_URL"].startswith("redis://redis:"), name
+        if name != "migrate":
+            assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+    # Exactly one beat: two would tick the scheduler twice
+    beats = [n for n, s in app_services().items() if "beat" in s["command"]]
+    assert beats == ["beat"] and "deploy" not in services["beat"]
+
+
+def test_dockerfile_installs_the_package_on_python_311_slim():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "pip install /app" in text
+    assert "USER broadcaster" in text
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_compose_config_validates():
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no compose CLI here (docker compose / docker-compose); structure checked above")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
+    out = subprocess.run([*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
