@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     default_region: str | None = None
 
     #: Which gateway sends: the built-in carrier simulator or a Messangi-compatible API.
-    provider: Literal["simulator", "messangi"] = "simulator"
+    provider: Literal["simulator", "messangi", "kannel", "vonage", "opentext"] = "simulator"
+    #: Gateway accounts as one JSON object, name -> fields (docs/gateways.md). Sender codes name
+    #: an account with ``--account``; secrets in it are never logged.
+    accounts: str | None = None
     messangi_base_url: str = "http://127.0.0.1:8025/v1"
     messangi_api_key: str = "simulator-key"
     #: Where gateways post delivery receipts (our HTTP API's base URL).

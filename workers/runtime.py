@@ -39,11 +39,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def provider_for(name: str) -> Provider:
-    from broadcaster.providers.registry import build_provider
+    from broadcaster.providers.registry import build_named_provider
 
     if name not in _providers:
         settings = get_settings()
-        _providers[name] = build_provider(settings.model_copy(update={"provider": name}))
+        _providers[name] = build_named_provider(settings, name)
     return _providers[name]
 
 

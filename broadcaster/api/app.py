@@ -25,10 +25,10 @@ class ApiContext:
     providers: dict[str, Provider] = field(default_factory=dict)
 
     def provider_for(self, name: str) -> Provider:
-        from broadcaster.providers.registry import build_provider
+        from broadcaster.providers.registry import build_named_provider
 
         if name not in self.providers:
-            self.providers[name] = build_provider(self.settings.model_copy(update={"provider": name}))
+            self.providers[name] = build_named_provider(self.settings, name)
         return self.providers[name]
 
 

@@ -22,6 +22,7 @@ for messangi and simulator it returns None (the registry builds those itself).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import (
@@ -134,6 +135,12 @@ def load_accounts(raw_json: str | None) -> dict[str, AccountConfig]:
             )
             raise AccountConfigError(f"account {name!r}: {problems}") from None
     return accounts
+
+
+@lru_cache(maxsize=8)
+def cached_accounts(raw_json: str | None) -> dict[str, AccountConfig]:
+    """``load_accounts`` parsed once per distinct setting (it is read on every chunk)."""
+    return load_accounts(raw_json)
 
 
 def account_mps(accounts: dict[str, AccountConfig]) -> dict[str, float]:

@@ -35,7 +35,32 @@ def send_deadline_s(settings: Settings) -> float:
     return settings.lease_s * LEASE_SHARE_FOR_SENDING / waves
 
 
-def build_provider(settings: Settings) -> Provider:
+def build_named_provider(settings: Settings, key: str) -> Provider:
+    """The adapter behind a routing key: a gateway account's name, or a built-in provider name.
+
+    Sender codes that name an account (``codes add … --account kannel-main``) send through that
+    account's gateway, and its receipts come back to ``/v1/dlr/<account>``.
+    """
+    from broadcaster.providers.accounts import build_account_provider, cached_accounts
+
+    accounts = cached_accounts(settings.accounts)
+    if key in accounts:
+        account = accounts[key]
+        if account.provider in ("simulator", "messangi"):
+            update = {"provider": account.provider, "messangi_base_url": account.base_url or settings.messangi_base_url}
+            if account.api_key is not None:
+                update["messangi_api_key"] = account.secret("api_key")
+            return build_provider(settings.model_copy(update=update), name=key)
+        built = build_account_provider(
+            account, timeout_s=settings.gateway_timeout_s, max_attempts=settings.gateway_max_attempts,
+            concurrency=settings.send_concurrency, deadline_s=send_deadline_s(settings),
+            callback_url=receipt_callback_url(settings, key), name=key)
+        assert built is not None
+        return built
+    return build_provider(settings.model_copy(update={"provider": key}))
+
+
+def build_provider(settings: Settings, name: str | None = None) -> Provider:
     """The adapter ``settings.provider`` names."""
     if settings.provider in ("simulator", "messangi"):
         return MessangiProvider(
@@ -45,7 +70,7 @@ def build_provider(settings: Settings) -> Provider:
             max_attempts=settings.gateway_max_attempts,
             concurrency=settings.send_concurrency,
             deadline_s=send_deadline_s(settings),
-            callback_url=receipt_callback_url(settings, settings.provider),
-            name=settings.provider,
+            callback_url=receipt_callback_url(settings, name or settings.provider),
+            name=name or settings.provider,
         )
     raise ValueError(f"unknown provider {settings.provider!r}")

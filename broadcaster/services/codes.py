@@ -26,6 +26,11 @@ class SenderCode:
     provider: str
     account: str | None
 
+    @property
+    def route_key(self) -> str:
+        """Which adapter sends for this code: its account when it names one, else its provider."""
+        return self.account or self.provider
+
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "kind": self.kind, "mps": self.mps,
                 "mps_configured": self.mps_configured, "provider": self.provider, "account": self.account}
@@ -43,6 +48,13 @@ def to_sender_code(row: dict[str, Any], settings: Settings) -> SenderCode:
         mps=row["mps"] if row["mps"] is not None else default_mps(row["kind"], settings),
         mps_configured=row["mps"], provider=row["provider"] or settings.provider, account=row["account"],
     )
+
+
+def account_ceilings(settings: Settings) -> dict[str, float]:
+    """Account-wide rate ceilings: from the gateway accounts, then explicit overrides."""
+    from broadcaster.providers.accounts import account_mps, cached_accounts
+
+    return {**account_mps(cached_accounts(settings.accounts)), **settings.account_mps}
 
 
 def validate_code(code: str, kind: str, mps: float | None) -> None:

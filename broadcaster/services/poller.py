@@ -60,8 +60,8 @@ async def recover_leases(engine: Engine, settings: Settings, provider_for: Calla
         for row in expired:
             key = (row["workspace_id"], row["sender_code"])
             if key not in codes:
-                found = codes_repo.find_code(conn, *key)
-                codes[key] = (found or {}).get("provider") or settings.provider
+                found = codes_repo.find_code(conn, *key) or {}
+                codes[key] = found.get("account") or found.get("provider") or settings.provider
     sent: list[tuple[int, str | None]] = []
     absent: list[int] = []
     for row in expired:

@@ -29,7 +29,7 @@ from broadcaster.domain.states import (
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
 from broadcaster.providers.registry import receipt_callback_url
 from broadcaster.services.client_callbacks import enqueue_status_changes
-from broadcaster.services.codes import SenderCode, to_sender_code
+from broadcaster.services.codes import SenderCode, account_ceilings, to_sender_code
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
@@ -79,10 +79,12 @@ def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
     if row is None:
         return None
     code = to_sender_code(row, ctx.settings)
-    limits = [Limit(f"{BUCKET_CODE_PREFIX}{code.provider}:{code.code}", code.mps)]
-    if code.account and code.account in ctx.settings.account_mps:
-        limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", ctx.settings.account_mps[code.account]))
-    return _Route(b, code, limits, receipt_callback_url(ctx.settings, code.provider))
+    key = code.route_key
+    limits = [Limit(f"{BUCKET_CODE_PREFIX}{key}:{code.code}", code.mps)]
+    ceiling = account_ceilings(ctx.settings).get(code.account or "")
+    if ceiling:
+        limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", ceiling))
+    return _Route(b, code, limits, receipt_callback_url(ctx.settings, key))
 
 
 def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, int]]:
@@ -114,7 +116,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     group_size = max(1, min(s.send_group_size, s.send_concurrency))
     slots = asyncio.Semaphore(max(1, s.send_concurrency // group_size))
     in_flight: set[asyncio.Task[None]] = set()
-    provider = ctx.provider_for(route.code.provider)
+    provider = ctx.provider_for(route.code.route_key)
     try:
         while pending:
             await slots.acquire()

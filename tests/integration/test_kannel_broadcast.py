@@ -1,0 +1,44 @@
+"""A 1,000-recipient broadcast through the whole stack and a real Kannel: each message reaches
+the SMSC once, and Kannel's receipts settle every message as DELIVRD."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
+from broadcaster.services.codes import add_code
+from tests.integration.test_kannel import kannel  # noqa: F401  (fixture: real Kannel or loud skip)
+from tests.integration.test_send_path import write_recipients
+from tests.support.stack import make_stack  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+N = 1000
+
+
+def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path):  # noqa: F811
+    base_url, user, password = kannel.start_info
+    accounts = {"kannel-main": {"provider": "kannel", "base_url": base_url, "username": user,
+                                "password": password, "mps": 400}}
+    stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+    rows = write_recipients(tmp_path / "list.csv", N, seed=21)
+    add_code(stack.engine, stack.settings, "55520", "short", mps=400, provider="kannel", account="kannel-main")
+    parts_before = len(kannel.fakesmsc_received())
+    # a UCS-2 text over 70 units: two concatenated parts per message at the SMSC
+    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(
+        sender="55520", text="Hola {name}, tu saldo es {balance} MXN. ¿Dudas? Llámanos ☎ " + "·" * 60))
+
+    def settled() -> bool:
+        counts = get_broadcast(stack.engine, view["id"])["counts"]
+        return counts.get("DELIVRD", 0) == N
+
+    stack.wait(settled, 120, "every message DELIVRD by Kannel's receipts")
+    final = get_broadcast(stack.engine, view["id"])
+    assert final["status"] == "COMPLETED" and final["deliveredMessages"] == N
+    whole = [w for w in kannel.messages() if w.receiver in rows]
+    assert Counter(w.receiver for w in whole) == Counter({to: 1 for to in rows})  # each once
+    assert all(w.parts == 2 for w in whole)  # UCS-2, over 70 units: two concatenated parts
+    assert len(kannel.fakesmsc_received()) - parts_before == 2 * N
