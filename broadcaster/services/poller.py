@@ -6,6 +6,7 @@ a compare-and-set or a recount.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,12 +24,15 @@ from broadcaster.services import control
 from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.dispatch import TaskQueue, top_up
+from broadcaster.services.receipts import apply_receipt
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages
 
 log = logging.getLogger(__name__)
 
+#: Gateway look-ups in flight at once while recovering expired leases.
+LOOKUP_CONCURRENCY = 50
 #: Ended broadcasts keep being recounted this long, for late receipts.
 RECOUNT_ENDED_S = 600
 
@@ -41,6 +45,7 @@ class TickReport:
     released: int = 0
     expired: int = 0
     chunks_topped_up: int = 0
+    polled_receipts: int = 0
 
 
 def start_due(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
@@ -64,17 +69,23 @@ async def recover_leases(engine: Engine, settings: Settings, provider_for: Calla
                 codes[key] = found.get("account") or found.get("provider") or settings.provider
     sent: list[tuple[int, str | None]] = []
     absent: list[int] = []
-    for row in expired:
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def settle(row: dict[str, Any]) -> None:
         provider = provider_for(codes[(row["workspace_id"], row["sender_code"])])
         try:
-            found = await provider.lookup(str(row["id"]))
+            async with gate:
+                found = await provider.lookup(str(row["id"]))
         except Exception as exc:  # the gateway is down too: try again next tick
             log.warning("lookup of message %s failed: %s", row["id"], exc)
-            continue
+            return
         if found.found:
             sent.append((row["id"], found.gateway_id))
         else:
             absent.append(row["id"])
+
+    # Concurrent, so a slow gateway costs one deadline per tick, not one per message.
+    await asyncio.gather(*(settle(row) for row in expired))
     owner = {row["id"]: row["broadcast_id"] for row in expired}
     with engine.begin() as conn:
         messages_repo.record_sent(conn, sent, now)
@@ -142,6 +153,33 @@ def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetim
             broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
 
 
+#: Gateway jobs asked about per broadcast per tick (gateways without push receipts).
+POLL_JOBS_PER_TICK = 50
+
+
+async def poll_gateway_statuses(engine: Engine, settings: Settings, provider_for: Callable[[str], Provider],
+                                now: datetime, report: TickReport) -> None:
+    """Settle messages of gateways that only answer when asked (OpenText job status pages)."""
+    for broadcast_id, _ in _watched(engine, now):
+        with engine.connect() as conn:
+            b = broadcasts_repo.get_broadcast(conn, broadcast_id) or {}
+            code = codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}
+            key = code.get("account") or code.get("provider") or settings.provider
+            provider = provider_for(key)
+            if not hasattr(provider, "poll_status"):
+                continue
+            jobs = messages_repo.in_network_gateway_ids(conn, broadcast_id, limit=POLL_JOBS_PER_TICK)
+        for job_id in jobs:
+            try:
+                receipts = await provider.poll_status(job_id)
+            except Exception as exc:  # the gateway is down or the job unknown: next tick
+                log.warning("status of job %s via %s failed: %s", job_id, key, exc)
+                continue
+            for receipt in receipts:
+                report.polled_receipts += apply_receipt(
+                    engine, key, receipt, allow_private=settings.callback_allow_private).applied
+
+
 async def tick(engine: Engine, settings: Settings, queue: TaskQueue,
                provider_for: Callable[[str], Provider], now: datetime | None = None) -> TickReport:
     """One beat: the scheduler and the status poller together."""
@@ -149,5 +187,6 @@ async def tick(engine: Engine, settings: Settings, queue: TaskQueue,
     report = TickReport()
     start_due(engine, settings, queue, now, report)
     await recover_leases(engine, settings, provider_for, now, report)
+    await poll_gateway_statuses(engine, settings, provider_for, now, report)
     reconcile(engine, settings, queue, now, report)
     return report

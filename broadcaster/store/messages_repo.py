@@ -215,3 +215,14 @@ def advance_status(
 def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).mappings().first()
     return dict(row) if row else None
+
+
+def in_network_gateway_ids(conn: Connection, broadcast_id: int, *, limit: int) -> list[str]:
+    """Distinct gateway ids (jobs) of a broadcast's messages still waiting for a final state."""
+    rows = conn.execute(
+        sa.select(messages.c.gateway_id).distinct()
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.gateway_id.is_not(None),
+               messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]))
+        .limit(limit)
+    )
+    return [r[0] for r in rows]
