@@ -33,23 +33,20 @@ One pass (:meth:`DropFolder.poll`) looks at every file in the inbox:
   its extension.
 
 Time comes in as an argument (``poll(now=…)``), so tests drive stability without sleeping.
+Names, settling and moves are in :mod:`dropfolder_files`; the fields in :mod:`dropfolder_request`.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import os
-import shutil
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +57,18 @@ from broadcaster.config import Settings
 from broadcaster.errors import BroadcasterError, FileRejected, InputError
 from broadcaster.ingest import open_recipients
 from broadcaster.services.broadcasts import create_from_table
+from broadcaster.services.dropfolder_files import (
+    DATA_SUFFIXES,
+    DEFAULTS_FILE,
+    ERROR_SUFFIX,
+    RESULT_SUFFIX,
+    SIDECAR_SUFFIX,
+    Entry,
+    Seen,
+    file_away,
+    kind_of,
+    settled,
+)
 from broadcaster.services.dropfolder_ledger import (
     ConnectionAsEngine,
     Known,
@@ -77,14 +86,6 @@ from broadcaster.store import broadcasts_repo, codes_repo
 
 log = logging.getLogger(__name__)
 
-DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".json")
-SIDECAR_SUFFIX = ".broadcast.json"
-RESULT_SUFFIX = ".result.json"
-ERROR_SUFFIX = ".error.json"
-DEFAULTS_FILE = "defaults.json"
-#: Names of files still being written by browsers, scp/WinSCP, editors, office suites.
-TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", "~")
-TEMP_PREFIXES = (".", "~")
 #: Row errors copied into a result file; the rest are in the database (``broadcast errors``).
 ROW_ERRORS_SHOWN = 50
 #: Database errors that say "try again later", not "this file is bad".
@@ -117,62 +118,10 @@ class Event:
         return {"event": self.kind.value, "file": self.file, **self.detail}
 
 
-def is_temporary(name: str) -> bool:
-    lower = name.lower()
-    return lower.startswith(TEMP_PREFIXES) or lower.endswith(TEMP_SUFFIXES)
-
-
-def kind_of(name: str) -> str:
-    """``temporary``, ``sidecar``, ``report``, ``data`` or ``other`` (by name only)."""
-    lower = name.lower()
-    if is_temporary(name):
-        return "temporary"
-    if lower.endswith(SIDECAR_SUFFIX):
-        return "sidecar"
-    if lower.endswith((RESULT_SUFFIX, ERROR_SUFFIX)):
-        return "report"
-    return "data" if lower.endswith(DATA_SUFFIXES) else "other"
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What one look at a file showed."""
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    regular: bool
-
-    @classmethod
-    def of(cls, path: Path) -> Seen | None:
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            return None
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, stat.S_ISREG(st.st_mode))
-
-    @property
-    def last_change_s(self) -> float:
-        """Seconds since the epoch of the last write, rename or attribute change."""
-        return max(self.mtime_ns, self.ctime_ns) / 1e9
-
-
-def settled(seen: Seen, now_s: float, window_s: float) -> bool:
-    """True when nothing changed the file for ``window_s`` seconds before ``now_s``."""
-    return now_s - seen.last_change_s >= window_s
-
-
 def import_key(sha256: str, fields: dict[str, Any]) -> str:
     """The ledger key of a dropped file: its content and the fields it was given."""
     canonical = json.dumps({"sha256": sha256, "fields": fields}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    path: Path
-    seen: Seen
 
 
 @dataclass
@@ -195,33 +144,6 @@ def _gone(entry: Entry) -> Event:
 
 def _iso(now_s: float) -> str:
     return datetime.fromtimestamp(now_s, UTC).isoformat(timespec="seconds")
-
-
-def _unique_names(name: str) -> Any:
-    path = Path(name)
-    suffix = "".join(path.suffixes[-1:])
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    yield name
-    for n in count(2):
-        yield f"{stem}-{n}{suffix}"
-
-
-def move_no_clobber(src: Path, dst: Path) -> bool:
-    """Move ``src`` to ``dst`` unless ``dst`` exists; False when it does. Never overwrites."""
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        # No hard links on this file system (or another device): check, then move.
-        if os.path.lexists(dst):
-            return False
-        shutil.move(str(src), str(dst))
-        return True
-    os.unlink(src)
-    return True
 
 
 @dataclass
@@ -443,37 +365,7 @@ class DropFolder:
 
     def _file_away(self, dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: str,
                    report: dict[str, Any]) -> dict[str, str] | None:
-        """Write the report, then move the file (and sidecar) beside it, under a free name.
-
-        The report is created first with O_EXCL: it claims the name. A crash before the move
-        leaves the file in the inbox, where the next pass finds its key in the ledger. None: the
-        file left the inbox meanwhile (nothing is written then).
-        """
-        for name in _unique_names(entry.name):
-            report_path = dest / (name + report_suffix)
-            side_path = dest / (name + SIDECAR_SUFFIX)
-            if os.path.lexists(dest / name) or (sidecar and os.path.lexists(side_path)):
-                continue
-            moved = {"movedTo": str(Path(dest.name) / name), "report": str(Path(dest.name) / report_path.name)}
-            if sidecar:
-                moved["sidecarMovedTo"] = str(Path(dest.name) / side_path.name)
-            try:
-                with open(report_path, "x", encoding="utf-8") as f:
-                    json.dump({**report, **moved}, f, indent=2, ensure_ascii=False, default=str)
-                    f.write("\n")
-            except FileExistsError:
-                continue
-            try:
-                if not move_no_clobber(entry.path, dest / name):
-                    report_path.unlink()
-                    continue
-            except FileNotFoundError:  # taken meanwhile (by an operator, or a second watcher)
-                report_path.unlink()
-                return None
-            if sidecar and not move_no_clobber(sidecar.path, side_path):
-                log.warning("drop folder: %s could not be moved beside %s", sidecar.name, name)
-            return moved
-        raise AssertionError("unreachable: names are endless")
+        return file_away(dest, entry, sidecar, report_suffix, report)
 
     # ------------------------------------------------------------------ leftovers
 
