@@ -67,10 +67,10 @@ def watch(folder: Path, once: bool, stable_s: float | None, interval_s: float | 
     while True:
         try:
             events = drop.poll(stop=stop.is_set)
-        except OSError as exc:  # the folder vanished or is unreadable: say so, keep trying
+        except OSError as exc:  # folder gone, unreadable or full: say so, keep trying
             if once:
-                raise click.ClickException(f"cannot read {drop.inbox}: {exc}") from None
-            err_console.print(f"[red]cannot read {drop.inbox}:[/] {exc}", highlight=False)
+                raise click.ClickException(f"drop folder {drop.root}: {exc}") from None
+            err_console.print(f"[red]drop folder {drop.root}:[/] {exc}; trying again", highlight=False)
             events = []
         for event in events:
             if event.kind in (EventKind.WAITING, EventKind.RETRY):
