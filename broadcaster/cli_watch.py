@@ -22,8 +22,10 @@ def _say(event: dict[str, Any]) -> None:
     elif kind == "already_imported":
         console.print(f"[cyan]skipped[/] {name}: {event['note']}; {event['report']}", highlight=False)
     elif kind == "failed":
-        where = event["source"] + (f":{event['line']}" if event.get("line") else "")
-        console.print(f"[red]failed[/] {name}: {where}: {event['reason']}; {event['report']}", highlight=False)
+        parts = [event["source"]] if event["source"] != name else []
+        parts += [f"line {event['line']}"] if event.get("line") else []
+        where = ", ".join(parts) + ": " if parts else ""
+        console.print(f"[red]failed[/] {name}: {where}{event['reason']}; {event['report']}", highlight=False)
     else:
         console.print(f"[yellow]{kind}[/] {name}: {event['reason']}", highlight=False)
 
