@@ -197,7 +197,7 @@ async def report(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
     })
     await response.prepare(request)
-    await stream_from_thread(response, state(request).report_pool,
+    await stream_from_thread(request, response, state(request).report_pool,
                              lambda write: reports.write_report(ctx.engine, bid, fmt, write))
     return response
 

@@ -52,8 +52,11 @@ class _Pipe:
                 continue
 
     def write(self, data: bytes) -> None:
+        """Send ``data``; an empty write is a heartbeat that only checks the client is still there."""
         if data:
             self.put(data)
+        elif self.abandoned.is_set():
+            raise ClientGone()
 
     def run(self, produce: Callable[[Callable[[bytes], None]], Any]) -> None:
         try:
@@ -66,18 +69,34 @@ class _Pipe:
                 self.put(exc)
 
 
-async def stream_from_thread(response: web.StreamResponse, pool: concurrent.futures.Executor,
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def stream_from_thread(request: web.Request, response: web.StreamResponse,
+                             pool: concurrent.futures.Executor,
                              produce: Callable[[Callable[[bytes], None]], Any]) -> None:
     """Run ``produce(write)`` on ``pool`` and copy what it writes into the prepared ``response``.
 
     An error of the producer is re-raised here; the headers are already sent by then, so the
     connection is cut and the client sees a truncated body rather than a complete-looking file.
+    While the producer is silent (XLSX rows go to a temporary file first) the connection is
+    checked every half second, so a client that left stops the producer at its next heartbeat.
     """
     loop = asyncio.get_running_loop()
     pipe = _Pipe(loop)
     task = loop.run_in_executor(pool, pipe.run, produce)
     try:
-        while (item := await pipe.pieces.get()) is not _DONE:
+        while True:
+            try:
+                item = await asyncio.wait_for(pipe.pieces.get(), _POLL_S)
+            except TimeoutError:
+                if _gone(request):
+                    raise ConnectionResetError("the client went away") from None
+                continue
+            if item is _DONE:
+                break
             if isinstance(item, BaseException):
                 raise item
             await response.write(item)

@@ -6,12 +6,15 @@ write-only mode, which keeps each sheet's XML in a temporary file and zips it in
 the end (the first XLSX byte comes after the last row is read).
 
 ``write`` may block (it is how the HTTP side pushes back on a slow client) and may raise to
-abandon the report (the client went away). Nothing here knows about HTTP.
+abandon the report (the client went away); ``write(b"")`` is a heartbeat the XLSX writer sends
+every ``HEARTBEAT_ROWS`` rows so that it can be abandoned while it writes nothing out. Nothing
+here knows about HTTP.
 
 Spreadsheet safety: a cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR in a text column
 (message text, gateway error, row-error value) is an injected formula when Excel opens a CSV;
-such CSV cells get a leading ``'`` (OWASP's advice). In XLSX every text cell is written as a
-string, never a formula, so nothing needs changing there. Phone numbers keep their ``+``.
+such CSV cells get a leading ``'`` (OWASP's advice). In XLSX text is stored as text, never as a
+formula (openpyxl would make one of a value starting with ``=``), so it needs no prefix. Phone
+numbers keep their ``+``. Times are ISO 8601 UTC text in both formats.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ _FREE_TEXT = frozenset({HEADER.index("error"), HEADER.index("text"), HEADER.inde
 _TIMES = frozenset({HEADER.index("createdAt"), HEADER.index("sentAt"), HEADER.index("updatedAt")})
 ERROR_HEADER = ("line", "value", "reason")
 CSV_CHUNK_BYTES = 64 * 1024
+HEARTBEAT_ROWS = 1_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # XML 1.0 forbids these; openpyxl would raise on them (a gateway error could carry one).
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -99,40 +103,65 @@ class _Sink:
         pass
 
 
-def _xlsx_value(value: Any) -> Any:
-    return _ILLEGAL_XML.sub("\ufffd", value) if isinstance(value, str) else value
-
-
-def _append(ws: Any, row: Iterable[Any]) -> None:
+def _xlsx_row(ws: Any, row: Iterable[Any]) -> list[Any]:
+    """Cells for one row: times as ISO text (as in CSV), text that looks like a formula kept text."""
     from openpyxl.cell import WriteOnlyCell
 
-    cells = []
+    out: list[Any] = []
     for value in row:
-        cell = WriteOnlyCell(ws, _xlsx_value(value))
-        if isinstance(value, str):
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-        cells.append(cell)
-    ws.append(cells)
+        if isinstance(value, datetime):
+            value = _csv_time(value)
+        elif isinstance(value, str):
+            if _ILLEGAL_XML.search(value):
+                value = _ILLEGAL_XML.sub("\ufffd", value)
+            if value.startswith("="):  # openpyxl would store it as a formula
+                cell = WriteOnlyCell(ws, value)
+                cell.data_type = "s"
+                value = cell
+        out.append(value)
+    return out
 
 
 def write_xlsx(rows: Iterable[tuple[Any, ...]], write: Write,
                error_rows: Iterable[tuple[Any, ...]] = ()) -> int:
-    """An .xlsx with a "results" sheet (one row per message) and a "row errors" sheet."""
+    """An .xlsx with a "results" sheet (one row per message) and a "row errors" sheet.
+
+    openpyxl's write-only mode keeps memory flat but writes about 8,000 rows/s here (no lxml),
+    and the zip is only assembled after the last row: a 1,000,000-row report sends its first
+    byte after about two minutes.
+    """
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("results")
-    ws.append(list(HEADER))
-    n = 0
-    for row in rows:
-        _append(ws, row)
-        n += 1
-    errors = wb.create_sheet("row errors")
-    errors.append(list(ERROR_HEADER))
-    for row in error_rows:
-        _append(errors, row)
-    wb.save(_Sink(write))
+    try:
+        ws = wb.create_sheet("results")
+        ws.append(list(HEADER))
+        n = 0
+        for row in rows:
+            ws.append(_xlsx_row(ws, row))
+            n += 1
+            if n % HEARTBEAT_ROWS == 0:
+                write(b"")
+        errors = wb.create_sheet("row errors")
+        errors.append(list(ERROR_HEADER))
+        for row in error_rows:
+            errors.append(_xlsx_row(errors, row))
+        wb.save(_Sink(write))
+    except BaseException:
+        _discard(wb)
+        raise
     return n
+
+
+def _discard(wb: Any) -> None:
+    """Close and delete the sheets' temporary files of an abandoned workbook."""
+    for ws in wb.worksheets:
+        try:
+            if not ws.closed:
+                ws.close()
+            ws._writer.cleanup()
+        except Exception:  # noqa: BLE001 - best effort; the file may be gone already
+            pass
 
 
 def write_report(engine: Engine, broadcast_id: int, fmt: str, write: Write) -> int:
