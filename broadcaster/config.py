@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     #: Messages claimed and sent together inside a chunk; several groups are in flight at once.
     send_group_size: int = 10
     #: Concurrent gateway requests inside one chunk task.
-    send_concurrency: int = 50
+    send_concurrency: int = 100
     #: A claimed message's lease; must exceed the worst-case send time (timeouts × retries).
     lease_s: float = 120.0
     #: Per-request gateway timeout.

@@ -59,6 +59,8 @@ class ChunkOutcome:
     handed_back: int = 0
     stopped: bool = False
     waited_s: float = 0.0
+    #: The last results recorded were all failures (the broadcast's streak may be non-zero).
+    failure_streak: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +70,11 @@ class _Route:
     code: SenderCode
     limits: list[Limit]
     callback_url: str | None
+
+    @property
+    def wants_callbacks(self) -> bool:
+        """Client callbacks are queued only for broadcasts that asked for them (seed: requestDR)."""
+        return bool(self.broadcast["request_dr"] and self.broadcast["callbacks"])
 
 
 def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
@@ -110,6 +117,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     if route is None:
         outcome.stopped = True
         return outcome
+    outcome.failure_streak = route.broadcast["consecutive_failures"] > 0
     with ctx.engine.connect() as conn:
         pending = messages_repo.queued_segments(conn, ids)
     s = ctx.settings
@@ -169,7 +177,7 @@ async def _send_group(ctx: SendContext, route: _Route, provider: Provider,
                            encoding=c.encoding, segments=c.segments, callback_url=route.callback_url)
            for c in claimed]
     results = await provider.send_batch(out)
-    _record(ctx, route.broadcast["id"], results, outcome)
+    _record(ctx, route, results, outcome)
 
 
 def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
@@ -178,7 +186,8 @@ def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
     return bool(b and b["status"] == BroadcastStatus.RUNNING.value)
 
 
-def _record(ctx: SendContext, broadcast_id: int, results: list[SendResult], outcome: ChunkOutcome) -> None:
+def _record(ctx: SendContext, route: _Route, results: list[SendResult], outcome: ChunkOutcome) -> None:
+    broadcast_id = route.broadcast["id"]
     sent = [(int(r.reference), r.gateway_id) for r in results if r.status == MessageStatus.SENT and not r.unknown]
     failed = [(int(r.reference), r.error or "gateway error") for r in results
               if r.status == MessageStatus.ERROR and not r.unknown]
@@ -189,10 +198,15 @@ def _record(ctx: SendContext, broadcast_id: int, results: list[SendResult], outc
     with ctx.engine.begin() as conn:
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
-        changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [(m, MessageStatus.ERROR.value) for m, _ in failed]
-        enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
-                               allow_private=ctx.settings.callback_allow_private)
-        _track_failures(conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent))
+        if route.wants_callbacks:
+            changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [
+                (m, MessageStatus.ERROR.value) for m, _ in failed]
+            enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
+                                   allow_private=ctx.settings.callback_allow_private)
+        if failed or outcome.failure_streak:
+            # Only touch the counter when there is news: a healthy run writes nothing here.
+            _track_failures(conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent))
+            outcome.failure_streak = bool(failed) and not sent
 
 
 def _track_failures(conn: Any, settings: Settings, broadcast_id: int, *, failures: int, any_ok: bool) -> None:

@@ -1,0 +1,161 @@
+"""Send-path benchmark, all figures in one run, printed as ratios.
+
+1. loopback ceiling: a plain aiohttp client loop (100 in flight) against the simulator;
+2. broadcaster unthrottled: a broadcast through the whole stack (Celery workers, Redis, SQLite);
+3. naive: one Celery task per message, each a blocking POST (what hand-rolled scripts do);
+4. throttled accuracy: one code at a set rate, measured per second at the simulator.
+
+    python bench/bench_send.py                    # ~3 minutes
+    python bench/bench_send.py --throttle-s 60    # the README figure
+
+Targets on 2 cores: >= 60 % of the loopback ceiling, >= 10x the naive sender, throttled rate
+within +-2 % of the configured one and never above the bucket size in any second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from broadcaster.config import Settings  # noqa: E402
+from broadcaster.devstack import DevStack, free_port  # noqa: E402
+from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast  # noqa: E402
+from broadcaster.services.codes import add_code  # noqa: E402
+from broadcaster.store.db import engine_for, upgrade  # noqa: E402
+
+NO_RECEIPTS = ["--dlr-delay-s", "3600"]  # receipts would load the same 2 cores mid-measurement
+
+
+def sim(url: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else None,
+                                 method="POST" if body else "GET", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def write_list(path: Path, n: int, offset: int = 0) -> None:
+    with path.open("w") as f:
+        f.write("phone,name\n")
+        for i in range(n):
+            f.write(f"+5255{20_000_000 + offset + i:08d},Cliente {i}\n")
+
+
+async def ceiling(base: str, n: int, in_flight: int = 100) -> float:
+    import aiohttp
+
+    sem = asyncio.Semaphore(in_flight)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as s:
+        async def one(i: int) -> None:
+            async with sem, s.post(f"{base}/messages", headers={"Authorization": "Bearer simulator-key"},
+                                   json={"from": "1", "to": "+525500000000", "text": "x",
+                                         "externalId": f"c{i}"}) as r:
+                await r.read()
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return n / (time.perf_counter() - start)
+
+
+def accepted_rate(url: str, code: str) -> float:
+    per = sorted(sim(url, f"/_sim/stats/rate?from={code}")["per_second"])
+    if len(per) < 3:
+        return float(sum(n for _, n in per))
+    inner = per[1:-1]  # whole seconds only
+    return sum(n for _, n in inner) / len(inner)
+
+
+def run_broadcast(stack: DevStack, settings: Settings, code: str, mps: float, n: int, tmp: Path) -> int:
+    engine = engine_for(settings.database_url)
+    add_code(engine, settings, code, "short", mps=mps)
+    write_list(tmp / f"{code}.csv", n, offset=int(code) * 100)
+    return create_from_file(engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}"))["id"]
+
+
+def wait_done(settings: Settings, bid: int, timeout_s: float) -> None:
+    engine = engine_for(settings.database_url)
+    deadline = time.monotonic() + timeout_s
+    while get_broadcast(engine, bid)["status"] != "COMPLETED":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"broadcast {bid} did not complete in {timeout_s}s")
+        time.sleep(0.2)
+
+
+def naive(sim_url: str, redis_url: str, n: int, workers: int) -> float:
+    env = {**os.environ, "NAIVE_BROKER": redis_url.rsplit("/", 1)[0] + "/5", "PYTHONPATH": str(ROOT / "bench")}
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "naive_sender", "worker", "-c", str(workers),
+                             "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+                            env=env, cwd=ROOT / "bench", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sys.path.insert(0, str(ROOT / "bench"))
+        os.environ["NAIVE_BROKER"] = env["NAIVE_BROKER"]
+        import naive_sender
+
+        before = sim(sim_url, "/_sim/stats")["accepted_total"]
+        time.sleep(3)  # worker boot
+        start = time.perf_counter()
+        for i in range(n):
+            naive_sender.send_one.delay(f"{sim_url}/v1", "simulator-key",
+                                        {"from": "9", "to": "+525500000001", "text": "x", "externalId": f"n{i}"})
+        while sim(sim_url, "/_sim/stats")["accepted_total"] - before < n:
+            time.sleep(0.1)
+        return n / (time.perf_counter() - start)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="send worker processes")
+    parser.add_argument("--throttle-s", type=float, default=20.0)
+    parser.add_argument("--throttle-mps", type=float, default=50.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bc-bench-send-"))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    upgrade(url)
+    stack = DevStack(database_url=url, simulator_port=free_port(), api_port=free_port(),
+                     send_workers=args.workers, simulator_args=NO_RECEIPTS, workdir=tmp,
+                     extra_env={"BROADCASTER_TICK_S": "1"}).start()
+    settings = Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
+    sim_url = f"http://127.0.0.1:{stack.simulator_port}"
+    try:
+        ceil = asyncio.run(ceiling(f"{sim_url}/v1", args.messages))
+        print(f"loopback ceiling (aiohttp, 100 in flight):  {ceil:8,.0f} msg/s")
+        start = time.perf_counter()
+        bid = run_broadcast(stack, settings, "7001", 1e5, args.messages, tmp)
+        wait_done(settings, bid, 600)
+        total = time.perf_counter() - start
+        ours = accepted_rate(sim_url, "7001")
+        print(f"broadcaster, unthrottled, {args.workers} workers:     {ours:8,.0f} msg/s at the gateway "
+              f"({args.messages:,} in {total:.1f} s incl. create + schedule)")
+        naive_n = min(args.messages, 3000)
+        slow = naive(sim_url, stack.redis_url or "", naive_n, args.workers)
+        print(f"naive one-task-per-message, {args.workers} workers:  {slow:8,.0f} msg/s")
+        n = int(args.throttle_mps * (args.throttle_s + 5))
+        bid = run_broadcast(stack, settings, "7002", args.throttle_mps, n, tmp)
+        time.sleep(args.throttle_s + 2)
+        per = sorted(sim(sim_url, "/_sim/stats/rate?from=7002")["per_second"])[1:-1]
+        rate = sum(c for _, c in per) / max(1, len(per))
+        print(f"throttled at {args.throttle_mps:g}/s over {len(per)} s: {rate:.2f} msg/s, "
+              f"max in one second {max(c for _, c in per)} (bucket {max(1.0, args.throttle_mps):g})")
+        print("\nratios")
+        print(f"  broadcaster / loopback ceiling: {ours / ceil:5.2f}   (target >= 0.60)")
+        print(f"  broadcaster / naive sender:     {ours / slow:5.1f}x  (target >= 10x)")
+        print(f"  throttled / configured:         {rate / args.throttle_mps:6.3f} (target 0.98 .. 1.02)")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
