@@ -78,6 +78,7 @@ broadcasts = sa.Table(
     sa.Column("ended_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete (drop-folder ledger, gateways)
 )
 
 messages = sa.Table(
@@ -103,6 +104,8 @@ messages = sa.Table(
     sa.Index("ix_messages_broadcast_status", "broadcast_id", "status"),
     sa.Index("ix_messages_status_lease", "status", "lease_until"),
     sa.Index("ix_messages_gateway_id", "gateway_id"),
+    # A message id is the gateway's idempotency key (externalId): it must never be reused.
+    sqlite_autoincrement=True,
 )
 
 row_errors = sa.Table(

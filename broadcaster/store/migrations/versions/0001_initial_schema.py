@@ -92,7 +92,8 @@ def upgrade() -> None:
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_broadcasts_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('broadcasts', schema=None) as batch_op:
         batch_op.create_index('ix_broadcasts_status_start_at', ['status', 'start_at'], unique=False)
@@ -129,7 +130,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['broadcast_id'], ['broadcasts.id'], name=op.f('fk_messages_broadcast_id_broadcasts'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('broadcast_id', 'recipient', name='uq_messages_broadcast_recipient')
+    sa.UniqueConstraint('broadcast_id', 'recipient', name='uq_messages_broadcast_recipient'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_broadcast_status', ['broadcast_id', 'status'], unique=False)
