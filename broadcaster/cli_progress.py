@@ -47,7 +47,8 @@ def wait_for(broadcast_id: int, as_json: bool, timeout_s: float | None = None) -
             elapsed = max(0.001, time.monotonic() - started)
             detail = (f"{view['status']} sent {view['sentMessages']} delivered {view['deliveredMessages']} "
                       f"failed {view['failedMessages']} · {view['sentMessages'] / elapsed:.0f} msg/s")
-            progress.update(bar, completed=view["sentMessages"] + view["failedMessages"], detail=detail)
+            unsent = view["counts"].get("QUEUE", 0) + view["counts"].get("DEQUEUED", 0)
+            progress.update(bar, completed=view["expectedMessages"] - unsent, detail=detail)
             if as_json:
                 click.echo(json.dumps({"progress": {k: view[k] for k in (
                     "status", "expectedMessages", "sentMessages", "deliveredMessages", "failedMessages")}}),
