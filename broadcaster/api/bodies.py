@@ -204,14 +204,15 @@ def recipient_rows(items: list[Any], field: str) -> list[RecipientRow]:
         params: Any = []
         if isinstance(item, dict):
             phone = next((item[k] for k in ("to", "to:", "phone", "mobile") if item.get(k) is not None), None)
-            params = item.get("params") or []
+            params = item.get("params")
+            params = [] if params is None else params
             if phone is None:
                 raise invalid(f"{at}: needs a \"to\" number", at)
             if not isinstance(params, list):
                 raise invalid(f"{at}.params: must be a list", f"{at}.params")
         else:
             phone = item
-        if isinstance(phone, bool) or not isinstance(phone, (str, int)):
+        if isinstance(phone, bool) or not isinstance(phone, (str, int)) or (isinstance(phone, int) and phone < 0):
             raise invalid(f"{at}: a recipient is a number string or an object with \"to\"", at)
         phone_text = scalar_text(phone, at)
         if len(phone_text) > MAX_PHONE_CHARS:
@@ -259,8 +260,18 @@ def encode_cursor(key: tuple[int, ...] | None) -> str | None:
     return base64.urlsafe_b64encode(".".join(str(k) for k in key).encode()).decode().rstrip("=")
 
 
-def decode_cursor(request: web.Request, parts: int) -> tuple[int, ...] | None:
-    """The keyset position a previous page returned as ``nextCursor``; 400 for anything else."""
+#: Largest value of an INTEGER column on PostgreSQL (broadcast ids, line numbers).
+INT32_MAX = 2_147_483_647
+#: Largest value of a BIGINT id this API accepts (18 digits, as the routes match).
+ID64_MAX = 999_999_999_999_999_999
+
+
+def decode_cursor(request: web.Request, maxima: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The keyset position a previous page returned as ``nextCursor``; 400 for anything else.
+
+    ``maxima`` bounds each part by its column's type, so a forged cursor never reaches SQL
+    with a number the database would choke on.
+    """
     raw = request.query.get("cursor")
     if raw is None or raw == "":
         return None
@@ -269,11 +280,14 @@ def decode_cursor(request: web.Request, parts: int) -> tuple[int, ...] | None:
         values = tuple(int(p) for p in text.split("."))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request("cursor: not a cursor this API returned", "cursor") from None
-    if len(values) != parts or any(v < 0 or v > 2**62 for v in values):
+    if len(values) != len(maxima) or any(not 0 <= v <= top for v, top in zip(values, maxima, strict=True)):
         raise bad_request("cursor: not a cursor this API returned", "cursor")
     return values
 
 
-def path_id(request: web.Request, name: str = "id") -> int:
-    """An id from the path; the route only matches 1-18 digits, so it always fits a BIGINT."""
-    return int(request.match_info[name])
+def path_id(request: web.Request, maximum: int = ID64_MAX, what: str = "resource") -> int:
+    """An id from the path (the routes match 1-18 digits); beyond the column's range: 404."""
+    value = int(request.match_info["id"])
+    if not 1 <= value <= maximum:
+        raise Problem(404, f"{what} {value} does not exist")
+    return value

@@ -11,6 +11,8 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from broadcaster.api.bodies import (
+    ID64_MAX,
+    INT32_MAX,
     Fields,
     decode_cursor,
     encode_cursor,
@@ -49,6 +51,11 @@ log = logging.getLogger(__name__)
 LISTED_STATUSES = tuple(s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED)
 MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
 ID = r"{id:\d{1,18}}"
+
+
+def _bid(request: web.Request) -> int:
+    """A broadcast id: broadcasts.id is an INTEGER, so larger numbers name no broadcast."""
+    return path_id(request, INT32_MAX, "broadcast")
 
 
 def _new_broadcast(f: Fields, key: Principal, *, text_required: bool) -> NewBroadcast:
@@ -129,13 +136,13 @@ async def list_broadcasts(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     status = query_choice(request, "status", LISTED_STATUSES)
     page = await blocking(request, queries.list_broadcasts, ctx.engine, key.workspace_id, status=status,
-                          after=decode_cursor(request, 1), limit=page_limit(request))
+                          after=decode_cursor(request, (INT32_MAX,)), limit=page_limit(request))
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    return web.json_response(await blocking(request, get_broadcast, ctx.engine, path_id(request),
+    return web.json_response(await blocking(request, get_broadcast, ctx.engine, _bid(request),
                                             workspace=key.workspace))
 
 
@@ -144,21 +151,21 @@ async def _reason(request: web.Request) -> str | None:
 
 
 async def suspend(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     reason = await _reason(request)
     await blocking(request, control.suspend, ctx.engine, bid, key.workspace_id, reason)
     return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
 
 
 async def resume(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     await _reason(request)
     await blocking(request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id)
     return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
 
 
 async def stop(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     await _reason(request)
     result = await blocking(request, control.stop, ctx.engine, bid, key.workspace_id)
     view = await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
@@ -166,7 +173,7 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
     return web.json_response({"id": result["id"], "status": result["status"],
                               "messagesRemoved": result["messages_removed"]})
@@ -175,20 +182,20 @@ async def delete(request: web.Request) -> web.Response:
 async def list_messages(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     status = query_choice(request, "status", MESSAGE_STATUSES)
-    page = await blocking(request, queries.list_messages, ctx.engine, key.workspace_id, path_id(request),
-                          status=status, after=decode_cursor(request, 1), limit=page_limit(request))
+    page = await blocking(request, queries.list_messages, ctx.engine, key.workspace_id, _bid(request),
+                          status=status, after=decode_cursor(request, (ID64_MAX,)), limit=page_limit(request))
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def list_errors(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    page = await blocking(request, queries.list_row_errors, ctx.engine, key.workspace_id, path_id(request),
-                          after=decode_cursor(request, 2), limit=page_limit(request))
+    page = await blocking(request, queries.list_row_errors, ctx.engine, key.workspace_id, _bid(request),
+                          after=decode_cursor(request, (INT32_MAX, ID64_MAX)), limit=page_limit(request))
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def report(request: web.Request) -> web.StreamResponse:
-    ctx, key, bid = request.app["ctx"], principal(request), path_id(request)
+    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
     assert fmt is not None
     await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)

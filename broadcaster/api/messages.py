@@ -42,6 +42,7 @@ async def send_message(request: web.Request) -> web.Response:
     text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
     assert sender is not None and to is not None and text is not None
     region, callbacks = region_field(f), f.callbacks()
+    f.flag("requestDR", True)  # checked; a single message always asks for receipts
     template = positional_template(text)
     if template.positional:
         raise invalid("text: a single message has no placeholders; send params with /v1/messages/batch", "text")
@@ -83,7 +84,7 @@ async def send_batch(request: web.Request) -> web.Response:
 
 async def read_message(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    view = await blocking(request, get_message, ctx.engine, path_id(request), key.workspace_id)
+    view = await blocking(request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id)
     return web.json_response(message_out(view))
 
 

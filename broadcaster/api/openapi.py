@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from broadcaster.api.bodies import MAX_CALLBACK_CHARS, MAX_CALLBACKS, MAX_PHONE_CHARS
+from broadcaster.api.bodies import (
+    ID64_MAX,
+    INT32_MAX,
+    MAX_CALLBACK_CHARS,
+    MAX_CALLBACKS,
+    MAX_PHONE_CHARS,
+)
 from broadcaster.api.fields import MAX_TEXT_CHARS, NAME_CHARS, SENDER_CHARS
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import PROBLEM_JSON
@@ -18,7 +24,6 @@ from broadcaster.services.codes import KINDS
 from broadcaster.services.reports import CONTENT_TYPES
 
 Schema = dict[str, Any]
-MAX_ID = 999_999_999_999_999_999  # routes match 1-18 digits
 _ERRORS = {
     400: "Malformed input (bad JSON, query parameter or cursor).",
     401: "No key, an unknown, malformed or revoked key, or a bad request signature.",
@@ -56,6 +61,13 @@ def obj(props: dict[str, Schema], required: tuple[str, ...] = (), **kw: Any) -> 
     return s
 
 
+def lenient(schema: Schema) -> Schema:
+    """A request body's optional members accept null, read as absent (clients often send nulls)."""
+    required = set(schema.get("required", ()))
+    props = {k: (v if k in required else {**v, "nullable": True}) for k, v in schema["properties"].items()}
+    return {**schema, "properties": props}
+
+
 def json_body(schema: Schema, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
@@ -73,6 +85,9 @@ def operation(op_id: str, summary: str, ok: dict[int, Schema], errors: tuple[int
     responses: dict[str, Schema] = {str(code): a for code, a in ok.items()}
     for code in (*errors, *(() if public else (401, 429))):
         responses[str(code)] = answer(_ERRORS[code], ref("Problem"), PROBLEM_JSON)
+    # aiohttp's HTTP parser refuses a request line or header over 8 KiB before any handler runs.
+    responses.setdefault("400", answer(_ERRORS[400], ref("Problem"), PROBLEM_JSON))
+    responses["400"]["content"]["text/plain"] = {"schema": string()}
     op: Schema = {"operationId": op_id, "summary": summary, "responses": responses}
     if description:
         op["description"] = description
@@ -86,7 +101,9 @@ def operation(op_id: str, summary: str, ok: dict[int, Schema], errors: tuple[int
 
 
 ID_PARAM = {"name": "id", "in": "path", "required": True,
-            "schema": integer(format="int64", minimum=1, maximum=MAX_ID)}
+            "schema": integer(format="int32", minimum=1, maximum=INT32_MAX)}
+MESSAGE_ID_PARAM = {"name": "id", "in": "path", "required": True,
+                    "schema": integer(format="int64", minimum=1, maximum=ID64_MAX)}
 CURSOR_PARAM = {"name": "cursor", "in": "query", "required": False, "schema": string(200),
                 "description": "The `nextCursor` of the previous page."}
 
@@ -106,13 +123,17 @@ CALLBACKS = {"oneOf": [string(MAX_CALLBACK_CHARS * MAX_CALLBACKS),
                        {"type": "array", "maxItems": MAX_CALLBACKS, "items": string(MAX_CALLBACK_CHARS)}],
              "description": "Webhook URLs for status changes: a list, or one comma-separated string."}
 PARAM_VALUE = {"oneOf": [string(1000), {"type": "number"}, {"type": "boolean"}], "nullable": True}
+PHONE = {"oneOf": [string(MAX_PHONE_CHARS), integer(minimum=0)],
+         "description": "A phone number, E.164 preferred; digits may come as a JSON number."}
 RECIPIENT = {"oneOf": [
-    string(MAX_PHONE_CHARS, description="A phone number, E.164 preferred."),
-    obj({"to": string(MAX_PHONE_CHARS), "params": {"type": "array", "items": PARAM_VALUE,
+    PHONE,
+    obj({"to": PHONE, "params": {"type": "array", "items": PARAM_VALUE, "nullable": True,
                                                    "description": "Values of {0}, {1}…"}}, ("to",)),
 ]}
-TEXT = string(MAX_TEXT_CHARS, description="Message text; {0}/<0> placeholders in batches and broadcasts.")
-SENDER = string(SENDER_CHARS, description="A sender code registered in the workspace (GET /v1/codes).")
+TEXT = string(MAX_TEXT_CHARS, minLength=1,
+              description="Message text; {0}/<0> placeholders in batches and broadcasts.")
+SENDER = string(SENDER_CHARS, minLength=1,
+                description="A sender code registered in the workspace (GET /v1/codes).")
 BROADCAST_FIELDS: dict[str, Schema] = {
     "from": SENDER,
     "text": TEXT,
@@ -157,7 +178,7 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
         return obj({"items": {"type": "array", "items": ref(item)}, "nextCursor": string(nullable=True)},
                    ("items", "nextCursor"))
 
-    return {
+    out = {
         "Problem": obj({"type": string(), "title": string(), "status": integer(), "detail": string(),
                         "field": string(description="The input at fault."),
                         "messageStatus": string(description="INVALID_ROUTING, CODE_NOT_ALLOWED or "
@@ -186,18 +207,27 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                            "mps_configured": {"type": "number", "nullable": True}, "provider": string(),
                            "account": string(nullable=True)}, ("code", "kind", "mps")),
         "CodeList": obj({"items": {"type": "array", "items": ref("SenderCode")}}, ("items",)),
-        "SendMessage": obj({"from": SENDER, "to": string(MAX_PHONE_CHARS), "text": TEXT,
+        "SendMessage": obj({"from": SENDER, "to": string(MAX_PHONE_CHARS, minLength=1), "text": TEXT,
                             "requestDR": {"type": "boolean"}, "callbacks": CALLBACKS,
-                            "region": BROADCAST_FIELDS["region"]}, ("from", "to", "text")),
+                            "region": BROADCAST_FIELDS["region"]}, ("from", "to", "text"),
+                           example={"from": "55501", "to": "+525500000001", "text": "Your code is 1234"},
+                           description="seed 001 single send; delivery receipts are always requested."),
         "SendBatch": obj({"from": SENDER, "text": TEXT, "name": string(NAME_CHARS),
                           "region": BROADCAST_FIELDS["region"], "requestDR": {"type": "boolean"},
                           "callbacks": CALLBACKS,
                           "to": {"type": "array", "minItems": 1, "maxItems": limits.batch_max_recipients,
-                                 "items": RECIPIENT}}, ("from", "text", "to")),
+                                 "items": RECIPIENT}}, ("from", "text", "to"),
+                         example={"from": "55501", "text": "Hi {0}, your balance is ${1}",
+                                  "to": [{"to": "+525500000001", "params": ["Elizabeth", 10.65]},
+                                         {"to": "+525500000002", "params": ["Joshua", 20.5]}]}),
         "CreateBroadcast": obj({**BROADCAST_FIELDS, "recipients": {"type": "array", "minItems": 1,
                                                                    "items": RECIPIENT}},
                                ("from", "text", "recipients"),
-                               description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`."),
+                               description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`.",
+                               example={"from": "55501", "name": "spring sale", "text": "Hi {0}",
+                                        "startDate": "01-03-2031 09:30", "timezone": "America/Mexico_City",
+                                        "recipients": [{"to": "+525500000001", "params": ["Ana"]},
+                                                       {"to": "+525500000002", "params": ["Bob"]}]}),
         "UploadBroadcast": obj({
             "file": string(format="binary", description="CSV, TXT, TSV, XLSX or JSON recipients."),
             **{k: (string(5, enum=["true", "false"]) if k == "requestDR" else
@@ -206,10 +236,13 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                for k, v in BROADCAST_FIELDS.items()},
             "sheet": string(100, description="Worksheet of an XLSX (default: the first).")}, ("file",)),
         "Control": obj({"reason": string(300)}),
-        "CreateCode": obj({"code": string(SENDER_CHARS), "kind": string(enum=list(KINDS)),
+        "CreateCode": obj({"code": string(SENDER_CHARS, minLength=1), "kind": string(enum=list(KINDS)),
                            "mps": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 100_000}},
-                          ("code", "kind")),
+                          ("code", "kind"), example={"code": "55777", "kind": "short", "mps": 50}),
     }
+    for name in ("SendMessage", "SendBatch", "CreateBroadcast", "Control", "CreateCode"):
+        out[name] = lenient(out[name])
+    return out
 
 
 def _paths(limits: ApiLimits) -> dict[str, Schema]:
@@ -241,7 +274,7 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
             body=json_body(ref("SendBatch")))},
         "/v1/messages/{id}": {"get": operation(
             "getMessage", "A message's status and receipt history.", {200: answer("The message.", ref("Message"))},
-            (404,), params=[ID_PARAM])},
+            (404,), params=[MESSAGE_ID_PARAM])},
         "/v1/broadcasts": {
             "post": operation(
                 "createBroadcast", "Create a broadcast from a JSON list or an uploaded file.",
