@@ -9,6 +9,7 @@ anonymously.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from collections.abc import Awaitable, Callable
 
@@ -116,7 +117,7 @@ async def auth_middleware(request: web.Request,
     wait_s = st.buckets.take(key.prefix)
     if wait_s > 0:
         raise Problem(429, f"over {st.limits.rate_per_s:g} requests/s for this key; retry in {wait_s:.2f} s",
-                      headers={"Retry-After": str(max(1, round(wait_s + 0.5)))})
+                      headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
     try:
         if key.signing_secret is not None:
             await _verify_signature(request, key)
