@@ -204,8 +204,17 @@ async def report(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
     })
     await response.prepare(request)
-    await stream_from_thread(request, response, state(request).report_pool,
-                             lambda write: reports.write_report(ctx.engine, bid, fmt, write))
+    try:
+        await stream_from_thread(request, response, state(request).report_pool,
+                                 lambda write: reports.write_report(ctx.engine, bid, fmt, write))
+    except ConnectionError:
+        log.info("report of broadcast %s abandoned by the client", bid)
+    except Exception:
+        # The status line is gone already: cut the connection so the client sees a truncated
+        # transfer, never a short file that looks complete.
+        log.exception("report of broadcast %s failed while streaming", bid)
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 

@@ -190,3 +190,22 @@ async def test_xlsx_producer_stops_soon_after_the_client_leaves(make_api):
 
 def test_tempdir_is_usable():
     assert Path(tempfile.gettempdir()).exists()
+
+
+async def test_failure_mid_stream_truncates_the_transfer(api, monkeypatch):
+    import aiohttp
+
+    from broadcaster.services import reports
+
+    def broken(engine, broadcast_id, fmt, write):
+        write(b"id,line\r\n" * 10_000)
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(reports, "write_report", broken)
+    bid = (await api.broadcast())["id"]
+    resp = await api.call("GET", f"/v1/broadcasts/{bid}/report")
+    assert resp.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+    # The app carries on.
+    assert (await api.call("GET", f"/v1/broadcasts/{bid}")).status == 200
