@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     dlr_secret: str = "change-me"
 
     #: Messages per chunk task: Celery overhead is negligible at 100–500 per task (DESIGN.md).
-    chunk_size: int = 200
+    chunk_size: int = 500
     #: Chunk tasks in flight per broadcast; finished chunks refill it, the poller tops it up.
     dispatch_window: int = 4
     #: A QUEUE message carried by a chunk this long ago without a claim: its task was lost.

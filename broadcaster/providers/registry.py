@@ -6,7 +6,6 @@ pointed at the simulator (``messangi_base_url`` defaults to it, ``http://127.0.0
 
 from __future__ import annotations
 
-import math
 from urllib.parse import quote
 
 from broadcaster.config import Settings
@@ -26,13 +25,12 @@ def receipt_callback_url(settings: Settings, provider: str) -> str:
 
 
 def send_deadline_s(settings: Settings) -> float:
-    """One message's send deadline, so that a whole chunk ends well inside its lease.
+    """One message's send deadline, so that its result is written well inside its lease.
 
-    A chunk sends in ``ceil(chunk_size / send_concurrency)`` waves and each message of a wave
-    may take up to the deadline, so the waves share ``LEASE_SHARE_FOR_SENDING`` of the lease.
+    A message is claimed right before its own request starts (``services/inflight.py``), so the
+    deadline runs from its claim: a share of the lease, leaving time to write the result.
     """
-    waves = max(math.ceil(settings.chunk_size / max(settings.send_concurrency, 1)), 1)
-    return settings.lease_s * LEASE_SHARE_FOR_SENDING / waves
+    return settings.lease_s * LEASE_SHARE_FOR_SENDING
 
 
 def build_named_provider(settings: Settings, key: str) -> Provider:

@@ -31,6 +31,7 @@ from broadcaster.providers.registry import receipt_callback_url
 from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.codes import SenderCode, account_ceilings, to_sender_code
 from broadcaster.services.dispatch import TaskQueue, dispatch
+from broadcaster.services.inflight import InFlight
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
@@ -108,8 +109,8 @@ def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, in
 async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> ChunkOutcome:
     """Send what is still QUEUE among ``ids``; hand the rest back rather than wait long.
 
-    Small groups are claimed and sent in a pipeline, several in flight at once, so one slow
-    gateway answer holds up its group and not the chunk. Claimed-but-unanswered messages never
+    Messages are claimed in small groups as slots free up and each is sent on its own, so one
+    slow gateway answer holds up one message, not a group. Claimed-but-unanswered messages never
     exceed ``send_concurrency``: that bounds what a suspend can still let through.
     """
     outcome = ChunkOutcome()
@@ -121,17 +122,13 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     with ctx.engine.connect() as conn:
         pending = messages_repo.queued_segments(conn, ids)
     s = ctx.settings
-    group_size = max(1, min(s.send_group_size, s.send_concurrency))
-    slots = asyncio.Semaphore(max(1, s.send_concurrency // group_size))
-    in_flight: set[asyncio.Task[None]] = set()
     provider = ctx.provider_for(route.code.route_key)
+    flow = InFlight(s.send_concurrency, lambda results: _record(ctx, route, results, outcome))
     try:
         while pending:
-            await slots.acquire()
-            group = pending[:group_size]
+            group = pending[: min(await flow.room(), s.send_group_size)]
             grant = await ctx.bucket.take(route.limits, sum(seg for _, seg in group), min_tokens=group[0][1])
             if grant.granted == 0:
-                slots.release()
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
                     _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
                     outcome.handed_back = len(pending)
@@ -142,18 +139,13 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
             take = _affordable(group, grant.granted)
             pending = pending[len(take):]
             claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take])
-            if not claimed:
-                slots.release()
-                if not _still_running(ctx, broadcast_id):
-                    outcome.stopped = True
-                    return outcome
-                continue
-            task = asyncio.create_task(_send_group(ctx, route, provider, claimed, outcome))
-            in_flight.add(task)
-            task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+            if not claimed and not _still_running(ctx, broadcast_id):
+                outcome.stopped = True
+                return outcome
+            for message in claimed:
+                flow.launch(provider.send_batch([_outbound(route, message)]))
     finally:
-        if in_flight:
-            await asyncio.gather(*in_flight)
+        await flow.close()
     dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1)
     return outcome
 
@@ -171,13 +163,9 @@ def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages
         return messages_repo.claim(conn, broadcast_id, ids, now=utcnow(), lease_s=ctx.settings.lease_s)
 
 
-async def _send_group(ctx: SendContext, route: _Route, provider: Provider,
-                      claimed: list[messages_repo.Claimed], outcome: ChunkOutcome) -> None:
-    out = [OutboundMessage(reference=str(c.id), sender=route.code.code, to=c.recipient, text=c.text,
+def _outbound(route: _Route, c: messages_repo.Claimed) -> OutboundMessage:
+    return OutboundMessage(reference=str(c.id), sender=route.code.code, to=c.recipient, text=c.text,
                            encoding=c.encoding, segments=c.segments, callback_url=route.callback_url)
-           for c in claimed]
-    results = await provider.send_batch(out)
-    _record(ctx, route, results, outcome)
 
 
 def _still_running(ctx: SendContext, broadcast_id: int) -> bool:

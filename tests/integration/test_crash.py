@@ -23,14 +23,14 @@ FAULTS = ("--share-429", "0.05", "--retry-after-s", "0.2", "--share-500", "0.05"
           "--share-slow", "0.04", "--slow-s", "2", "--share-drop-before", "0.03",
           "--share-drop-after", "0.03", "--dlr-delay-s", "0.2")
 # Short lease and re-dispatch windows so recovery happens within the test's minutes.
-ENV = {"BROADCASTER_GATEWAY_TIMEOUT_S": "1", "BROADCASTER_LEASE_S": "20",
-       "BROADCASTER_REDISPATCH_AFTER_S": "8", "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8"}
+ENV = {"BROADCASTER_GATEWAY_TIMEOUT_S": "1", "BROADCASTER_LEASE_S": "12",
+       "BROADCASTER_REDISPATCH_AFTER_S": "5", "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8"}
 
 
 def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, tmp_path):
     stack = make_stack(simulator_args=FAULTS, env=ENV)
     write_recipients(tmp_path / "list.csv", N, seed=3)
-    add_code(stack.engine, stack.settings, "55503", "short", mps=700)
+    add_code(stack.engine, stack.settings, "55503", "short", mps=2000)
     bid = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
                            NewBroadcast(sender="55503", text="Aviso {name}: saldo <1>"))["id"]
 
@@ -38,12 +38,15 @@ def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, 
         return stack.sim("/_sim/stats")["accepted_total"]
 
     # Three SIGKILLs of worker process groups mid-send, and one Redis restart (queue lost).
+    t0 = time.monotonic()
     for threshold, victim in ((2_000, "worker-send"), (6_000, "worker-control"), (10_000, "worker-send")):
         stack.wait(lambda t=threshold: accepted() >= t, 120, f"{threshold} accepted")
+        print(f"{time.monotonic() - t0:6.1f}s {threshold} accepted, killing {victim}")
         stack.dev.kill(victim)
         time.sleep(0.5)
         stack.dev.respawn(victim)
     stack.wait(lambda: accepted() >= 14_000, 120, "14000 accepted")
+    print(f"{time.monotonic() - t0:6.1f}s 14000 accepted, restarting Redis")
     redis_server.restart()
 
     def done() -> bool:
@@ -51,7 +54,10 @@ def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, 
         counts = view["counts"]
         return view["status"] == "COMPLETED" and set(counts) <= {s.value for s in FINAL_STATES}
 
+    stack.wait(lambda: accepted() >= N - 50, 300, "nearly all accepted")
+    print(f"{time.monotonic() - t0:6.1f}s {accepted()} accepted")
     stack.wait(done, 300, "every message in a final state")
+    print(f"{time.monotonic() - t0:6.1f}s all final")
     view = get_broadcast(stack.engine, bid)
     counts = view["counts"]
     stats = stack.sim("/_sim/stats")

@@ -32,10 +32,10 @@ def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path): 
         sender="55520", text="Hola {name}, tu saldo es {balance} MXN. ¿Dudas? Llámanos ☎ " + "·" * 60))
 
     def settled() -> bool:
-        counts = get_broadcast(stack.engine, view["id"])["counts"]
-        return counts.get("DELIVRD", 0) == N
+        got = get_broadcast(stack.engine, view["id"])
+        return got["counts"].get("DELIVRD", 0) == N and got["status"] == "COMPLETED"
 
-    stack.wait(settled, 120, "every message DELIVRD by Kannel's receipts")
+    stack.wait(settled, 120, "every message DELIVRD by Kannel's receipts, and the broadcast COMPLETED")
     final = get_broadcast(stack.engine, view["id"])
     assert final["status"] == "COMPLETED" and final["deliveredMessages"] == N
     whole = [w for w in kannel.messages() if w.receiver in rows]

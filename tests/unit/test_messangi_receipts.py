@@ -56,7 +56,8 @@ def test_registry_builds_the_messangi_adapter(name: Literal["simulator", "messan
     assert provider.base_url == "http://gw/v1" and provider.concurrency == 20
     assert (provider.timeout_s, provider.max_attempts) == (3, 4)
     assert provider.callback_url == f"http://us:8080/v1/dlr/{name}?secret=s%26t"
-    assert provider.deadline_s == send_deadline_s(settings) == pytest.approx(100 * 0.8 / 10)
+    # per message from its own claim (services/inflight.py): a share of the lease
+    assert provider.deadline_s == send_deadline_s(settings) == pytest.approx(100 * 0.8)
     assert receipt_callback_url(settings, "x").startswith("http://us:8080/v1/dlr/x?")
 
 

@@ -1,0 +1,78 @@
+"""Messages in flight inside one chunk: at most ``limit`` at a time, each on its own, results
+written in batches.
+
+Each message holds a slot only for its own request, so a slow gateway answer delays that one
+message and not its neighbours (head-of-line blocking cost 10x under 20 % faults when messages
+went in groups); results are buffered and flushed by size or time, so the database sees one
+short transaction per batch rather than one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from broadcaster.providers.base import SendResult
+
+log = logging.getLogger(__name__)
+
+#: Results written per transaction, and the longest a result waits in the buffer.
+FLUSH_RESULTS = 50
+FLUSH_INTERVAL_S = 0.1
+
+
+class InFlight:
+    """Bounded concurrent sends with batched result recording."""
+
+    def __init__(self, limit: int, record: Callable[[list[SendResult]], None], *,
+                 flush_results: int = FLUSH_RESULTS, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+        self.limit = max(1, limit)
+        self.count = 0
+        self._record, self._flush_results = record, flush_results
+        self._changed = asyncio.Event()
+        self._buffer: list[SendResult] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flusher = asyncio.create_task(self._every(flush_interval_s))
+
+    async def room(self) -> int:
+        """Wait for at least one free slot; how many are free."""
+        while self.count >= self.limit:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.limit - self.count
+
+    def launch(self, send: Awaitable[list[SendResult]]) -> None:
+        """Take a slot for one send; its result joins the buffer when it answers."""
+        self.count += 1
+        task = asyncio.create_task(self._run(send))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, send: Awaitable[list[SendResult]]) -> None:
+        try:
+            self._buffer.extend(await send)
+        except Exception:  # the message stays DEQUEUED; its lease runs out and the poller asks
+            log.exception("a send failed outside the adapter's own error handling")
+        finally:
+            self.count -= 1
+            self._changed.set()
+        if len(self._buffer) >= self._flush_results:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            results, self._buffer = self._buffer, []
+            self._record(results)
+
+    async def _every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.flush()
+
+    async def close(self) -> None:
+        """Wait for every send, then write what is left."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+        self._flusher.cancel()
+        self.flush()
