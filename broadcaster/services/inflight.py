@@ -51,7 +51,10 @@ class InFlight:
 
     async def _run(self, send: Awaitable[list[SendResult]]) -> None:
         try:
-            self._buffer.extend(await send)
+            # Await first: ``self._buffer.extend(await send)`` would bind the list before the
+            # await, and a flush meanwhile would swap it out and drop this result.
+            results = await send
+            self._buffer.extend(results)
         except Exception:  # the message stays DEQUEUED; its lease runs out and the poller asks
             log.exception("a send failed outside the adapter's own error handling")
         finally:

@@ -1,0 +1,49 @@
+"""In-flight sends: every result is recorded exactly once, the limit holds, flushes batch."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from broadcaster.domain.states import MessageStatus
+from broadcaster.providers.base import SendResult
+from broadcaster.services.inflight import InFlight
+
+
+async def test_every_result_recorded_once_while_flushes_race_the_sends():
+    recorded: list[list[SendResult]] = []
+    # record a copy, as the real recorder writes a batch at once: later appends must not count
+    flow = InFlight(20, lambda batch: recorded.append(list(batch)), flush_results=7, flush_interval_s=0.001)
+    peak = 0
+    rng = random.Random(1)
+
+    async def send(i: int) -> list[SendResult]:
+        nonlocal peak
+        peak = max(peak, flow.count)
+        await asyncio.sleep(rng.random() / 200)  # answers arrive out of order, across flushes
+        return [SendResult(str(i), MessageStatus.SENT)]
+
+    for i in range(500):
+        await flow.room()
+        flow.launch(send(i))
+    await flow.close()
+    refs = [r.reference for batch in recorded for r in batch]
+    assert sorted(refs, key=int) == [str(i) for i in range(500)]  # none lost, none twice
+    assert peak <= 20
+    assert max(len(b) for b in recorded) <= 7 + 20  # batches, not one write per result
+
+
+async def test_a_failing_send_frees_its_slot_and_the_rest_is_recorded():
+    recorded: list[SendResult] = []
+    flow = InFlight(2, recorded.extend)
+
+    async def boom() -> list[SendResult]:
+        raise RuntimeError("adapter bug")
+
+    async def ok() -> list[SendResult]:
+        return [SendResult("1", MessageStatus.SENT)]
+
+    flow.launch(boom())
+    flow.launch(ok())
+    await flow.close()
+    assert [r.reference for r in recorded] == ["1"] and flow.count == 0
