@@ -147,8 +147,11 @@ def main() -> None:
         time.sleep(args.throttle_s + 2)
         per = sorted(sim(sim_url, "/_sim/stats/rate?from=7002")["per_second"])[1:-1]
         rate = sum(c for _, c in per) / max(1, len(per))
+        bucket = max(1.0, args.throttle_mps)
         print(f"throttled at {args.throttle_mps:g}/s over {len(per)} s: {rate:.2f} msg/s, "
-              f"max in one second {max(c for _, c in per)} (bucket {max(1.0, args.throttle_mps):g})")
+              f"max in one second {max(c for _, c in per)} (bucket {bucket:g}; a token bucket allows at most "
+              f"bucket + rate x 1 s = {bucket + args.throttle_mps:g} in any second, seen at the gateway "
+              f"with network jitter at the second boundaries)")
         print("\nratios")
         print(f"  broadcaster / loopback ceiling: {ours / ceil:5.2f}   (target >= 0.60)")
         print(f"  broadcaster / naive sender:     {ours / slow:5.1f}x  (target >= 10x)")

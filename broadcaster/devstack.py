@@ -60,7 +60,7 @@ class DevStack:
     simulator_port: int = 8025
     api_port: int = 8080
     send_workers: int = 2
-    control_workers: int = 1
+    control_workers: int = 2  # a callback delivery pass must not hold up the beat tick
     simulator_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="broadcaster-dev-")))
@@ -76,6 +76,8 @@ class DevStack:
             "BROADCASTER_MESSANGI_BASE_URL": f"http://127.0.0.1:{self.simulator_port}/v1",
             "BROADCASTER_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
             "PYTHONUNBUFFERED": "1",
+            # every process writes its counters here; the API's /metrics sums them
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
         })
         env.update(self.extra_env)
         return env
@@ -89,6 +91,7 @@ class DevStack:
         return proc
 
     def start(self) -> DevStack:
+        (self.workdir / "metrics").mkdir(parents=True, exist_ok=True)
         try:
             self._start_redis()
             self.start_simulator()

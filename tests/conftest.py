@@ -62,3 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+# The whole running stack for integration tests (``make_stack``), shared by every suite.
+from tests.support.stack import make_stack  # noqa: E402,F401

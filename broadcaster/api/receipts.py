@@ -22,7 +22,10 @@ async def _payload(request: web.Request) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in request.query.items() if k != "secret"}
     if request.method == "POST" and request.can_read_body:
         if request.content_type == "application/json":
-            body = await request.json()
+            try:
+                body = await request.json()
+            except ValueError:
+                raise web.HTTPBadRequest(text="receipt body is not JSON") from None
             if not isinstance(body, dict):
                 raise web.HTTPBadRequest(text="receipt body must be a JSON object")
             data.update(body)

@@ -28,6 +28,8 @@ class BroadcastAction(StrEnum):
     START = "start"
     SUSPEND = "suspend"
     RESUME = "resume"
+    #: Resume of a broadcast suspended before its start time: back to waiting for it.
+    RESCHEDULE = "reschedule"
     STOP = "stop"
     COMPLETE = "complete"
     DELETE = "delete"
@@ -39,6 +41,7 @@ BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], B
     BroadcastAction.START: (frozenset({B.SCHEDULED}), B.RUNNING),
     BroadcastAction.SUSPEND: (frozenset({B.SCHEDULED, B.RUNNING}), B.SUSPENDED),
     BroadcastAction.RESUME: (frozenset({B.SUSPENDED}), B.RUNNING),
+    BroadcastAction.RESCHEDULE: (frozenset({B.SUSPENDED}), B.SCHEDULED),
     BroadcastAction.STOP: (frozenset({B.SCHEDULED, B.RUNNING, B.SUSPENDED}), B.STOPPED),
     BroadcastAction.COMPLETE: (frozenset({B.SCHEDULED, B.RUNNING}), B.COMPLETED),
     BroadcastAction.DELETE: (

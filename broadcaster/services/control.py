@@ -66,9 +66,15 @@ def resume(engine: Engine, settings: Settings, queue: TaskQueue | None, broadcas
         # Messages stamped by chunks that ended on the suspend are free to carry again.
         conn.execute(sa.update(messages).where(messages.c.broadcast_id == broadcast_id,
                                                messages.c.status == "QUEUE").values(dispatched_at=None))
-        status = transition(conn, broadcast_id, BroadcastAction.RESUME, workspace_id,
-                            status_reason=None, consecutive_failures=0)
-    if queue is not None:
+        # Suspended before its start time: it waits for that time again instead of sending now.
+        current = _current(conn, broadcast_id, workspace_id)
+        action = BroadcastAction.RESCHEDULE if current["start_at"] > utcnow() else BroadcastAction.RESUME
+        try:
+            status = transition(conn, broadcast_id, action, workspace_id, status_reason=None,
+                                consecutive_failures=0)
+        except InvalidTransition as exc:  # name what the operator asked for
+            raise InvalidTransition(exc.entity, exc.current, BroadcastAction.RESUME.value) from None
+    if queue is not None and status is BroadcastStatus.RUNNING:
         dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
     return status.value
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.providers.base import Provider
@@ -120,17 +121,18 @@ def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
     return done == 1
 
 
-def _watched(engine: Engine, now: datetime) -> list[tuple[int, str]]:
+def _watched(engine: Engine, now: datetime) -> list[tuple[int, str, str]]:
+    """(id, status, sender code) of active broadcasts and of those that ended recently."""
     recent = now - timedelta(seconds=RECOUNT_ENDED_S)
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(broadcasts.c.id, broadcasts.c.status).where(sa.or_(
+            sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(sa.or_(
                 broadcasts.c.status.in_([BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]),
                 sa.and_(broadcasts.c.status.in_([BroadcastStatus.COMPLETED.value, BroadcastStatus.STOPPED.value]),
                         broadcasts.c.ended_at >= recent),
             ))
         )
-        return [(int(i), s) for i, s in rows]
+        return [(int(i), s, c) for i, s, c in rows]
 
 
 def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
@@ -139,7 +141,8 @@ def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetim
         expired = messages_repo.expire_silent(conn, now - timedelta(seconds=settings.validity_s), now)
         _notify(conn, settings, expired, MessageStatus.EXPIRED, now)
         report.expired += len(expired)
-    for broadcast_id, status in _watched(engine, now):
+    depths: dict[str, int] = defaultdict(int)
+    for broadcast_id, status, code in _watched(engine, now):
         if status == BroadcastStatus.STOPPED.value:
             with engine.begin() as conn:
                 messages_repo.cancel_unsent(conn, broadcast_id, now)
@@ -151,6 +154,8 @@ def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetim
         with engine.begin() as conn:
             counts = broadcasts_repo.status_counts(conn, broadcast_id)
             broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
+        depths[code] += counts.get(MessageStatus.QUEUE.value, 0)
+    metrics.set_queue_depth(depths)
 
 
 #: Gateway jobs asked about per broadcast per tick (gateways without push receipts).
@@ -160,7 +165,7 @@ POLL_JOBS_PER_TICK = 50
 async def poll_gateway_statuses(engine: Engine, settings: Settings, provider_for: Callable[[str], Provider],
                                 now: datetime, report: TickReport) -> None:
     """Settle messages of gateways that only answer when asked (OpenText job status pages)."""
-    for broadcast_id, _ in _watched(engine, now):
+    for broadcast_id, _, _ in _watched(engine, now):
         with engine.connect() as conn:
             b = broadcasts_repo.get_broadcast(conn, broadcast_id) or {}
             code = codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from broadcaster import metrics
 from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.providers.base import Receipt
 from broadcaster.services.client_callbacks import enqueue_status_change
@@ -53,6 +54,7 @@ def apply_receipt(engine: Engine, provider: str, receipt: Receipt, *, allow_priv
                 conn, msg["id"], allowed, receipt.status, now, gateway_id=receipt.gateway_id)
             status = receipt.status.value if applied else _status_of(conn, msg["id"])
             if applied:
+                metrics.record_receipt(receipt.status.value, msg["sender_code"], provider)
                 enqueue_status_change(conn, message_id=msg["id"], broadcast_id=msg["broadcast_id"],
                                       status=receipt.status.value, now=now, allow_private=allow_private)
         conn.execute(sa.insert(receipts).values(

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX
 from broadcaster.domain.states import (
@@ -131,10 +132,12 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
                     _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
+                    metrics.record_handback(route.code.code)
                     outcome.handed_back = len(pending)
                     return outcome
                 await asyncio.sleep(grant.wait_s)
                 outcome.waited_s += grant.wait_s
+                metrics.record_throttle_wait(route.code.code, grant.wait_s)
                 continue
             take = _affordable(group, grant.granted)
             pending = pending[len(take):]
@@ -143,7 +146,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 outcome.stopped = True
                 return outcome
             for message in claimed:
-                flow.launch(provider.send_batch([_outbound(route, message)]))
+                flow.launch(_timed(provider, route.code.route_key, _outbound(route, message)))
     finally:
         await flow.close()
     dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1)
@@ -161,6 +164,15 @@ def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: floa
 def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages_repo.Claimed]:
     with ctx.engine.begin() as conn:
         return messages_repo.claim(conn, broadcast_id, ids, now=utcnow(), lease_s=ctx.settings.lease_s)
+
+
+async def _timed(provider: Provider, key: str, message: OutboundMessage) -> list[SendResult]:
+    """One message through the adapter, its latency observed (retries and look-ups included)."""
+    started = time.monotonic()
+    try:
+        return await provider.send_batch([message])
+    finally:
+        metrics.observe_send_latency(key, time.monotonic() - started)
 
 
 def _outbound(route: _Route, c: messages_repo.Claimed) -> OutboundMessage:
@@ -181,6 +193,8 @@ def _record(ctx: SendContext, route: _Route, results: list[SendResult], outcome:
               if r.status == MessageStatus.ERROR and not r.unknown]
     outcome.sent += len(sent)
     outcome.failed += len(failed)
+    metrics.record_sent(route.code.code, route.code.route_key, len(sent))
+    metrics.record_failed(route.code.code, route.code.route_key, len(failed))
     outcome.unknown += sum(r.unknown for r in results)
     now = utcnow()
     with ctx.engine.begin() as conn:

@@ -113,7 +113,8 @@ def record_sent(conn: Connection, results: Sequence[tuple[int, str | None]], now
         .where(messages.c.id == sa.bindparam("mid"), messages.c.status != M.QUEUE.value,
                messages.c.status != M.CANCELLED.value)
         .values(
-            gateway_id=sa.bindparam("gid"), sent_at=now, lease_until=None, updated_at=now, error=None,
+            gateway_id=sa.func.coalesce(sa.bindparam("gid"), messages.c.gateway_id), sent_at=now,
+            lease_until=None, updated_at=now, error=None,
             status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),
         )
     )
@@ -188,7 +189,9 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
 
 def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | None) -> dict[str, Any] | None:
     """The message a receipt speaks of: by our reference first, else by the gateway's id."""
-    q = sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id)
+    q = (sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id,
+                   broadcasts.c.sender_code)
+         .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
     row = None
     if reference and reference.isdigit():
         row = conn.execute(q.where(messages.c.id == int(reference))).mappings().first()

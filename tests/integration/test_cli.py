@@ -55,6 +55,12 @@ def test_codes_and_broadcast_lifecycle(run):
     got = run("broadcast", "get", str(created["id"]), "--json")
     assert got["counts"] == {"QUEUE": 200}
     assert run("broadcast", "suspend", str(created["id"]), "--json")["status"] == "SUSPENDED"
+    # suspended before its start time (2030): resume makes it wait for that time again
+    assert run("broadcast", "resume", str(created["id"]), "--json")["status"] == "SCHEDULED"
+    assert run("broadcast", "delete", str(created["id"]), "--json")["status"] == "DELETED"  # not RUNNING
+    created = run("broadcast", "create", str(SAMPLE), "--from", "55501", "--text", "Hi {first_name}, {balance}",
+                  "--json")
+    assert run("broadcast", "suspend", str(created["id"]), "--json")["status"] == "SUSPENDED"
     assert run("broadcast", "resume", str(created["id"]), "--json")["status"] == "RUNNING"
     err = run("broadcast", "delete", str(created["id"]), "--json", code=4)  # RUNNING: stop first
     assert "cannot delete" in err["error"] and err["type"] == "InvalidTransition"

@@ -9,7 +9,12 @@ import sqlalchemy as sa
 
 from broadcaster.config import Settings
 from broadcaster.errors import InputError
-from broadcaster.services.broadcasts import NewBroadcast, check_recipients, create_from_file, get_broadcast
+from broadcaster.services.broadcasts import (
+    NewBroadcast,
+    check_recipients,
+    create_from_file,
+    get_broadcast,
+)
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import broadcasts, messages, row_errors

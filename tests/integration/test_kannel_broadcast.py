@@ -12,7 +12,6 @@ from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_
 from broadcaster.services.codes import add_code
 from tests.integration.test_kannel import kannel  # noqa: F401  (fixture: real Kannel or loud skip)
 from tests.integration.test_send_path import write_recipients
-from tests.support.stack import make_stack  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

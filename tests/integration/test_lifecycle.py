@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from broadcaster.config import Settings
 from broadcaster.domain.states import MessageStatus as M
 from broadcaster.providers.base import Receipt
+from broadcaster.providers.registry import build_named_provider
 from broadcaster.providers.simulator import build_app
 from broadcaster.providers.simulator_config import SimulatorConfig
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code

@@ -7,7 +7,6 @@ import pytest
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from tests.integration.test_send_path import write_recipients
-from tests.support.stack import make_stack  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

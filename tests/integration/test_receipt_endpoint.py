@@ -30,6 +30,9 @@ async def test_receipt_endpoint(aiohttp_client, sqlite_url, tmp_path):
     assert (await client.post("/v1/dlr/simulator?secret=wrong", json=body)).status == 401
     assert (await client.post("/v1/dlr/nope?secret=s3cret", json=body)).status == 404
     assert (await client.post("/v1/dlr/simulator?secret=s3cret", json=[1])).status == 400
+    junk = await client.post("/v1/dlr/simulator?secret=s3cret", data=b"{not json",
+                             headers={"Content-Type": "application/json"})
+    assert junk.status == 400
 
     ok = await client.post("/v1/dlr/simulator?secret=s3cret", json={**body, "status": "ENROUTE"})
     assert ok.status == 200 and (await ok.json()) == {"applied": True, "status": "ENROUTE", "known": True}

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import messages, receipts
-from tests.support.stack import make_stack  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +64,16 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
     assert set(counts) <= {"DELIVRD", "UNDELIV"}
     assert final["sentMessages"] == 10_000
     assert final["deliveredMessages"] == counts.get("DELIVRD", 0)
+    # … and the workers' and API's metrics say the same (multi-process Prometheus files)
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(stack.dev.workdir / "metrics"))
+    labels = {"code": "55501", "provider": "simulator"}
+    assert registry.get_sample_value("broadcaster_messages_sent_total", labels) == 10_000
+    assert registry.get_sample_value("broadcaster_receipts_total", {"status": "DELIVRD", **labels}) == \
+        counts.get("DELIVRD", 0)
+    assert registry.get_sample_value("broadcaster_send_latency_seconds_count", {"provider": "simulator"}) == 10_000
 
 
 def _receipts(stack) -> int:

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from broadcaster.services.broadcasts import get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import broadcasts
-from tests.support.stack import make_stack  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

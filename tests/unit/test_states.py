@@ -26,6 +26,8 @@ B, A, M = BroadcastStatus, BroadcastAction, MessageStatus
         (A.SUSPEND, B.COMPLETED, False, None),
         (A.RESUME, B.SUSPENDED, True, B.RUNNING),
         (A.RESUME, B.RUNNING, False, None),
+        (A.RESCHEDULE, B.SUSPENDED, True, B.SCHEDULED),
+        (A.RESCHEDULE, B.RUNNING, False, None),
         (A.STOP, B.RUNNING, True, B.STOPPED),
         (A.STOP, B.SUSPENDED, True, B.STOPPED),
         (A.STOP, B.STOPPED, False, None),
