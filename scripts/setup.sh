@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 apt_install() {
   if command -v apt-get >/dev/null 2>&1; then
     local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+    # policy-rc.d-style guard: packages must not start system services (Kannel, Redis) on install
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+      $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
     echo "please install: $*" >&2; exit 1
   fi
@@ -19,6 +21,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+# Kannel (bearerbox, smsbox and fakesmsc) for the tests against a real open-source gateway.
+{ [ -x /usr/sbin/bearerbox ] && [ -x /usr/lib/kannel/test/fakesmsc ]; } || missing+=(kannel kannel-extras)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt_install "${missing[@]}"
