@@ -255,3 +255,40 @@ def retrying(
         reraise=True,
         sleep=sleep,
     )
+
+
+class LoopSession:
+    """One pooled ``ClientSession`` and a concurrency semaphore per event loop.
+
+    A session is bound to the loop that made it; a worker keeps one loop for its life, but tests
+    and the API may call an adapter from another, so a new loop gets a new session.
+    ``on_new_loop`` runs when that happens (e.g. to re-bind a token lock).
+    """
+
+    def __init__(self, concurrency: int, *, headers: dict[str, str] | None = None,
+                 on_new_loop: Callable[[], None] | None = None) -> None:
+        self.concurrency = concurrency
+        self._headers = headers
+        self._on_new_loop = on_new_loop
+        self.session: aiohttp.ClientSession | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """The session and semaphore of the running loop, made on first use."""
+        loop = asyncio.get_running_loop()
+        if self.session is None or self.session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
+            self.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._loop = loop
+            if self._on_new_loop is not None:
+                self._on_new_loop()
+        assert self._semaphore is not None
+        return self.session, self._semaphore
+
+    async def close(self) -> None:
+        """Release the session (only from the loop that made it)."""
+        session, self.session = self.session, None
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
+            await session.close()

@@ -53,6 +53,7 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
+    LoopSession,
     check_status,
     request,
     retrying,
@@ -135,9 +136,7 @@ class KannelProvider:
         self.callback_url = callback_url
         self.dlr_mask, self.smsc, self.max_segments = dlr_mask, smsc, max_segments
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
-        self._session: aiohttp.ClientSession | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopSession(self.concurrency)
 
     def __repr__(self) -> str:
         return f"KannelProvider({self.base_url!r}, username={self.username!r})"
@@ -145,21 +144,12 @@ class KannelProvider:
     # -- session -------------------------------------------------------------------------------
 
     def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop (a session is bound to its loop)."""
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
-            self._session = aiohttp.ClientSession(connector=connector)
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-            self._loop = loop
-        assert self._semaphore is not None
-        return self._session, self._semaphore
+        """The session and semaphore of the running loop."""
+        return self._http.get()
 
     async def close(self) -> None:
         """Release the session (only from the loop that made it)."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
-            await session.close()
+        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 

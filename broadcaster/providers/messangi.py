@@ -38,6 +38,7 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
+    LoopSession,
     check_status,
     request,
     retrying,
@@ -136,34 +137,17 @@ class MessangiProvider:
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
         self.settle_s = settle_s
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopSession(self.concurrency, headers=self._headers)
 
     # -- session -------------------------------------------------------------------------------
 
     def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop, made on first use.
-
-        A session is bound to the loop it was made in. A worker that runs each chunk in its own
-        ``asyncio.run`` gets a fresh one per loop; the old loop's sockets closed with it.
-        """
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(
-                limit=self.concurrency, limit_per_host=self.concurrency, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-            self._loop = loop
-        assert self._semaphore is not None
-        return self._session, self._semaphore
+        """The session and semaphore of the running loop."""
+        return self._http.get()
 
     async def close(self) -> None:
         """Release the session (only from the loop that made it)."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
-            await session.close()
+        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 

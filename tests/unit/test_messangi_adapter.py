@@ -289,11 +289,11 @@ async def test_concurrency_is_bounded_and_one_session_reused(aiohttp_server: Any
     server = await aiohttp_server(app)
     provider = providers(str(server.make_url("")), concurrency=4)
     results = await provider.send_batch([msg(f"c{i}") for i in range(30)])
-    session = provider._session
+    session = provider._http.session
     await provider.send_batch([msg("again")])
     assert all(r.status == M.SENT for r in results)
     assert peak == 4
-    assert provider._session is session
+    assert provider._http.session is session
 
 
 async def test_public_lookup(gateway: GatewayFactory, providers: Any) -> None:
