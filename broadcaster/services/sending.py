@@ -2,7 +2,7 @@
 
 Order matters. Tokens are taken before claiming so a throttled chunk never holds claimed
 messages while it waits; the claim is one compare-and-set that also checks the broadcast is
-RUNNING, so a suspend stops the next sub-batch; results are written with compare-and-set so a
+RUNNING, so a suspend stops the next claim; results are written with compare-and-set so a
 receipt that beat the send response is kept.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,7 +48,6 @@ class SendContext:
     bucket: TokenBucket
     queue: TaskQueue
     provider_for: Callable[[str], Provider]
-    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass
@@ -63,7 +62,6 @@ class ChunkOutcome:
     waited_s: float = 0.0
     #: The last results recorded were all failures (the broadcast's streak may be non-zero).
     failure_streak: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
