@@ -67,6 +67,12 @@ def engine():  # type: ignore[no-untyped-def]
     return engine_for(s.database_url)
 
 
+def render_broadcast(view: dict[str, Any]) -> None:
+    """A broadcast and its messages by status, for people."""
+    kv_table(view, title="broadcast")
+    kv_table(view.get("counts", {}), title="messages by status")
+
+
 def kv_table(data: dict[str, Any], title: str | None = None) -> None:
     table = Table(title=title, show_header=False, box=None)
     for k, v in data.items():

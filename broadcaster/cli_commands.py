@@ -7,7 +7,16 @@ from typing import Any
 import click
 from rich.table import Table
 
-from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, settings
+from broadcaster.cli import (
+    console,
+    emit,
+    engine,
+    handles_errors,
+    json_option,
+    kv_table,
+    render_broadcast,
+    settings,
+)
 
 
 @click.group()
@@ -118,7 +127,7 @@ def broadcast_get(broadcast_id: int, as_json: bool) -> None:
     from broadcaster.services.broadcasts import get_broadcast
 
     view = get_broadcast(engine(), broadcast_id)
-    emit(view, as_json, lambda d: (kv_table(d), kv_table(d["counts"], title="messages by status")))
+    emit(view, as_json, render_broadcast)
 
 
 def _control(action: str, broadcast_id: int, as_json: bool) -> None:

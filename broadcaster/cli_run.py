@@ -10,7 +10,16 @@ from pathlib import Path
 
 import click
 
-from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, settings
+from broadcaster.cli import (
+    console,
+    emit,
+    engine,
+    handles_errors,
+    json_option,
+    kv_table,
+    render_broadcast,
+    settings,
+)
 
 SAMPLE = Path(__file__).parent / "samples" / "recipients.csv"
 SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
@@ -104,7 +113,7 @@ def demo(path: str, text: str, api_port: int, simulator_port: int, send_workers:
         view = wait_for(view["id"], as_json, timeout_s=300)
     finally:
         stack.stop()
-    emit(view, as_json, lambda d: (kv_table(d, title="broadcast"), kv_table(d["counts"], title="by status")))
+    emit(view, as_json, render_broadcast)
     if view["status"] != "COMPLETED":
         sys.exit(1)
 
