@@ -44,7 +44,7 @@ def create_app(settings: Settings, *, migrate: bool = True, queue: TaskQueue | N
     ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to Redis
     when ``settings.redis_url`` is set, else this process's memory.
     """
-    from broadcaster.api import receipts, v1
+    from broadcaster.api import dashboard, receipts, v1
 
     if migrate:
         upgrade(settings.database_url)
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, migrate: bool = True, queue: TaskQueue | N
     app["ctx"] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
+    dashboard.add_routes(app)
     v1.setup(app, limits or ApiLimits.from_settings(settings), nonces=nonces)
     if extra:
         extra(app)

@@ -1,7 +1,8 @@
 """Who may call: bearer API keys, per-key rate limits, and request signatures.
 
 Order for every path but the public ones: a key (401) → its rate (429) → its signature when the
-key has a signing secret (401). Public: ``/healthz`` and the gateways' ``/v1/dlr/*`` (which check
+key has a signing secret (401). Public: ``/healthz``, ``/dashboard`` (a static page that
+calls the API with the user's key) and the gateways' ``/v1/dlr/*`` (which check
 their own shared secret). Unknown paths answer 401 without a key, so nobody can map the API
 anonymously.
 """
@@ -31,7 +32,7 @@ from broadcaster.api.state import PRINCIPAL, blocking, state
 from broadcaster.api.uploads import CHUNK_BYTES, SPOOLED_BODY
 from broadcaster.services.apikeys import Principal, authenticate
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/dashboard"})
 PUBLIC_PREFIXES = ("/v1/dlr/",)
 #: Spooled signed uploads stay in memory up to this size, then go to a temporary file.
 SPOOL_MEMORY_BYTES = 1024 * 1024

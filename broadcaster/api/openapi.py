@@ -257,6 +257,9 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
     return {
         "/healthz": {"get": operation("health", "Liveness (no key needed).",
                                       {200: answer("Up.", obj({"status": string()}, ("status",)))}, (), public=True)},
+        "/dashboard": {"get": operation(
+            "dashboard", "The dashboard page (no key needed: it calls this API with the key the user pastes).",
+            {200: answer("One static HTML page.", string(), "text/html")}, (), public=True)},
         "/metrics": {"get": operation(
             "metrics", "Prometheus metrics of every workspace.",
             {200: answer("Text exposition format.", string(), "text/plain")}, (403,),
