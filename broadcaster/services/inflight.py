@@ -35,9 +35,13 @@ class InFlight:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher = asyncio.create_task(self._every(flush_interval_s))
 
-    async def room(self) -> int:
-        """Wait for at least one free slot; how many are free."""
-        while self.count >= self.limit:
+    async def room(self, at_least: int = 1) -> int:
+        """Wait for at least ``at_least`` free slots (capped at the limit); how many are free.
+
+        Claiming waits for a group's worth, so claims stay batched (one write per group) instead
+        of one per freed slot.
+        """
+        while self.limit - self.count < min(max(1, at_least), self.limit):
             self._changed.clear()
             await self._changed.wait()
         return self.limit - self.count

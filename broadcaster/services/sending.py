@@ -125,7 +125,8 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     flow = InFlight(s.send_concurrency, lambda results: _record(ctx, route, results, outcome))
     try:
         while pending:
-            group = pending[: min(await flow.room(), s.send_group_size)]
+            room = await flow.room(at_least=min(s.send_group_size, len(pending)))
+            group = pending[: min(room, s.send_group_size)]
             grant = await ctx.bucket.take(route.limits, sum(seg for _, seg in group), min_tokens=group[0][1])
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:

@@ -47,3 +47,24 @@ async def test_a_failing_send_frees_its_slot_and_the_rest_is_recorded():
     flow.launch(ok())
     await flow.close()
     assert [r.reference for r in recorded] == ["1"] and flow.count == 0
+
+
+async def test_room_waits_for_a_group_of_free_slots():
+    flow = InFlight(4, lambda batch: None)
+    gates = [asyncio.Event() for _ in range(4)]
+
+    async def wait(e: asyncio.Event) -> list[SendResult]:
+        await e.wait()
+        return []
+
+    for g in gates:
+        flow.launch(wait(g))
+    waiter = asyncio.create_task(flow.room(at_least=2))
+    gates[0].set()
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # one free slot is not a group
+    gates[1].set()
+    assert await asyncio.wait_for(waiter, 1) == 2
+    for g in gates[2:]:
+        g.set()
+    await flow.close()
