@@ -65,6 +65,10 @@ def _stack_options(fn):  # type: ignore[no-untyped-def]
                         help="Send worker processes.")(fn)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command()
 @_stack_options
 @handles_errors
@@ -76,7 +80,7 @@ def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
     console.print(f"[bold green]broadcaster is running[/]  API http://127.0.0.1:{stack.api_port}  "
                   f"simulator http://127.0.0.1:{stack.simulator_port}  Redis {stack.redis_url}\n"
                   f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
     try:
         while all(stack.alive().values()):
             time.sleep(0.5)
