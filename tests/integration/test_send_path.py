@@ -130,3 +130,21 @@ def test_client_callbacks_get_every_status_change_signed(make_stack, tmp_path):
         assert len(set(statuses) & {"DELIVRD", "UNDELIV"}) == 1
         assert len(statuses) == len(set(statuses))  # each change told once
     assert get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED"
+
+
+def test_real_workers_on_each_database(make_stack, database_url, tmp_path):
+    """The same path on SQLite and PostgreSQL: claims, batched results and receipts per backend."""
+    stack = make_stack(database_url=database_url, env={"BROADCASTER_LEASE_S": "600"})
+    write_recipients(tmp_path / "list.csv", 2_000, seed=5)
+    add_code(stack.engine, stack.settings, "55501", "short", mps=5000)
+    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
+                            NewBroadcast(sender="55501", text="Hola {name}"))
+
+    def settled() -> bool:
+        got = get_broadcast(stack.engine, view["id"])
+        return got["status"] == "COMPLETED" and set(got["counts"]) <= {"DELIVRD", "UNDELIV"}
+
+    stack.wait(settled, 120, "COMPLETED with every receipt applied")
+    stats = stack.sim("/_sim/stats")
+    assert stats["accepted_total"] == 2_000 and stats["duplicates"] == []
+    assert sum(get_broadcast(stack.engine, view["id"])["counts"].values()) == 2_000
