@@ -282,6 +282,9 @@ async def test_dns_rebinding_refused_at_connect(env, receiver, monkeypatch) -> N
 
 async def test_two_workers_never_deliver_one_row_twice(env, receiver, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     engine, settings, _ = env
+    # This is about two workers racing, not about timeouts: on a loaded CI machine the in-process
+    # receiver once answered after the 5 s default, and the sender rightly scheduled a retry.
+    settings = settings.model_copy(update={"callback_timeout_s": 60.0})
     broadcast_id, ids = new_broadcast(env, (f"{receiver.base}/a", f"{receiver.base}/b"), recipients=100)
     change(engine, broadcast_id, ids, "SENT")
     # Both workers read the same due rows before either claims: the claim is the only arbiter.
