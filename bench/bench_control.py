@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_send import NO_RECEIPTS, run_broadcast, sim  # noqa: E402
+from bench_send import run_broadcast, sim, start_stack  # noqa: E402
 
-from broadcaster.config import Settings  # noqa: E402
-from broadcaster.devstack import DevStack, free_port  # noqa: E402
 from broadcaster.services import control  # noqa: E402
-from broadcaster.store.db import engine_for, upgrade  # noqa: E402
+from broadcaster.store.db import engine_for  # noqa: E402
 
 
 def accepted(url: str) -> int:
@@ -49,14 +46,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bc-bench-control-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    upgrade(url)
-    stack = DevStack(database_url=url, simulator_port=free_port(), api_port=free_port(),
-                     send_workers=args.workers, simulator_args=NO_RECEIPTS, workdir=tmp,
-                     extra_env={"BROADCASTER_TICK_S": "1"}).start()
-    settings = Settings(database_url=url, redis_url=stack.redis_url)
-    engine = engine_for(url)
+    tmp, stack, settings = start_stack("bc-bench-control-", args.workers)
+    engine = engine_for(settings.database_url)
     sim_url = f"http://127.0.0.1:{stack.simulator_port}"
     bound = args.workers * settings.send_concurrency
     try:

@@ -114,6 +114,17 @@ def naive(sim_url: str, redis_url: str, n: int, workers: int) -> float:
         proc.wait(10)
 
 
+def start_stack(prefix: str, workers: int) -> tuple[Path, DevStack, Settings]:
+    """The whole stack on SQLite in a fresh temp dir, receipts held back, and settings that see it."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    upgrade(url)
+    stack = DevStack(database_url=url, simulator_port=free_port(), api_port=free_port(),
+                     send_workers=workers, simulator_args=NO_RECEIPTS, workdir=tmp,
+                     extra_env={"BROADCASTER_TICK_S": "1"}).start()
+    return tmp, stack, Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
@@ -121,13 +132,7 @@ def main() -> None:
     parser.add_argument("--throttle-s", type=float, default=20.0)
     parser.add_argument("--throttle-mps", type=float, default=50.0)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bc-bench-send-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
-    upgrade(url)
-    stack = DevStack(database_url=url, simulator_port=free_port(), api_port=free_port(),
-                     send_workers=args.workers, simulator_args=NO_RECEIPTS, workdir=tmp,
-                     extra_env={"BROADCASTER_TICK_S": "1"}).start()
-    settings = Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
+    tmp, stack, settings = start_stack("bc-bench-send-", args.workers)
     sim_url = f"http://127.0.0.1:{stack.simulator_port}"
     try:
         ceil = asyncio.run(ceiling(f"{sim_url}/v1", args.messages))
