@@ -292,3 +292,36 @@ class LoopSession:
         session, self.session = self.session, None
         if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
             await session.close()
+
+
+class HttpAdapter:
+    """What every HTTP gateway adapter keeps: where it sends, how hard it tries, its session.
+
+    Subclasses keep their own constructor (their defaults differ) and call ``_setup`` from it.
+    """
+
+    name: str
+    base_url: str
+    callback_url: str | None
+
+    def _setup(self, name: str, base_url: str, *, timeout_s: float, max_attempts: int, concurrency: int,
+               deadline_s: float, backoff_base_s: float, backoff_cap_s: float,
+               callback_url: str | None = None, headers: dict[str, str] | None = None,
+               on_new_loop: Callable[[], None] | None = None) -> None:
+        if max_attempts < 1 or concurrency < 1:
+            raise ValueError("max_attempts and concurrency must be at least 1")
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s, self.max_attempts = timeout_s, max_attempts
+        self.concurrency, self.deadline_s = concurrency, deadline_s
+        self.callback_url = callback_url
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self._http = LoopSession(concurrency, headers=headers, on_new_loop=on_new_loop)
+
+    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """The session and semaphore of the running loop."""
+        return self._http.get()
+
+    async def close(self) -> None:
+        """Release the session (only from the loop that made it)."""
+        await self._http.close()

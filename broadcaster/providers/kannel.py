@@ -53,7 +53,7 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
-    LoopSession,
+    HttpAdapter,
     check_status,
     request,
     retrying,
@@ -92,7 +92,7 @@ def dlr_url_for(callback_url: str, reference: str) -> str:
     return f"{kannel_literal(callback_url)}{sep}{kannel_literal(f'ref={ref}')}&{DLR_URL_FIELDS}"
 
 
-class KannelProvider:
+class KannelProvider(HttpAdapter):
     """A Kannel smsbox. One per worker process; one pooled session per event loop.
 
     ``base_url`` is the smsbox ``sendsms-port`` URL (``http://host:13013``); ``username`` and
@@ -125,31 +125,15 @@ class KannelProvider:
         backoff_cap_s: float = BACKOFF_CAP_S,
         name: str = "kannel",
     ) -> None:
-        if max_attempts < 1 or concurrency < 1:
-            raise ValueError("max_attempts and concurrency must be at least 1")
-        self.name = name
-        self.base_url = base_url.rstrip("/")
+        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
+                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
+                    callback_url=callback_url)
         self.username = username
         self._password = password
-        self.timeout_s, self.max_attempts = timeout_s, max_attempts
-        self.concurrency, self.deadline_s = concurrency, deadline_s
-        self.callback_url = callback_url
         self.dlr_mask, self.smsc, self.max_segments = dlr_mask, smsc, max_segments
-        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
-        self._http = LoopSession(self.concurrency)
 
     def __repr__(self) -> str:
         return f"KannelProvider({self.base_url!r}, username={self.username!r})"
-
-    # -- session -------------------------------------------------------------------------------
-
-    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop."""
-        return self._http.get()
-
-    async def close(self) -> None:
-        """Release the session (only from the loop that made it)."""
-        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
-    LoopSession,
+    HttpAdapter,
     check_status,
     request,
     retrying,
@@ -96,7 +96,7 @@ class _Progress:
     maybe_sent: bool = False
 
 
-class MessangiProvider:
+class MessangiProvider(HttpAdapter):
     """A Messangi-compatible gateway. One per worker process; one pooled session per event loop.
 
     ``timeout_s`` bounds one HTTP call, ``max_attempts`` the calls per message (a look-up and
@@ -125,29 +125,12 @@ class MessangiProvider:
         settle_s: float = SETTLE_S,
         name: str = "messangi",
     ) -> None:
-        if max_attempts < 1 or concurrency < 1:
-            raise ValueError("max_attempts and concurrency must be at least 1")
-        self.name = name  # "simulator" when it points at the built-in simulator
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self.max_attempts = max_attempts
-        self.concurrency = concurrency
-        self.deadline_s = deadline_s
-        self.callback_url = callback_url
-        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        # name is "simulator" when it points at the built-in simulator
+        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
+                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
+                    callback_url=callback_url,
+                    headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
         self.settle_s = settle_s
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        self._http = LoopSession(self.concurrency, headers=self._headers)
-
-    # -- session -------------------------------------------------------------------------------
-
-    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop."""
-        return self._http.get()
-
-    async def close(self) -> None:
-        """Release the session (only from the loop that made it)."""
-        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 

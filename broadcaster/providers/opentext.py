@@ -55,7 +55,7 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
-    LoopSession,
+    HttpAdapter,
     check_status,
     request,
     retrying,
@@ -148,7 +148,7 @@ def _when(delivery: dict[str, Any]) -> str | None:
     return None
 
 
-class OpenTextProvider:
+class OpenTextProvider(HttpAdapter):
     """OpenText Notifications SMS. One per worker process; one pooled session per event loop.
 
     ``base_url`` is the API host (``https://api.eu.cloudmessaging.opentext.com``). ``timeout_s``
@@ -179,34 +179,20 @@ class OpenTextProvider:
         backoff_cap_s: float = BACKOFF_CAP_S,
         name: str = "opentext",
     ) -> None:
-        if max_attempts < 1 or concurrency < 1 or max_destinations_per_job < 1:
-            raise ValueError("max_attempts, concurrency and max_destinations_per_job must be at least 1")
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.username = username
+        if max_destinations_per_job < 1:
+            raise ValueError("max_destinations_per_job must be at least 1")
         # One header, built here (aiohttp's BasicAuth helper is deprecated); never logged.
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
-        self.timeout_s, self.max_attempts = timeout_s, max_attempts
-        self.concurrency, self.deadline_s = concurrency, deadline_s
+        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
+                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
+                    headers={"Authorization": f"Basic {token}", "Accept": "application/json"})
+        self.username = username
         self.billing_code, self.customer_reference = billing_code, customer_reference
         self.max_destinations_per_job = max_destinations_per_job
         self.international_prefix = international_prefix
-        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
-        self._http = LoopSession(self.concurrency, headers=self._headers)
 
     def __repr__(self) -> str:
         return f"OpenTextProvider({self.base_url!r}, username={self.username!r})"
-
-    # -- session -------------------------------------------------------------------------------
-
-    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop."""
-        return self._http.get()
-
-    async def close(self) -> None:
-        """Release the session (only from the loop that made it)."""
-        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 

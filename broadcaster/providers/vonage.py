@@ -75,8 +75,8 @@ from broadcaster.providers.http import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     Deadline,
+    HttpAdapter,
     HttpReply,
-    LoopSession,
     check_status,
     request,
     retrying,
@@ -235,7 +235,7 @@ class _Progress:
     refreshed: bool = False
 
 
-class VonageProvider:
+class VonageProvider(HttpAdapter):
     """The Vonage/Nexmo SMS API behind KPN's OAuth2 gateway. One per worker process.
 
     ``base_url`` is the API base (``KPN_BASE_URL``); ``token_url`` the OAuth2 token endpoint.
@@ -267,31 +267,16 @@ class VonageProvider:
         backoff_cap_s: float = BACKOFF_CAP_S,
         name: str = "vonage",
     ) -> None:
-        if max_attempts < 1 or concurrency < 1:
-            raise ValueError("max_attempts and concurrency must be at least 1")
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.send_url = self.base_url + "/" + send_path.lstrip("/")
         self.tokens = TokenCache(token_url, client_id, client_secret, margin_s=token_margin_s,
                                  clock=clock)
-        self.timeout_s, self.max_attempts = timeout_s, max_attempts
-        self.concurrency, self.deadline_s = concurrency, deadline_s
-        self.callback_url = callback_url
-        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
-        self._http = LoopSession(self.concurrency, headers={"Accept": "application/json"}, on_new_loop=self.tokens.bind)
+        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
+                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
+                    callback_url=callback_url, headers={"Accept": "application/json"},
+                    on_new_loop=self.tokens.bind)
+        self.send_url = self.base_url + "/" + send_path.lstrip("/")
 
     def __repr__(self) -> str:
         return f"VonageProvider({self.base_url!r}, client_id={self.tokens.client_id!r})"
-
-    # -- session -------------------------------------------------------------------------------
-
-    def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        """The session and semaphore of the running loop."""
-        return self._http.get()
-
-    async def close(self) -> None:
-        """Release the session (only from the loop that made it)."""
-        await self._http.close()
 
     # -- sending -------------------------------------------------------------------------------
 
