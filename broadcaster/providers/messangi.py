@@ -41,6 +41,7 @@ from broadcaster.providers.http import (
     HttpAdapter,
     check_status,
     request,
+    retried,
     retrying,
     snippet,
 )
@@ -142,6 +143,8 @@ class MessangiProvider(HttpAdapter):
             async with semaphore:
                 return await self._send_one(session, message)
 
+        if len(messages) == 1:  # the send path's case: no task for a gather of one
+            return [await one(messages[0])]
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
@@ -165,14 +168,15 @@ class MessangiProvider(HttpAdapter):
         deadline = Deadline(self.deadline_s)
         progress = _Progress()
         ref = message.reference
+
+        async def attempt() -> SendResult:
+            progress.attempts += 1
+            return await self._attempt(session, message, deadline, progress)
+
         try:
-            async for attempt in retrying(
+            return await retried(attempt, lambda: retrying(
                 max_attempts=self.max_attempts, deadline=deadline, settle_s=self.settle_s,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    progress.attempts += 1
-                    return await self._attempt(session, message, deadline, progress)
+                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s))
         except GatewayError as exc:
             if progress.maybe_sent:  # even a 401 on the look-up: it may still have been sent
                 return SendResult(ref, M.DEQUEUED, error=f"outcome unknown: {exc}",
@@ -184,8 +188,6 @@ class MessangiProvider(HttpAdapter):
         except Exception as exc:  # a bug, or a surprise: maybe sent, so let the poller settle it
             return SendResult(ref, M.DEQUEUED, error=f"unexpected {type(exc).__name__}: {exc}",
                               unknown=True, attempts=progress.attempts)
-        # the policy always either returns from the attempt or re-raises; for type checkers:
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
         self, session: aiohttp.ClientSession, message: OutboundMessage,
@@ -252,13 +254,9 @@ class MessangiProvider(HttpAdapter):
         session, semaphore = self._client()
         deadline = Deadline(self.deadline_s)
         async with semaphore:
-            async for attempt in retrying(
+            return await retried(lambda: self._lookup_once(session, reference, deadline), lambda: retrying(
                 max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    return await self._lookup_once(session, reference, deadline)
-        raise AssertionError("unreachable")  # pragma: no cover
+                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s))
 
     # -- receipts ------------------------------------------------------------------------------
 

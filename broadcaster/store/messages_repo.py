@@ -16,8 +16,11 @@ from sqlalchemy.engine import Connection
 
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.store.models import broadcasts, messages
+from broadcaster.store.sql import not_for_index
 
 M = MessageStatus
+#: Status as a filter on rows found by id: never the index to find them by (see NotForIndex).
+_status = not_for_index(messages.c.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ def mark_dispatched(
         return []
     stamped = conn.execute(
         sa.update(messages)
-        .where(messages.c.id.in_(ids), messages.c.status == M.QUEUE.value, free)
+        .where(messages.c.id.in_(ids), _status == M.QUEUE.value, free)
         .values(dispatched_at=now)
         .returning(messages.c.id)
     )
@@ -68,7 +71,7 @@ def restamp(conn: Connection, ids: Sequence[int], at: datetime) -> None:
     """A chunk handed back with a countdown: keep its messages out of the stale pool until then."""
     if ids:
         conn.execute(
-            sa.update(messages).where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value)
+            sa.update(messages).where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value)
             .values(dispatched_at=at)
         )
 
@@ -77,10 +80,40 @@ def queued_segments(conn: Connection, ids: Sequence[int]) -> list[tuple[int, int
     """(id, segments) of the still-QUEUE messages among ``ids``, in id order."""
     rows = conn.execute(
         sa.select(messages.c.id, messages.c.segments)
-        .where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value)
+        .where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value)
         .order_by(messages.c.id)
     )
     return [(int(i), int(s)) for i, s in rows]
+
+
+# The hot statements are built once: building one per call cost more CPU than SQLite running it.
+_CLAIM = (
+    sa.update(messages)
+    .where(messages.c.id.in_(sa.bindparam("ids", expanding=True)), _status == M.QUEUE.value,
+           sa.exists().where(broadcasts.c.id == sa.bindparam("bid"),
+                             broadcasts.c.status == BroadcastStatus.RUNNING.value))
+    .values(status=M.DEQUEUED.value, lease_until=sa.bindparam("lease_until", type_=sa.DateTime()),
+            attempts=messages.c.attempts + 1, updated_at=sa.bindparam("now", type_=sa.DateTime()))
+    .returning(messages.c.id, messages.c.recipient, messages.c.text, messages.c.encoding, messages.c.segments)
+)
+# Plain comparisons in the executemany statements: executemany cannot expand an IN list.
+_RECORD_SENT = (
+    sa.update(messages)
+    .where(messages.c.id == sa.bindparam("mid"), messages.c.status != M.QUEUE.value,
+           messages.c.status != M.CANCELLED.value)
+    .values(
+        gateway_id=sa.func.coalesce(sa.bindparam("gid", type_=sa.String()), messages.c.gateway_id),
+        sent_at=sa.bindparam("now", type_=sa.DateTime()), lease_until=None,
+        updated_at=sa.bindparam("now", type_=sa.DateTime()), error=None,
+        status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),
+    )
+)
+_RECORD_FAILED = (
+    sa.update(messages)
+    .where(messages.c.id == sa.bindparam("mid"), messages.c.status == M.DEQUEUED.value)
+    .values(status=M.ERROR.value, error=sa.bindparam("err", type_=sa.String()), lease_until=None,
+            updated_at=sa.bindparam("now", type_=sa.DateTime()))
+)
 
 
 def claim(conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datetime, lease_s: float) -> list[Claimed]:
@@ -89,48 +122,21 @@ def claim(conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datet
     A suspend or stop committed before this runs makes it claim nothing: that is how sending
     chunks see control within one sub-batch.
     """
-    running = sa.exists().where(
-        broadcasts.c.id == broadcast_id, broadcasts.c.status == BroadcastStatus.RUNNING.value
-    )
-    rows = conn.execute(
-        sa.update(messages)
-        .where(messages.c.id.in_(list(ids)), messages.c.status == M.QUEUE.value, running)
-        .values(status=M.DEQUEUED.value, lease_until=now + timedelta(seconds=lease_s),
-                attempts=messages.c.attempts + 1, updated_at=now)
-        .returning(messages.c.id, messages.c.recipient, messages.c.text, messages.c.encoding,
-                   messages.c.segments)
-    )
+    rows = conn.execute(_CLAIM, {"ids": list(ids), "bid": broadcast_id,
+                                 "lease_until": now + timedelta(seconds=lease_s), "now": now})
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
 def record_sent(conn: Connection, results: Sequence[tuple[int, str | None]], now: datetime) -> None:
     """Store gateway ids; DEQUEUED becomes SENT, but a receipt that came first keeps its status."""
-    if not results:
-        return
-    stmt = (
-        sa.update(messages)
-        # Plain comparisons: executemany cannot expand an IN list.
-        .where(messages.c.id == sa.bindparam("mid"), messages.c.status != M.QUEUE.value,
-               messages.c.status != M.CANCELLED.value)
-        .values(
-            gateway_id=sa.func.coalesce(sa.bindparam("gid"), messages.c.gateway_id), sent_at=now,
-            lease_until=None, updated_at=now, error=None,
-            status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),
-        )
-    )
-    conn.execute(stmt, [{"mid": mid, "gid": gid} for mid, gid in results])
+    if results:
+        conn.execute(_RECORD_SENT, [{"mid": mid, "gid": gid, "now": now} for mid, gid in results])
 
 
 def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: datetime) -> None:
     """DEQUEUED → ERROR with the reason."""
-    if not results:
-        return
-    stmt = (
-        sa.update(messages)
-        .where(messages.c.id == sa.bindparam("mid"), messages.c.status == M.DEQUEUED.value)
-        .values(status=M.ERROR.value, error=sa.bindparam("err"), lease_until=None, updated_at=now)
-    )
-    conn.execute(stmt, [{"mid": mid, "err": err[:300]} for mid, err in results])
+    if results:
+        conn.execute(_RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results])
 
 
 def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:
@@ -139,7 +145,7 @@ def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:
         return 0
     return conn.execute(
         sa.update(messages)
-        .where(messages.c.id.in_(list(ids)), messages.c.status == M.DEQUEUED.value)
+        .where(messages.c.id.in_(list(ids)), _status == M.DEQUEUED.value)
         .values(status=M.QUEUE.value, lease_until=None, dispatched_at=None, updated_at=now)
     ).rowcount
 
@@ -158,7 +164,7 @@ def expired_leases(conn: Connection, now: datetime, limit: int = 500) -> list[di
 def extend_lease(conn: Connection, ids: Sequence[int], until: datetime) -> None:
     if ids:
         conn.execute(
-            sa.update(messages).where(messages.c.id.in_(list(ids)), messages.c.status == M.DEQUEUED.value)
+            sa.update(messages).where(messages.c.id.in_(list(ids)), _status == M.DEQUEUED.value)
             .values(lease_until=until)
         )
 

@@ -18,6 +18,7 @@ from broadcaster.providers.http import (
     classify_exception,
     classify_status,
     parse_retry_after,
+    retried,
     retrying,
     snippet,
 )
@@ -118,59 +119,85 @@ def test_deadline_with_a_fake_clock() -> None:
     assert deadline.expired and deadline.remaining_s() == 0.0
 
 
-async def _run_policy(errors: list[Exception], **kw: Any) -> tuple[list[float], int, Exception | None]:
+@pytest.fixture(params=["loop", "retried"])
+def via(request: pytest.FixtureRequest) -> str:
+    """Every policy test runs twice: tenacity's loop as adapters write it, and ``retried``,
+    which calls once outside tenacity and replays a first failure into it: same outcomes."""
+    return str(request.param)
+
+
+async def _run_policy(via: str, errors: list[Exception], **kw: Any
+                      ) -> tuple[list[float], int, Exception | None]:
     slept: list[float] = []
 
     async def fake_sleep(s: float) -> None:
         slept.append(s)
 
     calls = 0
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+        if errors:
+            raise errors.pop(0)
+
     try:
-        async for attempt in retrying(sleep=fake_sleep, **kw):
-            with attempt:
-                calls += 1
-                if errors:
-                    raise errors.pop(0)
+        if via == "retried":
+            await retried(call, lambda: retrying(sleep=fake_sleep, **kw))
+        else:
+            async for attempt in retrying(sleep=fake_sleep, **kw):
+                with attempt:
+                    await call()
         return slept, calls, None
     except Exception as exc:
         return slept, calls, exc
 
 
-async def test_policy_backs_off_with_jitter_within_the_cap() -> None:
+async def test_retried_builds_no_policy_when_the_first_call_succeeds() -> None:
+    async def ok() -> str:
+        return "sent"
+
+    def policy() -> Any:
+        raise AssertionError("the policy was built for a call that succeeded")
+
+    assert await retried(ok, policy) == "sent"
+
+
+async def test_policy_backs_off_with_jitter_within_the_cap(via: str) -> None:
     slept, calls, exc = await _run_policy(
-        [RetryableGatewayError("500")] * 4, max_attempts=5, deadline=Deadline(60),
+        via, [RetryableGatewayError("500")] * 4, max_attempts=5, deadline=Deadline(60),
         base_s=1.0, cap_s=3.0)
     assert exc is None and calls == 5
     for n, s in enumerate(slept, start=1):
         assert 0.0 <= s <= min(3.0, 2 ** (n - 1))
 
 
-async def test_policy_honours_retry_after() -> None:
+async def test_policy_honours_retry_after(via: str) -> None:
     slept, _, exc = await _run_policy(
-        [RetryableGatewayError("429", retry_after_s=4.0)], max_attempts=3, deadline=Deadline(60))
+        via, [RetryableGatewayError("429", retry_after_s=4.0)], max_attempts=3, deadline=Deadline(60))
     assert exc is None and 4.0 <= slept[0] <= 4.4
 
 
-async def test_policy_stops_at_max_attempts_and_reraises() -> None:
-    _, calls, exc = await _run_policy([RetryableGatewayError(str(i)) for i in range(9)],
+async def test_policy_stops_at_max_attempts_and_reraises(via: str) -> None:
+    _, calls, exc = await _run_policy(via, [RetryableGatewayError(str(i)) for i in range(9)],
                                       max_attempts=3, deadline=Deadline(60))
     assert calls == 3 and isinstance(exc, RetryableGatewayError) and str(exc) == "2"
 
 
-async def test_policy_never_sleeps_past_the_deadline() -> None:
+async def test_policy_never_sleeps_past_the_deadline(via: str) -> None:
     slept, calls, exc = await _run_policy(
-        [RetryableGatewayError("429", retry_after_s=30.0)], max_attempts=5, deadline=Deadline(10))
+        via, [RetryableGatewayError("429", retry_after_s=30.0)], max_attempts=5, deadline=Deadline(10))
     assert slept == [] and calls == 1 and isinstance(exc, RetryableGatewayError)
 
 
-async def test_policy_does_not_retry_permanent_errors() -> None:
-    _, calls, exc = await _run_policy([PermanentGatewayError("401", status=401)],
+async def test_policy_does_not_retry_permanent_errors(via: str) -> None:
+    _, calls, exc = await _run_policy(via, [PermanentGatewayError("401", status=401)],
                                       max_attempts=5, deadline=Deadline(60))
     assert calls == 1 and isinstance(exc, PermanentGatewayError)
 
 
-async def test_policy_settles_before_retrying_an_unknown_outcome() -> None:
-    slept, _, exc = await _run_policy([OutcomeUnknown("timeout"), RetryableGatewayError("500")],
+async def test_policy_settles_before_retrying_an_unknown_outcome(via: str) -> None:
+    slept, _, exc = await _run_policy(via, [OutcomeUnknown("timeout"), RetryableGatewayError("500")],
                                       max_attempts=3, deadline=Deadline(60), base_s=0.01,
                                       settle_s=2.0)
     assert exc is None and slept[0] == 2.0 and slept[1] <= 0.02
