@@ -5,6 +5,12 @@
 3. naive: one Celery task per message, each a blocking POST (what hand-rolled scripts do);
 4. throttled accuracy: one code at a set rate, measured per second at the simulator.
 
+This machine's speed drifts by up to 1.7x within minutes (the same code measured 100 and 175 us
+of simulator CPU per request ten minutes apart), so the ceiling and broadcaster are each measured
+twice, interleaved, and the ratios use the means. CPU per message (every broadcaster process,
+or every naive worker process, the simulator excluded) is printed too: it does not depend on
+how busy the machine is, or on the simulator sharing its 2 cores.
+
     python bench/bench_send.py                    # ~3 minutes
     python bench/bench_send.py --throttle-s 60    # the README figure
 
@@ -90,7 +96,27 @@ def wait_done(settings: Settings, bid: int, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def naive(sim_url: str, redis_url: str, n: int, workers: int) -> float:
+def tree_cpu_s(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``roots`` and every descendant still alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == pid)
+    return total
+
+
+def naive(sim_url: str, redis_url: str, n: int, workers: int) -> tuple[float, float]:
+    """(messages/s, CPU seconds per message of the naive worker processes)."""
     env = {**os.environ, "NAIVE_BROKER": redis_url.rsplit("/", 1)[0] + "/5", "PYTHONPATH": str(ROOT / "bench")}
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "naive_sender", "worker", "-c", str(workers),
                              "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
@@ -102,16 +128,29 @@ def naive(sim_url: str, redis_url: str, n: int, workers: int) -> float:
 
         before = sim(sim_url, "/_sim/stats")["accepted_total"]
         time.sleep(3)  # worker boot
+        cpu = tree_cpu_s([proc.pid])
         start = time.perf_counter()
         for i in range(n):
             naive_sender.send_one.delay(f"{sim_url}/v1", "simulator-key",
                                         {"from": "9", "to": "+525500000001", "text": "x", "externalId": f"n{i}"})
         while sim(sim_url, "/_sim/stats")["accepted_total"] - before < n:
             time.sleep(0.1)
-        return n / (time.perf_counter() - start)
+        rate = n / (time.perf_counter() - start)
+        return rate, (tree_cpu_s([proc.pid]) - cpu) / n
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def unthrottled(stack: DevStack, settings: Settings, code: str, n: int, tmp: Path) -> tuple[float, float, float]:
+    """(messages/s at the gateway, CPU seconds per message of broadcaster's processes, wall s)."""
+    ours = [p.pid for name, p in stack.procs.items() if name != "simulator"]
+    cpu = tree_cpu_s(ours)
+    start = time.perf_counter()
+    bid = run_broadcast(stack, settings, code, 1e5, n, tmp)
+    wait_done(settings, bid, 600)
+    total = time.perf_counter() - start
+    return accepted_rate(f"http://127.0.0.1:{stack.simulator_port}", code), (tree_cpu_s(ours) - cpu) / n, total
 
 
 def start_stack(prefix: str, workers: int) -> tuple[Path, DevStack, Settings]:
@@ -135,20 +174,23 @@ def main() -> None:
     tmp, stack, settings = start_stack("bc-bench-send-", args.workers)
     sim_url = f"http://127.0.0.1:{stack.simulator_port}"
     try:
-        ceil = asyncio.run(ceiling(f"{sim_url}/v1", args.messages))
-        print(f"loopback ceiling (aiohttp, 100 in flight):  {ceil:8,.0f} msg/s")
-        start = time.perf_counter()
-        bid = run_broadcast(stack, settings, "7001", 1e5, args.messages, tmp)
-        wait_done(settings, bid, 600)
-        total = time.perf_counter() - start
-        ours = accepted_rate(sim_url, "7001")
-        print(f"broadcaster, unthrottled, {args.workers} workers:     {ours:8,.0f} msg/s at the gateway "
-              f"({args.messages:,} in {total:.1f} s incl. create + schedule)")
-        naive_n = min(args.messages, 3000)
-        slow = naive(sim_url, stack.redis_url or "", naive_n, args.workers)
-        print(f"naive one-task-per-message, {args.workers} workers:  {slow:8,.0f} msg/s")
+        ceilings, rates, cpus = [], [], []
+        for run, code in enumerate(("7001", "7003"), start=1):
+            ceilings.append(asyncio.run(ceiling(f"{sim_url}/v1", args.messages)))
+            print(f"loopback ceiling (aiohttp, 100 in flight), reading {run}:  {ceilings[-1]:8,.0f} msg/s")
+            rate, cpu, total = unthrottled(stack, settings, code, args.messages, tmp)
+            rates.append(rate)
+            cpus.append(cpu)
+            print(f"broadcaster, unthrottled, {args.workers} workers, run {run}:      {rate:8,.0f} msg/s at the "
+                  f"gateway ({args.messages:,} in {total:.1f} s incl. create + schedule; "
+                  f"{cpu * 1e6:,.0f} us CPU per message in all broadcaster processes)")
+            if run == 1:
+                slow, slow_cpu = naive(sim_url, stack.redis_url or "", min(args.messages, 3000), args.workers)
+                print(f"naive one-task-per-message, {args.workers} workers:         {slow:8,.0f} msg/s "
+                      f"({slow_cpu * 1e6:,.0f} us CPU per message in its worker processes)")
+        ceil, ours, our_cpu = (sum(x) / len(x) for x in (ceilings, rates, cpus))
         n = int(args.throttle_mps * (args.throttle_s + 5))
-        bid = run_broadcast(stack, settings, "7002", args.throttle_mps, n, tmp)
+        run_broadcast(stack, settings, "7002", args.throttle_mps, n, tmp)
         time.sleep(args.throttle_s + 2)
         per = sorted(sim(sim_url, "/_sim/stats/rate?from=7002")["per_second"])[1:-1]
         rate = sum(c for _, c in per) / max(1, len(per))
@@ -157,9 +199,10 @@ def main() -> None:
               f"max in one second {max(c for _, c in per)} (bucket {bucket:g}; a token bucket allows at most "
               f"bucket + rate x 1 s = {bucket + args.throttle_mps:g} in any second, seen at the gateway "
               f"with network jitter at the second boundaries)")
-        print("\nratios")
+        print("\nratios (means of the interleaved readings)")
         print(f"  broadcaster / loopback ceiling: {ours / ceil:5.2f}   (target >= 0.60)")
         print(f"  broadcaster / naive sender:     {ours / slow:5.1f}x  (target >= 10x)")
+        print(f"  naive / broadcaster CPU per message: {slow_cpu / our_cpu:5.1f}x")
         print(f"  throttled / configured:         {rate / args.throttle_mps:6.3f} (target 0.98 .. 1.02)")
     finally:
         stack.stop()

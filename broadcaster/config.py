@@ -50,8 +50,12 @@ class Settings(BaseSettings):
     tick_s: float = 2.0
     #: Account-wide ceilings, messages (segments) per second: {"account-name": 50}.
     account_mps: dict[str, float] = {}
-    #: Messages claimed and sent together inside a chunk; several groups are in flight at once.
+    #: Free send slots a chunk waits for before its next claim (small: a few slow answers
+    #: must not stall a chunk)...
     send_group_size: int = 10
+    #: ...and the most one claim takes when more slots are free: at full speed claims and token
+    #: takes then come once per ~50 messages, not once per 10 (a third of a worker's CPU).
+    send_claim_max: int = 50
     #: Concurrent gateway requests inside one chunk task.
     send_concurrency: int = 100
     #: A claimed message's lease; must exceed the worst-case send time (timeouts × retries).

@@ -209,7 +209,7 @@ async def _send(sim: Simulator, request: web.Request) -> web.StreamResponse:
         return _drop(request)
     if fault == "slow":
         await asyncio.sleep(sim.config.slow_s)
-    meta = {"timestamp": now_ms(), "transactionId": str(uuid.uuid4())}
+    meta = {"timestamp": now_ms(), "transactionId": str(uuid.UUID(int=sim.dice.transaction_bits(), version=4))}
     return sim.reply(200, {"meta": meta, "data": data})
 
 

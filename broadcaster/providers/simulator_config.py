@@ -6,6 +6,7 @@ while running (``POST /_sim/config`` with a JSON object of the fields to change)
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from collections.abc import Mapping
@@ -122,9 +123,10 @@ class Dice:
         seed = config.seed if config.seed is not None else random.randrange(2**32)
         self._faults = random.Random(seed)
         self._receipts = random.Random(seed + 1)
+        self._ids = random.Random(seed + 2)
         self._send_script = deque(config.fault_script)
         self._lookup_script = deque(config.lookup_script)
-        self._mix = list(config.dlr_mix.items())
+        self._set_mix(config)
 
     def apply(self, config: SimulatorConfig, changed: set[str]) -> None:
         """Take a runtime config change: scripts and seed restart only if they were given."""
@@ -132,7 +134,7 @@ class Dice:
             self.reset(config)
             return
         self.config = config
-        self._mix = list(config.dlr_mix.items())
+        self._set_mix(config)
         if "fault_script" in changed:
             self._send_script = deque(config.fault_script)
         if "lookup_script" in changed:
@@ -160,7 +162,14 @@ class Dice:
             return None if fault == NO_FAULT else fault
         return "500" if roll < self.config.share_lookup_500 else None
 
+    def _set_mix(self, config: SimulatorConfig) -> None:
+        # Cumulative weights once per config, not per message: same draws as ``weights=``.
+        self._statuses = list(config.dlr_mix)
+        self._cum_weights = list(itertools.accumulate(config.dlr_mix.values()))
+
+    def transaction_bits(self) -> int:
+        """128 random bits for a transactionId (``uuid4`` reads the OS entropy pool per call)."""
+        return self._ids.getrandbits(128)
+
     def final_status(self) -> str:
-        statuses = [k for k, _ in self._mix]
-        weights = [w for _, w in self._mix]
-        return self._receipts.choices(statuses, weights)[0]
+        return self._receipts.choices(self._statuses, cum_weights=self._cum_weights)[0]

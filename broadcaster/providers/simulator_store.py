@@ -12,6 +12,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 #: Status words a stored message can hold; the byte in the status column is the index.
@@ -22,7 +23,14 @@ STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 
 def iso_ms(epoch_ms: int) -> str:
     """``2021-08-17T04:25:38.117Z``, the gateway's date format."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    seconds, ms = divmod(epoch_ms, 1000)
+    return f"{_iso_second(seconds)}.{ms:03d}Z"
+
+
+@lru_cache(maxsize=256)
+def _iso_second(epoch_s: int) -> str:
+    """Formatting a datetime per answer was a sixth of the simulator's own CPU per request."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class MessageStore:

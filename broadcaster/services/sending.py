@@ -126,7 +126,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     try:
         while pending:
             room = await flow.room(at_least=min(s.send_group_size, len(pending)))
-            group = pending[: min(room, s.send_group_size)]
+            group = pending[: min(room, max(s.send_group_size, s.send_claim_max))]
             grant = await ctx.bucket.take(route.limits, sum(seg for _, seg in group), min_tokens=group[0][1])
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
