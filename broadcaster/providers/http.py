@@ -31,6 +31,7 @@ from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
+from yarl import URL
 
 from broadcaster.errors import (
     GatewayError,
@@ -155,7 +156,7 @@ def check_status(reply: HttpReply) -> HttpReply:
 async def request(
     session: aiohttp.ClientSession,
     method: str,
-    url: str,
+    url: str | URL,
     *,
     timeout_s: float,
     **kwargs: Any,
@@ -301,7 +302,10 @@ class LoopSession:
         loop = asyncio.get_running_loop()
         if self.session is None or self.session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
-            self.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            # No cookie jar: a gateway API is stateless per request, and a cookie one answer
+            # sets must not ride along on the next message (nor cost a jar look-up per send).
+            self.session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                 cookie_jar=aiohttp.DummyCookieJar())
             self._semaphore = asyncio.Semaphore(self.concurrency)
             self._loop = loop
             if self._on_new_loop is not None:

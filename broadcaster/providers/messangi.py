@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from broadcaster.domain.states import MessageStatus
 from broadcaster.errors import (
@@ -132,6 +133,7 @@ class MessangiProvider(HttpAdapter):
                     callback_url=callback_url,
                     headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
         self.settle_s = settle_s
+        self._messages_url = URL(f"{self.base_url}/messages")  # parsed once, not per message
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -201,7 +203,7 @@ class MessangiProvider(HttpAdapter):
             progress.maybe_sent = False  # proven absent: a resend is safe
         try:
             reply = check_status(await request(
-                session, "POST", f"{self.base_url}/messages", json=self.payload(message),
+                session, "POST", self._messages_url, json=self.payload(message),
                 timeout_s=deadline.cap(self.timeout_s),
             ))
         except OutcomeUnknown:
