@@ -42,8 +42,8 @@ def engine_for(url: str) -> Engine:
     return create_engine(url)
 
 
-def upgrade(url: str) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent; run on every start)."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision``, the newest by default (idempotent; run on every start)."""
     from alembic import command
     from alembic.config import Config
 
@@ -51,4 +51,4 @@ def upgrade(url: str) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["engine"] = engine_for(url)
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)

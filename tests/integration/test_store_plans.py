@@ -19,7 +19,7 @@ from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.codes import add_code
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
-from broadcaster.store.models import broadcasts
+from broadcaster.store.models import broadcasts, messages
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def queued(sqlite_url: str, tmp_path) -> tuple[sa.Engine, int, list[int]]:
     bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
     with engine.begin() as conn:
         conn.execute(sa.update(broadcasts).values(status="RUNNING"))
-        ids = [i for i, _ in messages_repo.queued_segments(conn, range(1, 2001))]
+        ids = [i for (i,) in conn.execute(sa.select(messages.c.id).order_by(messages.c.id))]
     return engine, bid, ids
 
 
