@@ -38,6 +38,9 @@ from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
 from broadcaster.throttle import Limit, TokenBucket
 
+#: A claim that took longer than this (waiting for the write lock) renews its leases at once.
+LEASE_SLACK_S = 0.2
+
 
 @dataclass
 class SendContext:
@@ -161,8 +164,22 @@ def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: floa
 
 
 def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages_repo.Claimed]:
+    """Claim with a lease that counts from when the claim took effect.
+
+    The UPDATE may wait for SQLite's write lock (seconds, with several writers). A lease counted
+    from before the wait could run out while these messages are still being sent (the send
+    deadline is 80 % of the lease, from the send's start); the poller would then find a message
+    not yet at the gateway, release it, and a second worker would send it too. Seen once as two
+    duplicates in the crash test. Renewing in the same transaction cannot wait: it holds the lock.
+    """
+    lease_s = ctx.settings.lease_s
     with ctx.engine.begin() as conn:
-        return messages_repo.claim(conn, broadcast_id, ids, now=utcnow(), lease_s=ctx.settings.lease_s)
+        asked = utcnow()
+        claimed = messages_repo.claim(conn, broadcast_id, ids, now=asked, lease_s=lease_s)
+        took = utcnow()
+        if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
+            messages_repo.extend_lease(conn, [c.id for c in claimed], took + timedelta(seconds=lease_s))
+    return claimed
 
 
 async def _timed(provider: Provider, key: str, message: OutboundMessage) -> list[SendResult]:

@@ -87,3 +87,33 @@ def test_dispatch_stamps_by_primary_key(queued) -> None:
     update = [(sql, plan) for sql, plan in plans if sql.startswith("UPDATE")]
     assert len(update) == 1
     assert "SEARCH messages USING INTEGER PRIMARY KEY" in update[0][1], update
+
+
+def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(queued, sqlite_url) -> None:
+    """Another writer holds SQLite's lock for 1.5 s; the claim waits, and its leases must still
+    run a full ``lease_s`` from the moment it got through, or the poller would release (and a
+    second worker resend) messages that are still being sent."""
+    import sqlite3
+    import threading
+
+    from broadcaster.services import sending
+
+    engine, bid, ids = queued
+    settings = Settings(database_url=sqlite_url, lease_s=10)
+    ctx = sending.SendContext(settings=settings, engine=engine, bucket=None, queue=None,  # type: ignore[arg-type]
+                              provider_for=None)  # type: ignore[arg-type]
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a busy poller or receipt would hold it
+    release = threading.Timer(1.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        claimed = sending._claim(ctx, bid, ids[:20])
+        got_through = utcnow()
+    finally:
+        release.join()
+        holder.close()
+    assert len(claimed) == 20
+    with engine.connect() as conn:
+        leases = [r[0] for r in conn.execute(sa.select(messages.c.lease_until).where(
+            messages.c.id.in_([c.id for c in claimed])))]
+    assert min(leases) >= got_through + timedelta(seconds=10) - timedelta(seconds=sending.LEASE_SLACK_S), leases
