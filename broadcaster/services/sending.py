@@ -169,8 +169,9 @@ def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages
     The UPDATE may wait for SQLite's write lock (seconds, with several writers). A lease counted
     from before the wait could run out while these messages are still being sent (the send
     deadline is 80 % of the lease, from the send's start); the poller would then find a message
-    not yet at the gateway, release it, and a second worker would send it too. Seen once as two
-    duplicates in the crash test. Renewing in the same transaction cannot wait: it holds the lock.
+    not yet at the gateway, release it, and a second worker would send it too (the race that
+    explains two duplicates one crash-test run saw). Renewing in the same transaction cannot
+    wait: it holds the lock.
     """
     lease_s = ctx.settings.lease_s
     with ctx.engine.begin() as conn:
