@@ -1,7 +1,7 @@
 """Crashes: workers killed with SIGKILL, Redis restarted empty, a gateway failing 20 % of the time.
 
 At the end every recipient's externalId was accepted by the gateway exactly once, no message is
-left QUEUE or DEQUEUED, and expected equals the sum of final states.
+left QUEUE or DEQUEUED, and expected equals the sum of final states. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ ENV = {"BROADCASTER_GATEWAY_TIMEOUT_S": "1", "BROADCASTER_LEASE_S": "12",
        "BROADCASTER_REDISPATCH_AFTER_S": "5", "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8"}
 
 
-def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, tmp_path):
-    stack = make_stack(simulator_args=FAULTS, env=ENV)
+def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, database_url, tmp_path):
+    stack = make_stack(database_url=database_url, simulator_args=FAULTS, env=ENV)
     write_recipients(tmp_path / "list.csv", N, seed=3)
     add_code(stack.engine, stack.settings, "55503", "short", mps=2000)
     bid = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
