@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     #: Shared secret carried in the receipt callback URL so strangers cannot post receipts.
     dlr_secret: str = "change-me"
 
-    #: Messages per chunk task: Celery overhead is negligible at 100–500 per task (DESIGN.md).
-    chunk_size: int = 500
+    #: Messages per chunk task. DESIGN.md suggests 100–500; 1,000 measured ~6 % more messages/s
+    #: and ~6 % less CPU per message (half the chunk boundaries, where a chunk's sends drain to
+    #: none in flight, and half the per-chunk reads and dispatch writes).
+    chunk_size: int = 1000
     #: Chunk tasks in flight per broadcast; finished chunks refill it, the poller tops it up.
     dispatch_window: int = 4
     #: A QUEUE message carried by a chunk this long ago without a claim: its task was lost.
