@@ -348,6 +348,11 @@ class HttpAdapter:
         """The session and semaphore of the running loop."""
         return self._http.get()
 
+    def _policy(self, deadline: Deadline, *, settle_s: float = 0.0) -> Callable[[], AsyncRetrying]:
+        """This adapter's retry policy for one operation, for ``retried``."""
+        return lambda: retrying(max_attempts=self.max_attempts, deadline=deadline, settle_s=settle_s,
+                                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
+
     async def close(self) -> None:
         """Release the session (only from the loop that made it)."""
         await self._http.close()

@@ -56,7 +56,7 @@ from broadcaster.providers.http import (
     HttpAdapter,
     check_status,
     request,
-    retrying,
+    retried,
     snippet,
 )
 
@@ -185,21 +185,20 @@ class KannelProvider(HttpAdapter):
         deadline = Deadline(self.deadline_s)
         url = f"{self.base_url}/cgi-bin/sendsms?{urlencode(self.query(message))}"
         attempts = 0
+
+        async def attempt() -> SendResult:
+            nonlocal attempts
+            attempts += 1
+            try:
+                reply = check_status(await request(session, "GET", url, timeout_s=deadline.cap(self.timeout_s)))
+            except OutcomeUnknown as exc:
+                # Kannel may have queued it and cannot be asked: never resend.
+                return SendResult(ref, M.DEQUEUED, unknown=True, attempts=attempts,
+                                  error=self._scrub(f"outcome unknown: {exc.reason}"))
+            return self._accepted(ref, reply.text, attempts)
+
         try:
-            async for attempt in retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    attempts += 1
-                    try:
-                        reply = check_status(await request(
-                            session, "GET", url, timeout_s=deadline.cap(self.timeout_s)))
-                    except OutcomeUnknown as exc:
-                        # Kannel may have queued it and cannot be asked: never resend.
-                        return SendResult(ref, M.DEQUEUED, unknown=True, attempts=attempts,
-                                          error=self._scrub(f"outcome unknown: {exc.reason}"))
-                    return self._accepted(ref, reply.text, attempts)
+            return await retried(attempt, self._policy(deadline))
         except PermanentGatewayError as exc:
             return SendResult(ref, M.ERROR, error=self._scrub(exc.reason), attempts=attempts)
         except GatewayError as exc:
@@ -208,7 +207,6 @@ class KannelProvider(HttpAdapter):
         except Exception as exc:  # a bug or a surprise after the call may have gone out
             return SendResult(ref, M.DEQUEUED, unknown=True, attempts=attempts,
                               error=self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
-        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _accepted(reference: str, body: str, attempts: int) -> SendResult:

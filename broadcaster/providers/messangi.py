@@ -43,7 +43,6 @@ from broadcaster.providers.http import (
     check_status,
     request,
     retried,
-    retrying,
     snippet,
 )
 
@@ -176,9 +175,7 @@ class MessangiProvider(HttpAdapter):
             return await self._attempt(session, message, deadline, progress)
 
         try:
-            return await retried(attempt, lambda: retrying(
-                max_attempts=self.max_attempts, deadline=deadline, settle_s=self.settle_s,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s))
+            return await retried(attempt, self._policy(deadline, settle_s=self.settle_s))
         except GatewayError as exc:
             if progress.maybe_sent:  # even a 401 on the look-up: it may still have been sent
                 return SendResult(ref, M.DEQUEUED, error=f"outcome unknown: {exc}",
@@ -256,9 +253,7 @@ class MessangiProvider(HttpAdapter):
         session, semaphore = self._client()
         deadline = Deadline(self.deadline_s)
         async with semaphore:
-            return await retried(lambda: self._lookup_once(session, reference, deadline), lambda: retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s))
+            return await retried(lambda: self._lookup_once(session, reference, deadline), self._policy(deadline))
 
     # -- receipts ------------------------------------------------------------------------------
 

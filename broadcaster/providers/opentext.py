@@ -58,7 +58,7 @@ from broadcaster.providers.http import (
     HttpAdapter,
     check_status,
     request,
-    retrying,
+    retried,
     snippet,
 )
 
@@ -265,28 +265,27 @@ class OpenTextProvider(HttpAdapter):
         body = self.payload(batch)
         headers = {"X-MRA-SubmitId": f"broadcaster-{batch[0].reference}-{len(batch)}"}
         attempts = 0
+
+        async def attempt() -> str | BaseException:
+            nonlocal attempts
+            attempts += 1
+            try:
+                reply = check_status(await request(
+                    session, "POST", self.base_url + SEND_PATH, json=body, headers=headers,
+                    timeout_s=deadline.cap(self.timeout_s)))
+                answer = reply.json()
+            except OutcomeUnknown as exc:  # a job may exist: never resubmit
+                return exc
+            job_id = answer.get("job_id") if isinstance(answer, dict) else None
+            if not job_id:
+                return OutcomeUnknown(f"HTTP {reply.status} without job_id: {snippet(reply.text)}")
+            return str(job_id)
+
         try:
-            async for attempt in retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    attempts += 1
-                    try:
-                        reply = check_status(await request(
-                            session, "POST", self.base_url + SEND_PATH, json=body, headers=headers,
-                            timeout_s=deadline.cap(self.timeout_s)))
-                        answer = reply.json()
-                    except OutcomeUnknown as exc:  # a job may exist: never resubmit
-                        return attempts, exc
-                    job_id = answer.get("job_id") if isinstance(answer, dict) else None
-                    if not job_id:
-                        return attempts, OutcomeUnknown(f"HTTP {reply.status} without job_id: "
-                                                        f"{snippet(reply.text)}")
-                    return attempts, str(job_id)
+            outcome = await retried(attempt, self._policy(deadline))  # before reading ``attempts``
         except Exception as exc:  # GatewayError when retries end; anything else is a surprise
             return attempts, exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return attempts, outcome
 
     # -- status --------------------------------------------------------------------------------
 
@@ -300,13 +299,7 @@ class OpenTextProvider(HttpAdapter):
         session, semaphore = self._client()
         deadline = Deadline(self.deadline_s)
         async with semaphore:
-            async for attempt in retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    return await self._status_once(session, job_id, deadline)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await retried(lambda: self._status_once(session, job_id, deadline), self._policy(deadline))
 
     async def _status_once(self, session: aiohttp.ClientSession, job_id: str,
                            deadline: Deadline) -> list[Receipt]:

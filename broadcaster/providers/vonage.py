@@ -79,7 +79,7 @@ from broadcaster.providers.http import (
     HttpReply,
     check_status,
     request,
-    retrying,
+    retried,
     snippet,
 )
 
@@ -310,18 +310,17 @@ class VonageProvider(HttpAdapter):
         ref = message.reference
         deadline = Deadline(self.deadline_s)
         progress = _Progress()
+
+        async def attempt() -> SendResult:
+            progress.attempts += 1
+            try:
+                return await self._attempt(session, message, deadline, progress)
+            except OutcomeUnknown as exc:  # no look-up, not idempotent: never resend
+                return SendResult(ref, M.DEQUEUED, unknown=True, attempts=progress.attempts,
+                                  error=f"outcome unknown: {exc.reason}")
+
         try:
-            async for attempt in retrying(
-                max_attempts=self.max_attempts, deadline=deadline,
-                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s,
-            ):
-                with attempt:
-                    progress.attempts += 1
-                    try:
-                        return await self._attempt(session, message, deadline, progress)
-                    except OutcomeUnknown as exc:  # no look-up, not idempotent: never resend
-                        return SendResult(ref, M.DEQUEUED, unknown=True, attempts=progress.attempts,
-                                          error=f"outcome unknown: {exc.reason}")
+            return await retried(attempt, self._policy(deadline))
         except PermanentGatewayError as exc:
             return SendResult(ref, M.ERROR, error=exc.reason, attempts=progress.attempts)
         except GatewayError as exc:
@@ -330,7 +329,6 @@ class VonageProvider(HttpAdapter):
         except Exception as exc:  # a bug or a surprise after the call may have gone out
             return SendResult(ref, M.DEQUEUED, unknown=True, attempts=progress.attempts,
                               error=f"unexpected {type(exc).__name__}: {exc}")
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _post(self, session: aiohttp.ClientSession, message: OutboundMessage,
                     token: str, deadline: Deadline) -> HttpReply:
