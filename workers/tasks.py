@@ -11,6 +11,7 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from broadcaster import heap
 from broadcaster.config import get_settings
 from broadcaster.services import control, poller, sending
 from broadcaster.store.db import engine_for
@@ -37,6 +38,7 @@ def _engine():  # type: ignore[no-untyped-def]
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     runtime.reset_after_fork()
+    heap.settle()  # the parent's imports are start-up's heap: out of every collection from here
 
 
 @worker_process_shutdown.connect
