@@ -18,6 +18,7 @@ jitter, Retry-After honoured, bounded by attempts and by a ``Deadline``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import time
@@ -167,16 +168,19 @@ async def request(
     the whole call; connecting alone gets at most ``CONNECT_TIMEOUT_S`` so that a dead host is
     told apart (safe to retry) from a gateway that went quiet after we sent (unknown).
     """
-    timeout = aiohttp.ClientTimeout(
-        total=max(timeout_s, 0.001), sock_connect=min(timeout_s, CONNECT_TIMEOUT_S)
-    )
     try:
-        async with session.request(method, url, timeout=timeout, **kwargs) as resp:
+        async with session.request(method, url, timeout=_timeout(timeout_s), **kwargs) as resp:
             text = await resp.text(errors="replace")
             headers: CIMultiDictProxy[str] = resp.headers
             return HttpReply(resp.status, headers, text)
     except Exception as exc:  # every transport failure becomes a GatewayError
         raise classify_exception(exc) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    """The timeouts of one call (nearly every call asks for the adapter's own ``timeout_s``)."""
+    return aiohttp.ClientTimeout(total=max(timeout_s, 0.001), sock_connect=min(timeout_s, CONNECT_TIMEOUT_S))
 
 
 class Deadline:

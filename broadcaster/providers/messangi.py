@@ -139,13 +139,14 @@ class MessangiProvider(HttpAdapter):
     async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
         """Send all concurrently (at most ``concurrency`` at once); one result per message, in order."""
         session, semaphore = self._client()
+        if len(messages) == 1:  # the send path's case: no task, no extra coroutine layer
+            async with semaphore:
+                return [await self._send_one(session, messages[0])]
 
         async def one(message: OutboundMessage) -> SendResult:
             async with semaphore:
                 return await self._send_one(session, message)
 
-        if len(messages) == 1:  # the send path's case: no task for a gather of one
-            return [await one(messages[0])]
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
@@ -169,13 +170,9 @@ class MessangiProvider(HttpAdapter):
         deadline = Deadline(self.deadline_s)
         progress = _Progress()
         ref = message.reference
-
-        async def attempt() -> SendResult:
-            progress.attempts += 1
-            return await self._attempt(session, message, deadline, progress)
-
         try:
-            return await retried(attempt, self._policy(deadline, settle_s=self.settle_s))
+            return await retried(lambda: self._attempt(session, message, deadline, progress),
+                                 self._policy(deadline, settle_s=self.settle_s))
         except GatewayError as exc:
             if progress.maybe_sent:  # even a 401 on the look-up: it may still have been sent
                 return SendResult(ref, M.DEQUEUED, error=f"outcome unknown: {exc}",
@@ -192,6 +189,7 @@ class MessangiProvider(HttpAdapter):
         self, session: aiohttp.ClientSession, message: OutboundMessage,
         deadline: Deadline, progress: _Progress,
     ) -> SendResult:
+        progress.attempts += 1
         if progress.maybe_sent:
             found = await self._lookup_once(session, message.reference, deadline)
             if found.found:

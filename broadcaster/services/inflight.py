@@ -5,12 +5,18 @@ Each message holds a slot only for its own request, so a slow gateway answer del
 message and not its neighbours (head-of-line blocking cost 10x under 20 % faults when messages
 went in groups); results are buffered and flushed by size or time, so the database sees one
 short transaction per batch rather than one per message.
+
+Sends run on lanes: up to ``limit`` long-lived tasks that take the next launched send when they
+finish one, and park when there is none. A task per message cost 13 µs more CPU per message
+(measured: the adapter through the simulator with 100 in flight, 77 vs 90 µs), mostly in the
+collector, which kept promoting tasks that were alive at a young collection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from broadcaster.providers.base import SendResult
@@ -28,11 +34,15 @@ class InFlight:
     def __init__(self, limit: int, record: Callable[[list[SendResult]], None], *,
                  flush_results: int = FLUSH_RESULTS, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.limit = max(1, limit)
+        #: Sends launched and not yet answered (waiting for a lane or running on one).
         self.count = 0
         self._record, self._flush_results = record, flush_results
         self._changed = asyncio.Event()
         self._buffer: list[SendResult] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[Awaitable[list[SendResult]]] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._lanes: list[asyncio.Task[None]] = []
+        self._closing = False
         self._flusher = asyncio.create_task(self._every(flush_interval_s))
 
     async def room(self, at_least: int = 1) -> int:
@@ -49,9 +59,27 @@ class InFlight:
     def launch(self, send: Awaitable[list[SendResult]]) -> None:
         """Take a slot for one send; its result joins the buffer when it answers."""
         self.count += 1
-        task = asyncio.create_task(self._run(send))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._waiting.append(send)
+        while self._idle:
+            lane = self._idle.popleft()
+            if not lane.done():
+                lane.set_result(None)
+                return
+        if len(self._lanes) < self.limit:
+            self._lanes.append(asyncio.create_task(self._lane()))
+        # else every lane is busy: the first to finish takes it (only past the limit)
+
+    async def _lane(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._waiting:
+                await self._run(self._waiting.popleft())
+            elif self._closing:
+                return
+            else:
+                parked = loop.create_future()
+                self._idle.append(parked)
+                await parked
 
     async def _run(self, send: Awaitable[list[SendResult]]) -> None:
         try:
@@ -79,7 +107,12 @@ class InFlight:
 
     async def close(self) -> None:
         """Wait for every send, then write what is left."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks)
+        self._closing = True
+        while self._idle:  # parked lanes wake, find nothing waiting, and end
+            lane = self._idle.popleft()
+            if not lane.done():
+                lane.set_result(None)
+        if self._lanes:
+            await asyncio.gather(*self._lanes)
         self._flusher.cancel()
         self.flush()

@@ -68,3 +68,49 @@ async def test_room_waits_for_a_group_of_free_slots():
     for g in gates[2:]:
         g.set()
     await flow.close()
+
+
+async def test_sends_run_on_at_most_limit_lanes_and_close_ends_them():
+    loop = asyncio.get_running_loop()
+    created = 0
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    before = len(asyncio.all_tasks())  # this test's own task
+    recorded: list[SendResult] = []
+    loop.set_task_factory(counting_factory)
+    try:
+        flow = InFlight(5, recorded.extend, flush_interval_s=0.001)
+
+        async def send(i: int) -> list[SendResult]:
+            await asyncio.sleep(0.001 * (i % 3))
+            return [SendResult(str(i), MessageStatus.SENT)]
+
+        for i in range(200):
+            await flow.room()
+            flow.launch(send(i))
+        await flow.close()
+    finally:
+        loop.set_task_factory(None)
+    assert sorted(int(r.reference) for r in recorded) == list(range(200))
+    assert created <= 5 + 1  # five lanes and the flusher, not a task per message
+    await asyncio.sleep(0)  # the cancelled flusher finishes
+    assert len(asyncio.all_tasks()) == before  # parked lanes ended on close
+
+
+async def test_sends_launched_past_the_limit_wait_for_a_lane():
+    recorded: list[SendResult] = []
+    flow = InFlight(2, recorded.extend)
+
+    async def send(i: int) -> list[SendResult]:
+        await asyncio.sleep(0.001)
+        return [SendResult(str(i), MessageStatus.SENT)]
+
+    for i in range(6):  # no room() in between: four wait for the two lanes
+        flow.launch(send(i))
+    assert flow.count == 6
+    await flow.close()
+    assert sorted(int(r.reference) for r in recorded) == list(range(6)) and flow.count == 0
