@@ -2,17 +2,18 @@
 
 1. loopback ceiling: a plain aiohttp client loop (100 in flight) against the simulator;
 2. broadcaster unthrottled: a broadcast through the whole stack (Celery workers, Redis, SQLite);
-3. naive: one Celery task per message, each a blocking POST (what hand-rolled scripts do);
+3. naive: one Celery task per message, each a blocking POST (what hand-rolled scripts do), POST
+   only and with the row read and the status written back;
 4. throttled accuracy: one code at a set rate, measured per second at the simulator.
 
 This machine's speed drifts by up to 1.7x within minutes (the same code measured 100 and 175 us
-of simulator CPU per request ten minutes apart), so the ceiling and broadcaster are each measured
-twice, interleaved, and the ratios use the means. CPU per message (every broadcaster process,
-or every naive worker process, the simulator excluded) is printed too: it does not depend on
-how busy the machine is, or on the simulator sharing its 2 cores.
+of simulator CPU per request ten minutes apart), so 1-3 are read in rounds, next to each other,
+and every ratio is taken within a round: the summary gives the median and the range over the
+rounds. CPU per message (every broadcaster process, or every naive worker process, the
+simulator excluded) is printed too: it depends less on how busy the machine is.
 
-    python bench/bench_send.py                    # ~3 minutes
-    python bench/bench_send.py --throttle-s 60    # the README figure
+    python bench/bench_send.py                               # ~3 minutes
+    python bench/bench_send.py --rounds 5 --throttle-s 60    # the README figures
 
 Targets on 2 cores: >= 60 % of the loopback ceiling, >= 10x the naive sender, throttled rate
 within +-2 % of the configured one and never above the bucket size in any second.
@@ -25,12 +26,14 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -164,15 +167,17 @@ def naive(sim_url: str, pids: list[int], n: int, enqueue: Callable[[int], None])
     return rate, (tree_cpu_s(pids) - cpu) / n
 
 
-def naive_runs(stack: DevStack, settings: Settings, workers: int, n: int, tmp: Path) -> dict[str, tuple[float, float]]:
+def naive_runs(stack: DevStack, settings: Settings, workers: int, n: int, tmp: Path,
+               round_no: int) -> dict[str, tuple[float, float]]:
     """Both naive variants: POST only, and read row + POST + write status (like for like)."""
     sim_url = f"http://127.0.0.1:{stack.simulator_port}"
     engine = engine_for(settings.database_url)
-    add_code(engine, settings, "9001", "short", mps=1)
-    write_list(tmp / "naive.csv", n, offset=900_000)
+    code = f"{9001 + round_no}"
+    add_code(engine, settings, code, "short", mps=1)
+    write_list(tmp / f"naive{round_no}.csv", n, offset=900_000 + round_no * n)
     # Scheduled far ahead: broadcaster never starts it; the naive tasks send its rows.
-    bid = create_from_file(engine, settings, tmp / "naive.csv",
-                           NewBroadcast(sender="9001", text="Hola {name}", at="2099-01-01T00:00"))["id"]
+    bid = create_from_file(engine, settings, tmp / f"naive{round_no}.csv",
+                           NewBroadcast(sender=code, text="Hola {name}", at="2099-01-01T00:00"))["id"]
     with engine.connect() as conn:
         ids = [m for (m,) in conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == bid)
                                           .order_by(messages.c.id))]
@@ -182,9 +187,9 @@ def naive_runs(stack: DevStack, settings: Settings, workers: int, n: int, tmp: P
 
         out["post only"] = naive(sim_url, pids, n, lambda i: naive_sender.send_one.delay(
             f"{sim_url}/v1", "simulator-key",
-            {"from": "9", "to": "+525500000001", "text": "x", "externalId": f"n{i}"}))
+            {"from": "9", "to": "+525500000001", "text": "x", "externalId": f"n{round_no}-{i}"}))
         out["row read + POST + status write"] = naive(sim_url, pids, n, lambda i: naive_sender.send_message.delay(
-            f"{sim_url}/v1", "simulator-key", "9001", ids[i]))
+            f"{sim_url}/v1", "simulator-key", code, ids[i]))
     with engine.connect() as conn:
         sent = conn.execute(sa.select(sa.func.count()).where(messages.c.broadcast_id == bid,
                                                              messages.c.status == "SENT")).scalar_one()
@@ -215,49 +220,71 @@ def start_stack(prefix: str, workers: int) -> tuple[Path, DevStack, Settings]:
     return tmp, stack, Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
 
 
+@dataclass
+class Round:
+    """Readings taken next to each other: msg/s and CPU seconds per message."""
+
+    ceiling: float
+    ours: float
+    our_cpu: float
+    naive: dict[str, tuple[float, float]]
+
+
+def one_round(stack: DevStack, settings: Settings, args: argparse.Namespace, tmp: Path, round_no: int) -> Round:
+    sim_url = f"http://127.0.0.1:{stack.simulator_port}"
+    wait_idle([p.pid for p in stack.procs.values()])
+    ceil = asyncio.run(ceiling(f"{sim_url}/v1", args.messages))
+    print(f"round {round_no}: loopback ceiling (aiohttp, 100 in flight): {ceil:8,.0f} msg/s")
+    rate, cpu, total = unthrottled(stack, settings, f"{7101 + round_no}", args.messages, tmp)
+    print(f"round {round_no}: broadcaster, unthrottled, {args.workers} workers:  {rate:8,.0f} msg/s at the gateway "
+          f"({args.messages:,} in {total:.1f} s incl. create + schedule; {cpu * 1e6:,.0f} us CPU per message "
+          f"in all broadcaster processes)")
+    naives = naive_runs(stack, settings, args.workers, min(args.messages, 3000), tmp, round_no)
+    for label, (slow, slow_cpu) in naives.items():
+        print(f"round {round_no}: naive one-task-per-message, {args.workers} workers, {label}: {slow:8,.0f} msg/s "
+              f"({slow_cpu * 1e6:,.0f} us CPU per message in its worker processes)")
+    return Round(ceil, rate, cpu, naives)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """``median (min-max)`` of per-round ratios."""
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def throttled(stack: DevStack, settings: Settings, args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
+    """(granted msg/s at the gateway, most in one second, seconds counted) for one throttled code."""
+    n = int(args.throttle_mps * (args.throttle_s + 5))
+    run_broadcast(stack, settings, "7002", args.throttle_mps, n, tmp)
+    time.sleep(args.throttle_s + 2)
+    per = sorted(sim(f"http://127.0.0.1:{stack.simulator_port}", "/_sim/stats/rate?from=7002")["per_second"])[1:-1]
+    return sum(c for _, c in per) / max(1, len(per)), max(c for _, c in per), len(per)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2, help="send worker processes")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of ceiling, broadcaster and naive readings")
     parser.add_argument("--throttle-s", type=float, default=20.0)
     parser.add_argument("--throttle-mps", type=float, default=50.0)
     args = parser.parse_args()
     tmp, stack, settings = start_stack("bc-bench-send-", args.workers)
-    sim_url = f"http://127.0.0.1:{stack.simulator_port}"
     try:
-        ceilings, rates, cpus = [], [], []
-        everything = [p.pid for p in stack.procs.values()]
-        for run, code in enumerate(("7001", "7003"), start=1):
-            wait_idle(everything)
-            ceilings.append(asyncio.run(ceiling(f"{sim_url}/v1", args.messages)))
-            print(f"loopback ceiling (aiohttp, 100 in flight), reading {run}:  {ceilings[-1]:8,.0f} msg/s")
-            rate, cpu, total = unthrottled(stack, settings, code, args.messages, tmp)
-            rates.append(rate)
-            cpus.append(cpu)
-            print(f"broadcaster, unthrottled, {args.workers} workers, run {run}:      {rate:8,.0f} msg/s at the "
-                  f"gateway ({args.messages:,} in {total:.1f} s incl. create + schedule; "
-                  f"{cpu * 1e6:,.0f} us CPU per message in all broadcaster processes)")
-            if run == 1:
-                naives = naive_runs(stack, settings, args.workers, min(args.messages, 3000), tmp)
-                for label, (slow, slow_cpu) in naives.items():
-                    print(f"naive one-task-per-message, {args.workers} workers, {label}: {slow:8,.0f} msg/s "
-                          f"({slow_cpu * 1e6:,.0f} us CPU per message in its worker processes)")
-        ceil, ours, our_cpu = (sum(x) / len(x) for x in (ceilings, rates, cpus))
-        n = int(args.throttle_mps * (args.throttle_s + 5))
-        run_broadcast(stack, settings, "7002", args.throttle_mps, n, tmp)
-        time.sleep(args.throttle_s + 2)
-        per = sorted(sim(sim_url, "/_sim/stats/rate?from=7002")["per_second"])[1:-1]
-        rate = sum(c for _, c in per) / max(1, len(per))
+        rounds = [one_round(stack, settings, args, tmp, r) for r in range(1, args.rounds + 1)]
+        rate, most, seconds = throttled(stack, settings, args, tmp)
         bucket = max(1.0, args.throttle_mps)
-        print(f"throttled at {args.throttle_mps:g}/s over {len(per)} s: {rate:.2f} msg/s, "
-              f"max in one second {max(c for _, c in per)} (bucket {bucket:g}; a token bucket allows at most "
+        print(f"throttled at {args.throttle_mps:g}/s over {seconds} s: {rate:.2f} msg/s, "
+              f"max in one second {most} (bucket {bucket:g}; a token bucket allows at most "
               f"bucket + rate x 1 s = {bucket + args.throttle_mps:g} in any second, seen at the gateway "
               f"with network jitter at the second boundaries)")
-        print("\nratios (means of the interleaved readings)")
-        print(f"  broadcaster / loopback ceiling: {ours / ceil:5.2f}   (target >= 0.60)")
-        for label, (slow, slow_cpu) in naives.items():
-            print(f"  broadcaster / naive sender, {label}: {ours / slow:5.1f}x throughput, "
-                  f"{slow_cpu / our_cpu:5.1f}x less CPU per message  (target >= 10x)")
+        print(f"\nratios within each round: median (min-max) over {len(rounds)} rounds")
+        print(f"  broadcaster / loopback ceiling: {spread([r.ours / r.ceiling for r in rounds], '.2f')}"
+              f"   (target >= 0.60)")
+        for label in rounds[0].naive:
+            speed = spread([r.ours / r.naive[label][0] for r in rounds], '.1f')
+            thrift = spread([r.naive[label][1] / r.our_cpu for r in rounds], '.1f')
+            print(f"  broadcaster / naive sender, {label}: {speed}x throughput, {thrift}x less CPU per message"
+                  f"  (target >= 10x)")
         print(f"  throttled / configured:         {rate / args.throttle_mps:6.3f} (target 0.98 .. 1.02)")
     finally:
         stack.stop()
