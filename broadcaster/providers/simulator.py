@@ -88,9 +88,14 @@ class Simulator:
             "receipts_pending": self.receipts.pending,
         }
 
+    def authorized(self, request: web.BaseRequest) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.config.api_key}"
+
     def reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
               ) -> web.Response:
-        return web.json_response(body, status=status, headers=headers, dumps=json.dumps)
+        # Bytes, not text: json_response's text path re-encodes and re-parses the content type.
+        return web.Response(body=json.dumps(body).encode(), status=status, headers=headers,
+                            content_type="application/json")
 
 
 SIM = web.AppKey("simulator", Simulator)
@@ -139,12 +144,12 @@ def _drop(request: web.Request) -> web.Response:
 async def _read_send(sim: Simulator, request: web.Request) -> dict[str, Any] | web.Response:
     """The request body, or the 401/400 answer it deserves."""
     config = sim.config
-    if request.headers.get("Authorization") != f"Bearer {config.api_key}":
+    if not sim.authorized(request):
         return _error(sim, 401, "invalid or missing API key")
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)
     try:
-        body = await request.json()
+        body = json.loads(await request.read())  # bytes: JSON is UTF-8 (RFC 8259), no charset look-up
     except ValueError:
         return _error(sim, 400, "body is not JSON")
     problem = _validate(body, config.max_text_chars)
@@ -224,7 +229,7 @@ async def list_messages(request: web.Request) -> web.StreamResponse:
     """The look-up: ``?externalId=`` answers every message holding it (``[]`` when none)."""
     sim = request.app[SIM]
     sim.counters.lookups_total += 1
-    if request.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
+    if not sim.authorized(request):
         return _error(sim, 401, "invalid or missing API key")
     if sim.config.latency_ms:
         await asyncio.sleep(sim.config.latency_ms / 1000)
@@ -240,7 +245,7 @@ async def list_messages(request: web.Request) -> web.StreamResponse:
 
 async def get_message(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIM]
-    if request.headers.get("Authorization") != f"Bearer {sim.config.api_key}":
+    if not sim.authorized(request):
         return _error(sim, 401, "invalid or missing API key")
     slot = sim.store.slot_of(request.match_info["id"])
     if slot is None:
