@@ -24,6 +24,7 @@ from broadcaster.store.models import receipts
 
 log = logging.getLogger(__name__)
 
+_INSERT_RECEIPT = sa.insert(receipts)
 _CANDIDATES = [MessageStatus.DEQUEUED, MessageStatus.SENT, MessageStatus.ENROUTE, MessageStatus.ACCEPTD]
 
 
@@ -57,11 +58,11 @@ def apply_receipt(engine: Engine, provider: str, receipt: Receipt, *, allow_priv
                 metrics.record_receipt(receipt.status.value, msg["sender_code"], provider)
                 enqueue_status_change(conn, message_id=msg["id"], broadcast_id=msg["broadcast_id"],
                                       status=receipt.status.value, now=now, allow_private=allow_private)
-        conn.execute(sa.insert(receipts).values(
-            message_id=msg["id"] if msg else None, provider=provider, gateway_id=receipt.gateway_id,
-            status=receipt.status.value, applied=applied, reported_at=(receipt.at or "")[:40] or None,
-            received_at=now, raw=_jsonable(receipt.raw),
-        ))
+        conn.execute(_INSERT_RECEIPT, {
+            "message_id": msg["id"] if msg else None, "provider": provider, "gateway_id": receipt.gateway_id,
+            "status": receipt.status.value, "applied": applied, "reported_at": (receipt.at or "")[:40] or None,
+            "received_at": now, "raw": _jsonable(receipt.raw),
+        })
     return Applied(msg["id"] if msg else None, status, applied, msg["broadcast_id"] if msg else None)
 
 

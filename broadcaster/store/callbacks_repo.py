@@ -56,14 +56,16 @@ class Claimed:
     lease_until: datetime
 
 
+_TARGET_FOR_MESSAGE = (
+    sa.select(broadcasts.c.request_dr, broadcasts.c.callbacks, broadcasts.c.sender_code, messages.c.recipient)
+    .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
+    .where(messages.c.id == sa.bindparam("mid"), messages.c.broadcast_id == sa.bindparam("bid"))
+)  # built once: it runs for every receipt
+
+
 def target_for_message(conn: Connection, message_id: int, broadcast_id: int) -> Target | None:
     """One indexed query: the broadcast's callback settings and the message's recipient."""
-    row = conn.execute(
-        sa.select(broadcasts.c.request_dr, broadcasts.c.callbacks, broadcasts.c.sender_code,
-                  messages.c.recipient)
-        .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
-        .where(messages.c.id == message_id, messages.c.broadcast_id == broadcast_id)
-    ).first()
+    row = conn.execute(_TARGET_FOR_MESSAGE, {"mid": message_id, "bid": broadcast_id}).first()
     return Target(bool(row[0]), row[1], row[2], row[3]) if row else None
 
 

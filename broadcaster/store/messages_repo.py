@@ -193,16 +193,27 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
     return [(int(m), int(b)) for m, b in rows]
 
 
+_FOR_RECEIPT = (sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id,
+                          broadcasts.c.sender_code)
+                .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
+# Built once: constructing these per receipt cost more CPU than SQLite running them.
+_FOR_RECEIPT_BY_ID = _FOR_RECEIPT.where(messages.c.id == sa.bindparam("mid"))
+_FOR_RECEIPT_BY_GATEWAY_ID = _FOR_RECEIPT.where(messages.c.gateway_id == sa.bindparam("gid", type_=sa.String()))
+_ADVANCE = (sa.update(messages)
+            .where(messages.c.id == sa.bindparam("mid"), messages.c.status.in_(sa.bindparam("allowed", expanding=True)))
+            .values(status=sa.bindparam("to", type_=sa.String()), updated_at=sa.bindparam("now", type_=sa.DateTime())))
+_ADVANCE_KEEPING_GATEWAY_ID = _ADVANCE.values(
+    gateway_id=sa.func.coalesce(messages.c.gateway_id, sa.bindparam("gid", type_=sa.String())))
+_MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("mid"))
+
+
 def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | None) -> dict[str, Any] | None:
     """The message a receipt speaks of: by our reference first, else by the gateway's id."""
-    q = (sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id,
-                   broadcasts.c.sender_code)
-         .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
     row = None
     if reference and reference.isdigit():
-        row = conn.execute(q.where(messages.c.id == int(reference))).mappings().first()
+        row = conn.execute(_FOR_RECEIPT_BY_ID, {"mid": int(reference)}).mappings().first()
     if row is None and gateway_id:
-        row = conn.execute(q.where(messages.c.gateway_id == gateway_id)).mappings().first()
+        row = conn.execute(_FOR_RECEIPT_BY_GATEWAY_ID, {"gid": gateway_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -210,19 +221,17 @@ def advance_status(
     conn: Connection, message_id: int, allowed_from: Sequence[MessageStatus], to: MessageStatus,
     now: datetime, gateway_id: str | None = None,
 ) -> bool:
-    values: dict[str, Any] = {"status": to.value, "updated_at": now}
+    """``allowed_from`` → ``to``; a gateway id fills in only where none is stored yet."""
+    params = {"mid": message_id, "allowed": [s.value for s in allowed_from], "to": to.value, "now": now}
     if gateway_id:
-        values["gateway_id"] = sa.func.coalesce(messages.c.gateway_id, gateway_id)
-    result = conn.execute(
-        sa.update(messages)
-        .where(messages.c.id == message_id, messages.c.status.in_([s.value for s in allowed_from]))
-        .values(**values)
-    )
+        result = conn.execute(_ADVANCE_KEEPING_GATEWAY_ID, {**params, "gid": gateway_id})
+    else:
+        result = conn.execute(_ADVANCE, params)
     return result.rowcount == 1
 
 
 def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).mappings().first()
+    row = conn.execute(_MESSAGE, {"mid": message_id}).mappings().first()
     return dict(row) if row else None
 
 

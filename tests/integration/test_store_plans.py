@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from broadcaster.config import Settings
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.codes import add_code
-from broadcaster.store import messages_repo
+from broadcaster.domain.states import MessageStatus as M
+from broadcaster.store import callbacks_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import broadcasts, messages
 
@@ -117,3 +118,22 @@ def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(
         leases = [r[0] for r in conn.execute(sa.select(messages.c.lease_until).where(
             messages.c.id.in_([c.id for c in claimed])))]
     assert min(leases) >= got_through + timedelta(seconds=10) - timedelta(seconds=sending.LEASE_SLACK_S), leases
+
+
+def test_a_receipt_finds_its_message_by_primary_key(queued) -> None:
+    engine, bid, ids = queued
+    now = utcnow()
+
+    def work(conn: sa.Connection) -> None:
+        msg = messages_repo.find_for_receipt(conn, str(ids[7]), None)
+        assert msg is not None
+        messages_repo.advance_status(conn, msg["id"], [M.DEQUEUED, M.SENT, M.ENROUTE], M.DELIVRD, now,
+                                     gateway_id="g7")
+        messages_repo.get_message(conn, msg["id"])
+        callbacks_repo.target_for_message(conn, msg["id"], bid)
+
+    plans = _plans_of(engine, work)
+    assert len(plans) == 4
+    for sql, plan in plans:
+        assert "messages USING INTEGER PRIMARY KEY" in plan, (sql, plan)
+        assert "ix_messages_status" not in plan, (sql, plan)
