@@ -102,7 +102,8 @@ messages = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=True),
     sa.UniqueConstraint("broadcast_id", "recipient", name="uq_messages_broadcast_recipient"),
     sa.Index("ix_messages_broadcast_status", "broadcast_id", "status"),
-    sa.Index("ix_messages_status_lease", "status", "lease_until"),
+    # sent_at too: the expiry sweep seeks (status, NULL lease, sent_at < cutoff); see migration 0004
+    sa.Index("ix_messages_status_lease_sent", "status", "lease_until", "sent_at"),
     sa.Index("ix_messages_gateway_id", "gateway_id"),
     # A message id is the gateway's idempotency key (externalId): it must never be reused.
     sqlite_autoincrement=True,

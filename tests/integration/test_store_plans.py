@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
+from broadcaster.domain.states import MessageStatus as M
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.codes import add_code
-from broadcaster.domain.states import MessageStatus as M
 from broadcaster.store import callbacks_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import broadcasts, messages
@@ -137,3 +137,17 @@ def test_a_receipt_finds_its_message_by_primary_key(queued) -> None:
     for sql, plan in plans:
         assert "messages USING INTEGER PRIMARY KEY" in plan, (sql, plan)
         assert "ix_messages_status" not in plan, (sql, plan)
+
+
+def test_the_expiry_sweep_seeks_old_sent_messages_instead_of_reading_every_sent_one(queued) -> None:
+    engine, bid, ids = queued
+    now = utcnow()
+    with engine.begin() as conn:  # 500 sent an hour ago, then the sweep with a 2-hour validity
+        claimed = [c.id for c in messages_repo.claim(conn, bid, ids[:500], now=now, lease_s=60)]
+        messages_repo.record_sent(conn, [(m, f"g{m}") for m in claimed], now - timedelta(hours=1))
+    plans = _plans_of(engine, lambda conn: messages_repo.expire_silent(conn, now - timedelta(hours=2), now))
+    assert len(plans) == 1
+    # 148 ms per tick with a million sent messages when it read them all (status index only).
+    assert "ix_messages_status_lease_sent (status=? AND lease_until=? AND sent_at<?)" in plans[0][1], plans
+    with engine.begin() as conn:
+        assert messages_repo.expire_silent(conn, now - timedelta(minutes=30), now) != []  # still expires
