@@ -58,7 +58,7 @@ class Stack:
 
         Celery's consumer can die on a broker restart (kombu acks a finished task on a channel
         whose connection is already gone: "Unrecoverable error: AttributeError: 'NoneType' object
-        has no attribute 'hostname'", seen once in seven crash-test runs); deployments run
+        has no attribute 'hostname'", seen once in nine crash-test runs); deployments run
         workers under a supervisor for that. Returns the names restarted (kept in ``restarted``).
         """
         dead = [n for n, ok in self.dev.alive().items() if not ok and (n.startswith("worker-") or n == "beat")]
