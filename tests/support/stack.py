@@ -53,20 +53,19 @@ class Stack:
             time.sleep(poll_s)
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; logs in {self.dev.workdir}")
 
-    def restart_dead_celery(self) -> list[str]:
+    def restart_dead_celery(self) -> None:
         """Start dead Celery processes again, as docker-compose's ``restart: unless-stopped`` does.
 
         Celery's consumer can die on a broker restart (kombu acks a finished task on a channel
         whose connection is already gone: "Unrecoverable error: AttributeError: 'NoneType' object
         has no attribute 'hostname'", seen once in nine crash-test runs); deployments run
-        workers under a supervisor for that. Returns the names restarted (kept in ``restarted``).
+        workers under a supervisor for that. The names restarted are kept in ``restarted``.
         """
         dead = [n for n, ok in self.dev.alive().items() if not ok and (n.startswith("worker-") or n == "beat")]
         for name in dead:
             print(f"{name} died (see its log); starting it again, as a supervisor would")
             self.dev.respawn(name)
         self.restarted.extend(dead)
-        return dead
 
     def assert_alive(self) -> None:
         dead = [n for n, ok in self.dev.alive().items() if not ok]
