@@ -63,8 +63,10 @@ def main() -> None:
                 else:
                     control.stop(engine, bid)
                 n, secs = after_ack(sim_url)
-                print(f"{action:8} round {r + 1}: {n:4} messages after the ack (bound {bound}), "
-                      f"sending stopped {secs * 1000:5.0f} ms after it")
+                print(
+                    f"{action:8} round {r + 1}: {n:4} messages after the ack (bound {bound}), "
+                    f"sending stopped {secs * 1000:5.0f} ms after it"
+                )
     finally:
         stack.stop()
 

@@ -29,7 +29,9 @@ def write_csv(path: Path, n: int) -> None:
     with path.open("w") as f:
         f.write("phone,name,balance\n")
         for i in range(n):
-            f.write(f"+5255{rng.randrange(10**7, 10**8)},Cliente {i},{rng.randrange(1, 10**6) / 100:.2f}\n")
+            f.write(
+                f"+5255{rng.randrange(10**7, 10**8)},Cliente {i},{rng.randrange(1, 10**6) / 100:.2f}\n"
+            )
 
 
 def write_xlsx(path: Path, n: int) -> None:
@@ -40,7 +42,13 @@ def write_xlsx(path: Path, n: int) -> None:
     ws = wb.create_sheet("recipients")
     ws.append(["phone", "name", "balance"])
     for i in range(n):
-        ws.append([int(f"5255{rng.randrange(10**7, 10**8)}"), f"Cliente {i}", rng.randrange(1, 10**6) / 100])
+        ws.append(
+            [
+                int(f"5255{rng.randrange(10**7, 10**8)}"),
+                f"Cliente {i}",
+                rng.randrange(1, 10**6) / 100,
+            ]
+        )
     wb.save(path)
 
 
@@ -58,8 +66,13 @@ def run(path: str, db: str, out: mp.Queue) -> None:
     start = time.perf_counter()
     view = create_from_file(engine, settings, path, NewBroadcast(sender="55501", text=TEXT))
     elapsed = time.perf_counter() - start
-    out.put((elapsed, view["expectedMessages"] + view["invalidRows"] + view["duplicates"],
-             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    out.put(
+        (
+            elapsed,
+            view["expectedMessages"] + view["invalidRows"] + view["duplicates"],
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
+    )
 
 
 def measure(label: str, path: Path, tmp: Path) -> tuple[float, float]:
@@ -69,7 +82,9 @@ def measure(label: str, path: Path, tmp: Path) -> tuple[float, float]:
     proc.start()
     elapsed, rows, rss_mb = out.get()
     proc.join()
-    print(f"{label:>10}: {rows:>9,} rows in {elapsed:6.2f} s = {rows / elapsed:>9,.0f} rows/s, peak RSS {rss_mb:6.1f} MB")
+    print(
+        f"{label:>10}: {rows:>9,} rows in {elapsed:6.2f} s = {rows / elapsed:>9,.0f} rows/s, peak RSS {rss_mb:6.1f} MB"
+    )
     return elapsed, rss_mb
 
 
@@ -88,9 +103,13 @@ def main() -> None:
         x = tmp / "200k.xlsx"
         write_xlsx(x, 200_000)
         t, _ = measure("xlsx 200k", x, tmp)
-        print(f"\n1M CSV: {results[1_000_000][0]:.1f} s (target <= 30 s, ratio {results[1_000_000][0] / 30:.2f})")
+        print(
+            f"\n1M CSV: {results[1_000_000][0]:.1f} s (target <= 30 s, ratio {results[1_000_000][0] / 30:.2f})"
+        )
         print(f"200k XLSX: {t:.1f} s (target <= 10 s, ratio {t / 10:.2f})")
-        print(f"peak RSS 1M / 100k: {results[1_000_000][1] / results[100_000][1]:.2f} (flat = 1.0; target <= 200 MB)")
+        print(
+            f"peak RSS 1M / 100k: {results[1_000_000][1] / results[100_000][1]:.2f} (flat = 1.0; target <= 200 MB)"
+        )
 
 
 if __name__ == "__main__":

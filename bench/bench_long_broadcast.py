@@ -40,7 +40,12 @@ def processes() -> dict[int, tuple[str, float, int]]:
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                cmd = (
+                    Path(f"/proc/{entry}/cmdline")
+                    .read_bytes()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")
+                )
                 rss = int(Path(f"/proc/{entry}/statm").read_text().split()[1]) * PAGE
             except OSError:
                 continue
@@ -62,7 +67,9 @@ def main() -> None:
         add_code(engine, settings, "7501", "short", mps=1e5)
         write_list(tmp / "long.csv", n)
         start = time.perf_counter()
-        bid = create_from_file(engine, settings, tmp / "long.csv", NewBroadcast(sender="7501", text="Hola {name}"))["id"]
+        bid = create_from_file(
+            engine, settings, tmp / "long.csv", NewBroadcast(sender="7501", text="Hola {name}")
+        )["id"]
         print(f"created {n:,} messages in {time.perf_counter() - start:.1f} s", flush=True)
         before, start, peak = processes(), time.perf_counter(), collections.Counter[int]()
         while get_broadcast(engine, bid)["status"] != "COMPLETED":
@@ -73,17 +80,27 @@ def main() -> None:
             time.sleep(2)
         took = time.perf_counter() - start
         after = processes()
-        rates = [c for _, c in sorted(sim(sim_url, "/_sim/stats/rate?from=7501")["per_second"])[1:-1]]
-        print(f"completed in {took:.1f} s: {n / took:,.0f} msg/s on average; per second at the gateway: "
-              f"median {statistics.median(rates):,.0f}, min {min(rates):,}, max {max(rates):,}")
+        rates = [
+            c for _, c in sorted(sim(sim_url, "/_sim/stats/rate?from=7501")["per_second"])[1:-1]
+        ]
+        print(
+            f"completed in {took:.1f} s: {n / took:,.0f} msg/s on average; per second at the gateway: "
+            f"median {statistics.median(rates):,.0f}, min {min(rates):,}, max {max(rates):,}"
+        )
         print(f"first ten seconds: {rates[:10]}\nlast ten seconds:  {rates[-10:]}")
-        used = {pid: cpu - before.get(pid, (cmd, 0.0, 0))[1] for pid, (cmd, cpu, _) in after.items()}
+        used = {
+            pid: cpu - before.get(pid, (cmd, 0.0, 0))[1] for pid, (cmd, cpu, _) in after.items()
+        }
         for pid in sorted(used, key=lambda p: -used[p]):
             if used[pid] > 1:
                 cmd, _, rss = after[pid]
-                print(f"  {used[pid] * 1e6 / n:6.1f} us CPU per message, peak RSS {max(peak[pid], rss) / 1e6:5.0f} MB  {cmd}")
+                print(
+                    f"  {used[pid] * 1e6 / n:6.1f} us CPU per message, peak RSS {max(peak[pid], rss) / 1e6:5.0f} MB  {cmd}"
+                )
         stats = sim(sim_url, "/_sim/stats")
-        print(f"accepted {stats['accepted_total']:,}, externalIds accepted twice: {len(stats['duplicates'])}")
+        print(
+            f"accepted {stats['accepted_total']:,}, externalIds accepted twice: {len(stats['duplicates'])}"
+        )
     finally:
         stack.stop()
 

@@ -33,7 +33,9 @@ def receipts_sent(sim_url: str) -> int:
     return int(sim(sim_url, "/_sim/stats")["receipts_sent"])
 
 
-def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: int) -> tuple[float, float]:
+def one_round(
+    stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: int
+) -> tuple[float, float]:
     """(seconds from create until the simulator had posted every receipt, API CPU s per receipt)."""
     engine = engine_for(settings.database_url)
     sim_url = f"http://127.0.0.1:{stack.simulator_port}"
@@ -43,7 +45,9 @@ def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: 
     api = stack.procs["api"].pid
     before, cpu = receipts_sent(sim_url), tree_cpu_s([api])
     start = time.perf_counter()
-    create_from_file(engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}"))
+    create_from_file(
+        engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}")
+    )
     while receipts_sent(sim_url) - before < n:  # a receipt counts as sent once the API answered 2xx
         if time.perf_counter() - start > 600:
             raise SystemExit(f"round {round_no}: receipts did not all arrive in 600 s")
@@ -59,16 +63,24 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bc-bench-receipts-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     upgrade(url)
-    stack = DevStack(database_url=url, simulator_port=free_port(), api_port=free_port(), send_workers=2,
-                     simulator_args=["--dlr-delay-s", "2"], workdir=tmp,
-                     extra_env={"BROADCASTER_TICK_S": "1"}).start()
+    stack = DevStack(
+        database_url=url,
+        simulator_port=free_port(),
+        api_port=free_port(),
+        send_workers=2,
+        simulator_args=["--dlr-delay-s", "2"],
+        workdir=tmp,
+        extra_env={"BROADCASTER_TICK_S": "1"},
+    ).start()
     settings = Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
     try:
         wait_idle([p.pid for p in stack.procs.values()])
         for r in range(1, args.rounds + 1):
             took, cpu = one_round(stack, settings, tmp, args.messages, r)
-            print(f"round {r}: {args.messages:,} receipts stored {took:.1f} s after the broadcast was created "
-                  f"(sent, then receipts 2 s later); API server {cpu * 1e6:,.0f} us CPU per receipt")
+            print(
+                f"round {r}: {args.messages:,} receipts stored {took:.1f} s after the broadcast was created "
+                f"(sent, then receipts 2 s later); API server {cpu * 1e6:,.0f} us CPU per receipt"
+            )
     finally:
         stack.stop()
 

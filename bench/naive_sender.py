@@ -35,17 +35,30 @@ def _db() -> sa.Engine:
 
 @app.task(name="naive.send_one")
 def send_one(base_url: str, api_key: str, msg: dict) -> None:
-    _session.post(f"{base_url}/messages", json=msg, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+    _session.post(
+        f"{base_url}/messages", json=msg, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+    )
 
 
 @app.task(name="naive.send_message")
 def send_message(base_url: str, api_key: str, sender: str, message_id: int) -> None:
     with _db().begin() as conn:
-        row = conn.execute(sa.select(messages.c.recipient, messages.c.text)
-                           .where(messages.c.id == message_id)).one()
-    reply = _session.post(f"{base_url}/messages", headers={"Authorization": f"Bearer {api_key}"}, timeout=10,
-                          json={"from": sender, "to": row.recipient, "text": row.text, "externalId": str(message_id)})
+        row = conn.execute(
+            sa.select(messages.c.recipient, messages.c.text).where(messages.c.id == message_id)
+        ).one()
+    reply = _session.post(
+        f"{base_url}/messages",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=10,
+        json={"from": sender, "to": row.recipient, "text": row.text, "externalId": str(message_id)},
+    )
     with _db().begin() as conn:
-        conn.execute(sa.update(messages).where(messages.c.id == message_id).values(
-            status="SENT", gateway_id=reply.json()["data"]["id"],
-            sent_at=datetime.now(UTC).replace(tzinfo=None)))
+        conn.execute(
+            sa.update(messages)
+            .where(messages.c.id == message_id)
+            .values(
+                status="SENT",
+                gateway_id=reply.json()["data"]["id"],
+                sent_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )

@@ -43,8 +43,11 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except BroadcasterError as exc:
-            code = EXIT_NOT_FOUND if isinstance(exc, NotFound) else (
-                EXIT_CONFLICT if isinstance(exc, InvalidTransition) else EXIT_INPUT)
+            code = (
+                EXIT_NOT_FOUND
+                if isinstance(exc, NotFound)
+                else (EXIT_CONFLICT if isinstance(exc, InvalidTransition) else EXIT_INPUT)
+            )
             if kwargs.get("as_json"):
                 click.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}))
             else:

@@ -16,8 +16,12 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--workspace", required=True, help="Workspace the key acts for (created on first use).")
-@click.option("--signing", is_flag=True, help="Also make a signing secret: every request must then be signed.")
+@click.option(
+    "--workspace", required=True, help="Workspace the key acts for (created on first use)."
+)
+@click.option(
+    "--signing", is_flag=True, help="Also make a signing secret: every request must then be signed."
+)
 @json_option
 @handles_errors
 def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
@@ -28,8 +32,12 @@ def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
 
     def render(d: dict[str, Any]) -> None:
         kv_table({k: v for k, v in d.items() if v is not None}, title="new API key")
-        console.print("[bold yellow]Store the key now: only its hash is kept, it cannot be shown again.[/]")
-        console.print(f"Use it as: Authorization: Bearer {d['key']}", highlight=False, soft_wrap=True)
+        console.print(
+            "[bold yellow]Store the key now: only its hash is kept, it cannot be shown again.[/]"
+        )
+        console.print(
+            f"Use it as: Authorization: Bearer {d['key']}", highlight=False, soft_wrap=True
+        )
 
     emit(created.as_dict(), as_json, render)
 
@@ -37,8 +45,13 @@ def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
 def _render_keys(rows: list[dict[str, Any]]) -> None:
     t = Table("prefix", "workspace", "created", "revoked", "signing")
     for r in rows:
-        t.add_row(r["prefix"], r["workspace"], str(r["created_at"])[:19],
-                  str(r["revoked_at"])[:19] if r["revoked_at"] else "", "yes" if r["signing"] else "")
+        t.add_row(
+            r["prefix"],
+            r["workspace"],
+            str(r["created_at"])[:19],
+            str(r["revoked_at"])[:19] if r["revoked_at"] else "",
+            "yes" if r["signing"] else "",
+        )
     console.print(t)
 
 

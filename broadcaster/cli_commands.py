@@ -40,7 +40,9 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--sheet", help="Excel sheet name (default: the first).")
 @json_option
 @handles_errors
-def recipients_check(file: str, text: str | None, region: str | None, sheet: str | None, as_json: bool) -> None:
+def recipients_check(
+    file: str, text: str | None, region: str | None, sheet: str | None, as_json: bool
+) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
     from broadcaster.services.broadcasts import check_recipients
 
@@ -68,8 +70,14 @@ def _render_codes(rows: list[dict[str, Any]]) -> None:
 @click.option("--account", help="Provider account, for an account-wide ceiling.")
 @json_option
 @handles_errors
-def codes_add(code: str, kind: str, mps: float | None, provider: str | None, account: str | None,
-              as_json: bool) -> None:
+def codes_add(
+    code: str,
+    kind: str,
+    mps: float | None,
+    provider: str | None,
+    account: str | None,
+    as_json: bool,
+) -> None:
     """Register sender CODE (or update it)."""
     from broadcaster.services.codes import add_code
 
@@ -104,8 +112,18 @@ def broadcast() -> None:
 @click.option("--wait", is_flag=True, help="Show progress until the broadcast ends.")
 @json_option
 @handles_errors
-def broadcast_create(file: str, sender: str, text: str | None, name: str | None, at: str | None, tz: str,
-                     region: str | None, sheet: str | None, wait: bool, as_json: bool) -> None:
+def broadcast_create(
+    file: str,
+    sender: str,
+    text: str | None,
+    name: str | None,
+    at: str | None,
+    tz: str,
+    region: str | None,
+    sheet: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
     """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 
@@ -135,7 +153,10 @@ def _control(action: str, broadcast_id: int, as_json: bool) -> None:
 
     eng = engine()
     if action == "resume":
-        result: Any = {"id": broadcast_id, "status": control.resume(eng, settings(), None, broadcast_id)}
+        result: Any = {
+            "id": broadcast_id,
+            "status": control.resume(eng, settings(), None, broadcast_id),
+        }
     elif action == "suspend":
         result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id)}
     else:

@@ -53,16 +53,27 @@ def _stack(api_port: int, simulator_port: int, send_workers: int):  # type: igno
     s = settings()
     url = s.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + str(Path(url[len("sqlite:///"):]).resolve())
-    return DevStack(database_url=url, redis_url=s.redis_url, api_port=api_port,
-                    simulator_port=simulator_port, send_workers=send_workers)
+        url = "sqlite:///" + str(Path(url[len("sqlite:///") :]).resolve())
+    return DevStack(
+        database_url=url,
+        redis_url=s.redis_url,
+        api_port=api_port,
+        simulator_port=simulator_port,
+        send_workers=send_workers,
+    )
 
 
 def _stack_options(fn):  # type: ignore[no-untyped-def]
     fn = click.option("--api-port", default=8080, show_default=True, type=int)(fn)
     fn = click.option("--simulator-port", default=8025, show_default=True, type=int)(fn)
-    return click.option("--workers", "send_workers", default=2, show_default=True, type=int,
-                        help="Send worker processes.")(fn)
+    return click.option(
+        "--workers",
+        "send_workers",
+        default=2,
+        show_default=True,
+        type=int,
+        help="Send worker processes.",
+    )(fn)
 
 
 def _interrupt(*_: object) -> None:
@@ -77,9 +88,11 @@ def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
     engine()
     stack = _stack(api_port, simulator_port, send_workers).start()
     os.environ["BROADCASTER_REDIS_URL"] = stack.redis_url or ""
-    console.print(f"[bold green]broadcaster is running[/]  API http://127.0.0.1:{stack.api_port}  "
-                  f"simulator http://127.0.0.1:{stack.simulator_port}  Redis {stack.redis_url}\n"
-                  f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}")
+    console.print(
+        f"[bold green]broadcaster is running[/]  API http://127.0.0.1:{stack.api_port}  "
+        f"simulator http://127.0.0.1:{stack.simulator_port}  Redis {stack.redis_url}\n"
+        f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}"
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
     try:
         while all(stack.alive().values()):
@@ -93,12 +106,16 @@ def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
 
 
 @click.command()
-@click.option("--file", "path", type=click.Path(dir_okay=False), default=str(SAMPLE), show_default=True)
+@click.option(
+    "--file", "path", type=click.Path(dir_okay=False), default=str(SAMPLE), show_default=True
+)
 @click.option("--text", default=SAMPLE_TEXT, show_default=True)
 @_stack_options
 @json_option
 @handles_errors
-def demo(path: str, text: str, api_port: int, simulator_port: int, send_workers: int, as_json: bool) -> None:
+def demo(
+    path: str, text: str, api_port: int, simulator_port: int, send_workers: int, as_json: bool
+) -> None:
     """The main job, end to end: start the stack, send a real broadcast of a file through the
     simulator, show its progress and result, stop the stack."""
     from broadcaster.cli_progress import wait_for
@@ -108,12 +125,16 @@ def demo(path: str, text: str, api_port: int, simulator_port: int, send_workers:
     eng = engine()
     report = check_recipients(path, settings(), text=text)
     if not as_json:
-        console.print(f"checked {path}: {report.valid} valid, {report.invalid} invalid, "
-                      f"{report.duplicates} duplicates, {report.total_segments} segments")
+        console.print(
+            f"checked {path}: {report.valid} valid, {report.invalid} invalid, "
+            f"{report.duplicates} duplicates, {report.total_segments} segments"
+        )
     stack = _stack(api_port, simulator_port, send_workers).start()
     try:
         add_code(eng, settings(), DEMO_CODE, "short", mps=100)
-        view = create_from_file(eng, settings(), path, NewBroadcast(sender=DEMO_CODE, text=text, name="demo"))
+        view = create_from_file(
+            eng, settings(), path, NewBroadcast(sender=DEMO_CODE, text=text, name="demo")
+        )
         view = wait_for(view["id"], as_json, timeout_s=300)
     finally:
         stack.stop()
@@ -130,7 +151,9 @@ def demo(path: str, text: str, api_port: int, simulator_port: int, send_workers:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the outcome.")
 @json_option
 @handles_errors
-def send(sender: str, number: str, text: str, region: str | None, wait: bool, as_json: bool) -> None:
+def send(
+    sender: str, number: str, text: str, region: str | None, wait: bool, as_json: bool
+) -> None:
     """Send one message (through the running workers: broadcaster dev)."""
     from broadcaster.cli_progress import wait_for
     from broadcaster.services.messages import send_one

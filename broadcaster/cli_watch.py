@@ -16,33 +16,59 @@ from broadcaster.cli import console, engine, err_console, handles_errors, json_o
 def _say(event: dict[str, Any]) -> None:
     kind, name = event["event"], event["file"]
     if kind == "imported":
-        console.print(f"[green]imported[/] {name} → broadcast {event['broadcastId']} ({event['status']}, "
-                      f"{event['expectedMessages']:,} expected, {event['invalidRows']:,} invalid, "
-                      f"{event['duplicates']:,} duplicates); {event['report']}", highlight=False)
+        console.print(
+            f"[green]imported[/] {name} → broadcast {event['broadcastId']} ({event['status']}, "
+            f"{event['expectedMessages']:,} expected, {event['invalidRows']:,} invalid, "
+            f"{event['duplicates']:,} duplicates); {event['report']}",
+            highlight=False,
+        )
     elif kind == "already_imported":
-        console.print(f"[cyan]skipped[/] {name}: {event['note']}; {event['report']}", highlight=False)
+        console.print(
+            f"[cyan]skipped[/] {name}: {event['note']}; {event['report']}", highlight=False
+        )
     elif kind == "failed":
         parts = [event["source"]] if event["source"] != name else []
         parts += [f"line {event['line']}"] if event.get("line") else []
         where = ", ".join(parts) + ": " if parts else ""
-        console.print(f"[red]failed[/] {name}: {where}{event['reason']}; {event['report']}", highlight=False)
+        console.print(
+            f"[red]failed[/] {name}: {where}{event['reason']}; {event['report']}", highlight=False
+        )
     else:
         console.print(f"[yellow]{kind}[/] {name}: {event['reason']}", highlight=False)
 
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--once", is_flag=True, help="One pass over the inbox, then exit (for cron and tests).")
-@click.option("--stable-s", type=float, help="Seconds a file must go unchanged before it is read "
-                                              "[default: BROADCASTER_WATCH_STABLE_S or 2].")
-@click.option("--interval-s", type=float, help="Seconds between passes "
-                                                "[default: BROADCASTER_WATCH_INTERVAL_S or 1].")
-@click.option("--workspace", default="default", show_default=True,
-              help="Workspace of the broadcasts (defaults.json or a sidecar may name another).")
+@click.option(
+    "--once", is_flag=True, help="One pass over the inbox, then exit (for cron and tests)."
+)
+@click.option(
+    "--stable-s",
+    type=float,
+    help="Seconds a file must go unchanged before it is read "
+    "[default: BROADCASTER_WATCH_STABLE_S or 2].",
+)
+@click.option(
+    "--interval-s",
+    type=float,
+    help="Seconds between passes [default: BROADCASTER_WATCH_INTERVAL_S or 1].",
+)
+@click.option(
+    "--workspace",
+    default="default",
+    show_default=True,
+    help="Workspace of the broadcasts (defaults.json or a sidecar may name another).",
+)
 @json_option
 @handles_errors
-def watch(folder: Path, once: bool, stable_s: float | None, interval_s: float | None, workspace: str,
-          as_json: bool) -> None:
+def watch(
+    folder: Path,
+    once: bool,
+    stable_s: float | None,
+    interval_s: float | None,
+    workspace: str,
+    as_json: bool,
+) -> None:
     """Turn files dropped in FOLDER/inbox/ into broadcasts.
 
     Each CSV, TXT, TSV, XLSX or JSON file becomes a broadcast with the fields of its sidecar
@@ -54,8 +80,14 @@ def watch(folder: Path, once: bool, stable_s: float | None, interval_s: float | 
     from broadcaster.services.dropfolder import DropFolder, EventKind
 
     s = settings()
-    drop = DropFolder(folder, engine(), s, stable_s=s.watch_stable_s if stable_s is None else stable_s,
-                      orphan_s=s.watch_orphan_s, workspace=workspace)
+    drop = DropFolder(
+        folder,
+        engine(),
+        s,
+        stable_s=s.watch_stable_s if stable_s is None else stable_s,
+        orphan_s=s.watch_orphan_s,
+        workspace=workspace,
+    )
     drop.ensure()
     interval = s.watch_interval_s if interval_s is None else interval_s
     stop = threading.Event()
@@ -63,8 +95,11 @@ def watch(folder: Path, once: bool, stable_s: float | None, interval_s: float | 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         if not as_json:
-            err_console.print(f"watching {drop.inbox} (every {interval:g} s, files settle after "
-                              f"{drop.stable_s:g} s); Ctrl-C stops", highlight=False)
+            err_console.print(
+                f"watching {drop.inbox} (every {interval:g} s, files settle after "
+                f"{drop.stable_s:g} s); Ctrl-C stops",
+                highlight=False,
+            )
     told: set[tuple[str, str]] = set()  # (file, kind) of waiting/retry events already printed
     while True:
         try:
@@ -72,7 +107,9 @@ def watch(folder: Path, once: bool, stable_s: float | None, interval_s: float | 
         except OSError as exc:  # folder gone, unreadable or full: say so, keep trying
             if once:
                 raise click.ClickException(f"drop folder {drop.root}: {exc}") from None
-            err_console.print(f"[red]drop folder {drop.root}:[/] {exc}; trying again", highlight=False)
+            err_console.print(
+                f"[red]drop folder {drop.root}:[/] {exc}; trying again", highlight=False
+            )
             events = []
         for event in events:
             if event.kind in (EventKind.WAITING, EventKind.RETRY):

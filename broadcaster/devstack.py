@@ -38,11 +38,15 @@ def port_is_free(port: int) -> bool:
             return False
 
 
-def wait_for_port(port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise BroadcasterError(f"process {proc.args!r} exited with {proc.returncode} before listening")
+            raise BroadcasterError(
+                f"process {proc.args!r} exited with {proc.returncode} before listening"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -70,22 +74,30 @@ class DevStack:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "BROADCASTER_DATABASE_URL": self.database_url,
-            "BROADCASTER_REDIS_URL": self.redis_url or "",
-            "BROADCASTER_MESSANGI_BASE_URL": f"http://127.0.0.1:{self.simulator_port}/v1",
-            "BROADCASTER_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
-            "PYTHONUNBUFFERED": "1",
-            # every process writes its counters here; the API's /metrics sums them
-            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
-        })
+        env.update(
+            {
+                "BROADCASTER_DATABASE_URL": self.database_url,
+                "BROADCASTER_REDIS_URL": self.redis_url or "",
+                "BROADCASTER_MESSANGI_BASE_URL": f"http://127.0.0.1:{self.simulator_port}/v1",
+                "BROADCASTER_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
+                "PYTHONUNBUFFERED": "1",
+                # every process writes its counters here; the API's /metrics sums them
+                "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
+            }
+        )
         env.update(self.extra_env)
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(args, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=os.getcwd())
+        proc = subprocess.Popen(
+            args,
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
         self.procs[name] = proc
         self.commands[name] = args
         return proc
@@ -108,40 +120,96 @@ class DevStack:
             return
         binary = shutil.which("redis-server")
         if binary is None:
-            raise BroadcasterError("redis-server is not installed and BROADCASTER_REDIS_URL is not set "
-                                   "(install it: apt-get install redis-server)")
+            raise BroadcasterError(
+                "redis-server is not installed and BROADCASTER_REDIS_URL is not set "
+                "(install it: apt-get install redis-server)"
+            )
         port = free_port()
-        proc = self._spawn("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", str(self.workdir)])
+        proc = self._spawn(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+        )
         wait_for_port(port, proc=proc)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
     def start_simulator(self) -> None:
         if not port_is_free(self.simulator_port):
             self.simulator_port = free_port()
-        proc = self._spawn("simulator", [PYTHON, "-m", "broadcaster.providers.simulator",
-                                         "--port", str(self.simulator_port), *self.simulator_args])
+        proc = self._spawn(
+            "simulator",
+            [
+                PYTHON,
+                "-m",
+                "broadcaster.providers.simulator",
+                "--port",
+                str(self.simulator_port),
+                *self.simulator_args,
+            ],
+        )
         wait_for_port(self.simulator_port, proc=proc)
 
     def start_api(self) -> None:
         if not port_is_free(self.api_port):
             self.api_port = free_port()
-        proc = self._spawn("api", [PYTHON, "-m", "broadcaster", "api", "--port", str(self.api_port)])
+        proc = self._spawn(
+            "api", [PYTHON, "-m", "broadcaster", "api", "--port", str(self.api_port)]
+        )
         wait_for_port(self.api_port, 40, proc=proc)
 
     def celery(self, *args: str) -> list[str]:
         return [PYTHON, "-m", "celery", "-A", "workers.celery_app", *args]
 
     def start_workers(self, name: str = "send") -> None:
-        self._spawn(f"worker-{name}", self.celery(
-            "worker", "-Q", "send", "-c", str(self.send_workers), "-n", f"{name}@%h", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle"))
-        self._spawn("worker-control", self.celery(
-            "worker", "-Q", "control,ingest,poll", "-c", str(self.control_workers), "-n", "control@%h",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle"))
+        self._spawn(
+            f"worker-{name}",
+            self.celery(
+                "worker",
+                "-Q",
+                "send",
+                "-c",
+                str(self.send_workers),
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ),
+        )
+        self._spawn(
+            "worker-control",
+            self.celery(
+                "worker",
+                "-Q",
+                "control,ingest,poll",
+                "-c",
+                str(self.control_workers),
+                "-n",
+                "control@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ),
+        )
 
     def start_beat(self) -> None:
-        self._spawn("beat", self.celery("beat", "--loglevel", "INFO", "-s", str(self.workdir / "beat-schedule")))
+        self._spawn(
+            "beat",
+            self.celery("beat", "--loglevel", "INFO", "-s", str(self.workdir / "beat-schedule")),
+        )
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Terminate every child (their whole process groups), newest first."""

@@ -45,26 +45,57 @@ SEND_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 #: HTTP API handler latency buckets, seconds.
 HTTP_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
 
-SENT = Counter("broadcaster_messages_sent_total", "Messages accepted by a gateway.",
-               ["code", "provider"])
-FAILED = Counter("broadcaster_messages_failed_total", "Messages that ended ERROR on the send path.",
-                 ["code", "provider"])
-RECEIPTS = Counter("broadcaster_receipts_total", "Delivery receipts applied, by the status they carried.",
-                   ["status", "code", "provider"])
-SEND_LATENCY = Histogram("broadcaster_send_latency_seconds", "Duration of one gateway send request.",
-                         ["provider"], buckets=SEND_LATENCY_BUCKETS_S)
-THROTTLE_WAITS = Counter("broadcaster_throttle_waits_total",
-                         "Times a chunk waited for rate-limit tokens of its sender code.", ["code"])
-THROTTLE_WAIT_SECONDS = Counter("broadcaster_throttle_wait_seconds_total",
-                                "Seconds spent waiting for rate-limit tokens.", ["code"])
-HANDBACKS = Counter("broadcaster_throttle_handbacks_total",
-                    "Chunks that handed their remainder back to the queue instead of waiting.", ["code"])
-QUEUE_DEPTH = Gauge("broadcaster_queue_depth", "Messages in QUEUE (stored, not yet claimed) per sender code.",
-                    ["code"], multiprocess_mode="livemax")
-HTTP_REQUESTS = Counter("broadcaster_http_requests_total", "HTTP API requests by route and status.",
-                        ["method", "route", "status"])
-HTTP_LATENCY = Histogram("broadcaster_http_request_seconds", "HTTP API handler duration.",
-                         ["method", "route"], buckets=HTTP_LATENCY_BUCKETS_S)
+SENT = Counter(
+    "broadcaster_messages_sent_total", "Messages accepted by a gateway.", ["code", "provider"]
+)
+FAILED = Counter(
+    "broadcaster_messages_failed_total",
+    "Messages that ended ERROR on the send path.",
+    ["code", "provider"],
+)
+RECEIPTS = Counter(
+    "broadcaster_receipts_total",
+    "Delivery receipts applied, by the status they carried.",
+    ["status", "code", "provider"],
+)
+SEND_LATENCY = Histogram(
+    "broadcaster_send_latency_seconds",
+    "Duration of one gateway send request.",
+    ["provider"],
+    buckets=SEND_LATENCY_BUCKETS_S,
+)
+THROTTLE_WAITS = Counter(
+    "broadcaster_throttle_waits_total",
+    "Times a chunk waited for rate-limit tokens of its sender code.",
+    ["code"],
+)
+THROTTLE_WAIT_SECONDS = Counter(
+    "broadcaster_throttle_wait_seconds_total",
+    "Seconds spent waiting for rate-limit tokens.",
+    ["code"],
+)
+HANDBACKS = Counter(
+    "broadcaster_throttle_handbacks_total",
+    "Chunks that handed their remainder back to the queue instead of waiting.",
+    ["code"],
+)
+QUEUE_DEPTH = Gauge(
+    "broadcaster_queue_depth",
+    "Messages in QUEUE (stored, not yet claimed) per sender code.",
+    ["code"],
+    multiprocess_mode="livemax",
+)
+HTTP_REQUESTS = Counter(
+    "broadcaster_http_requests_total",
+    "HTTP API requests by route and status.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "broadcaster_http_request_seconds",
+    "HTTP API handler duration.",
+    ["method", "route"],
+    buckets=HTTP_LATENCY_BUCKETS_S,
+)
 
 # Codes that had a depth last time, so a code whose queue emptied is set back to zero.
 _depth_codes: set[str] = set()

@@ -160,7 +160,9 @@ def check_callback_url_static(url: str, *, allow_private: bool) -> yarl.URL:
         why = address_problem(literal)
         if why:
             raise _refuse(url, host, literal, why)
-    elif host.rstrip(".").lower() in _LOCAL_NAMES or host.rstrip(".").lower().endswith(".localhost"):
+    elif host.rstrip(".").lower() in _LOCAL_NAMES or host.rstrip(".").lower().endswith(
+        ".localhost"
+    ):
         raise _refuse(url, host, host, "loopback")
     return parsed
 
@@ -210,8 +212,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, inner: AbstractResolver | None = None) -> None:
         self._inner = inner or DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
             why = address_problem(result["host"])

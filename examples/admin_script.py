@@ -48,8 +48,9 @@ def call(app: Celery, task: str, *args: Any, timeout_s: float = 120.0, **kwargs:
     The exception that comes back carries the worker's error type name (NotFound, InputError,
     FileRejected, InvalidTransition) and its message.
     """
-    result = app.send_task(f"workers.tasks.{task}", args=args, kwargs=kwargs, queue=QUEUE_OF[task],
-                           ignore_result=False)
+    result = app.send_task(
+        f"workers.tasks.{task}", args=args, kwargs=kwargs, queue=QUEUE_OF[task], ignore_result=False
+    )
     try:
         return result.get(timeout=timeout_s)
     finally:
@@ -60,7 +61,9 @@ def show(step: str, answer: Any) -> None:
     print(json.dumps({"step": step, "answer": answer}, ensure_ascii=False), flush=True)
 
 
-def wait_for(app: Celery, broadcast_id: int, statuses: set[str], timeout_s: float, poll_s: float) -> dict[str, Any]:
+def wait_for(
+    app: Celery, broadcast_id: int, statuses: set[str], timeout_s: float, poll_s: float
+) -> dict[str, Any]:
     """Poll ``get_broadcast`` until the status is one of ``statuses``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -72,18 +75,26 @@ def wait_for(app: Celery, broadcast_id: int, statuses: set[str], timeout_s: floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("file", help="recipient file (CSV, TXT, XLSX, JSON), as the ingest worker sees it")
+    parser.add_argument(
+        "file", help="recipient file (CSV, TXT, XLSX, JSON), as the ingest worker sees it"
+    )
     parser.add_argument("--from", dest="sender", required=True, help="sender code (registered)")
     parser.add_argument("--text", required=True, help="template: {0}, <0> or {column}")
     parser.add_argument("--name", help="broadcast name")
-    parser.add_argument("--redis-url", default=os.environ.get("BROADCASTER_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--pause-s", type=float, default=2.0, help="seconds between the control steps")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BROADCASTER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument(
+        "--pause-s", type=float, default=2.0, help="seconds between the control steps"
+    )
     parser.add_argument("--timeout-s", type=float, default=60.0, help="longest wait for a state")
     args = parser.parse_args(argv)
 
     app = connect(args.redis_url)
     try:
-        created = call(app, "create_broadcast_from_file", args.file, args.sender, args.text, name=args.name)
+        created = call(
+            app, "create_broadcast_from_file", args.file, args.sender, args.text, name=args.name
+        )
         show("create_broadcast_from_file", created)
         bid = created["id"]
         # The scheduler (beat) starts it within a tick or two.

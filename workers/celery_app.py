@@ -50,11 +50,17 @@ def make_app() -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
         beat_schedule={
-            "tick": {"task": "workers.tasks.tick", "schedule": settings.tick_s,
-                     "options": {"expires": settings.tick_s * 2}},
+            "tick": {
+                "task": "workers.tasks.tick",
+                "schedule": settings.tick_s,
+                "options": {"expires": settings.tick_s * 2},
+            },
             # Client callbacks outbox: about every second; a pass left over is dropped, not queued.
-            "deliver-callbacks": {"task": "workers.tasks.deliver_callbacks", "schedule": 1.0,
-                                  "options": {"expires": 2.0}},
+            "deliver-callbacks": {
+                "task": "workers.tasks.deliver_callbacks",
+                "schedule": 1.0,
+                "options": {"expires": 2.0},
+            },
         },
     )
     return app

@@ -57,8 +57,13 @@ def context(queue: Any) -> SendContext:
         settings: Settings = get_settings()
         loop()
         client = aioredis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
-        _context = SendContext(settings=settings, engine=engine_for(settings.database_url),
-                               bucket=RedisTokenBucket(client), queue=queue, provider_for=provider_for)
+        _context = SendContext(
+            settings=settings,
+            engine=engine_for(settings.database_url),
+            bucket=RedisTokenBucket(client),
+            queue=queue,
+            provider_for=provider_for,
+        )
     return _context
 
 
@@ -89,7 +94,11 @@ def callback_session() -> Any:
     """
     global _callback_session
     current = loop()
-    if _callback_session is None or _callback_session[0] is not current or _callback_session[1].closed:
+    if (
+        _callback_session is None
+        or _callback_session[0] is not current
+        or _callback_session[1].closed
+    ):
         _callback_session = (current, run(_open_callback_session()))
     return _callback_session[1]
 

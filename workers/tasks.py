@@ -49,8 +49,13 @@ def _before_exit(**_: Any) -> None:
 @app.task(name="workers.tasks.send_chunk", acks_late=True)
 def send_chunk(broadcast_id: int, ids: list[int]) -> dict[str, Any]:
     outcome = runtime.run(sending.send_chunk(runtime.context(QUEUE), broadcast_id, ids))
-    return {"sent": outcome.sent, "failed": outcome.failed, "unknown": outcome.unknown,
-            "handed_back": outcome.handed_back, "stopped": outcome.stopped}
+    return {
+        "sent": outcome.sent,
+        "failed": outcome.failed,
+        "unknown": outcome.unknown,
+        "handed_back": outcome.handed_back,
+        "stopped": outcome.stopped,
+    }
 
 
 @app.task(name="workers.tasks.tick", acks_late=True)
@@ -99,24 +104,45 @@ def deliver_callbacks() -> dict[str, int]:
 
 
 @app.task(name="workers.tasks.create_broadcast_from_file", bind=True, ignore_result=False)
-def create_broadcast_from_file(self: Any, path: str, sender: str, text: str | None, name: str | None = None,
-                               at: str | None = None, tz: str = "UTC", region: str | None = None,
-                               sheet: str | None = None, workspace: str = "default") -> dict[str, Any]:
+def create_broadcast_from_file(
+    self: Any,
+    path: str,
+    sender: str,
+    text: str | None,
+    name: str | None = None,
+    at: str | None = None,
+    tz: str = "UTC",
+    region: str | None = None,
+    sheet: str | None = None,
+    workspace: str = "default",
+) -> dict[str, Any]:
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
     from broadcaster.services.dropfolder_ledger import create_for_task
 
-    req = NewBroadcast(sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace)
-    return create_for_task(_engine(), self.request.id, path,
-                           lambda engine: create_from_file(engine, get_settings(), path, req, sheet=sheet))
+    req = NewBroadcast(
+        sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace
+    )
+    return create_for_task(
+        _engine(),
+        self.request.id,
+        path,
+        lambda engine: create_from_file(engine, get_settings(), path, req, sheet=sheet),
+    )
 
 
 @app.task(name="workers.tasks.create_broadcast_from_json", bind=True, ignore_result=False)
-def create_broadcast_from_json(self: Any, payload: dict[str, Any], workspace: str = "default") -> dict[str, Any]:
+def create_broadcast_from_json(
+    self: Any, payload: dict[str, Any], workspace: str = "default"
+) -> dict[str, Any]:
     from broadcaster.services.dropfolder_ledger import create_for_task
     from broadcaster.services.dropfolder_request import create_from_payload
 
-    return create_for_task(_engine(), self.request.id, "payload",
-                           lambda engine: create_from_payload(engine, get_settings(), payload, workspace=workspace))
+    return create_for_task(
+        _engine(),
+        self.request.id,
+        "payload",
+        lambda engine: create_from_payload(engine, get_settings(), payload, workspace=workspace),
+    )
 
 
 @app.task(name="workers.tasks.get_broadcast", ignore_result=False)

@@ -36,9 +36,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def create_app(settings: Settings, *, migrate: bool = True, queue: TaskQueue | None = None,
-               extra: Callable[[web.Application], None] | None = None,
-               limits: ApiLimits | None = None, nonces: NonceStore | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    queue: TaskQueue | None = None,
+    extra: Callable[[web.Application], None] | None = None,
+    limits: ApiLimits | None = None,
+    nonces: NonceStore | None = None,
+) -> web.Application:
     """The API: receipts, health, and the v1 routes behind keys (``broadcaster/api/v1.py``).
 
     ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to Redis

@@ -43,16 +43,23 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def unauthorized(detail: str, error: str = "invalid_token", field: str = "Authorization") -> Problem:
-    return Problem(401, detail, field=field,
-                   headers={"WWW-Authenticate": f'{_CHALLENGE}, error="{error}"'})
+def unauthorized(
+    detail: str, error: str = "invalid_token", field: str = "Authorization"
+) -> Problem:
+    return Problem(
+        401, detail, field=field, headers={"WWW-Authenticate": f'{_CHALLENGE}, error="{error}"'}
+    )
 
 
 def _bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if not header:
-        raise Problem(401, "send your API key: Authorization: Bearer <key>", field="Authorization",
-                      headers={"WWW-Authenticate": _CHALLENGE})
+        raise Problem(
+            401,
+            "send your API key: Authorization: Bearer <key>",
+            field="Authorization",
+            headers={"WWW-Authenticate": _CHALLENGE},
+        )
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise unauthorized("the Authorization header must be: Bearer <key>", "invalid_request")
@@ -85,20 +92,31 @@ async def _verify_signature(request: web.Request, key: Principal) -> None:
     st = state(request)
     missing = [h for h in SIGNATURE_HEADERS if not request.headers.get(h)]
     if missing:
-        raise unauthorized(f"this key signs its requests: send {', '.join(missing)}", field=missing[0])
+        raise unauthorized(
+            f"this key signs its requests: send {', '.join(missing)}", field=missing[0]
+        )
     timestamp, nonce = request.headers[TIMESTAMP_HEADER], request.headers[NONCE_HEADER]
     window_s = st.limits.signature_window_s
     skew = timestamp_skew_s(timestamp, st.wall_clock())
     if skew is None:
         raise unauthorized(f"{TIMESTAMP_HEADER} must be Unix seconds", field=TIMESTAMP_HEADER)
     if skew > window_s:
-        raise unauthorized(f"{TIMESTAMP_HEADER} is {skew:.0f} s from the server's clock (window {window_s} s)",
-                           field=TIMESTAMP_HEADER)
+        raise unauthorized(
+            f"{TIMESTAMP_HEADER} is {skew:.0f} s from the server's clock (window {window_s} s)",
+            field=TIMESTAMP_HEADER,
+        )
     if not NONCE_RE.match(nonce):
         raise unauthorized(f"{NONCE_HEADER} must be 8-64 of A-Z a-z 0-9 - _", field=NONCE_HEADER)
     body_hash = await _body_sha256(request)
-    if not signature_matches(key.signing_secret, request.headers[SIGNATURE_HEADER], request.method,
-                             request.raw_path, timestamp, nonce, body_hash):
+    if not signature_matches(
+        key.signing_secret,
+        request.headers[SIGNATURE_HEADER],
+        request.method,
+        request.raw_path,
+        timestamp,
+        nonce,
+        body_hash,
+    ):
         raise unauthorized("the signature does not match this request", field=SIGNATURE_HEADER)
     # Remembered only once the signature holds: strangers cannot burn a client's nonces.
     if not await st.nonces.remember(f"{key.prefix}:{nonce}", 2 * window_s):
@@ -106,8 +124,9 @@ async def _verify_signature(request: web.Request, key: Principal) -> None:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if is_public(request.path):
         return await handler(request)
     st = state(request)
@@ -117,14 +136,19 @@ async def auth_middleware(request: web.Request,
         raise unauthorized("unknown, malformed or revoked API key")
     wait_s = st.buckets.take(key.prefix)
     if wait_s > 0:
-        raise Problem(429, f"over {st.limits.rate_per_s:g} requests/s for this key; retry in {wait_s:.2f} s",
-                      headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+        raise Problem(
+            429,
+            f"over {st.limits.rate_per_s:g} requests/s for this key; retry in {wait_s:.2f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
     try:
         if key.signing_secret is not None:
             await _verify_signature(request, key)
         elif request.headers.get(SIGNATURE_HEADER):
-            raise unauthorized("this key has no signing secret; drop X-Signature or use a signing key",
-                               field=SIGNATURE_HEADER)
+            raise unauthorized(
+                "this key has no signing secret; drop X-Signature or use a signing key",
+                field=SIGNATURE_HEADER,
+            )
         request[PRINCIPAL] = key
         return await handler(request)
     finally:

@@ -38,7 +38,9 @@ async def read_body(request: web.Request, cap_bytes: int) -> bytes:
     if RAW_BODY in request:
         return request[RAW_BODY]  # type: ignore[no-any-return]
     if request.content_length is not None and request.content_length > cap_bytes:
-        raise too_large(f"the body is {request.content_length:,} bytes, over the limit of {cap_bytes:,}")
+        raise too_large(
+            f"the body is {request.content_length:,} bytes, over the limit of {cap_bytes:,}"
+        )
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
@@ -66,8 +68,11 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
     if optional and not body.strip():
         return {}
     if not is_json(request):
-        raise Problem(415, f"send JSON with Content-Type: application/json, not {request.content_type!r}",
-                      field="Content-Type")
+        raise Problem(
+            415,
+            f"send JSON with Content-Type: application/json, not {request.content_type!r}",
+            field="Content-Type",
+        )
     try:
         return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
@@ -111,8 +116,15 @@ class Fields:
                 return key, self.data[key]
         return name, None
 
-    def text(self, name: str, *, required: bool = False, max_chars: int = 200, min_chars: int = 1,
-             aliases: Sequence[str] = ()) -> str | None:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        max_chars: int = 200,
+        min_chars: int = 1,
+        aliases: Sequence[str] = (),
+    ) -> str | None:
         key, value = self._get(name, aliases)
         if value is None:
             if required:
@@ -157,7 +169,9 @@ class Fields:
             raise invalid(f"{name}: must be above {minimum:g} and at most {maximum:g}", name)
         return number
 
-    def items(self, name: str, *, required: bool = False, max_items: int, aliases: Sequence[str] = ()) -> list[Any]:
+    def items(
+        self, name: str, *, required: bool = False, max_items: int, aliases: Sequence[str] = ()
+    ) -> list[Any]:
         key, value = self._get(name, aliases)
         if value is None:
             if required:
@@ -186,9 +200,16 @@ class Fields:
                 parsed = URL(url)
             except (ValueError, TypeError):
                 raise invalid(f"{name}: {url[:100]!r} is not a URL", name) from None
-            if len(url) > MAX_CALLBACK_CHARS or parsed.scheme not in ("http", "https") or not parsed.host:
-                raise invalid(f"{name}: {url[:100]!r} must be an http(s) URL of at most "
-                              f"{MAX_CALLBACK_CHARS} characters", name)
+            if (
+                len(url) > MAX_CALLBACK_CHARS
+                or parsed.scheme not in ("http", "https")
+                or not parsed.host
+            ):
+                raise invalid(
+                    f"{name}: {url[:100]!r} must be an http(s) URL of at most "
+                    f"{MAX_CALLBACK_CHARS} characters",
+                    name,
+                )
         return tuple(value)
 
 
@@ -203,23 +224,31 @@ def recipient_rows(items: list[Any], field: str) -> list[RecipientRow]:
         at = f"{field}[{i}]"
         params: Any = []
         if isinstance(item, dict):
-            phone = next((item[k] for k in ("to", "to:", "phone", "mobile") if item.get(k) is not None), None)
+            phone = next(
+                (item[k] for k in ("to", "to:", "phone", "mobile") if item.get(k) is not None), None
+            )
             params = item.get("params")
             params = [] if params is None else params
             if phone is None:
-                raise invalid(f"{at}: needs a \"to\" number", at)
+                raise invalid(f'{at}: needs a "to" number', at)
             if not isinstance(params, list):
                 raise invalid(f"{at}.params: must be a list", f"{at}.params")
         else:
             phone = item
-        if isinstance(phone, bool) or not isinstance(phone, (str, int)) or (isinstance(phone, int) and phone < 0):
-            raise invalid(f"{at}: a recipient is a number string or an object with \"to\"", at)
+        if (
+            isinstance(phone, bool)
+            or not isinstance(phone, (str, int))
+            or (isinstance(phone, int) and phone < 0)
+        ):
+            raise invalid(f'{at}: a recipient is a number string or an object with "to"', at)
         phone_text = scalar_text(phone, at)
         if len(phone_text) > MAX_PHONE_CHARS:
             raise invalid(f"{at}: a phone number has at most {MAX_PHONE_CHARS} characters", at)
         values = tuple(scalar_text(p, f"{at}.params[{j}]") for j, p in enumerate(params))
         if any(len(v) > MAX_PARAM_CHARS for v in values):
-            raise invalid(f"{at}.params: values have at most {MAX_PARAM_CHARS} characters", f"{at}.params")
+            raise invalid(
+                f"{at}.params: values have at most {MAX_PARAM_CHARS} characters", f"{at}.params"
+            )
         rows.append(RecipientRow(i + 1, phone_text.strip(), values))
     return rows
 
@@ -239,7 +268,9 @@ def query_int(request: web.Request, name: str, default: int, minimum: int, maxim
     return value
 
 
-def query_choice(request: web.Request, name: str, choices: Sequence[str], default: str | None = None) -> str | None:
+def query_choice(
+    request: web.Request, name: str, choices: Sequence[str], default: str | None = None
+) -> str | None:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -280,7 +311,9 @@ def decode_cursor(request: web.Request, maxima: tuple[int, ...]) -> tuple[int, .
         values = tuple(int(p) for p in text.split("."))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request("cursor: not a cursor this API returned", "cursor") from None
-    if len(values) != len(maxima) or any(not 0 <= v <= top for v, top in zip(values, maxima, strict=True)):
+    if len(values) != len(maxima) or any(
+        not 0 <= v <= top for v, top in zip(values, maxima, strict=True)
+    ):
         raise bad_request("cursor: not a cursor this API returned", "cursor")
     return values
 

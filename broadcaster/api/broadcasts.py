@@ -66,17 +66,28 @@ def _new_broadcast(f: Fields, key: Principal, *, text_required: bool) -> NewBroa
         parse_text(text)
     tz = timezone_field(f)
     return NewBroadcast(
-        sender=sender or "", text=text, name=f.text("name", max_chars=NAME_CHARS),
-        at=start_date_field(f, tz, utcnow()), tz=tz, region=region_field(f), workspace=key.workspace,
-        request_dr=f.flag("requestDR", True), callbacks=f.callbacks(),
+        sender=sender or "",
+        text=text,
+        name=f.text("name", max_chars=NAME_CHARS),
+        at=start_date_field(f, tz, utcnow()),
+        tz=tz,
+        region=region_field(f),
+        workspace=key.workspace,
+        request_dr=f.flag("requestDR", True),
+        callbacks=f.callbacks(),
     )
 
 
 def _created(view: dict[str, Any]) -> web.Response:
-    out = {**view, "links": {"self": f"/v1/broadcasts/{view['id']}",
-                             "messages": f"/v1/broadcasts/{view['id']}/messages",
-                             "errors": f"/v1/broadcasts/{view['id']}/errors",
-                             "report": f"/v1/broadcasts/{view['id']}/report"}}
+    out = {
+        **view,
+        "links": {
+            "self": f"/v1/broadcasts/{view['id']}",
+            "messages": f"/v1/broadcasts/{view['id']}/messages",
+            "errors": f"/v1/broadcasts/{view['id']}/errors",
+            "report": f"/v1/broadcasts/{view['id']}/report",
+        },
+    }
     return web.json_response(out, status=201, headers={"Location": out["links"]["self"]})
 
 
@@ -89,19 +100,38 @@ async def _create_from_json(request: web.Request) -> web.Response:
     items = f.items("recipients", required=True, max_items=ctx.settings.max_rows, aliases=("to",))
     if not items:
         raise invalid("recipients: at least one recipient", "recipients")
-    table = RecipientTable(source=req.name or "json", format="json", columns=None, meta={},
-                           rows=iter(recipient_rows(items, "recipients")))
-    return _created(await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req))
+    table = RecipientTable(
+        source=req.name or "json",
+        format="json",
+        columns=None,
+        meta={},
+        rows=iter(recipient_rows(items, "recipients")),
+    )
+    return _created(
+        await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
+    )
 
 
-def _create_from_file(engine: Engine, settings: Settings, path: Path, filename: str, sheet: str | None,
-                      req: NewBroadcast, max_file_bytes: int) -> dict[str, Any]:
-    with open_recipients(path, sheet=sheet, max_rows=settings.max_rows, max_file_bytes=max_file_bytes,
-                         source=filename) as table:
+def _create_from_file(
+    engine: Engine,
+    settings: Settings,
+    path: Path,
+    filename: str,
+    sheet: str | None,
+    req: NewBroadcast,
+    max_file_bytes: int,
+) -> dict[str, Any]:
+    with open_recipients(
+        path,
+        sheet=sheet,
+        max_rows=settings.max_rows,
+        max_file_bytes=max_file_bytes,
+        source=filename,
+    ) as table:
         if not (req.text or table.meta.get("text")):
-            raise invalid("text: is required (or upload a JSON batch with a \"text\" field)", "text")
+            raise invalid('text: is required (or upload a JSON batch with a "text" field)', "text")
         if not (req.sender or table.meta.get("from")):
-            raise invalid("from: is required (or upload a JSON batch with a \"from\" field)", "from")
+            raise invalid('from: is required (or upload a JSON batch with a "from" field)', "from")
         try:
             return create_from_table(engine, settings, table, req)
         except FileRejected as exc:
@@ -118,8 +148,17 @@ async def _create_from_upload(request: web.Request) -> web.Response:
         sheet = f.text("sheet", max_chars=100)
         if req.name is None:
             req = replace(req, name=upload.filename[:NAME_CHARS])
-        view = await blocking(request, _create_from_file, ctx.engine, ctx.settings, upload.path,
-                              upload.filename, sheet, req, limits.upload_max_bytes)
+        view = await blocking(
+            request,
+            _create_from_file,
+            ctx.engine,
+            ctx.settings,
+            upload.path,
+            upload.filename,
+            sheet,
+            req,
+            limits.upload_max_bytes,
+        )
     return _created(view)
 
 
@@ -128,22 +167,33 @@ async def create_broadcast(request: web.Request) -> web.Response:
         return await _create_from_upload(request)
     if is_json(request):
         return await _create_from_json(request)
-    raise Problem(415, "send the recipients as application/json, or upload a file as multipart/form-data",
-                  field="Content-Type")
+    raise Problem(
+        415,
+        "send the recipients as application/json, or upload a file as multipart/form-data",
+        field="Content-Type",
+    )
 
 
 async def list_broadcasts(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     status = query_choice(request, "status", LISTED_STATUSES)
-    page = await blocking(request, queries.list_broadcasts, ctx.engine, key.workspace_id, status=status,
-                          after=decode_cursor(request, (INT32_MAX,)), limit=page_limit(request))
+    page = await blocking(
+        request,
+        queries.list_broadcasts,
+        ctx.engine,
+        key.workspace_id,
+        status=status,
+        after=decode_cursor(request, (INT32_MAX,)),
+        limit=page_limit(request),
+    )
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    return web.json_response(await blocking(request, get_broadcast, ctx.engine, _bid(request),
-                                            workspace=key.workspace))
+    return web.json_response(
+        await blocking(request, get_broadcast, ctx.engine, _bid(request), workspace=key.workspace)
+    )
 
 
 async def _reason(request: web.Request) -> str | None:
@@ -154,14 +204,20 @@ async def suspend(request: web.Request) -> web.Response:
     ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     reason = await _reason(request)
     await blocking(request, control.suspend, ctx.engine, bid, key.workspace_id, reason)
-    return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
+    return web.json_response(
+        await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
+    )
 
 
 async def resume(request: web.Request) -> web.Response:
     ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     await _reason(request)
-    await blocking(request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id)
-    return web.json_response(await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace))
+    await blocking(
+        request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id
+    )
+    return web.json_response(
+        await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
+    )
 
 
 async def stop(request: web.Request) -> web.Response:
@@ -175,22 +231,42 @@ async def stop(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
-    return web.json_response({"id": result["id"], "status": result["status"],
-                              "messagesRemoved": result["messages_removed"]})
+    return web.json_response(
+        {
+            "id": result["id"],
+            "status": result["status"],
+            "messagesRemoved": result["messages_removed"],
+        }
+    )
 
 
 async def list_messages(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     status = query_choice(request, "status", MESSAGE_STATUSES)
-    page = await blocking(request, queries.list_messages, ctx.engine, key.workspace_id, _bid(request),
-                          status=status, after=decode_cursor(request, (ID64_MAX,)), limit=page_limit(request))
+    page = await blocking(
+        request,
+        queries.list_messages,
+        ctx.engine,
+        key.workspace_id,
+        _bid(request),
+        status=status,
+        after=decode_cursor(request, (ID64_MAX,)),
+        limit=page_limit(request),
+    )
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def list_errors(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    page = await blocking(request, queries.list_row_errors, ctx.engine, key.workspace_id, _bid(request),
-                          after=decode_cursor(request, (INT32_MAX, ID64_MAX)), limit=page_limit(request))
+    page = await blocking(
+        request,
+        queries.list_row_errors,
+        ctx.engine,
+        key.workspace_id,
+        _bid(request),
+        after=decode_cursor(request, (INT32_MAX, ID64_MAX)),
+        limit=page_limit(request),
+    )
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
@@ -199,14 +275,20 @@ async def report(request: web.Request) -> web.StreamResponse:
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
     assert fmt is not None
     await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)
-    response = web.StreamResponse(headers={
-        "Content-Type": reports.CONTENT_TYPES[fmt],
-        "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": reports.CONTENT_TYPES[fmt],
+            "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
+        }
+    )
     await response.prepare(request)
     try:
-        await stream_from_thread(request, response, state(request).report_pool,
-                                 lambda write: reports.write_report(ctx.engine, bid, fmt, write))
+        await stream_from_thread(
+            request,
+            response,
+            state(request).report_pool,
+            lambda write: reports.write_report(ctx.engine, bid, fmt, write),
+        )
     except ConnectionError:
         log.info("report of broadcast %s abandoned by the client", bid)
     except Exception:

@@ -44,10 +44,22 @@ async def post_code(request: web.Request) -> web.Response:
     except NotFound:
         pass
     else:
-        raise Problem(409, f"sender code {code!r} is already registered; the operator changes it", field="code")
+        raise Problem(
+            409,
+            f"sender code {code!r} is already registered; the operator changes it",
+            field="code",
+        )
     try:
-        created = await blocking(request, add_code, ctx.engine, ctx.settings, code, kind, mps=mps,
-                                 workspace=key.workspace)
+        created = await blocking(
+            request,
+            add_code,
+            ctx.engine,
+            ctx.settings,
+            code,
+            kind,
+            mps=mps,
+            workspace=key.workspace,
+        )
     except IntegrityError:  # registered by a concurrent request between the look-up and the insert
         raise Problem(409, f"sender code {code!r} is already registered", field="code") from None
     return web.json_response(created.as_dict(), status=201, headers={"Location": "/v1/codes"})

@@ -23,24 +23,29 @@ _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
 def _hashes(html: str, tag: str) -> str:
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-                    for t, body in _INLINE.findall(html) if t == tag)
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for t, body in _INLINE.findall(html)
+        if t == tag
+    )
 
 
 @cache
 def page() -> tuple[bytes, dict[str, str]]:
     """The page's bytes and headers, read once per process."""
     html = PAGE.read_text(encoding="utf-8")
-    csp = "; ".join((
-        "default-src 'none'",
-        f"script-src {_hashes(html, 'script')}",
-        f"style-src {_hashes(html, 'style')}",
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ))
+    csp = "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {_hashes(html, 'script')}",
+            f"style-src {_hashes(html, 'style')}",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
     headers = {
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": csp,

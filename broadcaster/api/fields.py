@@ -36,8 +36,11 @@ def positional_template(text: str) -> Template:
     """A template for recipients without a header row: only {0}, {1}… (or <0>, <1>…)."""
     template = parse_text(text)
     if template.names:
-        raise invalid("text: recipients given as JSON have no columns; use positional placeholders "
-                      "{0}, {1}… filled from each recipient's params", "text")
+        raise invalid(
+            "text: recipients given as JSON have no columns; use positional placeholders "
+            "{0}, {1}… filled from each recipient's params",
+            "text",
+        )
     return template
 
 
@@ -72,5 +75,7 @@ def start_date_field(f: Fields, tz: str, now: datetime) -> str | None:
     except (InputError, ValueError, OverflowError) as exc:
         raise invalid(f"startDate: {exc}", "startDate") from None
     if not YEARS[0] <= at.year <= YEARS[1]:
-        raise invalid(f"startDate: must be between the years {YEARS[0]} and {YEARS[1]}", "startDate")
+        raise invalid(
+            f"startDate: must be between the years {YEARS[0]} and {YEARS[1]}", "startDate"
+        )
     return raw

@@ -44,8 +44,11 @@ class ApiLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ApiLimits:
-        values = {f.name: getattr(settings, f"api_{f.name}") for f in fields(cls)
-                  if hasattr(settings, f"api_{f.name}")}
+        values = {
+            f.name: getattr(settings, f"api_{f.name}")
+            for f in fields(cls)
+            if hasattr(settings, f"api_{f.name}")
+        }
         limits = cls(**{**values, **overrides})
         if not limits.upload_max_bytes:
             limits = replace(limits, upload_max_bytes=settings.max_file_bytes)

@@ -23,13 +23,20 @@ NUMBER_REASONS = frozenset(r.value for r in PhoneRefusal)
 
 
 def _iso_keys(receipt: dict[str, Any]) -> dict[str, Any]:
-    return {"status": receipt["status"], "applied": receipt["applied"], "provider": receipt["provider"],
-            "reportedAt": receipt["reported_at"], "receivedAt": receipt["received_at"]}
+    return {
+        "status": receipt["status"],
+        "applied": receipt["applied"],
+        "provider": receipt["provider"],
+        "reportedAt": receipt["reported_at"],
+        "receivedAt": receipt["received_at"],
+    }
 
 
 def message_out(view: dict[str, Any]) -> dict[str, Any]:
     """A message in the API's camelCase, with its receipt history."""
-    out = {("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"}
+    out = {
+        ("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"
+    }
     out["receipts"] = [_iso_keys(r) for r in view.get("receipts", [])]
     return out
 
@@ -45,12 +52,29 @@ async def send_message(request: web.Request) -> web.Response:
     f.flag("requestDR", True)  # checked; a single message always asks for receipts
     template = positional_template(text)
     if template.positional:
-        raise invalid("text: a single message has no placeholders; send params with /v1/messages/batch", "text")
+        raise invalid(
+            "text: a single message has no placeholders; send params with /v1/messages/batch",
+            "text",
+        )
     if measure(template.render(())).exceeded:
-        raise invalid("text: over 10 segments (1,600 GSM characters, 670 UCS-2)", "text",
-                      slug="segments-exceeded", messageStatus=MessageStatus.SEGMENTS_EXCEEDED.value)
-    view = await blocking(request, send_one, ctx.engine, ctx.settings, sender=sender, to=to, text=text,
-                          region=region, workspace=key.workspace, callbacks=callbacks)
+        raise invalid(
+            "text: over 10 segments (1,600 GSM characters, 670 UCS-2)",
+            "text",
+            slug="segments-exceeded",
+            messageStatus=MessageStatus.SEGMENTS_EXCEEDED.value,
+        )
+    view = await blocking(
+        request,
+        send_one,
+        ctx.engine,
+        ctx.settings,
+        sender=sender,
+        to=to,
+        text=text,
+        region=region,
+        workspace=key.workspace,
+        callbacks=callbacks,
+    )
     out = {"from": sender, **message_out(view), "requestDR": True, "callbacks": list(callbacks)}
     return web.json_response(out, status=202, headers={"Location": f"/v1/messages/{view['id']}"})
 
@@ -63,28 +87,48 @@ async def send_batch(request: web.Request) -> web.Response:
     name = f.text("name", max_chars=200)
     assert sender is not None and text is not None
     positional_template(text)
-    items = f.items("to", required=True, max_items=limits.batch_max_recipients, aliases=("recipients",))
+    items = f.items(
+        "to", required=True, max_items=limits.batch_max_recipients, aliases=("recipients",)
+    )
     if not items:
         raise invalid("to: at least one recipient", "to")
     rows = recipient_rows(items, "to")
     table = RecipientTable(source="batch", format="json", columns=None, meta={}, rows=iter(rows))
-    req = NewBroadcast(sender=sender, text=text, name=name or f"batch of {len(rows)}", region=region_field(f),
-                       workspace=key.workspace, request_dr=f.flag("requestDR", True), callbacks=f.callbacks())
+    req = NewBroadcast(
+        sender=sender,
+        text=text,
+        name=name or f"batch of {len(rows)}",
+        region=region_field(f),
+        workspace=key.workspace,
+        request_dr=f.flag("requestDR", True),
+        callbacks=f.callbacks(),
+    )
     view = await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
     msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view["id"])
     queued = any(m["status"] == MessageStatus.QUEUE.value for m in msgs)
-    return web.json_response({
-        "broadcastId": view["id"], "from": sender, "text": text,
-        "status": MessageStatus.QUEUE.value if queued else view["status"], "date": view["createdAt"],
-        "ids": [{"id": m["id"], "mobile": m["recipient"], "status": m["status"]} for m in msgs],
-        "invalidNumber": [e["value"] for e in errors if e["reason"] in NUMBER_REASONS],
-        "rowErrors": [{"line": e["line"], "value": e["value"], "reason": e["reason"]} for e in errors],
-    }, status=202, headers={"Location": f"/v1/broadcasts/{view['id']}"})
+    return web.json_response(
+        {
+            "broadcastId": view["id"],
+            "from": sender,
+            "text": text,
+            "status": MessageStatus.QUEUE.value if queued else view["status"],
+            "date": view["createdAt"],
+            "ids": [{"id": m["id"], "mobile": m["recipient"], "status": m["status"]} for m in msgs],
+            "invalidNumber": [e["value"] for e in errors if e["reason"] in NUMBER_REASONS],
+            "rowErrors": [
+                {"line": e["line"], "value": e["value"], "reason": e["reason"]} for e in errors
+            ],
+        },
+        status=202,
+        headers={"Location": f"/v1/broadcasts/{view['id']}"},
+    )
 
 
 async def read_message(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    view = await blocking(request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id)
+    view = await blocking(
+        request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id
+    )
     return web.json_response(message_out(view))
 
 
@@ -92,4 +136,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", send_message)
     app.router.add_post("/v1/messages/batch", send_batch)
     app.router.add_get(r"/v1/messages/{id:\d{1,18}}", read_message)
-

@@ -64,7 +64,10 @@ def obj(props: dict[str, Schema], required: tuple[str, ...] = (), **kw: Any) -> 
 def lenient(schema: Schema) -> Schema:
     """A request body's optional members accept null, read as absent (clients often send nulls)."""
     required = set(schema.get("required", ()))
-    props = {k: (v if k in required else {**v, "nullable": True}) for k, v in schema["properties"].items()}
+    props = {
+        k: (v if k in required else {**v, "nullable": True})
+        for k, v in schema["properties"].items()
+    }
     return {**schema, "properties": props}
 
 
@@ -72,16 +75,26 @@ def json_body(schema: Schema, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def answer(description: str, schema: Schema | None = None, media: str = "application/json") -> Schema:
+def answer(
+    description: str, schema: Schema | None = None, media: str = "application/json"
+) -> Schema:
     out: Schema = {"description": description}
     if schema is not None:
         out["content"] = {media: {"schema": schema}}
     return out
 
 
-def operation(op_id: str, summary: str, ok: dict[int, Schema], errors: tuple[int, ...], *,
-              params: list[Schema] | None = None, body: Schema | None = None, public: bool = False,
-              description: str | None = None) -> Schema:
+def operation(
+    op_id: str,
+    summary: str,
+    ok: dict[int, Schema],
+    errors: tuple[int, ...],
+    *,
+    params: list[Schema] | None = None,
+    body: Schema | None = None,
+    public: bool = False,
+    description: str | None = None,
+) -> Schema:
     responses: dict[str, Schema] = {str(code): a for code, a in ok.items()}
     for code in (*errors, *(() if public else (401, 429))):
         responses[str(code)] = answer(_ERRORS[code], ref("Problem"), PROBLEM_JSON)
@@ -100,17 +113,34 @@ def operation(op_id: str, summary: str, ok: dict[int, Schema], errors: tuple[int
     return op
 
 
-ID_PARAM = {"name": "id", "in": "path", "required": True,
-            "schema": integer(format="int32", minimum=1, maximum=INT32_MAX)}
-MESSAGE_ID_PARAM = {"name": "id", "in": "path", "required": True,
-                    "schema": integer(format="int64", minimum=1, maximum=ID64_MAX)}
-CURSOR_PARAM = {"name": "cursor", "in": "query", "required": False, "schema": string(200),
-                "description": "The `nextCursor` of the previous page."}
+ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": integer(format="int32", minimum=1, maximum=INT32_MAX),
+}
+MESSAGE_ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": integer(format="int64", minimum=1, maximum=ID64_MAX),
+}
+CURSOR_PARAM = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "schema": string(200),
+    "description": "The `nextCursor` of the previous page.",
+}
 
 
 def limit_param(limits: ApiLimits) -> Schema:
-    return {"name": "limit", "in": "query", "required": False,
-            "schema": integer(minimum=1, maximum=limits.page_max, default=limits.page_default)}
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": integer(minimum=1, maximum=limits.page_max, default=limits.page_default),
+    }
 
 
 def status_param(values: tuple[str, ...]) -> Schema:
@@ -119,27 +149,55 @@ def status_param(values: tuple[str, ...]) -> Schema:
 
 LISTED = [s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED]
 MESSAGE_STATES = [s.value for s in MessageStatus]
-CALLBACKS = {"oneOf": [string(MAX_CALLBACK_CHARS * MAX_CALLBACKS),
-                       {"type": "array", "maxItems": MAX_CALLBACKS, "items": string(MAX_CALLBACK_CHARS)}],
-             "description": "Webhook URLs for status changes: a list, or one comma-separated string."}
+CALLBACKS = {
+    "oneOf": [
+        string(MAX_CALLBACK_CHARS * MAX_CALLBACKS),
+        {"type": "array", "maxItems": MAX_CALLBACKS, "items": string(MAX_CALLBACK_CHARS)},
+    ],
+    "description": "Webhook URLs for status changes: a list, or one comma-separated string.",
+}
 PARAM_VALUE = {"oneOf": [string(1000), {"type": "number"}, {"type": "boolean"}], "nullable": True}
-PHONE = {"oneOf": [string(MAX_PHONE_CHARS), integer(minimum=0)],
-         "description": "A phone number, E.164 preferred; digits may come as a JSON number."}
-RECIPIENT = {"oneOf": [
-    PHONE,
-    obj({"to": PHONE, "params": {"type": "array", "items": PARAM_VALUE, "nullable": True,
-                                                   "description": "Values of {0}, {1}…"}}, ("to",)),
-]}
-TEXT = string(MAX_TEXT_CHARS, minLength=1,
-              description="Message text; {0}/<0> placeholders in batches and broadcasts.")
-SENDER = string(SENDER_CHARS, minLength=1,
-                description="A sender code registered in the workspace (GET /v1/codes).")
+PHONE = {
+    "oneOf": [string(MAX_PHONE_CHARS), integer(minimum=0)],
+    "description": "A phone number, E.164 preferred; digits may come as a JSON number.",
+}
+RECIPIENT = {
+    "oneOf": [
+        PHONE,
+        obj(
+            {
+                "to": PHONE,
+                "params": {
+                    "type": "array",
+                    "items": PARAM_VALUE,
+                    "nullable": True,
+                    "description": "Values of {0}, {1}…",
+                },
+            },
+            ("to",),
+        ),
+    ]
+}
+TEXT = string(
+    MAX_TEXT_CHARS,
+    minLength=1,
+    description="Message text; {0}/<0> placeholders in batches and broadcasts.",
+)
+SENDER = string(
+    SENDER_CHARS,
+    minLength=1,
+    description="A sender code registered in the workspace (GET /v1/codes).",
+)
 BROADCAST_FIELDS: dict[str, Schema] = {
     "from": SENDER,
     "text": TEXT,
     "name": string(NAME_CHARS),
-    "startDate": string(40, nullable=True, description="ISO 8601 or dd-MM-yyyy HH:mm (wall time in "
-                                                       "`timezone` without an offset); null or absent: now."),
+    "startDate": string(
+        40,
+        nullable=True,
+        description="ISO 8601 or dd-MM-yyyy HH:mm (wall time in "
+        "`timezone` without an offset); null or absent: now.",
+    ),
     "timezone": string(64, description="IANA zone, default UTC.", example="America/Mexico_City"),
     "region": string(3, description="ISO 3166 region for national numbers, e.g. MX."),
     "requestDR": {"type": "boolean", "default": True},
@@ -148,97 +206,240 @@ BROADCAST_FIELDS: dict[str, Schema] = {
 
 
 def schemas(limits: ApiLimits) -> dict[str, Schema]:
-    receipt = obj({"status": string(), "applied": {"type": "boolean"}, "provider": string(),
-                   "reportedAt": string(nullable=True), "receivedAt": string(nullable=True)})
+    receipt = obj(
+        {
+            "status": string(),
+            "applied": {"type": "boolean"},
+            "provider": string(),
+            "reportedAt": string(nullable=True),
+            "receivedAt": string(nullable=True),
+        }
+    )
     message_fields = {
-        "id": integer(), "broadcastId": integer(), "to": string(), "text": string(), "encoding": string(),
-        "segments": integer(), "status": string(enum=MESSAGE_STATES), "attempts": integer(),
-        "gatewayId": string(nullable=True), "error": string(nullable=True), "createdAt": string(nullable=True),
-        "sentAt": string(nullable=True), "updatedAt": string(nullable=True),
+        "id": integer(),
+        "broadcastId": integer(),
+        "to": string(),
+        "text": string(),
+        "encoding": string(),
+        "segments": integer(),
+        "status": string(enum=MESSAGE_STATES),
+        "attempts": integer(),
+        "gatewayId": string(nullable=True),
+        "error": string(nullable=True),
+        "createdAt": string(nullable=True),
+        "sentAt": string(nullable=True),
+        "updatedAt": string(nullable=True),
         "receipts": {"type": "array", "items": receipt},
     }
-    row_error = obj({"line": integer(nullable=True), "value": string(), "reason": string()},
-                    ("line", "value", "reason"))
-    broadcast = obj({
-        "id": integer(), "name": string(), "shortcode": string(), "text": string(), "status": string(),
-        "statusReason": string(nullable=True), "startDate": string(nullable=True),
-        "endDate": string(nullable=True), "timezone": string(), "expectedMessages": integer(),
-        "sentMessages": integer(), "deliveredMessages": integer(), "failedMessages": integer(),
-        "invalidRows": integer(), "duplicates": integer(), "source": string(nullable=True),
-        "createdAt": string(nullable=True), "startedAt": string(nullable=True),
-        "counts": {"type": "object", "additionalProperties": {"type": "integer"},
-                   "description": "Messages per status, counted now."},
-        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-        "cancelled": integer(description="Messages a stop turned CANCELLED.")},
-        ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"))
-    message_item = obj({k: v for k, v in message_fields.items() if k not in ("broadcastId", "text", "receipts")}
-                       | {"line": integer(nullable=True)}, ("id", "to", "status"))
+    row_error = obj(
+        {"line": integer(nullable=True), "value": string(), "reason": string()},
+        ("line", "value", "reason"),
+    )
+    broadcast = obj(
+        {
+            "id": integer(),
+            "name": string(),
+            "shortcode": string(),
+            "text": string(),
+            "status": string(),
+            "statusReason": string(nullable=True),
+            "startDate": string(nullable=True),
+            "endDate": string(nullable=True),
+            "timezone": string(),
+            "expectedMessages": integer(),
+            "sentMessages": integer(),
+            "deliveredMessages": integer(),
+            "failedMessages": integer(),
+            "invalidRows": integer(),
+            "duplicates": integer(),
+            "source": string(nullable=True),
+            "createdAt": string(nullable=True),
+            "startedAt": string(nullable=True),
+            "counts": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "Messages per status, counted now.",
+            },
+            "links": {"type": "object", "additionalProperties": {"type": "string"}},
+            "cancelled": integer(description="Messages a stop turned CANCELLED."),
+        },
+        ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
+    )
+    message_item = obj(
+        {k: v for k, v in message_fields.items() if k not in ("broadcastId", "text", "receipts")}
+        | {"line": integer(nullable=True)},
+        ("id", "to", "status"),
+    )
 
     def page(item: str) -> Schema:
-        return obj({"items": {"type": "array", "items": ref(item)}, "nextCursor": string(nullable=True)},
-                   ("items", "nextCursor"))
+        return obj(
+            {"items": {"type": "array", "items": ref(item)}, "nextCursor": string(nullable=True)},
+            ("items", "nextCursor"),
+        )
 
     out = {
-        "Problem": obj({"type": string(), "title": string(), "status": integer(), "detail": string(),
-                        "field": string(description="The input at fault."),
-                        "messageStatus": string(description="INVALID_ROUTING, CODE_NOT_ALLOWED or "
-                                                            "SEGMENTS_EXCEEDED, as the seeds name them."),
-                        "file": string(), "line": integer(), "current": string(), "action": string()},
-                       ("type", "title", "status", "detail")),
+        "Problem": obj(
+            {
+                "type": string(),
+                "title": string(),
+                "status": integer(),
+                "detail": string(),
+                "field": string(description="The input at fault."),
+                "messageStatus": string(
+                    description="INVALID_ROUTING, CODE_NOT_ALLOWED or "
+                    "SEGMENTS_EXCEEDED, as the seeds name them."
+                ),
+                "file": string(),
+                "line": integer(),
+                "current": string(),
+                "action": string(),
+            },
+            ("type", "title", "status", "detail"),
+        ),
         "Message": obj(message_fields, ("id", "to", "status")),
-        "MessageAccepted": {"allOf": [ref("Message"), obj({
-            "from": string(), "requestDR": {"type": "boolean"}, "callbacks": {"type": "array", "items": string()}})]},
-        "BatchAccepted": obj({
-            "broadcastId": integer(), "from": string(), "text": string(), "status": string(),
-            "date": string(nullable=True),
-            "ids": {"type": "array", "items": obj({"id": integer(), "mobile": string(), "status": string()},
-                                                  ("id", "mobile"))},
-            "invalidNumber": {"type": "array", "items": string()},
-            "rowErrors": {"type": "array", "items": ref("RowError")}}, ("broadcastId", "ids", "invalidNumber")),
+        "MessageAccepted": {
+            "allOf": [
+                ref("Message"),
+                obj(
+                    {
+                        "from": string(),
+                        "requestDR": {"type": "boolean"},
+                        "callbacks": {"type": "array", "items": string()},
+                    }
+                ),
+            ]
+        },
+        "BatchAccepted": obj(
+            {
+                "broadcastId": integer(),
+                "from": string(),
+                "text": string(),
+                "status": string(),
+                "date": string(nullable=True),
+                "ids": {
+                    "type": "array",
+                    "items": obj(
+                        {"id": integer(), "mobile": string(), "status": string()}, ("id", "mobile")
+                    ),
+                },
+                "invalidNumber": {"type": "array", "items": string()},
+                "rowErrors": {"type": "array", "items": ref("RowError")},
+            },
+            ("broadcastId", "ids", "invalidNumber"),
+        ),
         "Broadcast": broadcast,
         "BroadcastPage": page("Broadcast"),
         "MessageItem": message_item,
         "MessagePage": page("MessageItem"),
         "RowError": row_error,
         "RowErrorPage": page("RowError"),
-        "Deleted": obj({"id": integer(), "status": string(enum=["DELETED"]), "messagesRemoved": integer()},
-                       ("id", "status")),
-        "SenderCode": obj({"code": string(), "kind": string(enum=list(KINDS)), "mps": {"type": "number"},
-                           "mps_configured": {"type": "number", "nullable": True}, "provider": string(),
-                           "account": string(nullable=True)}, ("code", "kind", "mps")),
+        "Deleted": obj(
+            {"id": integer(), "status": string(enum=["DELETED"]), "messagesRemoved": integer()},
+            ("id", "status"),
+        ),
+        "SenderCode": obj(
+            {
+                "code": string(),
+                "kind": string(enum=list(KINDS)),
+                "mps": {"type": "number"},
+                "mps_configured": {"type": "number", "nullable": True},
+                "provider": string(),
+                "account": string(nullable=True),
+            },
+            ("code", "kind", "mps"),
+        ),
         "CodeList": obj({"items": {"type": "array", "items": ref("SenderCode")}}, ("items",)),
-        "SendMessage": obj({"from": SENDER, "to": string(MAX_PHONE_CHARS, minLength=1), "text": TEXT,
-                            "requestDR": {"type": "boolean"}, "callbacks": CALLBACKS,
-                            "region": BROADCAST_FIELDS["region"]}, ("from", "to", "text"),
-                           example={"from": "55501", "to": "+525500000001", "text": "Your code is 1234"},
-                           description="seed 001 single send; delivery receipts are always requested."),
-        "SendBatch": obj({"from": SENDER, "text": TEXT, "name": string(NAME_CHARS),
-                          "region": BROADCAST_FIELDS["region"], "requestDR": {"type": "boolean"},
-                          "callbacks": CALLBACKS,
-                          "to": {"type": "array", "minItems": 1, "maxItems": limits.batch_max_recipients,
-                                 "items": RECIPIENT}}, ("from", "text", "to"),
-                         example={"from": "55501", "text": "Hi {0}, your balance is ${1}",
-                                  "to": [{"to": "+525500000001", "params": ["Elizabeth", 10.65]},
-                                         {"to": "+525500000002", "params": ["Joshua", 20.5]}]}),
-        "CreateBroadcast": obj({**BROADCAST_FIELDS, "recipients": {"type": "array", "minItems": 1,
-                                                                   "items": RECIPIENT}},
-                               ("from", "text", "recipients"),
-                               description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`.",
-                               example={"from": "55501", "name": "spring sale", "text": "Hi {0}",
-                                        "startDate": "01-03-2031 09:30", "timezone": "America/Mexico_City",
-                                        "recipients": [{"to": "+525500000001", "params": ["Ana"]},
-                                                       {"to": "+525500000002", "params": ["Bob"]}]}),
-        "UploadBroadcast": obj({
-            "file": string(format="binary", description="CSV, TXT, TSV, XLSX or JSON recipients."),
-            **{k: (string(5, enum=["true", "false"]) if k == "requestDR" else
-                   string(MAX_CALLBACK_CHARS * MAX_CALLBACKS) if k == "callbacks" else {
-                       kk: vv for kk, vv in v.items() if kk != "nullable"})
-               for k, v in BROADCAST_FIELDS.items()},
-            "sheet": string(100, description="Worksheet of an XLSX (default: the first).")}, ("file",)),
+        "SendMessage": obj(
+            {
+                "from": SENDER,
+                "to": string(MAX_PHONE_CHARS, minLength=1),
+                "text": TEXT,
+                "requestDR": {"type": "boolean"},
+                "callbacks": CALLBACKS,
+                "region": BROADCAST_FIELDS["region"],
+            },
+            ("from", "to", "text"),
+            example={"from": "55501", "to": "+525500000001", "text": "Your code is 1234"},
+            description="seed 001 single send; delivery receipts are always requested.",
+        ),
+        "SendBatch": obj(
+            {
+                "from": SENDER,
+                "text": TEXT,
+                "name": string(NAME_CHARS),
+                "region": BROADCAST_FIELDS["region"],
+                "requestDR": {"type": "boolean"},
+                "callbacks": CALLBACKS,
+                "to": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": limits.batch_max_recipients,
+                    "items": RECIPIENT,
+                },
+            },
+            ("from", "text", "to"),
+            example={
+                "from": "55501",
+                "text": "Hi {0}, your balance is ${1}",
+                "to": [
+                    {"to": "+525500000001", "params": ["Elizabeth", 10.65]},
+                    {"to": "+525500000002", "params": ["Joshua", 20.5]},
+                ],
+            },
+        ),
+        "CreateBroadcast": obj(
+            {
+                **BROADCAST_FIELDS,
+                "recipients": {"type": "array", "minItems": 1, "items": RECIPIENT},
+            },
+            ("from", "text", "recipients"),
+            description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`.",
+            example={
+                "from": "55501",
+                "name": "spring sale",
+                "text": "Hi {0}",
+                "startDate": "01-03-2031 09:30",
+                "timezone": "America/Mexico_City",
+                "recipients": [
+                    {"to": "+525500000001", "params": ["Ana"]},
+                    {"to": "+525500000002", "params": ["Bob"]},
+                ],
+            },
+        ),
+        "UploadBroadcast": obj(
+            {
+                "file": string(
+                    format="binary", description="CSV, TXT, TSV, XLSX or JSON recipients."
+                ),
+                **{
+                    k: (
+                        string(5, enum=["true", "false"])
+                        if k == "requestDR"
+                        else string(MAX_CALLBACK_CHARS * MAX_CALLBACKS)
+                        if k == "callbacks"
+                        else {kk: vv for kk, vv in v.items() if kk != "nullable"}
+                    )
+                    for k, v in BROADCAST_FIELDS.items()
+                },
+                "sheet": string(100, description="Worksheet of an XLSX (default: the first)."),
+            },
+            ("file",),
+        ),
         "Control": obj({"reason": string(300)}),
-        "CreateCode": obj({"code": string(SENDER_CHARS, minLength=1), "kind": string(enum=list(KINDS)),
-                           "mps": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 100_000}},
-                          ("code", "kind"), example={"code": "55777", "kind": "short", "mps": 50}),
+        "CreateCode": obj(
+            {
+                "code": string(SENDER_CHARS, minLength=1),
+                "kind": string(enum=list(KINDS)),
+                "mps": {
+                    "type": "number",
+                    "exclusiveMinimum": True,
+                    "minimum": 0,
+                    "maximum": 100_000,
+                },
+            },
+            ("code", "kind"),
+            example={"code": "55777", "kind": "short", "mps": 50},
+        ),
     }
     for name in ("SendMessage", "SendBatch", "CreateBroadcast", "Control", "CreateCode"):
         out[name] = lenient(out[name])
@@ -251,85 +452,216 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
     control_errors = (400, 404, 409, 413, 415, 422)
 
     def control_op(action: str, summary: str) -> Schema:
-        return {"post": operation(f"{action}Broadcast", summary, {200: answer("The broadcast now.", ref("Broadcast"))},
-                                  control_errors, params=[ID_PARAM], body=control_body)}
+        return {
+            "post": operation(
+                f"{action}Broadcast",
+                summary,
+                {200: answer("The broadcast now.", ref("Broadcast"))},
+                control_errors,
+                params=[ID_PARAM],
+                body=control_body,
+            )
+        }
 
     return {
-        "/healthz": {"get": operation("health", "Liveness (no key needed).",
-                                      {200: answer("Up.", obj({"status": string()}, ("status",)))}, (), public=True)},
-        "/dashboard": {"get": operation(
-            "dashboard", "The dashboard page (no key needed: it calls this API with the key the user pastes).",
-            {200: answer("One static HTML page.", string(), "text/html")}, (), public=True)},
-        "/metrics": {"get": operation(
-            "metrics", "Prometheus metrics of every workspace.",
-            {200: answer("Text exposition format.", string(), "text/plain")}, (403,),
-            description=f"Only keys of the `{limits.metrics_workspace}` workspace may read it.")},
-        "/openapi.json": {"get": operation("openapi", "This document.",
-                                           {200: answer("OpenAPI 3.0 document.", {"type": "object"})}, ())},
-        "/v1/messages": {"post": operation(
-            "sendMessage", "Send one message (seed 001 single send).",
-            {202: answer("Queued.", ref("MessageAccepted"))}, (400, 413, 415, 422), body=json_body(ref("SendMessage")),
-            description="A bad number answers 422 with messageStatus INVALID_ROUTING; an unregistered "
-                        "sender code CODE_NOT_ALLOWED; a text over 10 segments SEGMENTS_EXCEEDED.")},
-        "/v1/messages/batch": {"post": operation(
-            "sendBatch", "Send one text with placeholders to many (seed 001 batch).",
-            {202: answer("Queued; invalid numbers listed.", ref("BatchAccepted"))}, (400, 413, 415, 422),
-            body=json_body(ref("SendBatch")))},
-        "/v1/messages/{id}": {"get": operation(
-            "getMessage", "A message's status and receipt history.", {200: answer("The message.", ref("Message"))},
-            (404,), params=[MESSAGE_ID_PARAM])},
+        "/healthz": {
+            "get": operation(
+                "health",
+                "Liveness (no key needed).",
+                {200: answer("Up.", obj({"status": string()}, ("status",)))},
+                (),
+                public=True,
+            )
+        },
+        "/dashboard": {
+            "get": operation(
+                "dashboard",
+                "The dashboard page (no key needed: it calls this API with the key the user pastes).",
+                {200: answer("One static HTML page.", string(), "text/html")},
+                (),
+                public=True,
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Prometheus metrics of every workspace.",
+                {200: answer("Text exposition format.", string(), "text/plain")},
+                (403,),
+                description=f"Only keys of the `{limits.metrics_workspace}` workspace may read it.",
+            )
+        },
+        "/openapi.json": {
+            "get": operation(
+                "openapi",
+                "This document.",
+                {200: answer("OpenAPI 3.0 document.", {"type": "object"})},
+                (),
+            )
+        },
+        "/v1/messages": {
+            "post": operation(
+                "sendMessage",
+                "Send one message (seed 001 single send).",
+                {202: answer("Queued.", ref("MessageAccepted"))},
+                (400, 413, 415, 422),
+                body=json_body(ref("SendMessage")),
+                description="A bad number answers 422 with messageStatus INVALID_ROUTING; an unregistered "
+                "sender code CODE_NOT_ALLOWED; a text over 10 segments SEGMENTS_EXCEEDED.",
+            )
+        },
+        "/v1/messages/batch": {
+            "post": operation(
+                "sendBatch",
+                "Send one text with placeholders to many (seed 001 batch).",
+                {202: answer("Queued; invalid numbers listed.", ref("BatchAccepted"))},
+                (400, 413, 415, 422),
+                body=json_body(ref("SendBatch")),
+            )
+        },
+        "/v1/messages/{id}": {
+            "get": operation(
+                "getMessage",
+                "A message's status and receipt history.",
+                {200: answer("The message.", ref("Message"))},
+                (404,),
+                params=[MESSAGE_ID_PARAM],
+            )
+        },
         "/v1/broadcasts": {
             "post": operation(
-                "createBroadcast", "Create a broadcast from a JSON list or an uploaded file.",
-                {201: answer("Created (SCHEDULED, or COMPLETED when no row was sendable).", ref("Broadcast"))},
+                "createBroadcast",
+                "Create a broadcast from a JSON list or an uploaded file.",
+                {
+                    201: answer(
+                        "Created (SCHEDULED, or COMPLETED when no row was sendable).",
+                        ref("Broadcast"),
+                    )
+                },
                 (400, 413, 415, 422),
-                body={"required": True, "content": {
-                    "application/json": {"schema": ref("CreateBroadcast")},
-                    "multipart/form-data": {"schema": ref("UploadBroadcast")}}}),
-            "get": operation("listBroadcasts", "The workspace's broadcasts, newest first.",
-                             {200: answer("A page.", ref("BroadcastPage"))}, (400,),
-                             params=[*page, status_param(tuple(LISTED))]),
+                body={
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": ref("CreateBroadcast")},
+                        "multipart/form-data": {"schema": ref("UploadBroadcast")},
+                    },
+                },
+            ),
+            "get": operation(
+                "listBroadcasts",
+                "The workspace's broadcasts, newest first.",
+                {200: answer("A page.", ref("BroadcastPage"))},
+                (400,),
+                params=[*page, status_param(tuple(LISTED))],
+            ),
         },
         "/v1/broadcasts/{id}": {
-            "get": operation("getBroadcast", "A broadcast (seed 004 getBroadcast) with live counts.",
-                             {200: answer("The broadcast.", ref("Broadcast"))}, (404,), params=[ID_PARAM]),
-            "delete": operation("deleteBroadcast", "Delete a broadcast that is not RUNNING, with its messages.",
-                                {200: answer("Deleted.", ref("Deleted"))}, (404, 409), params=[ID_PARAM]),
+            "get": operation(
+                "getBroadcast",
+                "A broadcast (seed 004 getBroadcast) with live counts.",
+                {200: answer("The broadcast.", ref("Broadcast"))},
+                (404,),
+                params=[ID_PARAM],
+            ),
+            "delete": operation(
+                "deleteBroadcast",
+                "Delete a broadcast that is not RUNNING, with its messages.",
+                {200: answer("Deleted.", ref("Deleted"))},
+                (404, 409),
+                params=[ID_PARAM],
+            ),
         },
-        "/v1/broadcasts/{id}/suspend": control_op("suspend", "Pause a SCHEDULED or RUNNING broadcast."),
+        "/v1/broadcasts/{id}/suspend": control_op(
+            "suspend", "Pause a SCHEDULED or RUNNING broadcast."
+        ),
         "/v1/broadcasts/{id}/resume": control_op("resume", "Continue a SUSPENDED broadcast."),
-        "/v1/broadcasts/{id}/stop": control_op("stop", "Stop for good; unsent messages end CANCELLED."),
-        "/v1/broadcasts/{id}/messages": {"get": operation(
-            "listBroadcastMessages", "The broadcast's messages in id order.",
-            {200: answer("A page.", ref("MessagePage"))}, (400, 404),
-            params=[ID_PARAM, *page, status_param(tuple(MESSAGE_STATES))])},
-        "/v1/broadcasts/{id}/errors": {"get": operation(
-            "listBroadcastErrors", "Rows of the recipient list that produced no message, in file order.",
-            {200: answer("A page.", ref("RowErrorPage"))}, (400, 404), params=[ID_PARAM, *page])},
-        "/v1/broadcasts/{id}/report": {"get": operation(
-            "getBroadcastReport", "Per-recipient results, streamed as CSV or XLSX.",
-            {200: {"description": "The report file.", "content": {
-                CONTENT_TYPES["csv"]: {"schema": string()},
-                CONTENT_TYPES["xlsx"]: {"schema": string(format="binary")}}}},
-            (400, 404),
-            params=[ID_PARAM, {"name": "format", "in": "query", "required": False,
-                               "schema": string(enum=["csv", "xlsx"], default="csv")}])},
-        "/v1/dlr/{provider}": {method: operation(
-            f"receipt{method.title()}", "Delivery receipts from gateways (shared secret, no key).",
-            {200: answer("Stored.", obj({"applied": {"type": "boolean"}, "status": string(nullable=True),
-                                         "known": {"type": "boolean"}}))},
-            (400, 401, 404), public=True,
-            params=[{"name": "provider", "in": "path", "required": True, "schema": string(32)},
-                    {"name": "secret", "in": "query", "required": True, "schema": string(200)}],
-            description="Gateways post JSON or form data, or call with a query string (Kannel); the "
-                        "receipt URL carries the shared `dlr_secret`.")
-            for method in ("get", "post")},
+        "/v1/broadcasts/{id}/stop": control_op(
+            "stop", "Stop for good; unsent messages end CANCELLED."
+        ),
+        "/v1/broadcasts/{id}/messages": {
+            "get": operation(
+                "listBroadcastMessages",
+                "The broadcast's messages in id order.",
+                {200: answer("A page.", ref("MessagePage"))},
+                (400, 404),
+                params=[ID_PARAM, *page, status_param(tuple(MESSAGE_STATES))],
+            )
+        },
+        "/v1/broadcasts/{id}/errors": {
+            "get": operation(
+                "listBroadcastErrors",
+                "Rows of the recipient list that produced no message, in file order.",
+                {200: answer("A page.", ref("RowErrorPage"))},
+                (400, 404),
+                params=[ID_PARAM, *page],
+            )
+        },
+        "/v1/broadcasts/{id}/report": {
+            "get": operation(
+                "getBroadcastReport",
+                "Per-recipient results, streamed as CSV or XLSX.",
+                {
+                    200: {
+                        "description": "The report file.",
+                        "content": {
+                            CONTENT_TYPES["csv"]: {"schema": string()},
+                            CONTENT_TYPES["xlsx"]: {"schema": string(format="binary")},
+                        },
+                    }
+                },
+                (400, 404),
+                params=[
+                    ID_PARAM,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": string(enum=["csv", "xlsx"], default="csv"),
+                    },
+                ],
+            )
+        },
+        "/v1/dlr/{provider}": {
+            method: operation(
+                f"receipt{method.title()}",
+                "Delivery receipts from gateways (shared secret, no key).",
+                {
+                    200: answer(
+                        "Stored.",
+                        obj(
+                            {
+                                "applied": {"type": "boolean"},
+                                "status": string(nullable=True),
+                                "known": {"type": "boolean"},
+                            }
+                        ),
+                    )
+                },
+                (400, 401, 404),
+                public=True,
+                params=[
+                    {"name": "provider", "in": "path", "required": True, "schema": string(32)},
+                    {"name": "secret", "in": "query", "required": True, "schema": string(200)},
+                ],
+                description="Gateways post JSON or form data, or call with a query string (Kannel); the "
+                "receipt URL carries the shared `dlr_secret`.",
+            )
+            for method in ("get", "post")
+        },
         "/v1/codes": {
-            "get": operation("listCodes", "The workspace's sender codes (seed 004 getShortcodes).",
-                             {200: answer("Codes.", ref("CodeList"))}, ()),
-            "post": operation("addCode", "Register a new sender code.",
-                              {201: answer("Registered.", ref("SenderCode"))}, (400, 409, 413, 415, 422),
-                              body=json_body(ref("CreateCode"))),
+            "get": operation(
+                "listCodes",
+                "The workspace's sender codes (seed 004 getShortcodes).",
+                {200: answer("Codes.", ref("CodeList"))},
+                (),
+            ),
+            "post": operation(
+                "addCode",
+                "Register a new sender code.",
+                {201: answer("Registered.", ref("SenderCode"))},
+                (400, 409, 413, 415, 422),
+                body=json_body(ref("CreateCode")),
+            ),
         },
     }
 
@@ -337,16 +669,25 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
 def document(limits: ApiLimits) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
-        "info": {"title": "broadcaster", "version": "1",
-                 "description": "Bulk SMS broadcasts. Authenticate with `Authorization: Bearer <key>` "
-                                "(`broadcaster apikey create --workspace W`). Keys created with "
-                                "`--signing` must also sign requests: X-Timestamp, X-Nonce and "
-                                "X-Signature (docs/api.md). Errors are RFC 9457 problem documents."},
+        "info": {
+            "title": "broadcaster",
+            "version": "1",
+            "description": "Bulk SMS broadcasts. Authenticate with `Authorization: Bearer <key>` "
+            "(`broadcaster apikey create --workspace W`). Keys created with "
+            "`--signing` must also sign requests: X-Timestamp, X-Nonce and "
+            "X-Signature (docs/api.md). Errors are RFC 9457 problem documents.",
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "paths": _paths(limits),
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "bk_<prefix>_<secret>"}},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "bk_<prefix>_<secret>",
+                }
+            },
             "schemas": schemas(limits),
         },
     }

@@ -35,22 +35,48 @@ TYPE_PREFIX = "urn:broadcaster:problem:"
 _REFUSALS = {"INVALID_ROUTING": "to", "CODE_NOT_ALLOWED": "from", "SEGMENTS_EXCEEDED": "text"}
 
 TITLES = {
-    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
-    422: "Invalid input", 429: "Too many requests", 500: "Internal server error", 503: "Unavailable",
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Unavailable",
 }
 SLUGS = {
-    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    409: "invalid-transition", 413: "too-large", 415: "unsupported-media-type", 422: "invalid-input",
-    429: "rate-limited", 500: "internal", 503: "unavailable",
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "invalid-transition",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
 }
 
 
 class Problem(Exception):
     """An error answer: HTTP status, what went wrong, and which input is at fault."""
 
-    def __init__(self, status: int, detail: str, *, field: str | None = None, slug: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.field = status, detail, field
         self.slug = slug or SLUGS.get(status, "error")
@@ -58,16 +84,21 @@ class Problem(Exception):
         self.extra = extra
 
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"type": TYPE_PREFIX + self.slug, "title": TITLES.get(self.status, "Error"),
-                               "status": self.status, "detail": self.detail}
+        doc: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.slug,
+            "title": TITLES.get(self.status, "Error"),
+            "status": self.status,
+            "detail": self.detail,
+        }
         if self.field is not None:
             doc["field"] = self.field
         doc.update(self.extra)
         return doc
 
     def response(self) -> web.Response:
-        return web.json_response(self.document(), status=self.status, headers=self.headers,
-                                 content_type=PROBLEM_JSON)
+        return web.json_response(
+            self.document(), status=self.status, headers=self.headers, content_type=PROBLEM_JSON
+        )
 
 
 def bad_request(detail: str, field: str | None = None) -> Problem:
@@ -88,7 +119,9 @@ def from_input_error(exc: InputError, field: str | None = None) -> Problem:
     text = str(exc)
     for status, at in _REFUSALS.items():
         if text.startswith(status):
-            return Problem(422, text, field=at, slug=status.lower().replace("_", "-"), messageStatus=status)
+            return Problem(
+                422, text, field=at, slug=status.lower().replace("_", "-"), messageStatus=status
+            )
     return Problem(422, text, field=field)
 
 
@@ -117,8 +150,9 @@ def _route_name(request: web.Request) -> str:
 
 
 @web.middleware
-async def problem_middleware(request: web.Request,
-                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Outermost: every error becomes a problem document; every request is counted."""
     started = time.perf_counter()
     status = 500
@@ -137,4 +171,6 @@ async def problem_middleware(request: web.Request,
         status = problem.status
         return problem.response()
     finally:
-        metrics.record_http(request.method, _route_name(request), status, time.perf_counter() - started)
+        metrics.record_http(
+            request.method, _route_name(request), status, time.perf_counter() - started
+        )

@@ -48,9 +48,12 @@ async def receive_receipt(request: web.Request) -> web.Response:
         receipt = provider.parse_receipt(await _payload(request))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable receipt: {exc}") from None
-    result = apply_receipt(ctx.engine, name, receipt, allow_private=ctx.settings.callback_allow_private)
-    return web.json_response({"applied": result.applied, "status": result.status,
-                              "known": result.message_id is not None})
+    result = apply_receipt(
+        ctx.engine, name, receipt, allow_private=ctx.settings.callback_allow_private
+    )
+    return web.json_response(
+        {"applied": result.applied, "status": result.status, "known": result.message_id is not None}
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -46,16 +46,26 @@ def canonical(method: str, path_qs: str, timestamp: str, nonce: str, body_sha256
     return "\n".join((method.upper(), path_qs, timestamp, nonce, body_sha256)).encode()
 
 
-def sign(secret: str, method: str, path_qs: str, timestamp: str, nonce: str, body: bytes = b"") -> str:
+def sign(
+    secret: str, method: str, path_qs: str, timestamp: str, nonce: str, body: bytes = b""
+) -> str:
     """The X-Signature value of a request (clients do exactly this)."""
     msg = canonical(method, path_qs, timestamp, nonce, body_digest(body))
     return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
 
 
-def signature_matches(secret: str, presented: str, method: str, path_qs: str, timestamp: str, nonce: str,
-                      body_sha256: str) -> bool:
-    expected = hmac.new(secret.encode(), canonical(method, path_qs, timestamp, nonce, body_sha256),
-                        hashlib.sha256).hexdigest()
+def signature_matches(
+    secret: str,
+    presented: str,
+    method: str,
+    path_qs: str,
+    timestamp: str,
+    nonce: str,
+    body_sha256: str,
+) -> bool:
+    expected = hmac.new(
+        secret.encode(), canonical(method, path_qs, timestamp, nonce, body_sha256), hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(expected, presented.lower().removeprefix("sha256="))
 
 

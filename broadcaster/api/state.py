@@ -62,4 +62,6 @@ def principal(request: web.Request) -> Principal:
 async def blocking(request: web.Request, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a synchronous service call on the database pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(state(request).db_pool, functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(
+        state(request).db_pool, functools.partial(fn, *args, **kwargs)
+    )

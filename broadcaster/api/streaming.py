@@ -74,9 +74,12 @@ def _gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def stream_from_thread(request: web.Request, response: web.StreamResponse,
-                             pool: concurrent.futures.Executor,
-                             produce: Callable[[Callable[[bytes], None]], Any]) -> None:
+async def stream_from_thread(
+    request: web.Request,
+    response: web.StreamResponse,
+    pool: concurrent.futures.Executor,
+    produce: Callable[[Callable[[bytes], None]], Any],
+) -> None:
     """Run ``produce(write)`` on ``pool`` and copy what it writes into the prepared ``response``.
 
     An error of the producer is re-raised here; the headers are already sent by then, so the

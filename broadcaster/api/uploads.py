@@ -33,14 +33,34 @@ MAX_LINE_BYTES = 64 * 1024
 FILE_PART = "file"
 #: Extensions of recipient files, and the part types a client may declare for them.
 FILE_EXTENSIONS = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".json"})
-FILE_TYPES = frozenset({
-    "text/csv", "text/plain", "text/tab-separated-values", "application/json", "application/csv",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel",
-    "application/octet-stream", "",
-})
+FILE_TYPES = frozenset(
+    {
+        "text/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/json",
+        "application/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel",
+        "application/octet-stream",
+        "",
+    }
+)
 #: Text parts an upload may carry besides the file (others are ignored).
-FORM_FIELDS = frozenset({"from", "shortcode", "text", "name", "startDate", "timezone", "region", "sheet",
-                         "requestDR", "callbacks"})
+FORM_FIELDS = frozenset(
+    {
+        "from",
+        "shortcode",
+        "text",
+        "name",
+        "startDate",
+        "timezone",
+        "region",
+        "sheet",
+        "requestDR",
+        "callbacks",
+    }
+)
 
 
 @dataclass
@@ -82,8 +102,8 @@ class SpooledStream:
                 return line
             cut = chunk.find(b"\n")
             if cut >= 0:
-                self.unread_data(chunk[cut + 1:])
-                return line + chunk[:cut + 1]
+                self.unread_data(chunk[cut + 1 :])
+                return line + chunk[: cut + 1]
             line += chunk
             if len(line) > cap:
                 raise ValueError("a multipart line is too long")
@@ -94,8 +114,12 @@ def _check_file_part(part: BodyPartReader) -> str:
     ext = PurePosixPath(filename).suffix.lower()
     declared = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if declared not in FILE_TYPES or (filename and ext not in FILE_EXTENSIONS):
-        raise Problem(415, f"the file must be CSV, TXT, TSV, XLSX or JSON (got {filename or 'no name'!r}, "
-                           f"type {declared or 'none'!r})", field=FILE_PART)
+        raise Problem(
+            415,
+            f"the file must be CSV, TXT, TSV, XLSX or JSON (got {filename or 'no name'!r}, "
+            f"type {declared or 'none'!r})",
+            field=FILE_PART,
+        )
     return filename or "upload"
 
 
@@ -105,7 +129,9 @@ async def _save_file(part: BodyPartReader, target: Path, cap_bytes: int) -> None
         while chunk := await part.read_chunk(CHUNK_BYTES):
             total += len(chunk)
             if total > cap_bytes:
-                raise too_large(f"the file is over the upload limit of {cap_bytes:,} bytes", FILE_PART)
+                raise too_large(
+                    f"the file is over the upload limit of {cap_bytes:,} bytes", FILE_PART
+                )
             out.write(chunk)
 
 
@@ -148,7 +174,9 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
                         raise invalid("one file per upload", FILE_PART)
                     filename = _check_file_part(part)
                     suffix = PurePosixPath(filename).suffix.lower()
-                    upload = Upload(tmp / f"upload{suffix if suffix in FILE_EXTENSIONS else ''}", filename)
+                    upload = Upload(
+                        tmp / f"upload{suffix if suffix in FILE_EXTENSIONS else ''}", filename
+                    )
                     await _save_file(part, upload.path, limits.upload_max_bytes)
                 elif part.name in FORM_FIELDS:
                     fields[part.name] = await _read_field(part, limits.form_field_max_bytes)
@@ -157,7 +185,7 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
         except (ValueError, HttpProcessingError) as exc:  # how aiohttp reports a malformed body
             raise bad_request(f"unreadable multipart body: {exc}") from None
         if upload is None:
-            raise invalid("a multipart upload needs a \"file\" part with the recipients", FILE_PART)
+            raise invalid('a multipart upload needs a "file" part with the recipients', FILE_PART)
         upload.fields = fields
         yield upload
     finally:

@@ -26,7 +26,10 @@ MIDDLEWARES = (problem_middleware, auth_middleware)
 async def get_metrics(request: web.Request) -> web.Response:
     key, limits = principal(request), state(request).limits
     if key.workspace != limits.metrics_workspace:
-        raise Problem(403, f"metrics span every workspace: use a key of workspace {limits.metrics_workspace!r}")
+        raise Problem(
+            403,
+            f"metrics span every workspace: use a key of workspace {limits.metrics_workspace!r}",
+        )
     depth = await blocking(request, queries.queue_depth, request.app["ctx"].engine)
     metrics.set_queue_depth(depth)
     body = await blocking(request, metrics.render)
@@ -37,8 +40,13 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi.document(state(request).limits))
 
 
-def setup(app: web.Application, limits: ApiLimits, *, nonces: NonceStore | None = None,
-          wall_clock: object = time.time) -> ApiState:
+def setup(
+    app: web.Application,
+    limits: ApiLimits,
+    *,
+    nonces: NonceStore | None = None,
+    wall_clock: object = time.time,
+) -> ApiState:
     """Attach the v1 API to ``app`` (whose middlewares must include :data:`MIDDLEWARES`)."""
     settings = app["ctx"].settings
     st = ApiState(

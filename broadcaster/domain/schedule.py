@@ -12,7 +12,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone {name!r} (use an IANA name such as America/Mexico_City)") from None
+        raise InputError(
+            f"unknown time zone {name!r} (use an IANA name such as America/Mexico_City)"
+        ) from None
 
 
 def start_time_utc(at: str | None, tz: str, now: datetime) -> datetime:

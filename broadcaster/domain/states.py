@@ -54,7 +54,9 @@ BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], B
 ACTIVE_BROADCAST_STATES = frozenset({B.RUNNING, B.SUSPENDED})
 
 
-def broadcast_transition(action: BroadcastAction) -> tuple[frozenset[BroadcastStatus], BroadcastStatus]:
+def broadcast_transition(
+    action: BroadcastAction,
+) -> tuple[frozenset[BroadcastStatus], BroadcastStatus]:
     """Where ``action`` may start from and where it leads."""
     return BROADCAST_TRANSITIONS[action]
 
@@ -104,7 +106,9 @@ IN_NETWORK_STATES = frozenset({M.SENT, M.ENROUTE, M.ACCEPTD})
 #: Receipts that end a message's life.
 FINAL_RECEIPT_STATES = frozenset({M.DELIVRD, M.UNDELIV, M.EXPIRED, M.DELETED, M.REJECTD, M.UNKNOWN})
 #: Refused before or instead of sending.
-REFUSED_STATES = frozenset({M.INVALID_ROUTING, M.SEGMENTS_EXCEEDED, M.BLACKLISTED, M.CODE_NOT_ALLOWED})
+REFUSED_STATES = frozenset(
+    {M.INVALID_ROUTING, M.SEGMENTS_EXCEEDED, M.BLACKLISTED, M.CODE_NOT_ALLOWED}
+)
 FINAL_STATES = FINAL_RECEIPT_STATES | REFUSED_STATES | {M.ERROR, M.CANCELLED}
 #: Counted as "sent" in a broadcast's numbers: the gateway accepted them.
 SENT_STATES = IN_NETWORK_STATES | FINAL_RECEIPT_STATES

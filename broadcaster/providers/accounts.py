@@ -53,8 +53,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 EXTRA_KEYS: dict[str, frozenset[str] | None] = {
     "kannel": frozenset({"smsc", "dlr_mask", "max_segments", "concurrency"}),
     "vonage": frozenset({"send_path", "token_margin_s", "concurrency"}),
-    "opentext": frozenset({"billing_code", "customer_reference", "max_destinations_per_job",
-                           "international_prefix", "concurrency"}),
+    "opentext": frozenset(
+        {
+            "billing_code",
+            "customer_reference",
+            "max_destinations_per_job",
+            "international_prefix",
+            "concurrency",
+        }
+    ),
     "messangi": None,
     "simulator": None,
 }
@@ -97,8 +104,10 @@ class AccountConfig(BaseModel):
         allowed = EXTRA_KEYS[self.provider]
         unknown = sorted(set(self.extra) - allowed) if allowed is not None else []
         if unknown:
-            raise ValueError(f"unknown extra for {self.provider}: {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(allowed or ()))})")
+            raise ValueError(
+                f"unknown extra for {self.provider}: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(allowed or ()))})"
+            )
         return self
 
     def secret(self, field: str) -> str:
@@ -118,7 +127,9 @@ def load_accounts(raw_json: str | None) -> dict[str, AccountConfig]:
     try:
         raw = json.loads(raw_json)
     except json.JSONDecodeError as exc:
-        raise AccountConfigError(f"accounts: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise AccountConfigError(
+            f"accounts: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     if not isinstance(raw, dict):
         raise AccountConfigError("accounts: expected a JSON object of name → account")
     accounts: dict[str, AccountConfig] = {}
@@ -131,7 +142,8 @@ def load_accounts(raw_json: str | None) -> dict[str, AccountConfig]:
             accounts[name] = AccountConfig(**{**fields, "name": name})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'account'}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc']) or 'account'}: {e['msg']}"
+                for e in exc.errors()
             )
             raise AccountConfigError(f"account {name!r}: {problems}") from None
     return accounts
@@ -167,21 +179,37 @@ def build_account_provider(
     """
     extra = dict(account.extra)
     concurrency = min(concurrency, int(extra.pop("concurrency", concurrency)))
-    common: dict[str, Any] = {"timeout_s": timeout_s, "max_attempts": max_attempts,
-                              "concurrency": concurrency, "deadline_s": deadline_s,
-                              "name": name or account.provider}
+    common: dict[str, Any] = {
+        "timeout_s": timeout_s,
+        "max_attempts": max_attempts,
+        "concurrency": concurrency,
+        "deadline_s": deadline_s,
+        "name": name or account.provider,
+    }
     if account.provider == "kannel":
         assert account.base_url and account.username
-        return KannelProvider(account.base_url, account.username, account.secret("password"),
-                              callback_url=callback_url, **common, **extra)
+        return KannelProvider(
+            account.base_url,
+            account.username,
+            account.secret("password"),
+            callback_url=callback_url,
+            **common,
+            **extra,
+        )
     if account.provider == "vonage":
         assert account.client_id
-        return VonageProvider(account.base_url or KPN_BASE_URL, account.client_id,
-                              account.secret("client_secret"),
-                              token_url=account.token_url or KPN_TOKEN_URL,
-                              callback_url=callback_url, **common, **extra)
+        return VonageProvider(
+            account.base_url or KPN_BASE_URL,
+            account.client_id,
+            account.secret("client_secret"),
+            token_url=account.token_url or KPN_TOKEN_URL,
+            callback_url=callback_url,
+            **common,
+            **extra,
+        )
     if account.provider == "opentext":
         assert account.base_url and account.username
-        return OpenTextProvider(account.base_url, account.username, account.secret("password"),
-                                **common, **extra)
+        return OpenTextProvider(
+            account.base_url, account.username, account.secret("password"), **common, **extra
+        )
     return None

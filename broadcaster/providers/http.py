@@ -141,7 +141,9 @@ class HttpReply:
         try:
             return json.loads(self.text)
         except ValueError as exc:
-            raise OutcomeUnknown(f"HTTP {self.status} with unreadable body: {snippet(self.text)}") from exc
+            raise OutcomeUnknown(
+                f"HTTP {self.status} with unreadable body: {snippet(self.text)}"
+            ) from exc
 
 
 def check_status(reply: HttpReply) -> HttpReply:
@@ -180,7 +182,9 @@ async def request(
 @functools.lru_cache(maxsize=64)
 def _timeout(timeout_s: float) -> aiohttp.ClientTimeout:
     """The timeouts of one call (nearly every call asks for the adapter's own ``timeout_s``)."""
-    return aiohttp.ClientTimeout(total=max(timeout_s, 0.001), sock_connect=min(timeout_s, CONNECT_TIMEOUT_S))
+    return aiohttp.ClientTimeout(
+        total=max(timeout_s, 0.001), sock_connect=min(timeout_s, CONNECT_TIMEOUT_S)
+    )
 
 
 class Deadline:
@@ -213,8 +217,13 @@ class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
     request we gave up on should have stored it before we ask whether it did.
     """
 
-    def __init__(self, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S,
-                 rng: random.Random | None = None, settle_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        base_s: float = BACKOFF_BASE_S,
+        cap_s: float = BACKOFF_CAP_S,
+        rng: random.Random | None = None,
+        settle_s: float = 0.0,
+    ) -> None:
         self.base_s, self.cap_s, self.settle_s = base_s, cap_s, settle_s
         self._rng = rng or _JITTER
 
@@ -292,8 +301,13 @@ class LoopSession:
     ``on_new_loop`` runs when that happens (e.g. to re-bind a token lock).
     """
 
-    def __init__(self, concurrency: int, *, headers: dict[str, str] | None = None,
-                 on_new_loop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        headers: dict[str, str] | None = None,
+        on_new_loop: Callable[[], None] | None = None,
+    ) -> None:
         self.concurrency = concurrency
         self._headers = headers
         self._on_new_loop = on_new_loop
@@ -305,11 +319,14 @@ class LoopSession:
         """The session and semaphore of the running loop, made on first use."""
         loop = asyncio.get_running_loop()
         if self.session is None or self.session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency, limit_per_host=self.concurrency
+            )
             # No cookie jar: a gateway API is stateless per request, and a cookie one answer
             # sets must not ride along on the next message (nor cost a jar look-up per send).
-            self.session = aiohttp.ClientSession(connector=connector, headers=self._headers,
-                                                 cookie_jar=aiohttp.DummyCookieJar())
+            self.session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, cookie_jar=aiohttp.DummyCookieJar()
+            )
             self._semaphore = asyncio.Semaphore(self.concurrency)
             self._loop = loop
             if self._on_new_loop is not None:
@@ -334,10 +351,21 @@ class HttpAdapter:
     base_url: str
     callback_url: str | None
 
-    def _setup(self, name: str, base_url: str, *, timeout_s: float, max_attempts: int, concurrency: int,
-               deadline_s: float, backoff_base_s: float, backoff_cap_s: float,
-               callback_url: str | None = None, headers: dict[str, str] | None = None,
-               on_new_loop: Callable[[], None] | None = None) -> None:
+    def _setup(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        timeout_s: float,
+        max_attempts: int,
+        concurrency: int,
+        deadline_s: float,
+        backoff_base_s: float,
+        backoff_cap_s: float,
+        callback_url: str | None = None,
+        headers: dict[str, str] | None = None,
+        on_new_loop: Callable[[], None] | None = None,
+    ) -> None:
         if max_attempts < 1 or concurrency < 1:
             raise ValueError("max_attempts and concurrency must be at least 1")
         self.name = name
@@ -354,8 +382,13 @@ class HttpAdapter:
 
     def _policy(self, deadline: Deadline, *, settle_s: float = 0.0) -> Callable[[], AsyncRetrying]:
         """This adapter's retry policy for one operation, for ``retried``."""
-        return lambda: retrying(max_attempts=self.max_attempts, deadline=deadline, settle_s=settle_s,
-                                base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
+        return lambda: retrying(
+            max_attempts=self.max_attempts,
+            deadline=deadline,
+            settle_s=settle_s,
+            base_s=self.backoff_base_s,
+            cap_s=self.backoff_cap_s,
+        )
 
     async def close(self) -> None:
         """Release the session (only from the loop that made it)."""

@@ -125,9 +125,17 @@ class KannelProvider(HttpAdapter):
         backoff_cap_s: float = BACKOFF_CAP_S,
         name: str = "kannel",
     ) -> None:
-        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
-                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
-                    callback_url=callback_url)
+        self._setup(
+            name,
+            base_url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            concurrency=concurrency,
+            deadline_s=deadline_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            callback_url=callback_url,
+        )
         self.username = username
         self._password = password
         self.dlr_mask, self.smsc, self.max_segments = dlr_mask, smsc, max_segments
@@ -175,13 +183,19 @@ class KannelProvider(HttpAdapter):
             text = text.replace(form, "***")
         return text
 
-    async def _send_one(self, session: aiohttp.ClientSession, message: OutboundMessage) -> SendResult:
+    async def _send_one(
+        self, session: aiohttp.ClientSession, message: OutboundMessage
+    ) -> SendResult:
         """Never raises: every outcome is a ``SendResult``."""
         ref = message.reference
         segments = max(message.segments, measure(message.text).segments)
         if segments > self.max_segments:
-            return SendResult(ref, M.ERROR, attempts=0,
-                              error=f"{segments} segments: over {self.max_segments}, Kannel would truncate")
+            return SendResult(
+                ref,
+                M.ERROR,
+                attempts=0,
+                error=f"{segments} segments: over {self.max_segments}, Kannel would truncate",
+            )
         deadline = Deadline(self.deadline_s)
         url = f"{self.base_url}/cgi-bin/sendsms?{urlencode(self.query(message))}"
         attempts = 0
@@ -190,11 +204,18 @@ class KannelProvider(HttpAdapter):
             nonlocal attempts
             attempts += 1
             try:
-                reply = check_status(await request(session, "GET", url, timeout_s=deadline.cap(self.timeout_s)))
+                reply = check_status(
+                    await request(session, "GET", url, timeout_s=deadline.cap(self.timeout_s))
+                )
             except OutcomeUnknown as exc:
                 # Kannel may have queued it and cannot be asked: never resend.
-                return SendResult(ref, M.DEQUEUED, unknown=True, attempts=attempts,
-                                  error=self._scrub(f"outcome unknown: {exc.reason}"))
+                return SendResult(
+                    ref,
+                    M.DEQUEUED,
+                    unknown=True,
+                    attempts=attempts,
+                    error=self._scrub(f"outcome unknown: {exc.reason}"),
+                )
             return self._accepted(ref, reply.text, attempts)
 
         try:
@@ -202,17 +223,28 @@ class KannelProvider(HttpAdapter):
         except PermanentGatewayError as exc:
             return SendResult(ref, M.ERROR, error=self._scrub(exc.reason), attempts=attempts)
         except GatewayError as exc:
-            return SendResult(ref, M.ERROR, attempts=attempts,
-                              error=self._scrub(f"gave up after {attempts} attempts: {exc}"))
+            return SendResult(
+                ref,
+                M.ERROR,
+                attempts=attempts,
+                error=self._scrub(f"gave up after {attempts} attempts: {exc}"),
+            )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
-            return SendResult(ref, M.DEQUEUED, unknown=True, attempts=attempts,
-                              error=self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
+            return SendResult(
+                ref,
+                M.DEQUEUED,
+                unknown=True,
+                attempts=attempts,
+                error=self._scrub(f"unexpected {type(exc).__name__}: {exc}"),
+            )
 
     @staticmethod
     def _accepted(reference: str, body: str, attempts: int) -> SendResult:
         """A 2xx answer: Kannel only says 2xx when it took the message ("0:" or "3:")."""
         answer = body.strip()
-        note = None if answer.startswith(ACCEPTED_PREFIXES) else f"unusual answer: {snippet(answer)}"
+        note = (
+            None if answer.startswith(ACCEPTED_PREFIXES) else f"unusual answer: {snippet(answer)}"
+        )
         return SendResult(reference, M.SENT, gateway_id=reference, error=note, attempts=attempts)
 
     # -- look-up and receipts ------------------------------------------------------------------
@@ -236,6 +268,10 @@ class KannelProvider(HttpAdapter):
         except (ValueError, KeyError):
             raise ValueError(f"unknown Kannel DLR status {raw_status!r}") from None
         at = payload.get("at")
-        return Receipt(reference=ref, gateway_id=ref, status=status,
-                       at=str(at) if at else None, raw=dict(payload))
-
+        return Receipt(
+            reference=ref,
+            gateway_id=ref,
+            status=status,
+            at=str(at) if at else None,
+            raw=dict(payload),
+        )

@@ -127,10 +127,18 @@ class MessangiProvider(HttpAdapter):
         name: str = "messangi",
     ) -> None:
         # name is "simulator" when it points at the built-in simulator
-        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
-                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
-                    callback_url=callback_url,
-                    headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
+        self._setup(
+            name,
+            base_url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            concurrency=concurrency,
+            deadline_s=deadline_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            callback_url=callback_url,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+        )
         self.settle_s = settle_s
         self._messages_url = URL(f"{self.base_url}/messages")  # parsed once, not per message
 
@@ -165,42 +173,72 @@ class MessangiProvider(HttpAdapter):
             body["callbacks"] = [callback]
         return body
 
-    async def _send_one(self, session: aiohttp.ClientSession, message: OutboundMessage) -> SendResult:
+    async def _send_one(
+        self, session: aiohttp.ClientSession, message: OutboundMessage
+    ) -> SendResult:
         """Never raises: every outcome is a ``SendResult``."""
         deadline = Deadline(self.deadline_s)
         progress = _Progress()
         ref = message.reference
         try:
-            return await retried(lambda: self._attempt(session, message, deadline, progress),
-                                 self._policy(deadline, settle_s=self.settle_s))
+            return await retried(
+                lambda: self._attempt(session, message, deadline, progress),
+                self._policy(deadline, settle_s=self.settle_s),
+            )
         except GatewayError as exc:
             if progress.maybe_sent:  # even a 401 on the look-up: it may still have been sent
-                return SendResult(ref, M.DEQUEUED, error=f"outcome unknown: {exc}",
-                                  unknown=True, attempts=progress.attempts)
+                return SendResult(
+                    ref,
+                    M.DEQUEUED,
+                    error=f"outcome unknown: {exc}",
+                    unknown=True,
+                    attempts=progress.attempts,
+                )
             if isinstance(exc, PermanentGatewayError):
                 return SendResult(ref, M.ERROR, error=exc.reason, attempts=progress.attempts)
-            return SendResult(ref, M.ERROR, error=f"gave up after {progress.attempts} attempts: {exc}",
-                              attempts=progress.attempts)
+            return SendResult(
+                ref,
+                M.ERROR,
+                error=f"gave up after {progress.attempts} attempts: {exc}",
+                attempts=progress.attempts,
+            )
         except Exception as exc:  # a bug, or a surprise: maybe sent, so let the poller settle it
-            return SendResult(ref, M.DEQUEUED, error=f"unexpected {type(exc).__name__}: {exc}",
-                              unknown=True, attempts=progress.attempts)
+            return SendResult(
+                ref,
+                M.DEQUEUED,
+                error=f"unexpected {type(exc).__name__}: {exc}",
+                unknown=True,
+                attempts=progress.attempts,
+            )
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, message: OutboundMessage,
-        deadline: Deadline, progress: _Progress,
+        self,
+        session: aiohttp.ClientSession,
+        message: OutboundMessage,
+        deadline: Deadline,
+        progress: _Progress,
     ) -> SendResult:
         progress.attempts += 1
         if progress.maybe_sent:
             found = await self._lookup_once(session, message.reference, deadline)
             if found.found:
-                return SendResult(message.reference, M.SENT, gateway_id=found.gateway_id,
-                                  attempts=progress.attempts)
+                return SendResult(
+                    message.reference,
+                    M.SENT,
+                    gateway_id=found.gateway_id,
+                    attempts=progress.attempts,
+                )
             progress.maybe_sent = False  # proven absent: a resend is safe
         try:
-            reply = check_status(await request(
-                session, "POST", self._messages_url, json=self.payload(message),
-                timeout_s=deadline.cap(self.timeout_s),
-            ))
+            reply = check_status(
+                await request(
+                    session,
+                    "POST",
+                    self._messages_url,
+                    json=self.payload(message),
+                    timeout_s=deadline.cap(self.timeout_s),
+                )
+            )
         except OutcomeUnknown:
             progress.maybe_sent = True
             raise
@@ -213,10 +251,16 @@ class MessangiProvider(HttpAdapter):
         if str(data.get("status", "")).upper() == "ERROR":
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             why = data.get("error") or data.get("message") or meta.get("explain") or reply.text
-            return SendResult(message.reference, M.ERROR, gateway_id=gateway_id,
-                              error=f"gateway status ERROR: {snippet(str(why))}",
-                              attempts=progress.attempts)
-        return SendResult(message.reference, M.SENT, gateway_id=gateway_id, attempts=progress.attempts)
+            return SendResult(
+                message.reference,
+                M.ERROR,
+                gateway_id=gateway_id,
+                error=f"gateway status ERROR: {snippet(str(why))}",
+                attempts=progress.attempts,
+            )
+        return SendResult(
+            message.reference, M.SENT, gateway_id=gateway_id, attempts=progress.attempts
+        )
 
     # -- look-up -------------------------------------------------------------------------------
 
@@ -226,8 +270,9 @@ class MessangiProvider(HttpAdapter):
         """One ``GET ?externalId=``; a GET is safe, so every failure is simply retryable."""
         url = f"{self.base_url}/messages?externalId={quote(reference, safe='')}"
         try:
-            reply = check_status(await request(session, "GET", url,
-                                               timeout_s=deadline.cap(self.timeout_s)))
+            reply = check_status(
+                await request(session, "GET", url, timeout_s=deadline.cap(self.timeout_s))
+            )
             body = reply.json()
         except OutcomeUnknown as exc:  # for a GET, "maybe" changes nothing
             raise RetryableGatewayError(f"look-up: {exc.reason}") from exc
@@ -239,8 +284,11 @@ class MessangiProvider(HttpAdapter):
         if not mine:
             return LookupResult(found=False)
         row = mine[0]
-        return LookupResult(found=True, gateway_id=str(row.get("id")) if row.get("id") else None,
-                            status=gateway_status(row.get("status")))
+        return LookupResult(
+            found=True,
+            gateway_id=str(row.get("id")) if row.get("id") else None,
+            status=gateway_status(row.get("status")),
+        )
 
     async def lookup(self, reference: str) -> LookupResult:
         """Whether the gateway holds ``reference``; retried like a send.
@@ -251,7 +299,9 @@ class MessangiProvider(HttpAdapter):
         session, semaphore = self._client()
         deadline = Deadline(self.deadline_s)
         async with semaphore:
-            return await retried(lambda: self._lookup_once(session, reference, deadline), self._policy(deadline))
+            return await retried(
+                lambda: self._lookup_once(session, reference, deadline), self._policy(deadline)
+            )
 
     # -- receipts ------------------------------------------------------------------------------
 

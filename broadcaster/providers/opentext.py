@@ -183,9 +183,17 @@ class OpenTextProvider(HttpAdapter):
             raise ValueError("max_destinations_per_job must be at least 1")
         # One header, built here (aiohttp's BasicAuth helper is deprecated); never logged.
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
-                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
-                    headers={"Authorization": f"Basic {token}", "Accept": "application/json"})
+        self._setup(
+            name,
+            base_url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            concurrency=concurrency,
+            deadline_s=deadline_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            headers={"Authorization": f"Basic {token}", "Accept": "application/json"},
+        )
         self.username = username
         self.billing_code, self.customer_reference = billing_code, customer_reference
         self.max_destinations_per_job = max_destinations_per_job
@@ -206,7 +214,7 @@ class OpenTextProvider(HttpAdapter):
         for i, m in enumerate(messages):
             groups.setdefault((m.text, m.sender), []).append(i)
         cap = self.max_destinations_per_job
-        return [idx[k:k + cap] for idx in groups.values() for k in range(0, len(idx), cap)]
+        return [idx[k : k + cap] for idx in groups.values() for k in range(0, len(idx), cap)]
 
     def payload(self, messages: Sequence[OutboundMessage]) -> dict[str, Any]:
         """The JSON body of one job (all ``messages`` share their text)."""
@@ -229,15 +237,21 @@ class OpenTextProvider(HttpAdapter):
 
         async def one_job(indexes: list[int]) -> None:
             batch = [messages[i] for i in indexes]
-            for i, result in zip(indexes, await self._send_job(session, semaphore, batch), strict=True):
+            for i, result in zip(
+                indexes, await self._send_job(session, semaphore, batch), strict=True
+            ):
                 results[i] = result
 
         await asyncio.gather(*(one_job(idx) for idx in self.jobs(messages)))
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
-    async def _send_job(self, session: aiohttp.ClientSession, semaphore: asyncio.Semaphore,
-                        batch: list[OutboundMessage]) -> list[SendResult]:
+    async def _send_job(
+        self,
+        session: aiohttp.ClientSession,
+        semaphore: asyncio.Semaphore,
+        batch: list[OutboundMessage],
+    ) -> list[SendResult]:
         """Never raises: one ``SendResult`` per message of the job."""
         async with semaphore:
             attempts, outcome = await self._submit(session, batch)
@@ -245,21 +259,47 @@ class OpenTextProvider(HttpAdapter):
         if isinstance(outcome, str):
             return [SendResult(r, M.SENT, gateway_id=outcome, attempts=attempts) for r in refs]
         if isinstance(outcome, OutcomeUnknown):
-            return [SendResult(r, M.DEQUEUED, unknown=True, attempts=attempts,
-                               error=f"outcome unknown: {outcome.reason}") for r in refs]
+            return [
+                SendResult(
+                    r,
+                    M.DEQUEUED,
+                    unknown=True,
+                    attempts=attempts,
+                    error=f"outcome unknown: {outcome.reason}",
+                )
+                for r in refs
+            ]
         if isinstance(outcome, PermanentGatewayError):
             if outcome.status in SPLIT_ON_STATUSES and len(batch) > 1:
-                singles = await asyncio.gather(*(self._send_job(session, semaphore, [m]) for m in batch))
+                singles = await asyncio.gather(
+                    *(self._send_job(session, semaphore, [m]) for m in batch)
+                )
                 return [s[0] for s in singles]
             return [SendResult(r, M.ERROR, error=outcome.reason, attempts=attempts) for r in refs]
         if isinstance(outcome, GatewayError):
-            return [SendResult(r, M.ERROR, attempts=attempts,
-                               error=f"gave up after {attempts} attempts: {outcome}") for r in refs]
-        return [SendResult(r, M.DEQUEUED, unknown=True, attempts=attempts,
-                           error=f"unexpected {type(outcome).__name__}: {outcome}") for r in refs]
+            return [
+                SendResult(
+                    r,
+                    M.ERROR,
+                    attempts=attempts,
+                    error=f"gave up after {attempts} attempts: {outcome}",
+                )
+                for r in refs
+            ]
+        return [
+            SendResult(
+                r,
+                M.DEQUEUED,
+                unknown=True,
+                attempts=attempts,
+                error=f"unexpected {type(outcome).__name__}: {outcome}",
+            )
+            for r in refs
+        ]
 
-    async def _submit(self, session: aiohttp.ClientSession,
-                      batch: list[OutboundMessage]) -> tuple[int, str | BaseException]:
+    async def _submit(
+        self, session: aiohttp.ClientSession, batch: list[OutboundMessage]
+    ) -> tuple[int, str | BaseException]:
         """(attempts, job id) — or the error that ended the job's retries."""
         deadline = Deadline(self.deadline_s)
         body = self.payload(batch)
@@ -270,9 +310,16 @@ class OpenTextProvider(HttpAdapter):
             nonlocal attempts
             attempts += 1
             try:
-                reply = check_status(await request(
-                    session, "POST", self.base_url + SEND_PATH, json=body, headers=headers,
-                    timeout_s=deadline.cap(self.timeout_s)))
+                reply = check_status(
+                    await request(
+                        session,
+                        "POST",
+                        self.base_url + SEND_PATH,
+                        json=body,
+                        headers=headers,
+                        timeout_s=deadline.cap(self.timeout_s),
+                    )
+                )
                 answer = reply.json()
             except OutcomeUnknown as exc:  # a job may exist: never resubmit
                 return exc
@@ -299,14 +346,23 @@ class OpenTextProvider(HttpAdapter):
         session, semaphore = self._client()
         deadline = Deadline(self.deadline_s)
         async with semaphore:
-            return await retried(lambda: self._status_once(session, job_id, deadline), self._policy(deadline))
+            return await retried(
+                lambda: self._status_once(session, job_id, deadline), self._policy(deadline)
+            )
 
-    async def _status_once(self, session: aiohttp.ClientSession, job_id: str,
-                           deadline: Deadline) -> list[Receipt]:
+    async def _status_once(
+        self, session: aiohttp.ClientSession, job_id: str, deadline: Deadline
+    ) -> list[Receipt]:
         try:
-            reply = check_status(await request(
-                session, "GET", self.base_url + STATUS_PATH, params={"job_id": job_id},
-                timeout_s=deadline.cap(self.timeout_s)))
+            reply = check_status(
+                await request(
+                    session,
+                    "GET",
+                    self.base_url + STATUS_PATH,
+                    params={"job_id": job_id},
+                    timeout_s=deadline.cap(self.timeout_s),
+                )
+            )
             body = reply.json()
         except OutcomeUnknown as exc:  # for a GET, "maybe" changes nothing
             raise RetryableGatewayError(f"job status: {exc.reason}") from exc
@@ -329,8 +385,15 @@ class OpenTextProvider(HttpAdapter):
             ref = delivery_reference(delivery)
             if status is None or (ref is None and len(deliveries) > 1):
                 continue
-            receipts.append(Receipt(reference=ref, gateway_id=job_id, status=status,
-                                    at=_when(delivery), raw={"job_id": job_id, **delivery}))
+            receipts.append(
+                Receipt(
+                    reference=ref,
+                    gateway_id=job_id,
+                    status=status,
+                    at=_when(delivery),
+                    raw={"job_id": job_id, **delivery},
+                )
+            )
         return receipts
 
     # -- look-up and receipts ------------------------------------------------------------------

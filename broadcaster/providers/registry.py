@@ -45,14 +45,22 @@ def build_named_provider(settings: Settings, key: str) -> Provider:
     if key in accounts:
         account = accounts[key]
         if account.provider in ("simulator", "messangi"):
-            update = {"provider": account.provider, "messangi_base_url": account.base_url or settings.messangi_base_url}
+            update = {
+                "provider": account.provider,
+                "messangi_base_url": account.base_url or settings.messangi_base_url,
+            }
             if account.api_key is not None:
                 update["messangi_api_key"] = account.secret("api_key")
             return build_provider(settings.model_copy(update=update), name=key)
         built = build_account_provider(
-            account, timeout_s=settings.gateway_timeout_s, max_attempts=settings.gateway_max_attempts,
-            concurrency=settings.send_concurrency, deadline_s=send_deadline_s(settings),
-            callback_url=receipt_callback_url(settings, key), name=key)
+            account,
+            timeout_s=settings.gateway_timeout_s,
+            max_attempts=settings.gateway_max_attempts,
+            concurrency=settings.send_concurrency,
+            deadline_s=send_deadline_s(settings),
+            callback_url=receipt_callback_url(settings, key),
+            name=key,
+        )
         assert built is not None
         return built
     return build_provider(settings.model_copy(update={"provider": key}))

@@ -91,18 +91,24 @@ class Simulator:
     def authorized(self, request: web.BaseRequest) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.config.api_key}"
 
-    def reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-              ) -> web.Response:
+    def reply(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> web.Response:
         # Bytes, not text: json_response's text path re-encodes and re-parses the content type.
-        return web.Response(body=json.dumps(body).encode(), status=status, headers=headers,
-                            content_type="application/json")
+        return web.Response(
+            body=json.dumps(body).encode(),
+            status=status,
+            headers=headers,
+            content_type="application/json",
+        )
 
 
 SIM = web.AppKey("simulator", Simulator)
 
 
-def _error(sim: Simulator, status: int, message: str, headers: dict[str, str] | None = None
-           ) -> web.Response:
+def _error(
+    sim: Simulator, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     return sim.reply(status, {"meta": {"timestamp": now_ms()}, "error": message}, headers)
 
 
@@ -149,7 +155,9 @@ async def _read_send(sim: Simulator, request: web.Request) -> dict[str, Any] | w
     if config.latency_ms:
         await asyncio.sleep(config.latency_ms / 1000)
     try:
-        body = json.loads(await request.read())  # bytes: JSON is UTF-8 (RFC 8259), no charset look-up
+        body = json.loads(
+            await request.read()
+        )  # bytes: JSON is UTF-8 (RFC 8259), no charset look-up
     except ValueError:
         return _error(sim, 400, "body is not JSON")
     problem = _validate(body, config.max_text_chars)
@@ -160,8 +168,9 @@ def _accept(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
     """Store the message, plan its receipts; the ``data`` of the answer."""
     stamp_ms = now_ms()
     too_long = len(body["text"]) > sim.config.max_text_chars
-    slot = sim.store.add(body.get("externalId") or "", body["from"],
-                         int(body["to"].lstrip("+")), stamp_ms)
+    slot = sim.store.add(
+        body.get("externalId") or "", body["from"], int(body["to"].lstrip("+")), stamp_ms
+    )
     if too_long:
         sim.store.set_status(slot, "ERROR", stamp_ms)
     else:
@@ -214,15 +223,19 @@ async def _send(sim: Simulator, request: web.Request) -> web.StreamResponse:
         return _drop(request)
     if fault == "slow":
         await asyncio.sleep(sim.config.slow_s)
-    meta = {"timestamp": now_ms(), "transactionId": str(uuid.UUID(int=sim.dice.transaction_bits(), version=4))}
+    meta = {
+        "timestamp": now_ms(),
+        "transactionId": str(uuid.UUID(int=sim.dice.transaction_bits(), version=4)),
+    }
     return sim.reply(200, {"meta": meta, "data": data})
 
 
 def _list(sim: Simulator, request: web.Request) -> web.Response:
     ext = request.query.get("externalId")
     slots = sim.store.find(ext) if ext is not None else sim.store.last_slots(LIST_LIMIT)
-    return sim.reply(200, {"meta": {"timestamp": now_ms()},
-                           "data": [sim.store.row(s) for s in slots]})
+    return sim.reply(
+        200, {"meta": {"timestamp": now_ms()}, "data": [sim.store.row(s) for s in slots]}
+    )
 
 
 async def list_messages(request: web.Request) -> web.StreamResponse:
@@ -320,8 +333,9 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     return app
 
 
-def run_simulator(host: str = "127.0.0.1", port: int = 8025,
-                  config: SimulatorConfig | None = None) -> None:
+def run_simulator(
+    host: str = "127.0.0.1", port: int = 8025, config: SimulatorConfig | None = None
+) -> None:
     """Serve until interrupted (SIGINT/SIGTERM); on uvloop when it is installed."""
     loop: asyncio.AbstractEventLoop
     try:
@@ -351,8 +365,9 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         hint = hints[f.name]
         if hint is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=None)
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None
+            )
         elif hint in (int, float, str):
             parser.add_argument(flag, dest=f.name, type=hint, default=None)
         elif f.name == "seed":
@@ -399,4 +414,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

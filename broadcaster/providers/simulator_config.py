@@ -21,7 +21,9 @@ LOOKUP_FAULTS = ("500", "drop")
 #: A script entry meaning "no fault this time".
 NO_FAULT = "ok"
 #: Final receipt statuses the mix may name.
-FINAL_RECEIPTS = frozenset({"DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ACCEPTD", "DELETED", "UNKNOWN"})
+FINAL_RECEIPTS = frozenset(
+    {"DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ACCEPTD", "DELETED", "UNKNOWN"}
+)
 #: Knobs read only when the app starts.
 STARTUP_ONLY = frozenset({"callback_workers"})
 
@@ -73,8 +75,14 @@ class SimulatorConfig:
     max_text_chars: int = 1600
 
     def __post_init__(self) -> None:
-        shares = [self.share_429, self.share_500, self.share_slow, self.share_drop_before,
-                  self.share_drop_after, self.share_lookup_500]
+        shares = [
+            self.share_429,
+            self.share_500,
+            self.share_slow,
+            self.share_drop_before,
+            self.share_drop_after,
+            self.share_lookup_500,
+        ]
         if any(not 0.0 <= s <= 1.0 for s in shares):
             raise ValueError("every share_* must be within 0..1")
         send_total = sum(shares[:5])
@@ -84,8 +92,12 @@ class SimulatorConfig:
         bad += [f for f in self.lookup_script if f not in (*LOOKUP_FAULTS, NO_FAULT)]
         if bad:
             raise ValueError(f"unknown scripted faults: {bad}")
-        if not self.dlr_mix or any(k not in FINAL_RECEIPTS or w < 0 for k, w in self.dlr_mix.items()):
-            raise ValueError(f"dlr_mix needs final statuses {sorted(FINAL_RECEIPTS)} with weights ≥ 0")
+        if not self.dlr_mix or any(
+            k not in FINAL_RECEIPTS or w < 0 for k, w in self.dlr_mix.items()
+        ):
+            raise ValueError(
+                f"dlr_mix needs final statuses {sorted(FINAL_RECEIPTS)} with weights ≥ 0"
+            )
         if sum(self.dlr_mix.values()) <= 0:
             raise ValueError("dlr_mix weights add up to 0")
         if self.callback_workers < 1 or self.callback_max_attempts < 1:
@@ -108,7 +120,10 @@ class SimulatorConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["dlr_mix"] = dict(self.dlr_mix)
-        out["fault_script"], out["lookup_script"] = list(self.fault_script), list(self.lookup_script)
+        out["fault_script"], out["lookup_script"] = (
+            list(self.fault_script),
+            list(self.lookup_script),
+        )
         return out
 
 
@@ -147,9 +162,13 @@ class Dice:
         if self._send_script:
             fault = self._send_script.popleft()
             return None if fault == NO_FAULT else fault
-        for name, share in (("429", c.share_429), ("500", c.share_500),
-                            ("drop_before", c.share_drop_before),
-                            ("drop_after", c.share_drop_after), ("slow", c.share_slow)):
+        for name, share in (
+            ("429", c.share_429),
+            ("500", c.share_500),
+            ("drop_before", c.share_drop_before),
+            ("drop_after", c.share_drop_after),
+            ("slow", c.share_slow),
+        ):
             if roll < share:
                 return name
             roll -= share

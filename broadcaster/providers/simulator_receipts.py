@@ -55,8 +55,15 @@ class ReceiptDispatcher:
             self._push(now + config.dlr_delay_s / 2, slot, "ENROUTE", 0, urls)
         self._push(now + config.dlr_delay_s, slot, self.dice.final_status(), 0, urls)
 
-    def _push(self, due: float, slot: int, status: str, attempt: int, urls: tuple[str, ...],
-              generation: int | None = None) -> None:
+    def _push(
+        self,
+        due: float,
+        slot: int,
+        status: str,
+        attempt: int,
+        urls: tuple[str, ...],
+        generation: int | None = None,
+    ) -> None:
         gen = self.store.generation if generation is None else generation
         heapq.heappush(self._heap, (due, next(self._seq), gen, slot, status, attempt, urls))
         if self._heap[0][0] == due:
@@ -133,8 +140,14 @@ class ReceiptDispatcher:
             return
         config = self.dice.config
         row = self.store.row(slot)
-        payload = {"id": row["id"], "externalId": row["externalId"], "status": status,
-                   "date": iso_ms(now_ms()), "from": row["from"], "to": row["to"]}
+        payload = {
+            "id": row["id"],
+            "externalId": row["externalId"],
+            "status": status,
+            "date": iso_ms(now_ms()),
+            "from": row["from"],
+            "to": row["to"],
+        }
         for url in urls:
             if await self._post(url, payload, config.callback_timeout_s):
                 self.counters.receipts_sent += 1

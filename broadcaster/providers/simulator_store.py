@@ -16,8 +16,18 @@ from functools import lru_cache
 from typing import Any
 
 #: Status words a stored message can hold; the byte in the status column is the index.
-STATUSES = ("QUEUE", "ENROUTE", "ACCEPTD", "DELIVRD", "UNDELIV", "EXPIRED", "REJECTD",
-            "DELETED", "UNKNOWN", "ERROR")
+STATUSES = (
+    "QUEUE",
+    "ENROUTE",
+    "ACCEPTD",
+    "DELIVRD",
+    "UNDELIV",
+    "EXPIRED",
+    "REJECTD",
+    "DELETED",
+    "UNKNOWN",
+    "ERROR",
+)
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 
 

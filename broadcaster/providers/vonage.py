@@ -157,8 +157,15 @@ class TokenCache:
     ``clock`` is injectable for tests; the lock is per event loop (``bind``).
     """
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *,
-                 margin_s: float = TOKEN_MARGIN_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        margin_s: float = TOKEN_MARGIN_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.token_url, self.client_id, self._client_secret = token_url, client_id, client_secret
         self.margin_s, self.clock = margin_s, clock
         self._token: Token | None = None
@@ -205,11 +212,16 @@ class TokenCache:
     async def _fetch(self, session: aiohttp.ClientSession, timeout_s: float) -> Token:
         self.fetches += 1
         try:
-            reply = check_status(await request(
-                session, "POST", self.token_url, params={"grant_type": "client_credentials"},
-                data={"client_id": self.client_id, "client_secret": self._client_secret},
-                timeout_s=timeout_s,
-            ))
+            reply = check_status(
+                await request(
+                    session,
+                    "POST",
+                    self.token_url,
+                    params={"grant_type": "client_credentials"},
+                    data={"client_id": self.client_id, "client_secret": self._client_secret},
+                    timeout_s=timeout_s,
+                )
+            )
             body = reply.json()
         except OutcomeUnknown as exc:  # asking for a token twice is harmless
             raise RetryableGatewayError(f"token: {exc.reason}") from exc
@@ -267,12 +279,22 @@ class VonageProvider(HttpAdapter):
         backoff_cap_s: float = BACKOFF_CAP_S,
         name: str = "vonage",
     ) -> None:
-        self.tokens = TokenCache(token_url, client_id, client_secret, margin_s=token_margin_s,
-                                 clock=clock)
-        self._setup(name, base_url, timeout_s=timeout_s, max_attempts=max_attempts, concurrency=concurrency,
-                    deadline_s=deadline_s, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s,
-                    callback_url=callback_url, headers={"Accept": "application/json"},
-                    on_new_loop=self.tokens.bind)
+        self.tokens = TokenCache(
+            token_url, client_id, client_secret, margin_s=token_margin_s, clock=clock
+        )
+        self._setup(
+            name,
+            base_url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            concurrency=concurrency,
+            deadline_s=deadline_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            callback_url=callback_url,
+            headers={"Accept": "application/json"},
+            on_new_loop=self.tokens.bind,
+        )
         self.send_url = self.base_url + "/" + send_path.lstrip("/")
 
     def __repr__(self) -> str:
@@ -305,7 +327,9 @@ class VonageProvider(HttpAdapter):
 
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
-    async def _send_one(self, session: aiohttp.ClientSession, message: OutboundMessage) -> SendResult:
+    async def _send_one(
+        self, session: aiohttp.ClientSession, message: OutboundMessage
+    ) -> SendResult:
         """Never raises: every outcome is a ``SendResult``."""
         ref = message.reference
         deadline = Deadline(self.deadline_s)
@@ -316,28 +340,57 @@ class VonageProvider(HttpAdapter):
             try:
                 return await self._attempt(session, message, deadline, progress)
             except OutcomeUnknown as exc:  # no look-up, not idempotent: never resend
-                return SendResult(ref, M.DEQUEUED, unknown=True, attempts=progress.attempts,
-                                  error=f"outcome unknown: {exc.reason}")
+                return SendResult(
+                    ref,
+                    M.DEQUEUED,
+                    unknown=True,
+                    attempts=progress.attempts,
+                    error=f"outcome unknown: {exc.reason}",
+                )
 
         try:
             return await retried(attempt, self._policy(deadline))
         except PermanentGatewayError as exc:
             return SendResult(ref, M.ERROR, error=exc.reason, attempts=progress.attempts)
         except GatewayError as exc:
-            return SendResult(ref, M.ERROR, attempts=progress.attempts,
-                              error=f"gave up after {progress.attempts} attempts: {exc}")
+            return SendResult(
+                ref,
+                M.ERROR,
+                attempts=progress.attempts,
+                error=f"gave up after {progress.attempts} attempts: {exc}",
+            )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
-            return SendResult(ref, M.DEQUEUED, unknown=True, attempts=progress.attempts,
-                              error=f"unexpected {type(exc).__name__}: {exc}")
+            return SendResult(
+                ref,
+                M.DEQUEUED,
+                unknown=True,
+                attempts=progress.attempts,
+                error=f"unexpected {type(exc).__name__}: {exc}",
+            )
 
-    async def _post(self, session: aiohttp.ClientSession, message: OutboundMessage,
-                    token: str, deadline: Deadline) -> HttpReply:
-        return await request(session, "POST", self.send_url, json=self.payload(message),
-                             headers={"Authorization": f"Bearer {token}"},
-                             timeout_s=deadline.cap(self.timeout_s))
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        message: OutboundMessage,
+        token: str,
+        deadline: Deadline,
+    ) -> HttpReply:
+        return await request(
+            session,
+            "POST",
+            self.send_url,
+            json=self.payload(message),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout_s=deadline.cap(self.timeout_s),
+        )
 
-    async def _attempt(self, session: aiohttp.ClientSession, message: OutboundMessage,
-                       deadline: Deadline, progress: _Progress) -> SendResult:
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        message: OutboundMessage,
+        deadline: Deadline,
+        progress: _Progress,
+    ) -> SendResult:
         token = await self.tokens.get(session, deadline.cap(self.timeout_s))
         reply = await self._post(session, message, token, deadline)
         if reply.status == 401 and not progress.refreshed:
@@ -365,8 +418,13 @@ class VonageProvider(HttpAdapter):
         if refused:
             codes = ", ".join(str(p.get("status")) for p in refused)
             note = f"{len(refused)} of {len(parts)} parts refused (status {codes})"
-        return SendResult(reference, M.SENT, gateway_id=str(gateway_id) if gateway_id else None,
-                          error=note, attempts=attempts)
+        return SendResult(
+            reference,
+            M.SENT,
+            gateway_id=str(gateway_id) if gateway_id else None,
+            error=note,
+            attempts=attempts,
+        )
 
     # -- look-up, receipts, inbound ------------------------------------------------------------
 
@@ -385,8 +443,13 @@ class VonageProvider(HttpAdapter):
         ref = payload.get("client-ref") or payload.get("client_ref")
         gid = payload.get("messageId") or payload.get("message-id")
         at = payload.get("message-timestamp") or payload.get("scts")
-        return Receipt(reference=str(ref) if ref else None, gateway_id=str(gid) if gid else None,
-                       status=DLR_STATUS[word], at=str(at) if at else None, raw=dict(payload))
+        return Receipt(
+            reference=str(ref) if ref else None,
+            gateway_id=str(gid) if gid else None,
+            status=DLR_STATUS[word],
+            at=str(at) if at else None,
+            raw=dict(payload),
+        )
 
     def parse_inbound(self, payload: dict[str, Any]) -> dict[str, Any]:
         """An inbound SMS webhook, see ``parse_inbound``."""
@@ -406,9 +469,11 @@ def parse_inbound(payload: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("inbound SMS without msisdn or messageId")
     concat = None
     if str(payload.get("concat", "")).lower() == "true":
-        concat = {"ref": str(payload.get("concat-ref", "")),
-                  "total": int(payload.get("concat-total", 1)),
-                  "part": int(payload.get("concat-part", 1))}
+        concat = {
+            "ref": str(payload.get("concat-ref", "")),
+            "total": int(payload.get("concat-total", 1)),
+            "part": int(payload.get("concat-part", 1)),
+        }
     return {
         "from": sender if sender.startswith("+") else f"+{sender}",
         "to": str(payload.get("to") or ""),

@@ -46,8 +46,12 @@ class CreatedKey:
     signing_secret: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"prefix": self.prefix, "key": self.key, "workspace": self.workspace,
-                "signing_secret": self.signing_secret}
+        return {
+            "prefix": self.prefix,
+            "key": self.key,
+            "workspace": self.workspace,
+            "signing_secret": self.signing_secret,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,7 @@ def parse_prefix(key: str) -> str | None:
     """The prefix of a well-formed key, else None (nothing else about it is trusted yet)."""
     if not key.startswith(KEY_MARK) or len(key) > MAX_KEY_CHARS:
         return None
-    prefix, sep, secret = key[len(KEY_MARK):].partition("_")
+    prefix, sep, secret = key[len(KEY_MARK) :].partition("_")
     if not sep or len(prefix) != PREFIX_HEX_CHARS or not secret or not set(key) <= _KEY_CHARS:
         return None
     if any(c not in "0123456789abcdef" for c in prefix):
@@ -79,9 +83,16 @@ def parse_prefix(key: str) -> str | None:
 
 
 def _check_workspace_name(name: str) -> None:
-    if not name or len(name) > WORKSPACE_NAME_CHARS or not name.isprintable() or name.strip() != name:
-        raise InputError(f"workspace name must be 1-{WORKSPACE_NAME_CHARS} printable characters without "
-                         f"leading or trailing spaces, not {name!r}")
+    if (
+        not name
+        or len(name) > WORKSPACE_NAME_CHARS
+        or not name.isprintable()
+        or name.strip() != name
+    ):
+        raise InputError(
+            f"workspace name must be 1-{WORKSPACE_NAME_CHARS} printable characters without "
+            f"leading or trailing spaces, not {name!r}"
+        )
 
 
 def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> CreatedKey:
@@ -92,17 +103,31 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
     signing_secret = secrets.token_urlsafe(SIGNING_SECRET_BYTES) if signing else None
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
-        conn.execute(sa.insert(api_keys).values(
-            workspace_id=ws, prefix=prefix, key_hash=hash_key(key), secret=signing_secret, created_at=utcnow()))
+        conn.execute(
+            sa.insert(api_keys).values(
+                workspace_id=ws,
+                prefix=prefix,
+                key_hash=hash_key(key),
+                secret=signing_secret,
+                created_at=utcnow(),
+            )
+        )
     return CreatedKey(prefix=prefix, key=key, workspace=workspace, signing_secret=signing_secret)
 
 
 def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, Any]]:
     """Every key's prefix, workspace and dates; never a secret."""
-    q = (sa.select(api_keys.c.prefix, workspaces.c.name.label("workspace"), api_keys.c.created_at,
-                   api_keys.c.revoked_at, api_keys.c.secret.is_not(None).label("signing"))
-         .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
-         .order_by(api_keys.c.id))
+    q = (
+        sa.select(
+            api_keys.c.prefix,
+            workspaces.c.name.label("workspace"),
+            api_keys.c.created_at,
+            api_keys.c.revoked_at,
+            api_keys.c.secret.is_not(None).label("signing"),
+        )
+        .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
+        .order_by(api_keys.c.id)
+    )
     if workspace is not None:
         q = q.where(workspaces.c.name == workspace)
     with engine.connect() as conn:
@@ -114,8 +139,9 @@ def revoke_key(engine: Engine, prefix: str) -> dict[str, Any]:
     bare = prefix.removeprefix(KEY_MARK)[:PREFIX_HEX_CHARS]
     now = utcnow()
     with engine.begin() as conn:
-        row = conn.execute(sa.select(api_keys.c.id, api_keys.c.revoked_at)
-                           .where(api_keys.c.prefix == bare)).first()
+        row = conn.execute(
+            sa.select(api_keys.c.id, api_keys.c.revoked_at).where(api_keys.c.prefix == bare)
+        ).first()
         if row is None:
             raise NotFound(f"no API key with prefix {prefix!r}")
         if row.revoked_at is None:
@@ -132,8 +158,14 @@ def authenticate(engine: Engine, key: str) -> Principal | None:
     if prefix is not None:
         with engine.connect() as conn:
             row = conn.execute(
-                sa.select(api_keys.c.id, api_keys.c.key_hash, api_keys.c.secret, api_keys.c.revoked_at,
-                          api_keys.c.workspace_id, workspaces.c.name)
+                sa.select(
+                    api_keys.c.id,
+                    api_keys.c.key_hash,
+                    api_keys.c.secret,
+                    api_keys.c.revoked_at,
+                    api_keys.c.workspace_id,
+                    workspaces.c.name,
+                )
                 .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
                 .where(api_keys.c.prefix == prefix)
             ).first()
@@ -141,5 +173,10 @@ def authenticate(engine: Engine, key: str) -> Principal | None:
     if not hmac.compare_digest(presented, stored) or row is None or row.revoked_at is not None:
         return None
     assert prefix is not None
-    return Principal(key_id=int(row.id), prefix=prefix, workspace_id=int(row.workspace_id),
-                     workspace=str(row.name), signing_secret=row.secret)
+    return Principal(
+        key_id=int(row.id),
+        prefix=prefix,
+        workspace_id=int(row.workspace_id),
+        workspace=str(row.name),
+        signing_secret=row.secret,
+    )

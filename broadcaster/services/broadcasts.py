@@ -40,9 +40,15 @@ class CheckReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "valid": self.valid, "invalid": self.invalid,
-                "duplicates": self.duplicates, "total_segments": self.total_segments,
-                "segments_exceeded": self.segments_exceeded, "errors": self.errors}
+        return {
+            "source": self.source,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "total_segments": self.total_segments,
+            "segments_exceeded": self.segments_exceeded,
+            "errors": self.errors,
+        }
 
 
 def _note(errors: list[dict[str, Any]], line: int, value: str, reason: str) -> None:
@@ -53,7 +59,7 @@ def _note(errors: list[dict[str, Any]], line: int, value: str, reason: str) -> N
 def _template_for(text: str | None, table: RecipientTable) -> Template:
     template = _optional_template(text, table)
     if template is None:
-        raise InputError("no message text: give --text, or a JSON file with a \"text\" field")
+        raise InputError('no message text: give --text, or a JSON file with a "text" field')
     return template
 
 
@@ -65,13 +71,22 @@ def _optional_template(text: str | None, table: RecipientTable) -> Template | No
     missing = unknown_names(template, table.columns)
     if missing:
         cols = ", ".join(table.columns or ()) or "none (no header row)"
-        raise FileRejected(table.source, f"template uses {', '.join('{' + m + '}' for m in missing)} "
-                                         f"but the file has no such column; columns: {cols}")
+        raise FileRejected(
+            table.source,
+            f"template uses {', '.join('{' + m + '}' for m in missing)} "
+            f"but the file has no such column; columns: {cols}",
+        )
     return template
 
 
-def check_recipients(path: str | Path, settings: Settings, *, text: str | None = None,
-                     region: str | None = None, sheet: str | None = None) -> CheckReport:
+def check_recipients(
+    path: str | Path,
+    settings: Settings,
+    *,
+    text: str | None = None,
+    region: str | None = None,
+    sheet: str | None = None,
+) -> CheckReport:
     """Read a file as a broadcast would, store nothing, and say what would happen."""
     normalizer = PhoneNormalizer(region or settings.default_region)
     with _open(path, settings, sheet) as table:
@@ -95,8 +110,12 @@ def check_recipients(path: str | Path, settings: Settings, *, text: str | None =
     return report
 
 
-def _open(path: str | Path, settings: Settings, sheet: str | None) -> AbstractContextManager[RecipientTable]:
-    return open_recipients(path, sheet=sheet, max_rows=settings.max_rows, max_file_bytes=settings.max_file_bytes)
+def _open(
+    path: str | Path, settings: Settings, sheet: str | None
+) -> AbstractContextManager[RecipientTable]:
+    return open_recipients(
+        path, sheet=sheet, max_rows=settings.max_rows, max_file_bytes=settings.max_file_bytes
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +133,22 @@ class NewBroadcast:
     callbacks: tuple[str, ...] = ()
 
 
-def create_from_file(engine: Engine, settings: Settings, path: str | Path, req: NewBroadcast,
-                     *, sheet: str | None = None) -> dict[str, Any]:
+def create_from_file(
+    engine: Engine,
+    settings: Settings,
+    path: str | Path,
+    req: NewBroadcast,
+    *,
+    sheet: str | None = None,
+) -> dict[str, Any]:
     """Store a broadcast and one message per valid recipient, all or nothing."""
     with _open(path, settings, sheet) as table:
         return create_from_table(engine, settings, table, req)
 
 
-def create_from_table(engine: Engine, settings: Settings, table: RecipientTable, req: NewBroadcast) -> dict[str, Any]:
+def create_from_table(
+    engine: Engine, settings: Settings, table: RecipientTable, req: NewBroadcast
+) -> dict[str, Any]:
     """One transaction: a file that fails half-way leaves nothing behind."""
     template = _template_for(req.text, table)
     sender = req.sender or table.meta.get("from") or ""
@@ -130,15 +157,26 @@ def create_from_table(engine: Engine, settings: Settings, table: RecipientTable,
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, req.workspace)
         if codes_repo.find_code(conn, ws, sender) is None:
-            raise InputError(f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
-                             f"{req.workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)")
+            raise InputError(
+                f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
+                f"{req.workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"
+            )
         broadcast_id = broadcasts_repo.insert_broadcast(
-            conn, workspace_id=ws, name=req.name or f"{table.source}", sender_code=sender,
-            template=template.source, status=BroadcastStatus.SCHEDULED.value, start_at=start_at,
-            timezone=req.tz, source=table.source, request_dr=req.request_dr,
+            conn,
+            workspace_id=ws,
+            name=req.name or f"{table.source}",
+            sender_code=sender,
+            template=template.source,
+            status=BroadcastStatus.SCHEDULED.value,
+            start_at=start_at,
+            timezone=req.tz,
+            source=table.source,
+            request_dr=req.request_dr,
             callbacks=list(req.callbacks) or None,
         )
-        stored = _store_drafts(conn, broadcast_id, build_drafts(table.rows, template, normalizer, table.columns))
+        stored = _store_drafts(
+            conn, broadcast_id, build_drafts(table.rows, template, normalizer, table.columns)
+        )
         _finish_import(conn, broadcast_id, stored)
         return broadcast_view(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})
 
@@ -149,7 +187,9 @@ class _Stored:
     duplicates: int = 0
 
 
-def _store_drafts(conn: Connection, broadcast_id: int, items: Iterator[Draft | RowError]) -> _Stored:
+def _store_drafts(
+    conn: Connection, broadcast_id: int, items: Iterator[Draft | RowError]
+) -> _Stored:
     stored = _Stored()
     now = utcnow()
     msgs: list[dict[str, Any]] = []
@@ -160,8 +200,14 @@ def _store_drafts(conn: Connection, broadcast_id: int, items: Iterator[Draft | R
         for m in msgs:
             if m["line"] not in kept:
                 stored.duplicates += 1
-                errors.append({"broadcast_id": broadcast_id, "line": m["line"], "value": m["recipient"],
-                               "reason": DUPLICATE})
+                errors.append(
+                    {
+                        "broadcast_id": broadcast_id,
+                        "line": m["line"],
+                        "value": m["recipient"],
+                        "reason": DUPLICATE,
+                    }
+                )
         broadcasts_repo.insert_row_errors(conn, errors)
         msgs.clear()
         errors.clear()
@@ -169,12 +215,27 @@ def _store_drafts(conn: Connection, broadcast_id: int, items: Iterator[Draft | R
     for item in items:
         if isinstance(item, RowError):
             stored.invalid += 1
-            errors.append({"broadcast_id": broadcast_id, "line": item.line, "value": item.value,
-                           "reason": item.reason})
+            errors.append(
+                {
+                    "broadcast_id": broadcast_id,
+                    "line": item.line,
+                    "value": item.value,
+                    "reason": item.reason,
+                }
+            )
         else:
-            msgs.append({"broadcast_id": broadcast_id, "line": item.line, "recipient": item.recipient,
-                         "text": item.text, "encoding": item.encoding, "segments": item.segments,
-                         "status": item.status.value, "created_at": now})
+            msgs.append(
+                {
+                    "broadcast_id": broadcast_id,
+                    "line": item.line,
+                    "recipient": item.recipient,
+                    "text": item.text,
+                    "encoding": item.encoding,
+                    "segments": item.segments,
+                    "status": item.status.value,
+                    "created_at": now,
+                }
+            )
         if len(msgs) >= INSERT_BATCH_ROWS or len(errors) >= INSERT_BATCH_ROWS:
             flush()
     flush()
@@ -184,16 +245,26 @@ def _store_drafts(conn: Connection, broadcast_id: int, items: Iterator[Draft | R
 def _finish_import(conn: Connection, broadcast_id: int, stored: _Stored) -> None:
     counts = broadcasts_repo.status_counts(conn, broadcast_id)
     counters = derive_counters(counts)
-    values: dict[str, Any] = {**counters, "invalid": stored.invalid, "duplicates": stored.duplicates}
+    values: dict[str, Any] = {
+        **counters,
+        "invalid": stored.invalid,
+        "duplicates": stored.duplicates,
+    }
     if counts.get(MessageStatus.QUEUE.value, 0) == 0:
         # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
         now = utcnow()
-        values.update(status=BroadcastStatus.COMPLETED.value, started_at=now, ended_at=now,
-                      status_reason="no sendable recipients")
+        values.update(
+            status=BroadcastStatus.COMPLETED.value,
+            started_at=now,
+            ended_at=now,
+            status_reason="no sendable recipients",
+        )
     broadcasts_repo.set_counters(conn, broadcast_id, **values)
 
 
-def get_broadcast(engine: Engine, broadcast_id: int, workspace: str | None = None) -> dict[str, Any]:
+def get_broadcast(
+    engine: Engine, broadcast_id: int, workspace: str | None = None
+) -> dict[str, Any]:
     with engine.connect() as conn:
         ws = None
         if workspace is not None:
@@ -213,11 +284,22 @@ def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
     """A broadcast in the seeds' vocabulary (getBroadcast: startDate, expectedMessages, …)."""
     tz = row["timezone"]
     return {
-        "id": row["id"], "name": row["name"], "shortcode": row["sender_code"], "text": row["template"],
-        "status": row["status"], "statusReason": row["status_reason"],
-        "startDate": local_iso(row["start_at"], tz), "endDate": local_iso(row["ended_at"], tz),
-        "timezone": tz, "expectedMessages": row["expected"], "sentMessages": row["sent"],
-        "deliveredMessages": row["delivered"], "failedMessages": row["failed"],
-        "invalidRows": row["invalid"], "duplicates": row["duplicates"], "source": row["source"],
-        "createdAt": local_iso(row["created_at"], tz), "startedAt": local_iso(row["started_at"], tz),
+        "id": row["id"],
+        "name": row["name"],
+        "shortcode": row["sender_code"],
+        "text": row["template"],
+        "status": row["status"],
+        "statusReason": row["status_reason"],
+        "startDate": local_iso(row["start_at"], tz),
+        "endDate": local_iso(row["ended_at"], tz),
+        "timezone": tz,
+        "expectedMessages": row["expected"],
+        "sentMessages": row["sent"],
+        "deliveredMessages": row["delivered"],
+        "failedMessages": row["failed"],
+        "invalidRows": row["invalid"],
+        "duplicates": row["duplicates"],
+        "source": row["source"],
+        "createdAt": local_iso(row["created_at"], tz),
+        "startedAt": local_iso(row["started_at"], tz),
     }

@@ -66,6 +66,7 @@ RETRYABLE_4XX = frozenset({408, 429})
 
 # --- pure parts -------------------------------------------------------------------------------
 
+
 def parse_callbacks(value: Any) -> list[str]:
     """The stored ``broadcasts.callbacks`` value as a list of distinct URLs, in order.
 
@@ -90,11 +91,25 @@ def iso_utc(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds") + "Z"
 
 
-def build_payload(*, message_id: int, broadcast_id: int, status: str, at: datetime, sender: str,
-                  recipient: str, external_id: str | None = None) -> dict[str, Any]:
+def build_payload(
+    *,
+    message_id: int,
+    broadcast_id: int,
+    status: str,
+    at: datetime,
+    sender: str,
+    recipient: str,
+    external_id: str | None = None,
+) -> dict[str, Any]:
     """The JSON body a client receives (docs/callbacks.md)."""
-    payload: dict[str, Any] = {"id": str(message_id), "status": status, "date": iso_utc(at),
-                               "from": sender, "to": recipient, "broadcastId": broadcast_id}
+    payload: dict[str, Any] = {
+        "id": str(message_id),
+        "status": status,
+        "date": iso_utc(at),
+        "from": sender,
+        "to": recipient,
+        "broadcastId": broadcast_id,
+    }
     if external_id:
         payload["externalId"] = external_id
     return payload
@@ -111,8 +126,15 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *, now_s: float | None = None,
-           tolerance_s: float = 300.0) -> bool:
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now_s: float | None = None,
+    tolerance_s: float = 300.0,
+) -> bool:
     """What a client does: constant-time compare, and refuse stale timestamps (replays)."""
     try:
         age_s = abs((time.time() if now_s is None else now_s) - int(timestamp))
@@ -130,7 +152,9 @@ def classify(http_status: int) -> Outcome | None:
     return Outcome.FAILED
 
 
-def backoff_s(attempt: int, *, rng: random.Random | None = None, retry_after_s: float | None = None) -> float:
+def backoff_s(
+    attempt: int, *, rng: random.Random | None = None, retry_after_s: float | None = None
+) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based), with jitter.
 
     The jitter spreads a burst of failures (a client's outage) so they do not all come back at
@@ -152,17 +176,35 @@ def _retry_after_s(value: str | None) -> float | None:
 
 # --- enqueue: inside the caller's transaction ------------------------------------------------
 
-def _rows_for(urls: Sequence[str], message_id: int, status: str, payload: dict[str, Any], now: datetime,
-              allow_private: bool) -> list[dict[str, Any]]:
+
+def _rows_for(
+    urls: Sequence[str],
+    message_id: int,
+    status: str,
+    payload: dict[str, Any],
+    now: datetime,
+    allow_private: bool,
+) -> list[dict[str, Any]]:
     rows = []
     for url in urls:
-        row = {"message_id": message_id, "url": url[:netguard.MAX_URL_CHARS], "status": status,
-               "attempts": 0, "outcome": Outcome.PENDING.value, "last_error": None, "payload": payload,
-               "next_attempt_at": now, "created_at": now, "updated_at": now}
+        row = {
+            "message_id": message_id,
+            "url": url[: netguard.MAX_URL_CHARS],
+            "status": status,
+            "attempts": 0,
+            "outcome": Outcome.PENDING.value,
+            "last_error": None,
+            "payload": payload,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             netguard.check_callback_url_static(url, allow_private=allow_private)
         except InputError as exc:
-            row.update(outcome=Outcome.REFUSED.value, last_error=str(exc)[:300], next_attempt_at=None)
+            row.update(
+                outcome=Outcome.REFUSED.value, last_error=str(exc)[:300], next_attempt_at=None
+            )
         rows.append(row)
     return rows
 
@@ -171,8 +213,15 @@ def _status_text(status: Any) -> str:
     return str(getattr(status, "value", status))
 
 
-def enqueue_status_change(conn: Connection, *, message_id: int, broadcast_id: int, status: str,
-                          now: datetime, allow_private: bool = False) -> int:
+def enqueue_status_change(
+    conn: Connection,
+    *,
+    message_id: int,
+    broadcast_id: int,
+    status: str,
+    now: datetime,
+    allow_private: bool = False,
+) -> int:
     """Queue one callback per URL for a message's new status; call it in the status change's
     transaction. One query when the broadcast has no callbacks or no requestDR (then returns 0).
 
@@ -189,13 +238,27 @@ def enqueue_status_change(conn: Connection, *, message_id: int, broadcast_id: in
     if not urls:
         return 0
     text = _status_text(status)
-    payload = build_payload(message_id=message_id, broadcast_id=broadcast_id, status=text, at=now,
-                            sender=target.sender_code, recipient=target.recipient or "")
-    return callbacks_repo.insert(conn, _rows_for(urls, message_id, text, payload, now, allow_private))
+    payload = build_payload(
+        message_id=message_id,
+        broadcast_id=broadcast_id,
+        status=text,
+        at=now,
+        sender=target.sender_code,
+        recipient=target.recipient or "",
+    )
+    return callbacks_repo.insert(
+        conn, _rows_for(urls, message_id, text, payload, now, allow_private)
+    )
 
 
-def enqueue_status_changes(conn: Connection, *, broadcast_id: int, changes: Sequence[tuple[int, str]],
-                           now: datetime, allow_private: bool = False) -> int:
+def enqueue_status_changes(
+    conn: Connection,
+    *,
+    broadcast_id: int,
+    changes: Sequence[tuple[int, str]],
+    now: datetime,
+    allow_private: bool = False,
+) -> int:
     """:func:`enqueue_status_change` for many messages of one broadcast: (message_id, status) pairs.
 
     For the send path's batched writes: one query for the broadcast; when it wants callbacks, one
@@ -215,13 +278,20 @@ def enqueue_status_changes(conn: Connection, *, broadcast_id: int, changes: Sequ
         if message_id not in to:
             continue
         text = _status_text(status)
-        payload = build_payload(message_id=message_id, broadcast_id=broadcast_id, status=text, at=now,
-                                sender=target.sender_code, recipient=to[message_id])
+        payload = build_payload(
+            message_id=message_id,
+            broadcast_id=broadcast_id,
+            status=text,
+            at=now,
+            sender=target.sender_code,
+            recipient=to[message_id],
+        )
         rows.extend(_rows_for(urls, message_id, text, payload, now, allow_private))
     return callbacks_repo.insert(conn, rows)
 
 
 # --- delivery ---------------------------------------------------------------------------------
+
 
 @dataclass
 class DeliveryReport:
@@ -244,9 +314,15 @@ def make_session(settings: Settings) -> aiohttp.ClientSession:
     Call inside a running event loop. No proxies from the environment, no cookies kept.
     """
     resolver = None if settings.callback_allow_private else netguard.GuardedResolver()
-    connector = aiohttp.TCPConnector(resolver=resolver, limit=DEFAULT_CONCURRENCY * 2, ttl_dns_cache=10)
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 headers={"User-Agent": USER_AGENT}, trust_env=False)
+    connector = aiohttp.TCPConnector(
+        resolver=resolver, limit=DEFAULT_CONCURRENCY * 2, ttl_dns_cache=10
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    )
 
 
 class _Checks:
@@ -263,7 +339,8 @@ class _Checks:
         key = f"{parsed.host}:{parsed.port}"
         if key not in self._tasks:
             self._tasks[key] = asyncio.ensure_future(
-                netguard.check_callback_url_async(url, allow_private=self._allow_private))
+                netguard.check_callback_url_async(url, allow_private=self._allow_private)
+            )
         await asyncio.shield(self._tasks[key])
 
 
@@ -274,14 +351,25 @@ class _Attempt:
     retry_after_s: float | None = None
 
 
-async def _post(session: aiohttp.ClientSession, settings: Settings, row: Claimed, now: datetime) -> _Attempt:
+async def _post(
+    session: aiohttp.ClientSession, settings: Settings, row: Claimed, now: datetime
+) -> _Attempt:
     body = encode_body(row.payload)
     timestamp = str(int(now.replace(tzinfo=UTC).timestamp()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: sign(settings.callback_secret, timestamp, body), DELIVERY_HEADER: str(row.id)}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(settings.callback_secret, timestamp, body),
+        DELIVERY_HEADER: str(row.id),
+    }
     try:
-        async with session.post(row.url, data=body, headers=headers, allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=settings.callback_timeout_s)) as resp:
+        async with session.post(
+            row.url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=settings.callback_timeout_s),
+        ) as resp:
             status, retry_after = resp.status, resp.headers.get("Retry-After")
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc.os_error, netguard.RefusedAddress):
@@ -300,8 +388,13 @@ async def _post(session: aiohttp.ClientSession, settings: Settings, row: Claimed
     return _Attempt(verdict, f"HTTP {status} {why}".strip(), _retry_after_s(retry_after))
 
 
-async def _attempt(session: aiohttp.ClientSession, settings: Settings, checks: _Checks, row: Claimed,
-                   clock: Callable[[], datetime]) -> _Attempt:
+async def _attempt(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    checks: _Checks,
+    row: Claimed,
+    clock: Callable[[], datetime],
+) -> _Attempt:
     try:
         await checks.check(row.url)  # again right before sending: DNS may have changed since
     except InputError as exc:
@@ -311,8 +404,9 @@ async def _attempt(session: aiohttp.ClientSession, settings: Settings, checks: _
     return await _post(session, settings, row, clock())
 
 
-def _result(row: Claimed, attempt: _Attempt, settings: Settings, now: datetime,
-            rng: random.Random | None) -> dict[str, Any]:
+def _result(
+    row: Claimed, attempt: _Attempt, settings: Settings, now: datetime, rng: random.Random | None
+) -> dict[str, Any]:
     outcome, next_at, err = attempt.outcome, None, attempt.error
     if outcome is None:
         if row.attempts >= settings.callback_max_attempts:
@@ -321,7 +415,13 @@ def _result(row: Claimed, attempt: _Attempt, settings: Settings, now: datetime,
             outcome = Outcome.PENDING
             delay = backoff_s(row.attempts, rng=rng, retry_after_s=attempt.retry_after_s)
             next_at = now + timedelta(seconds=delay)
-    return {"rid": row.id, "lease": row.lease_until, "outcome": outcome.value, "next_at": next_at, "err": err}
+    return {
+        "rid": row.id,
+        "lease": row.lease_until,
+        "outcome": outcome.value,
+        "next_at": next_at,
+        "err": err,
+    }
 
 
 def _claim(engine: Engine, settings: Settings, now: datetime, limit: int) -> list[Claimed]:
@@ -336,7 +436,9 @@ def _claim(engine: Engine, settings: Settings, now: datetime, limit: int) -> lis
         return callbacks_repo.claim(conn, [rid for rid, _ in due], now=now, lease_until=lease_until)
 
 
-def _flush(engine: Engine, results: list[dict[str, Any]], report: DeliveryReport, now: datetime) -> None:
+def _flush(
+    engine: Engine, results: list[dict[str, Any]], report: DeliveryReport, now: datetime
+) -> None:
     if not results:
         return
     with engine.begin() as conn:
@@ -345,10 +447,16 @@ def _flush(engine: Engine, results: list[dict[str, Any]], report: DeliveryReport
     results.clear()
 
 
-async def deliver_pending(engine: Engine, settings: Settings, session: aiohttp.ClientSession, *,
-                          limit: int = 500, now: datetime | None = None,
-                          concurrency: int = DEFAULT_CONCURRENCY,
-                          rng: random.Random | None = None) -> DeliveryReport:
+async def deliver_pending(
+    engine: Engine,
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    *,
+    limit: int = 500,
+    now: datetime | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rng: random.Random | None = None,
+) -> DeliveryReport:
     """Claim up to ``limit`` due callbacks, POST them (at most ``concurrency`` at once), record.
 
     ``now`` (naive UTC) freezes the clock for tests; by default each step reads the time. Safe to
@@ -373,7 +481,9 @@ async def deliver_pending(engine: Engine, settings: Settings, session: aiohttp.C
         result = _result(row, attempt, settings, clock(), rng)
         _count(report, result["outcome"])
         if result["outcome"] != Outcome.DELIVERED.value:
-            log.info("callback %s to %s: %s (attempt %d)", row.id, row.url, result["err"], row.attempts)
+            log.info(
+                "callback %s to %s: %s (attempt %d)", row.id, row.url, result["err"], row.attempts
+            )
         pending.append(result)
         if len(pending) >= FLUSH_EVERY:
             _flush(engine, pending, report, clock())
@@ -382,8 +492,12 @@ async def deliver_pending(engine: Engine, settings: Settings, session: aiohttp.C
 
 
 def _count(report: DeliveryReport, outcome: str) -> None:
-    field = {Outcome.DELIVERED.value: "delivered", Outcome.PENDING.value: "retrying",
-             Outcome.FAILED.value: "failed", Outcome.REFUSED.value: "refused"}[outcome]
+    field = {
+        Outcome.DELIVERED.value: "delivered",
+        Outcome.PENDING.value: "retrying",
+        Outcome.FAILED.value: "failed",
+        Outcome.REFUSED.value: "refused",
+    }[outcome]
     setattr(report, field, getattr(report, field) + 1)
 
 

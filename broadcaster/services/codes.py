@@ -32,21 +32,33 @@ class SenderCode:
         return self.account or self.provider
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "kind": self.kind, "mps": self.mps,
-                "mps_configured": self.mps_configured, "provider": self.provider, "account": self.account}
+        return {
+            "code": self.code,
+            "kind": self.kind,
+            "mps": self.mps,
+            "mps_configured": self.mps_configured,
+            "provider": self.provider,
+            "account": self.account,
+        }
 
 
 def default_mps(kind: str, settings: Settings) -> float:
     """The seeds' defaults: long codes 1 msg/s, short codes higher, configurable per code."""
-    return {"long": settings.long_code_mps, "short": settings.short_code_mps,
-            "alphanumeric": settings.alphanumeric_mps}[kind]
+    return {
+        "long": settings.long_code_mps,
+        "short": settings.short_code_mps,
+        "alphanumeric": settings.alphanumeric_mps,
+    }[kind]
 
 
 def to_sender_code(row: dict[str, Any], settings: Settings) -> SenderCode:
     return SenderCode(
-        code=row["code"], kind=row["kind"],
+        code=row["code"],
+        kind=row["kind"],
         mps=row["mps"] if row["mps"] is not None else default_mps(row["kind"], settings),
-        mps_configured=row["mps"], provider=row["provider"] or settings.provider, account=row["account"],
+        mps_configured=row["mps"],
+        provider=row["provider"] or settings.provider,
+        account=row["account"],
     )
 
 
@@ -69,8 +81,15 @@ def validate_code(code: str, kind: str, mps: float | None) -> None:
 
 
 def add_code(
-    engine: Engine, settings: Settings, code: str, kind: str, *, mps: float | None = None,
-    provider: str | None = None, account: str | None = None, workspace: str = codes_repo.DEFAULT_WORKSPACE,
+    engine: Engine,
+    settings: Settings,
+    code: str,
+    kind: str,
+    *,
+    mps: float | None = None,
+    provider: str | None = None,
+    account: str | None = None,
+    workspace: str = codes_repo.DEFAULT_WORKSPACE,
 ) -> SenderCode:
     """Add a sender code, or update its kind and rate when it exists (idempotent for scripts)."""
     validate_code(code, kind, mps)
@@ -87,7 +106,9 @@ def add_code(
     return to_sender_code(row, settings)
 
 
-def list_codes(engine: Engine, settings: Settings, workspace: str = codes_repo.DEFAULT_WORKSPACE) -> list[SenderCode]:
+def list_codes(
+    engine: Engine, settings: Settings, workspace: str = codes_repo.DEFAULT_WORKSPACE
+) -> list[SenderCode]:
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         return [to_sender_code(r, settings) for r in codes_repo.list_codes(conn, ws)]
@@ -97,5 +118,7 @@ def get_code(engine: Engine, settings: Settings, code: str, workspace_id: int) -
     with engine.connect() as conn:
         row = codes_repo.find_code(conn, workspace_id, code)
     if row is None:
-        raise NotFound(f"sender code {code!r} is not registered (add it: broadcaster codes add {code} --kind …)")
+        raise NotFound(
+            f"sender code {code!r} is not registered (add it: broadcaster codes add {code} --kind …)"
+        )
     return to_sender_code(row, settings)

@@ -28,14 +28,21 @@ def _current(conn: Connection, broadcast_id: int, workspace_id: int | None) -> d
     return row
 
 
-def transition(conn: Connection, broadcast_id: int, action: BroadcastAction,
-               workspace_id: int | None = None, **values: Any) -> BroadcastStatus:
+def transition(
+    conn: Connection,
+    broadcast_id: int,
+    action: BroadcastAction,
+    workspace_id: int | None = None,
+    **values: Any,
+) -> BroadcastStatus:
     """Apply ``action`` with compare-and-set; raise InvalidTransition when it is not allowed now."""
     allowed, to = broadcast_transition(action)
     current = _current(conn, broadcast_id, workspace_id)
     if not broadcasts_repo.compare_and_set_status(conn, broadcast_id, allowed, to, **values):
         latest = _current(conn, broadcast_id, workspace_id)["status"]
-        raise InvalidTransition(f"broadcast {broadcast_id}", latest or current["status"], action.value)
+        raise InvalidTransition(
+            f"broadcast {broadcast_id}", latest or current["status"], action.value
+        )
     return to
 
 
@@ -43,35 +50,59 @@ def start(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: in
     """SCHEDULED → RUNNING and fan out; False if someone else started it first."""
     with engine.begin() as conn:
         try:
-            transition(conn, broadcast_id, BroadcastAction.START, started_at=utcnow(), consecutive_failures=0)
+            transition(
+                conn,
+                broadcast_id,
+                BroadcastAction.START,
+                started_at=utcnow(),
+                consecutive_failures=0,
+            )
         except (InvalidTransition, NotFound):
             return False
     dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
     return True
 
 
-def suspend(engine: Engine, broadcast_id: int, workspace_id: int | None = None, reason: str | None = None) -> str:
+def suspend(
+    engine: Engine, broadcast_id: int, workspace_id: int | None = None, reason: str | None = None
+) -> str:
     with engine.begin() as conn:
-        return transition(conn, broadcast_id, BroadcastAction.SUSPEND, workspace_id,
-                          status_reason=reason or "suspended by operator").value
+        return transition(
+            conn,
+            broadcast_id,
+            BroadcastAction.SUSPEND,
+            workspace_id,
+            status_reason=reason or "suspended by operator",
+        ).value
 
 
-def resume(engine: Engine, settings: Settings, queue: TaskQueue | None, broadcast_id: int,
-           workspace_id: int | None = None) -> str:
+def resume(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue | None,
+    broadcast_id: int,
+    workspace_id: int | None = None,
+) -> str:
     """SUSPENDED → RUNNING; the QUEUE messages left are fanned out again, none twice.
 
     Without a queue (the command line), the next poller tick fans it out.
     """
     with engine.begin() as conn:
         # Messages stamped by chunks that ended on the suspend are free to carry again.
-        conn.execute(sa.update(messages).where(messages.c.broadcast_id == broadcast_id,
-                                               messages.c.status == "QUEUE").values(dispatched_at=None))
+        conn.execute(
+            sa.update(messages)
+            .where(messages.c.broadcast_id == broadcast_id, messages.c.status == "QUEUE")
+            .values(dispatched_at=None)
+        )
         # Suspended before its start time: it waits for that time again instead of sending now.
         current = _current(conn, broadcast_id, workspace_id)
-        action = BroadcastAction.RESCHEDULE if current["start_at"] > utcnow() else BroadcastAction.RESUME
+        action = (
+            BroadcastAction.RESCHEDULE if current["start_at"] > utcnow() else BroadcastAction.RESUME
+        )
         try:
-            status = transition(conn, broadcast_id, action, workspace_id, status_reason=None,
-                                consecutive_failures=0)
+            status = transition(
+                conn, broadcast_id, action, workspace_id, status_reason=None, consecutive_failures=0
+            )
         except InvalidTransition as exc:  # name what the operator asked for
             raise InvalidTransition(exc.entity, exc.current, BroadcastAction.RESUME.value) from None
     if queue is not None and status is BroadcastStatus.RUNNING:
@@ -83,8 +114,14 @@ def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> 
     """Final: unsent messages end CANCELLED in the same transaction as the status change."""
     now = utcnow()
     with engine.begin() as conn:
-        status = transition(conn, broadcast_id, BroadcastAction.STOP, workspace_id,
-                            ended_at=now, status_reason="stopped by operator")
+        status = transition(
+            conn,
+            broadcast_id,
+            BroadcastAction.STOP,
+            workspace_id,
+            ended_at=now,
+            status_reason="stopped by operator",
+        )
         cancelled = messages_repo.cancel_unsent(conn, broadcast_id, now)
     return {"id": broadcast_id, "status": status.value, "cancelled": cancelled}
 
@@ -93,7 +130,13 @@ def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -
     """Remove a broadcast with its messages and row errors; a RUNNING one must be stopped first."""
     with engine.begin() as conn:
         transition(conn, broadcast_id, BroadcastAction.DELETE, workspace_id)
-        removed = conn.execute(sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)).rowcount
+        removed = conn.execute(
+            sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)
+        ).rowcount
         conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
         conn.execute(sa.delete(broadcasts).where(broadcasts.c.id == broadcast_id))
-    return {"id": broadcast_id, "status": BroadcastStatus.DELETED.value, "messages_removed": removed}
+    return {
+        "id": broadcast_id,
+        "status": BroadcastStatus.DELETED.value,
+        "messages_removed": removed,
+    }

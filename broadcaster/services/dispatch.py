@@ -28,15 +28,26 @@ def stale_before(settings: Settings, now: datetime) -> datetime:
     return now - timedelta(seconds=settings.redispatch_after_s)
 
 
-def dispatch(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int,
-             *, max_chunks: int, now: datetime | None = None) -> int:
+def dispatch(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    broadcast_id: int,
+    *,
+    max_chunks: int,
+    now: datetime | None = None,
+) -> int:
     """Enqueue up to ``max_chunks`` chunks of unclaimed, uncarried messages; returns how many."""
     now = now or utcnow()
     sent = 0
     for _ in range(max_chunks):
         with engine.begin() as conn:
             ids = messages_repo.mark_dispatched(
-                conn, broadcast_id, limit=settings.chunk_size, now=now, stale_before=stale_before(settings, now)
+                conn,
+                broadcast_id,
+                limit=settings.chunk_size,
+                now=now,
+                stale_before=stale_before(settings, now),
             )
         if not ids:
             break
@@ -45,12 +56,25 @@ def dispatch(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id:
     return sent
 
 
-def top_up(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int,
-           now: datetime | None = None) -> int:
+def top_up(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    broadcast_id: int,
+    now: datetime | None = None,
+) -> int:
     """Bring a broadcast's in-flight chunks back up to the window (after loss or a slow start)."""
     now = now or utcnow()
     with engine.connect() as conn:
-        carried = messages_repo.count_in_queue_window(conn, broadcast_id, stale_before(settings, now))
+        carried = messages_repo.count_in_queue_window(
+            conn, broadcast_id, stale_before(settings, now)
+        )
     live_chunks = -(-carried // settings.chunk_size)
-    return dispatch(engine, settings, queue, broadcast_id,
-                    max_chunks=max(0, settings.dispatch_window - live_chunks), now=now)
+    return dispatch(
+        engine,
+        settings,
+        queue,
+        broadcast_id,
+        max_chunks=max(0, settings.dispatch_window - live_chunks),
+        now=now,
+    )

@@ -89,8 +89,11 @@ log = logging.getLogger(__name__)
 #: Row errors copied into a result file; the rest are in the database (``broadcast errors``).
 ROW_ERRORS_SHOWN = 50
 #: Database errors that say "try again later", not "this file is bad".
-TRANSIENT_DB_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                       sqlalchemy.exc.IntegrityError)
+TRANSIENT_DB_ERRORS = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.IntegrityError,
+)
 
 
 class EventKind(StrEnum):
@@ -138,8 +141,11 @@ class FileChanged(Exception):
 
 
 def _gone(entry: Entry) -> Event:
-    return Event(EventKind.RETRY, entry.name, {"reason": "left the inbox while being handled "
-                                                         "(removed, or taken by another watcher)"})
+    return Event(
+        EventKind.RETRY,
+        entry.name,
+        {"reason": "left the inbox while being handled (removed, or taken by another watcher)"},
+    )
 
 
 def _iso(now_s: float) -> str:
@@ -182,7 +188,9 @@ class DropFolder:
 
     # ------------------------------------------------------------------ one pass
 
-    def poll(self, now: float | None = None, stop: Callable[[], bool] = lambda: False) -> list[Event]:
+    def poll(
+        self, now: float | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> list[Event]:
         """Look at every file in the inbox once; ``now`` is seconds since the epoch.
 
         ``stop`` is asked between files, so a shutdown waits for at most the file being imported.
@@ -194,7 +202,13 @@ class DropFolder:
             defaults = read_fields_file(defaults_path) if defaults_path.exists() else {}
         except InputError as exc:
             # Every file may depend on it: nothing is imported until it is fixed.
-            return [Event(EventKind.RETRY, DEFAULTS_FILE, {"reason": str(exc), "line": getattr(exc, "line", None)})]
+            return [
+                Event(
+                    EventKind.RETRY,
+                    DEFAULTS_FILE,
+                    {"reason": str(exc), "line": getattr(exc, "line", None)},
+                )
+            ]
         listing = self._list()
         events: list[Event] = []
         for entry in listing.data:
@@ -245,11 +259,19 @@ class DropFolder:
         by_stem = listing.sidecars.get(stem_name)
         if by_stem is None:
             return None
-        rivals = [d.name for d in listing.data if d.name != entry.name and self._stem(d.name) == self._stem(entry.name)
-                  and d.name + SIDECAR_SUFFIX not in listing.sidecars]
+        rivals = [
+            d.name
+            for d in listing.data
+            if d.name != entry.name
+            and self._stem(d.name) == self._stem(entry.name)
+            and d.name + SIDECAR_SUFFIX not in listing.sidecars
+        ]
         if rivals:
-            raise FileRejected(stem_name, f"sidecar is ambiguous: it could belong to {entry.name} or "
-                                          f"{', '.join(rivals)}; name it {entry.name}{SIDECAR_SUFFIX}")
+            raise FileRejected(
+                stem_name,
+                f"sidecar is ambiguous: it could belong to {entry.name} or "
+                f"{', '.join(rivals)}; name it {entry.name}{SIDECAR_SUFFIX}",
+            )
         return by_stem
 
     def _claimed(self, listing: Listing) -> set[str]:
@@ -272,11 +294,15 @@ class DropFolder:
             given = merge({"workspace": self.workspace}, defaults, side)
             sha = sha256_file(entry.path)
             key = import_key(sha, given)
-            view, known = create_once(self.engine, key, entry.name,
-                                      lambda conn: self._create(conn, entry, defaults, side))
+            view, known = create_once(
+                self.engine, key, entry.name, lambda conn: self._create(conn, entry, defaults, side)
+            )
         except FileChanged:
-            return Event(EventKind.RETRY, entry.name, {"reason": "changed while being read; "
-                                                                 "it is read again once it settles"})
+            return Event(
+                EventKind.RETRY,
+                entry.name,
+                {"reason": "changed while being read; it is read again once it settles"},
+            )
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("drop folder: %s waits for the database: %s", entry.name, exc)
             return Event(EventKind.RETRY, entry.name, {"reason": f"database: {type(exc).__name__}"})
@@ -286,18 +312,29 @@ class DropFolder:
             return _gone(entry)
         except Exception as exc:  # a bug must not make the watcher retry one file forever
             log.exception("drop folder: unexpected error on %s", entry.name)
-            return self._fail(entry, sidecar, BroadcasterError(f"internal error: {type(exc).__name__}: {exc}"), now)
+            return self._fail(
+                entry,
+                sidecar,
+                BroadcasterError(f"internal error: {type(exc).__name__}: {exc}"),
+                now,
+            )
         if known is not None:
             return self._already(entry, sidecar, sha, known, now)
         assert view is not None
         return self._imported(entry, sidecar, sha, given, view, now)
 
-    def _create(self, conn: Connection, entry: Entry, defaults: dict[str, Any],
-                side: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, conn: Connection, entry: Entry, defaults: dict[str, Any], side: dict[str, Any]
+    ) -> dict[str, Any]:
         """Inside the ledger's transaction: read, create, and check the file did not change."""
         sheet = merge(defaults, side).get("sheet")
-        with open_recipients(entry.path, sheet=sheet, max_rows=self.settings.max_rows,
-                             max_file_bytes=self.settings.max_file_bytes, source=entry.name) as table:
+        with open_recipients(
+            entry.path,
+            sheet=sheet,
+            max_rows=self.settings.max_rows,
+            max_file_bytes=self.settings.max_file_bytes,
+            source=entry.name,
+        ) as table:
             # A JSON file's own keys ("from", "text", "startDate"…) sit between defaults and sidecar.
             own = read_fields(table.meta, entry.name, strict=False) if table.meta else {}
             fields = merge({"workspace": self.workspace}, defaults, own, side)
@@ -311,60 +348,112 @@ class DropFolder:
 
     def _waiting(self, entry: Entry, unsettled: Entry, now: float) -> Event:
         age = max(0.0, now - unsettled.seen.last_change_s)
-        return Event(EventKind.WAITING, entry.name, {
-            "reason": f"{unsettled.name} changed {age:.1f} s ago; read after {self.stable_s:g} s without change",
-            "settlesIn_s": round(self.stable_s - age, 3),
-        })
+        return Event(
+            EventKind.WAITING,
+            entry.name,
+            {
+                "reason": f"{unsettled.name} changed {age:.1f} s ago; read after {self.stable_s:g} s without change",
+                "settlesIn_s": round(self.stable_s - age, 3),
+            },
+        )
 
     # ------------------------------------------------------------------ reports and moves
 
-    def _imported(self, entry: Entry, sidecar: Entry | None, sha: str, given: dict[str, Any],
-                  view: dict[str, Any], now: float) -> Event:
+    def _imported(
+        self,
+        entry: Entry,
+        sidecar: Entry | None,
+        sha: str,
+        given: dict[str, Any],
+        view: dict[str, Any],
+        now: float,
+    ) -> Event:
         errors = view.pop("rowErrors")
         report = {
-            "file": entry.name, "outcome": "imported", "broadcastId": view["id"], "status": view["status"],
-            "expectedMessages": view["expectedMessages"], "invalidRows": view["invalidRows"],
-            "duplicates": view["duplicates"], "rowErrors": errors,
+            "file": entry.name,
+            "outcome": "imported",
+            "broadcastId": view["id"],
+            "status": view["status"],
+            "expectedMessages": view["expectedMessages"],
+            "invalidRows": view["invalidRows"],
+            "duplicates": view["duplicates"],
+            "rowErrors": errors,
             "rowErrorsShown": f"first {len(errors)} of {view['invalidRows'] + view['duplicates']}",
             "sidecar": sidecar.name if sidecar else None,
             "fields": {k: v for k, v in given.items() if v is not None},
-            "sha256": sha, "processedAt": _iso(now), "broadcast": view,
+            "sha256": sha,
+            "processedAt": _iso(now),
+            "broadcast": view,
         }
         moved = self._file_away(self.done, entry, sidecar, RESULT_SUFFIX, report)
         if moved is None:
             return _gone(entry)
-        return Event(EventKind.IMPORTED, entry.name, {k: report[k] for k in (
-            "broadcastId", "status", "expectedMessages", "invalidRows", "duplicates")} | moved)
+        return Event(
+            EventKind.IMPORTED,
+            entry.name,
+            {
+                k: report[k]
+                for k in ("broadcastId", "status", "expectedMessages", "invalidRows", "duplicates")
+            }
+            | moved,
+        )
 
-    def _already(self, entry: Entry, sidecar: Entry | None, sha: str, known: Known, now: float) -> Event:
+    def _already(
+        self, entry: Entry, sidecar: Entry | None, sha: str, known: Known, now: float
+    ) -> Event:
         when = known.created_at.isoformat(timespec="seconds") if known.created_at else "?"
         note = f"already imported as broadcast {known.broadcast_id} (from {known.name} at {when} UTC); not imported again"
-        report = {"file": entry.name, "outcome": "already imported", "broadcastId": known.broadcast_id,
-                  "note": note, "sidecar": sidecar.name if sidecar else None, "sha256": sha,
-                  "processedAt": _iso(now)}
+        report = {
+            "file": entry.name,
+            "outcome": "already imported",
+            "broadcastId": known.broadcast_id,
+            "note": note,
+            "sidecar": sidecar.name if sidecar else None,
+            "sha256": sha,
+            "processedAt": _iso(now),
+        }
         moved = self._file_away(self.done, entry, sidecar, RESULT_SUFFIX, report)
         if moved is None:
             return _gone(entry)
-        return Event(EventKind.ALREADY_IMPORTED, entry.name,
-                     {"broadcastId": known.broadcast_id, "note": note} | moved)
+        return Event(
+            EventKind.ALREADY_IMPORTED,
+            entry.name,
+            {"broadcastId": known.broadcast_id, "note": note} | moved,
+        )
 
-    def _fail(self, entry: Entry, sidecar: Entry | None, exc: BroadcasterError, now: float) -> Event:
+    def _fail(
+        self, entry: Entry, sidecar: Entry | None, exc: BroadcasterError, now: float
+    ) -> Event:
         if Seen.of(entry.path) is None:
             return _gone(entry)
-        report = {"file": entry.name, "outcome": "failed",
-                  "source": getattr(exc, "path", None) or entry.name,
-                  "line": getattr(exc, "line", None),
-                  "reason": getattr(exc, "reason", None) or str(exc).removeprefix(f"{entry.name}: "),
-                  "message": str(exc), "error": type(exc).__name__,
-                  "sidecar": sidecar.name if sidecar else None, "processedAt": _iso(now)}
+        report = {
+            "file": entry.name,
+            "outcome": "failed",
+            "source": getattr(exc, "path", None) or entry.name,
+            "line": getattr(exc, "line", None),
+            "reason": getattr(exc, "reason", None) or str(exc).removeprefix(f"{entry.name}: "),
+            "message": str(exc),
+            "error": type(exc).__name__,
+            "sidecar": sidecar.name if sidecar else None,
+            "processedAt": _iso(now),
+        }
         moved = self._file_away(self.failed, entry, sidecar, ERROR_SUFFIX, report)
         if moved is None:
             return _gone(entry)
-        return Event(EventKind.FAILED, entry.name,
-                     {k: report[k] for k in ("source", "line", "reason")} | moved)
+        return Event(
+            EventKind.FAILED,
+            entry.name,
+            {k: report[k] for k in ("source", "line", "reason")} | moved,
+        )
 
-    def _file_away(self, dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: str,
-                   report: dict[str, Any]) -> dict[str, str] | None:
+    def _file_away(
+        self,
+        dest: Path,
+        entry: Entry,
+        sidecar: Entry | None,
+        report_suffix: str,
+        report: dict[str, Any],
+    ) -> dict[str, str] | None:
         return file_away(dest, entry, sidecar, report_suffix, report)
 
     # ------------------------------------------------------------------ leftovers
@@ -376,8 +465,11 @@ class DropFolder:
             if name in claimed or not settled(side.seen, now, self.orphan_s):
                 continue
             stem = name[: -len(SIDECAR_SUFFIX)]
-            exc = FileRejected(name, f"no data file for this sidecar arrived within {self.orphan_s:g} s "
-                                     f"(expected {stem} or {stem}.csv/.txt/.tsv/.xlsx/.json in inbox/)")
+            exc = FileRejected(
+                name,
+                f"no data file for this sidecar arrived within {self.orphan_s:g} s "
+                f"(expected {stem} or {stem}.csv/.txt/.tsv/.xlsx/.json in inbox/)",
+            )
             events.append(self._fail(side, None, exc, now))
         return events
 

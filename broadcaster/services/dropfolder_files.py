@@ -24,7 +24,17 @@ RESULT_SUFFIX = ".result.json"
 ERROR_SUFFIX = ".error.json"
 DEFAULTS_FILE = "defaults.json"
 #: Names of files still being written by browsers, scp/WinSCP, editors, office suites.
-TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", "~")
+TEMP_SUFFIXES = (
+    ".tmp",
+    ".temp",
+    ".part",
+    ".partial",
+    ".crdownload",
+    ".download",
+    ".filepart",
+    ".swp",
+    "~",
+)
 TEMP_PREFIXES = (".", "~")
 
 
@@ -97,7 +107,13 @@ def move_no_clobber(src: Path, dst: Path) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+        if exc.errno not in (
+            errno.EXDEV,
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EMLINK,
+        ):
             raise
         # No hard links on this file system (or another device): check, then move.
         if os.path.lexists(dst):
@@ -108,8 +124,9 @@ def move_no_clobber(src: Path, dst: Path) -> bool:
     return True
 
 
-def file_away(dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: str,
-               report: dict[str, Any]) -> dict[str, str] | None:
+def file_away(
+    dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: str, report: dict[str, Any]
+) -> dict[str, str] | None:
     """Write the report, then move the file (and sidecar) beside it, under a free name.
 
     The report is created first with O_EXCL: it claims the name. A crash before the move
@@ -121,7 +138,10 @@ def file_away(dest: Path, entry: Entry, sidecar: Entry | None, report_suffix: st
         side_path = dest / (name + SIDECAR_SUFFIX)
         if os.path.lexists(dest / name) or (sidecar and os.path.lexists(side_path)):
             continue
-        moved = {"movedTo": str(Path(dest.name) / name), "report": str(Path(dest.name) / report_path.name)}
+        moved = {
+            "movedTo": str(Path(dest.name) / name),
+            "report": str(Path(dest.name) / report_path.name),
+        }
         if sidecar:
             moved["sidecarMovedTo"] = str(Path(dest.name) / side_path.name)
         try:

@@ -78,7 +78,11 @@ class Known:
 
 
 def find(conn: Connection, key: str) -> Known | None:
-    row = conn.execute(sa.select(imported_files).where(imported_files.c.sha256 == key)).mappings().first()
+    row = (
+        conn.execute(sa.select(imported_files).where(imported_files.c.sha256 == key))
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     return Known(row["sha256"], row["name"], row["broadcast_id"], row["created_at"])
@@ -96,8 +100,9 @@ def lookup(engine: Engine, key: str) -> Known | None:
         return find(conn, key)
 
 
-def create_once(engine: Engine, key: str, name: str,
-                create: Callable[[Connection], dict[str, Any]]) -> tuple[dict[str, Any] | None, Known | None]:
+def create_once(
+    engine: Engine, key: str, name: str, create: Callable[[Connection], dict[str, Any]]
+) -> tuple[dict[str, Any] | None, Known | None]:
     """Run ``create(conn)`` and record ``key`` in one transaction, unless ``key`` is known.
 
     A known key whose broadcast has since been deleted is free again (deleting a broadcast and
@@ -115,20 +120,30 @@ def create_once(engine: Engine, key: str, name: str,
         if known is not None:  # its broadcast was deleted since: the key is free again
             conn.execute(sa.delete(imported_files).where(imported_files.c.sha256 == key))
         # The ledger row first: on PostgreSQL a concurrent import of the same key waits here.
-        conn.execute(sa.insert(imported_files).values(sha256=key, name=name[:NAME_CHARS], broadcast_id=None,
-                                                      created_at=utcnow()))
+        conn.execute(
+            sa.insert(imported_files).values(
+                sha256=key, name=name[:NAME_CHARS], broadcast_id=None, created_at=utcnow()
+            )
+        )
         view = create(conn)
         # SQLite hands a deleted broadcast's id out again: a stale key naming that id is dropped,
         # or its file would be "already imported" as this new, unrelated broadcast.
-        conn.execute(sa.delete(imported_files).where(imported_files.c.broadcast_id == int(view["id"]),
-                                                     imported_files.c.sha256 != key))
-        conn.execute(sa.update(imported_files).where(imported_files.c.sha256 == key)
-                     .values(broadcast_id=int(view["id"])))
+        conn.execute(
+            sa.delete(imported_files).where(
+                imported_files.c.broadcast_id == int(view["id"]), imported_files.c.sha256 != key
+            )
+        )
+        conn.execute(
+            sa.update(imported_files)
+            .where(imported_files.c.sha256 == key)
+            .values(broadcast_id=int(view["id"]))
+        )
         return view, None
 
 
-def create_for_task(engine: Engine, task_id: str | None, name: str,
-                    create: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
+def create_for_task(
+    engine: Engine, task_id: str | None, name: str, create: Callable[[Engine], dict[str, Any]]
+) -> dict[str, Any]:
     """Run a create use case at most once per Celery task id; ``create`` gets an Engine to use.
 
     A task delivered again after its worker died (acks_late) finds the broadcast its first run
@@ -140,8 +155,9 @@ def create_for_task(engine: Engine, task_id: str | None, name: str,
 
     if not task_id:
         return create(engine)
-    view, known = create_once(engine, task_key(task_id), f"task:{task_id}",
-                              lambda conn: create(ConnectionAsEngine(conn)))  # type: ignore[arg-type]
+    view, known = create_once(
+        engine, task_key(task_id), f"task:{task_id}", lambda conn: create(ConnectionAsEngine(conn))
+    )  # type: ignore[arg-type]
     if known is not None:
         return get_broadcast(engine, int(known.broadcast_id or 0))
     assert view is not None

@@ -51,8 +51,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 _CANONICAL = {alias: field for field, names in ALIASES.items() for alias in names}
 #: Keys a seed-004/Messangi payload may carry that say nothing about the broadcast itself.
-PAYLOAD_IGNORED = frozenset({"to", "recipients", "destinations", "type", "broadcastId", "userName",
-                             "shortcodeIgnore", "instanceId"})
+PAYLOAD_IGNORED = frozenset(
+    {
+        "to",
+        "recipients",
+        "destinations",
+        "type",
+        "broadcastId",
+        "userName",
+        "shortcodeIgnore",
+        "instanceId",
+    }
+)
 #: Largest sidecar or defaults file read, in bytes (they hold a few fields).
 MAX_FIELDS_FILE_BYTES = 1024 * 1024
 #: Messangi's date pattern ``dd-MM-yyyy HH:mm`` (seed 004).
@@ -84,8 +94,13 @@ def _coerce(field: str, value: Any, where: str) -> Any:
     return normalize_at(value) if field == "at" else value
 
 
-def read_fields(data: Mapping[str, Any], where: str, *, strict: bool = True,
-                ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+def read_fields(
+    data: Mapping[str, Any],
+    where: str,
+    *,
+    strict: bool = True,
+    ignore: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """Canonical fields of ``data``. ``where`` names the source in messages.
 
     ``strict``: an unknown key (not in ``ignore``) is an InputError naming it. Two spellings of
@@ -100,7 +115,9 @@ def read_fields(data: Mapping[str, Any], where: str, *, strict: bool = True,
                 raise InputError(f"{where}: unknown field {key!r} (known fields: {known})")
             continue
         if field in out:
-            raise InputError(f"{where}: field {field!r} is given twice (as {key!r} and another alias)")
+            raise InputError(
+                f"{where}: field {field!r} is given twice (as {key!r} and another alias)"
+            )
         out[field] = _coerce(field, value, where)
     return out
 
@@ -111,8 +128,10 @@ def read_fields_file(path: Path, where: str | None = None) -> dict[str, Any]:
     try:
         size = path.stat().st_size
         if size > MAX_FIELDS_FILE_BYTES:
-            raise FileRejected(where, f"file is {size:,} bytes; a fields file holds at most "
-                                      f"{MAX_FIELDS_FILE_BYTES:,}")
+            raise FileRejected(
+                where,
+                f"file is {size:,} bytes; a fields file holds at most {MAX_FIELDS_FILE_BYTES:,}",
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise FileRejected(where, f"cannot read the file: {exc.strerror}") from None
@@ -121,10 +140,15 @@ def read_fields_file(path: Path, where: str | None = None) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise FileRejected(where, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise FileRejected(where, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+        raise FileRejected(
+            where, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
+        ) from None
     if not isinstance(data, dict):
-        raise FileRejected(where, "must be one JSON object such as "
-                                  '{"from": "55501", "text": "Hi {0}", "at": "2026-12-01T09:30"}')
+        raise FileRejected(
+            where,
+            "must be one JSON object such as "
+            '{"from": "55501", "text": "Hi {0}", "at": "2026-12-01T09:30"}',
+        )
     return read_fields(data, where)
 
 
@@ -136,37 +160,56 @@ def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def new_broadcast(fields: Mapping[str, Any], *, workspace: str = codes_repo.DEFAULT_WORKSPACE) -> NewBroadcast:
+def new_broadcast(
+    fields: Mapping[str, Any], *, workspace: str = codes_repo.DEFAULT_WORKSPACE
+) -> NewBroadcast:
     """The request the broadcast service takes. Missing sender/text stay empty here: a JSON
     file's own ``from``/``text`` may still fill them, and the service names what is missing."""
     return NewBroadcast(
-        sender=fields.get("from") or "", text=fields.get("text"), name=fields.get("name"),
-        at=fields.get("at"), tz=fields.get("tz") or "UTC", region=fields.get("region"),
-        workspace=fields.get("workspace") or workspace, request_dr=fields.get("requestDr", True),
+        sender=fields.get("from") or "",
+        text=fields.get("text"),
+        name=fields.get("name"),
+        at=fields.get("at"),
+        tz=fields.get("tz") or "UTC",
+        region=fields.get("region"),
+        workspace=fields.get("workspace") or workspace,
+        request_dr=fields.get("requestDr", True),
     )
 
 
 def check_required(fields: Mapping[str, Any], where: str) -> None:
     """Refuse early, with the remedy, what the service would refuse late."""
     if not fields.get("from"):
-        raise InputError(f"{where}: no sender code: give \"from\" (sidecar NAME.broadcast.json, "
-                         "defaults.json or the JSON file itself)")
+        raise InputError(
+            f'{where}: no sender code: give "from" (sidecar NAME.broadcast.json, '
+            "defaults.json or the JSON file itself)"
+        )
     if not fields.get("text"):
-        raise InputError(f"{where}: no message text: give \"text\" (sidecar NAME.broadcast.json, "
-                         "defaults.json or the JSON file itself)")
+        raise InputError(
+            f'{where}: no message text: give "text" (sidecar NAME.broadcast.json, '
+            "defaults.json or the JSON file itself)"
+        )
 
 
-def create_from_payload(engine: Engine, settings: Settings, payload: Mapping[str, Any], *,
-                        workspace: str = codes_repo.DEFAULT_WORKSPACE) -> dict[str, Any]:
+def create_from_payload(
+    engine: Engine,
+    settings: Settings,
+    payload: Mapping[str, Any],
+    *,
+    workspace: str = codes_repo.DEFAULT_WORKSPACE,
+) -> dict[str, Any]:
     """A broadcast from a seed-004 payload: the fields above plus ``to`` (or ``recipients``), a
     list of numbers or ``{"to": …, "params": […]}`` objects. All or nothing, like a file."""
     from broadcaster.ingest import read_recipients_bytes
 
     if not isinstance(payload, Mapping):
-        raise InputError("payload must be a JSON object with \"from\", \"text\" and a \"to\" list")
+        raise InputError('payload must be a JSON object with "from", "text" and a "to" list')
     fields = read_fields(payload, "payload", ignore=PAYLOAD_IGNORED)
     check_required(fields, "payload")
     data = json.dumps(dict(payload), ensure_ascii=False).encode()
-    with read_recipients_bytes(data, "payload.json", max_rows=settings.max_rows,
-                               max_file_bytes=settings.max_file_bytes) as table:
-        return create_from_table(engine, settings, table, new_broadcast(fields, workspace=workspace))
+    with read_recipients_bytes(
+        data, "payload.json", max_rows=settings.max_rows, max_file_bytes=settings.max_file_bytes
+    ) as table:
+        return create_from_table(
+            engine, settings, table, new_broadcast(fields, workspace=workspace)
+        )

@@ -31,8 +31,14 @@ FLUSH_INTERVAL_S = 0.1
 class InFlight:
     """Bounded concurrent sends with batched result recording."""
 
-    def __init__(self, limit: int, record: Callable[[list[SendResult]], None], *,
-                 flush_results: int = FLUSH_RESULTS, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        limit: int,
+        record: Callable[[list[SendResult]], None],
+        *,
+        flush_results: int = FLUSH_RESULTS,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:
         self.limit = max(1, limit)
         #: Sends launched and not yet answered (waiting for a lane or running on one).
         self.count = 0

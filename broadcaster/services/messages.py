@@ -19,31 +19,63 @@ from broadcaster.store.models import broadcasts, messages
 
 
 def one_row_table(number: str, params: tuple[str, ...] = (), source: str = "api") -> RecipientTable:
-    return RecipientTable(source=source, format="json", columns=None, meta={},
-                          rows=iter([RecipientRow(1, number, params)]))
+    return RecipientTable(
+        source=source,
+        format="json",
+        columns=None,
+        meta={},
+        rows=iter([RecipientRow(1, number, params)]),
+    )
 
 
-def send_one(engine: Engine, settings: Settings, *, sender: str, to: str, text: str,
-             region: str | None = None, workspace: str = DEFAULT_WORKSPACE,
-             callbacks: tuple[str, ...] = ()) -> dict[str, Any]:
+def send_one(
+    engine: Engine,
+    settings: Settings,
+    *,
+    sender: str,
+    to: str,
+    text: str,
+    region: str | None = None,
+    workspace: str = DEFAULT_WORKSPACE,
+    callbacks: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """A one-recipient broadcast that starts now; a bad number is refused as INVALID_ROUTING."""
     phone = normalize_phone(to, region or settings.default_region)
     if not phone.ok:
-        raise InputError(f"INVALID_ROUTING: {to!r} is not a valid number ({phone.reason.value if phone.reason else ''})")
-    req = NewBroadcast(sender=sender, text=text, name=f"single {phone.e164}", region=region,
-                       workspace=workspace, callbacks=callbacks)
+        raise InputError(
+            f"INVALID_ROUTING: {to!r} is not a valid number ({phone.reason.value if phone.reason else ''})"
+        )
+    req = NewBroadcast(
+        sender=sender,
+        text=text,
+        name=f"single {phone.e164}",
+        region=region,
+        workspace=workspace,
+        callbacks=callbacks,
+    )
     view = create_from_table(engine, settings, one_row_table(to), req)
     with engine.connect() as conn:
-        mid = conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == view["id"])).scalar_one()
+        mid = conn.execute(
+            sa.select(messages.c.id).where(messages.c.broadcast_id == view["id"])
+        ).scalar_one()
     return get_message(engine, int(mid))
 
 
 def message_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "broadcast_id": row["broadcast_id"], "to": row["recipient"], "text": row["text"],
-        "encoding": row["encoding"], "segments": row["segments"], "status": row["status"],
-        "attempts": row["attempts"], "gatewayId": row["gateway_id"], "error": row["error"],
-        "createdAt": _iso(row["created_at"]), "sentAt": _iso(row["sent_at"]), "updatedAt": _iso(row["updated_at"]),
+        "id": row["id"],
+        "broadcast_id": row["broadcast_id"],
+        "to": row["recipient"],
+        "text": row["text"],
+        "encoding": row["encoding"],
+        "segments": row["segments"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "gatewayId": row["gateway_id"],
+        "error": row["error"],
+        "createdAt": _iso(row["created_at"]),
+        "sentAt": _iso(row["sent_at"]),
+        "updatedAt": _iso(row["updated_at"]),
     }
 
 
@@ -55,11 +87,14 @@ def get_message(engine: Engine, message_id: int, workspace_id: int | None = None
     with engine.connect() as conn:
         row = messages_repo.get_message(conn, message_id)
         if row is not None and workspace_id is not None:
-            owner = conn.execute(sa.select(broadcasts.c.workspace_id).where(
-                broadcasts.c.id == row["broadcast_id"])).scalar()
+            owner = conn.execute(
+                sa.select(broadcasts.c.workspace_id).where(broadcasts.c.id == row["broadcast_id"])
+            ).scalar()
             row = row if owner == workspace_id else None
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
     view = message_view(row)
-    view["receipts"] = [{**r, "received_at": _iso(r["received_at"])} for r in history(engine, message_id)]
+    view["receipts"] = [
+        {**r, "received_at": _iso(r["received_at"])} for r in history(engine, message_id)
+    ]
     return view

@@ -49,7 +49,9 @@ class TickReport:
     polled_receipts: int = 0
 
 
-def start_due(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
+def start_due(
+    engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport
+) -> None:
     with engine.connect() as conn:
         due = broadcasts_repo.due_broadcasts(conn, now)
     for broadcast_id in due:
@@ -57,8 +59,13 @@ def start_due(engine: Engine, settings: Settings, queue: TaskQueue, now: datetim
             report.started.append(broadcast_id)
 
 
-async def recover_leases(engine: Engine, settings: Settings, provider_for: Callable[[str], Provider],
-                         now: datetime, report: TickReport) -> None:
+async def recover_leases(
+    engine: Engine,
+    settings: Settings,
+    provider_for: Callable[[str], Provider],
+    now: datetime,
+    report: TickReport,
+) -> None:
     """A lease ran out with no answer: ask the gateway, never resend blindly."""
     with engine.connect() as conn:
         expired = messages_repo.expired_leases(conn, now)
@@ -95,15 +102,25 @@ async def recover_leases(engine: Engine, settings: Settings, provider_for: Calla
         report.released += messages_repo.release(conn, absent, now)
 
 
-def _notify(conn: Any, settings: Settings, changed: list[tuple[int, int]], status: MessageStatus,
-            now: datetime) -> None:
+def _notify(
+    conn: Any,
+    settings: Settings,
+    changed: list[tuple[int, int]],
+    status: MessageStatus,
+    now: datetime,
+) -> None:
     """Queue client callbacks for status changes the poller made, grouped per broadcast."""
     by_broadcast: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for message_id, broadcast_id in changed:
         by_broadcast[broadcast_id].append((message_id, status.value))
     for broadcast_id, changes in by_broadcast.items():
-        enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
-                               allow_private=settings.callback_allow_private)
+        enqueue_status_changes(
+            conn,
+            broadcast_id=broadcast_id,
+            changes=changes,
+            now=now,
+            allow_private=settings.callback_allow_private,
+        )
 
 
 def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
@@ -115,7 +132,11 @@ def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
     with engine.begin() as conn:
         done = conn.execute(
             sa.update(broadcasts)
-            .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == BroadcastStatus.RUNNING.value, ~unsent)
+            .where(
+                broadcasts.c.id == broadcast_id,
+                broadcasts.c.status == BroadcastStatus.RUNNING.value,
+                ~unsent,
+            )
             .values(status=BroadcastStatus.COMPLETED.value, ended_at=now, updated_at=now)
         ).rowcount
     return done == 1
@@ -126,19 +147,31 @@ def _watched(engine: Engine, now: datetime) -> list[tuple[int, str, str]]:
     recent = now - timedelta(seconds=RECOUNT_ENDED_S)
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(sa.or_(
-                broadcasts.c.status.in_([BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]),
-                sa.and_(broadcasts.c.status.in_([BroadcastStatus.COMPLETED.value, BroadcastStatus.STOPPED.value]),
-                        broadcasts.c.ended_at >= recent),
-            ))
+            sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(
+                sa.or_(
+                    broadcasts.c.status.in_(
+                        [BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]
+                    ),
+                    sa.and_(
+                        broadcasts.c.status.in_(
+                            [BroadcastStatus.COMPLETED.value, BroadcastStatus.STOPPED.value]
+                        ),
+                        broadcasts.c.ended_at >= recent,
+                    ),
+                )
+            )
         )
         return [(int(i), s, c) for i, s, c in rows]
 
 
-def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport) -> None:
+def reconcile(
+    engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport
+) -> None:
     """Recount, complete, cancel stragglers of stopped broadcasts, and refill lost chunks."""
     with engine.begin() as conn:
-        expired = messages_repo.expire_silent(conn, now - timedelta(seconds=settings.validity_s), now)
+        expired = messages_repo.expire_silent(
+            conn, now - timedelta(seconds=settings.validity_s), now
+        )
         _notify(conn, settings, expired, MessageStatus.EXPIRED, now)
         report.expired += len(expired)
     depths: dict[str, int] = defaultdict(int)
@@ -162,18 +195,27 @@ def reconcile(engine: Engine, settings: Settings, queue: TaskQueue, now: datetim
 POLL_JOBS_PER_TICK = 50
 
 
-async def poll_gateway_statuses(engine: Engine, settings: Settings, provider_for: Callable[[str], Provider],
-                                now: datetime, report: TickReport) -> None:
+async def poll_gateway_statuses(
+    engine: Engine,
+    settings: Settings,
+    provider_for: Callable[[str], Provider],
+    now: datetime,
+    report: TickReport,
+) -> None:
     """Settle messages of gateways that only answer when asked (OpenText job status pages)."""
     for broadcast_id, _, _ in _watched(engine, now):
         with engine.connect() as conn:
             b = broadcasts_repo.get_broadcast(conn, broadcast_id) or {}
-            code = codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}
+            code = (
+                codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}
+            )
             key = code.get("account") or code.get("provider") or settings.provider
             provider = provider_for(key)
             if not hasattr(provider, "poll_status"):
                 continue
-            jobs = messages_repo.in_network_gateway_ids(conn, broadcast_id, limit=POLL_JOBS_PER_TICK)
+            jobs = messages_repo.in_network_gateway_ids(
+                conn, broadcast_id, limit=POLL_JOBS_PER_TICK
+            )
         for job_id in jobs:
             try:
                 receipts = await provider.poll_status(job_id)
@@ -182,11 +224,17 @@ async def poll_gateway_statuses(engine: Engine, settings: Settings, provider_for
                 continue
             for receipt in receipts:
                 report.polled_receipts += apply_receipt(
-                    engine, key, receipt, allow_private=settings.callback_allow_private).applied
+                    engine, key, receipt, allow_private=settings.callback_allow_private
+                ).applied
 
 
-async def tick(engine: Engine, settings: Settings, queue: TaskQueue,
-               provider_for: Callable[[str], Provider], now: datetime | None = None) -> TickReport:
+async def tick(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    provider_for: Callable[[str], Provider],
+    now: datetime | None = None,
+) -> TickReport:
     """One beat: the scheduler and the status poller together."""
     now = now or utcnow()
     report = TickReport()

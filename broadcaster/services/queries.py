@@ -42,37 +42,72 @@ def require_broadcast(engine: Engine, broadcast_id: int, workspace_id: int) -> d
     return row
 
 
-def list_broadcasts(engine: Engine, workspace_id: int, *, status: str | None = None,
-                    after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+def list_broadcasts(
+    engine: Engine,
+    workspace_id: int,
+    *,
+    status: str | None = None,
+    after: tuple[int, ...] | None = None,
+    limit: int = 50,
+) -> Page:
     """Newest first. Counters are the poller's last copy; GET one broadcast for live ones."""
     with engine.connect() as conn:
-        rows = queries_repo.broadcasts_page(conn, workspace_id, status=status,
-                                            before_id=after[0] if after else None, limit=limit + 1)
+        rows = queries_repo.broadcasts_page(
+            conn,
+            workspace_id,
+            status=status,
+            before_id=after[0] if after else None,
+            limit=limit + 1,
+        )
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([broadcast_view(r) for r in rows], (rows[-1]["id"],) if more else None)
 
 
 def message_item(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "line": row["line"], "to": row["recipient"], "status": row["status"],
-            "segments": row["segments"], "encoding": row["encoding"], "attempts": row["attempts"],
-            "gatewayId": row["gateway_id"], "error": row["error"], "createdAt": _iso(row["created_at"]),
-            "sentAt": _iso(row["sent_at"]), "updatedAt": _iso(row["updated_at"])}
+    return {
+        "id": row["id"],
+        "line": row["line"],
+        "to": row["recipient"],
+        "status": row["status"],
+        "segments": row["segments"],
+        "encoding": row["encoding"],
+        "attempts": row["attempts"],
+        "gatewayId": row["gateway_id"],
+        "error": row["error"],
+        "createdAt": _iso(row["created_at"]),
+        "sentAt": _iso(row["sent_at"]),
+        "updatedAt": _iso(row["updated_at"]),
+    }
 
 
-def list_messages(engine: Engine, workspace_id: int, broadcast_id: int, *, status: str | None = None,
-                  after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+def list_messages(
+    engine: Engine,
+    workspace_id: int,
+    broadcast_id: int,
+    *,
+    status: str | None = None,
+    after: tuple[int, ...] | None = None,
+    limit: int = 50,
+) -> Page:
     require_broadcast(engine, broadcast_id, workspace_id)
     with engine.connect() as conn:
-        rows = queries_repo.messages_page(conn, broadcast_id, status=status,
-                                          after_id=after[0] if after else None, limit=limit + 1)
+        rows = queries_repo.messages_page(
+            conn, broadcast_id, status=status, after_id=after[0] if after else None, limit=limit + 1
+        )
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([message_item(r) for r in rows], (rows[-1]["id"],) if more else None)
 
 
-def list_row_errors(engine: Engine, workspace_id: int, broadcast_id: int, *,
-                    after: tuple[int, ...] | None = None, limit: int = 50) -> Page:
+def list_row_errors(
+    engine: Engine,
+    workspace_id: int,
+    broadcast_id: int,
+    *,
+    after: tuple[int, ...] | None = None,
+    limit: int = 50,
+) -> Page:
     require_broadcast(engine, broadcast_id, workspace_id)
     key = (after[0], after[1]) if after and len(after) == 2 else None
     with engine.connect() as conn:
@@ -83,7 +118,9 @@ def list_row_errors(engine: Engine, workspace_id: int, broadcast_id: int, *,
     return Page(items, (rows[-1]["line"], rows[-1]["id"]) if more else None)
 
 
-def batch_outcome(engine: Engine, broadcast_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def batch_outcome(
+    engine: Engine, broadcast_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(messages in input order, row errors in input order) of a small broadcast just created."""
     with engine.connect() as conn:
         msgs = queries_repo.recipients_by_line(conn, broadcast_id)
@@ -91,7 +128,9 @@ def batch_outcome(engine: Engine, broadcast_id: int) -> tuple[list[dict[str, Any
     return msgs, errors
 
 
-def report_rows(engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS) -> Iterator[tuple[Any, ...]]:
+def report_rows(
+    engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS
+) -> Iterator[tuple[Any, ...]]:
     """Every message of a broadcast as a report row, fetched ``page_rows`` at a time.
 
     Each page is its own short read, so a slow client never holds a transaction open.
@@ -106,7 +145,9 @@ def report_rows(engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_
         after = int(page[-1][0])
 
 
-def row_error_rows(engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS) -> Iterator[tuple[Any, ...]]:
+def row_error_rows(
+    engine: Engine, broadcast_id: int, page_rows: int = REPORT_PAGE_ROWS
+) -> Iterator[tuple[Any, ...]]:
     """Every row error of a broadcast as (line, value, reason), in file order, paged."""
     after: tuple[int, int] | None = None
     while True:

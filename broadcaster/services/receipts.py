@@ -25,7 +25,12 @@ from broadcaster.store.models import receipts
 log = logging.getLogger(__name__)
 
 _INSERT_RECEIPT = sa.insert(receipts)
-_CANDIDATES = [MessageStatus.DEQUEUED, MessageStatus.SENT, MessageStatus.ENROUTE, MessageStatus.ACCEPTD]
+_CANDIDATES = [
+    MessageStatus.DEQUEUED,
+    MessageStatus.SENT,
+    MessageStatus.ENROUTE,
+    MessageStatus.ACCEPTD,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,9 @@ class Applied:
     broadcast_id: int | None = None
 
 
-def apply_receipt(engine: Engine, provider: str, receipt: Receipt, *, allow_private: bool = False) -> Applied:
+def apply_receipt(
+    engine: Engine, provider: str, receipt: Receipt, *, allow_private: bool = False
+) -> Applied:
     """Store the receipt in the history and move the message forward if the receipt is news.
 
     A status change also queues the client's callbacks, in the same transaction (outbox).
@@ -47,23 +54,44 @@ def apply_receipt(engine: Engine, provider: str, receipt: Receipt, *, allow_priv
         applied = False
         status = None
         if msg is None:
-            log.warning("receipt for unknown message ref=%s gateway_id=%s from %s",
-                        receipt.reference, receipt.gateway_id, provider)
+            log.warning(
+                "receipt for unknown message ref=%s gateway_id=%s from %s",
+                receipt.reference,
+                receipt.gateway_id,
+                provider,
+            )
         else:
             allowed = [s for s in _CANDIDATES if receipt_applies(s, receipt.status)]
             applied = bool(allowed) and messages_repo.advance_status(
-                conn, msg["id"], allowed, receipt.status, now, gateway_id=receipt.gateway_id)
+                conn, msg["id"], allowed, receipt.status, now, gateway_id=receipt.gateway_id
+            )
             status = receipt.status.value if applied else _status_of(conn, msg["id"])
             if applied:
                 metrics.record_receipt(receipt.status.value, msg["sender_code"], provider)
-                enqueue_status_change(conn, message_id=msg["id"], broadcast_id=msg["broadcast_id"],
-                                      status=receipt.status.value, now=now, allow_private=allow_private)
-        conn.execute(_INSERT_RECEIPT, {
-            "message_id": msg["id"] if msg else None, "provider": provider, "gateway_id": receipt.gateway_id,
-            "status": receipt.status.value, "applied": applied, "reported_at": (receipt.at or "")[:40] or None,
-            "received_at": now, "raw": _jsonable(receipt.raw),
-        })
-    return Applied(msg["id"] if msg else None, status, applied, msg["broadcast_id"] if msg else None)
+                enqueue_status_change(
+                    conn,
+                    message_id=msg["id"],
+                    broadcast_id=msg["broadcast_id"],
+                    status=receipt.status.value,
+                    now=now,
+                    allow_private=allow_private,
+                )
+        conn.execute(
+            _INSERT_RECEIPT,
+            {
+                "message_id": msg["id"] if msg else None,
+                "provider": provider,
+                "gateway_id": receipt.gateway_id,
+                "status": receipt.status.value,
+                "applied": applied,
+                "reported_at": (receipt.at or "")[:40] or None,
+                "received_at": now,
+                "raw": _jsonable(receipt.raw),
+            },
+        )
+    return Applied(
+        msg["id"] if msg else None, status, applied, msg["broadcast_id"] if msg else None
+    )
 
 
 def _status_of(conn: Any, message_id: int) -> str | None:
@@ -72,14 +100,23 @@ def _status_of(conn: Any, message_id: int) -> str | None:
 
 
 def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): (v if isinstance(v, (str, int, float, bool, type(None))) else str(v)) for k, v in raw.items()}
+    return {
+        str(k): (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+        for k, v in raw.items()
+    }
 
 
 def history(engine: Engine, message_id: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(receipts.c.status, receipts.c.applied, receipts.c.reported_at, receipts.c.received_at,
-                      receipts.c.provider)
-            .where(receipts.c.message_id == message_id).order_by(receipts.c.id)
+            sa.select(
+                receipts.c.status,
+                receipts.c.applied,
+                receipts.c.reported_at,
+                receipts.c.received_at,
+                receipts.c.provider,
+            )
+            .where(receipts.c.message_id == message_id)
+            .order_by(receipts.c.id)
         ).mappings()
         return [dict(r) for r in rows]

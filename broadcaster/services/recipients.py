@@ -79,10 +79,16 @@ def build_drafts(
         if template is None:
             yield Draft(row.line, phone.e164 or "", "", "GSM-7", 0, MessageStatus.QUEUE)
             continue
-        named = {n: row.params[i] for n, i in index.items() if i < len(row.params)} if wants_names else None
+        named = (
+            {n: row.params[i] for n, i in index.items() if i < len(row.params)}
+            if wants_names
+            else None
+        )
         missing = template.missing(row.params, named) or _blank(template, row.params, named)
         if missing:
-            yield RowError(row.line, row.phone[:MAX_VALUE_CHARS], "missing value for " + ", ".join(missing))
+            yield RowError(
+                row.line, row.phone[:MAX_VALUE_CHARS], "missing value for " + ", ".join(missing)
+            )
             continue
         text = template.render(row.params, named)
         info = measure(text)

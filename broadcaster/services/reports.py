@@ -31,8 +31,20 @@ from sqlalchemy.engine import Engine
 from broadcaster.services import queries
 
 #: Header of the results (one row per message), in the order of queries_repo.REPORT_COLUMNS.
-HEADER = ("id", "line", "to", "status", "segments", "encoding", "gatewayId", "error",
-          "createdAt", "sentAt", "updatedAt", "text")
+HEADER = (
+    "id",
+    "line",
+    "to",
+    "status",
+    "segments",
+    "encoding",
+    "gatewayId",
+    "error",
+    "createdAt",
+    "sentAt",
+    "updatedAt",
+    "text",
+)
 #: Columns whose content comes from people or gateways: formula-neutralised in CSV.
 _FREE_TEXT = frozenset({HEADER.index("error"), HEADER.index("text"), HEADER.index("gatewayId")})
 _TIMES = frozenset({HEADER.index("createdAt"), HEADER.index("sentAt"), HEADER.index("updatedAt")})
@@ -69,7 +81,9 @@ def _csv_row(row: tuple[Any, ...]) -> list[Any]:
     return out
 
 
-def write_csv(rows: Iterable[tuple[Any, ...]], write: Write, chunk_bytes: int = CSV_CHUNK_BYTES) -> int:
+def write_csv(
+    rows: Iterable[tuple[Any, ...]], write: Write, chunk_bytes: int = CSV_CHUNK_BYTES
+) -> int:
     """UTF-8 CSV (with BOM, so Excel reads accents) of the rows; returns how many were written."""
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")
@@ -122,8 +136,9 @@ def _xlsx_row(ws: Any, row: Iterable[Any]) -> list[Any]:
     return out
 
 
-def write_xlsx(rows: Iterable[tuple[Any, ...]], write: Write,
-               error_rows: Iterable[tuple[Any, ...]] = ()) -> int:
+def write_xlsx(
+    rows: Iterable[tuple[Any, ...]], write: Write, error_rows: Iterable[tuple[Any, ...]] = ()
+) -> int:
     """An .xlsx with a "results" sheet (one row per message) and a "row errors" sheet.
 
     openpyxl's write-only mode keeps memory flat but writes about 8,000 rows/s here (no lxml),

@@ -130,7 +130,9 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
         while pending:
             room = await flow.room(at_least=min(s.send_group_size, len(pending)))
             group = pending[: min(room, max(s.send_group_size, s.send_claim_max))]
-            grant = await ctx.bucket.take(route.limits, sum(seg for _, seg in group), min_tokens=group[0][1])
+            grant = await ctx.bucket.take(
+                route.limits, sum(seg for _, seg in group), min_tokens=group[0][1]
+            )
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
                     _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
@@ -142,7 +144,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 metrics.record_throttle_wait(route.code.code, grant.wait_s)
                 continue
             take = _affordable(group, grant.granted)
-            pending = pending[len(take):]
+            pending = pending[len(take) :]
             claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take])
             if not claimed and not _still_running(ctx, broadcast_id):
                 outcome.stopped = True
@@ -179,7 +181,9 @@ def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages
         claimed = messages_repo.claim(conn, broadcast_id, ids, now=asked, lease_s=lease_s)
         took = utcnow()
         if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
-            messages_repo.extend_lease(conn, [c.id for c in claimed], took + timedelta(seconds=lease_s))
+            messages_repo.extend_lease(
+                conn, [c.id for c in claimed], took + timedelta(seconds=lease_s)
+            )
     return claimed
 
 
@@ -193,8 +197,15 @@ async def _timed(provider: Provider, key: str, message: OutboundMessage) -> list
 
 
 def _outbound(route: _Route, c: messages_repo.Claimed) -> OutboundMessage:
-    return OutboundMessage(reference=str(c.id), sender=route.code.code, to=c.recipient, text=c.text,
-                           encoding=c.encoding, segments=c.segments, callback_url=route.callback_url)
+    return OutboundMessage(
+        reference=str(c.id),
+        sender=route.code.code,
+        to=c.recipient,
+        text=c.text,
+        encoding=c.encoding,
+        segments=c.segments,
+        callback_url=route.callback_url,
+    )
 
 
 def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
@@ -203,11 +214,20 @@ def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
     return bool(b and b["status"] == BroadcastStatus.RUNNING.value)
 
 
-def _record(ctx: SendContext, route: _Route, results: list[SendResult], outcome: ChunkOutcome) -> None:
+def _record(
+    ctx: SendContext, route: _Route, results: list[SendResult], outcome: ChunkOutcome
+) -> None:
     broadcast_id = route.broadcast["id"]
-    sent = [(int(r.reference), r.gateway_id) for r in results if r.status == MessageStatus.SENT and not r.unknown]
-    failed = [(int(r.reference), r.error or "gateway error") for r in results
-              if r.status == MessageStatus.ERROR and not r.unknown]
+    sent = [
+        (int(r.reference), r.gateway_id)
+        for r in results
+        if r.status == MessageStatus.SENT and not r.unknown
+    ]
+    failed = [
+        (int(r.reference), r.error or "gateway error")
+        for r in results
+        if r.status == MessageStatus.ERROR and not r.unknown
+    ]
     outcome.sent += len(sent)
     outcome.failed += len(failed)
     metrics.record_sent(route.code.code, route.code.route_key, len(sent))
@@ -219,28 +239,45 @@ def _record(ctx: SendContext, route: _Route, results: list[SendResult], outcome:
         messages_repo.record_failed(conn, failed, now)
         if route.wants_callbacks:
             changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [
-                (m, MessageStatus.ERROR.value) for m, _ in failed]
-            enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=changes, now=now,
-                                   allow_private=ctx.settings.callback_allow_private)
+                (m, MessageStatus.ERROR.value) for m, _ in failed
+            ]
+            enqueue_status_changes(
+                conn,
+                broadcast_id=broadcast_id,
+                changes=changes,
+                now=now,
+                allow_private=ctx.settings.callback_allow_private,
+            )
         if failed or outcome.failure_streak:
             # Only touch the counter when there is news: a healthy run writes nothing here.
-            _track_failures(conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent))
+            _track_failures(
+                conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent)
+            )
             outcome.failure_streak = bool(failed) and not sent
 
 
-def _track_failures(conn: Any, settings: Settings, broadcast_id: int, *, failures: int, any_ok: bool) -> None:
+def _track_failures(
+    conn: Any, settings: Settings, broadcast_id: int, *, failures: int, any_ok: bool
+) -> None:
     """Too many consecutive gateway failures suspend the broadcast instead of burning the list."""
     if not failures and not any_ok:
         return
     counter = broadcasts.c.consecutive_failures
     new_value = 0 if any_ok else counter + failures
-    conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(consecutive_failures=new_value))
+    conn.execute(
+        sa.update(broadcasts)
+        .where(broadcasts.c.id == broadcast_id)
+        .values(consecutive_failures=new_value)
+    )
     if any_ok:
         return
     value = conn.execute(sa.select(counter).where(broadcasts.c.id == broadcast_id)).scalar_one()
     if value >= settings.auto_suspend_failures:
         allowed, to = broadcast_transition(BroadcastAction.SUSPEND)
         broadcasts_repo.compare_and_set_status(
-            conn, broadcast_id, frozenset({BroadcastStatus.RUNNING}) & allowed, to,
+            conn,
+            broadcast_id,
+            frozenset({BroadcastStatus.RUNNING}) & allowed,
+            to,
             status_reason=f"suspended automatically after {value} consecutive gateway failures",
         )

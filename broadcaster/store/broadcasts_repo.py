@@ -17,9 +17,13 @@ from broadcaster.store.models import broadcasts, messages, row_errors
 
 def insert_broadcast(conn: Connection, **values: Any) -> int:
     now = utcnow()
-    return int(conn.execute(
-        sa.insert(broadcasts).values(created_at=now, updated_at=now, **values).returning(broadcasts.c.id)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            sa.insert(broadcasts)
+            .values(created_at=now, updated_at=now, **values)
+            .returning(broadcasts.c.id)
+        ).scalar_one()
+    )
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
@@ -45,7 +49,9 @@ def insert_row_errors(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(sa.insert(row_errors), list(rows))
 
 
-def get_broadcast(conn: Connection, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any] | None:
+def get_broadcast(
+    conn: Connection, broadcast_id: int, workspace_id: int | None = None
+) -> dict[str, Any] | None:
     q = sa.select(broadcasts).where(broadcasts.c.id == broadcast_id)
     if workspace_id is not None:
         q = q.where(broadcasts.c.workspace_id == workspace_id)
@@ -54,7 +60,12 @@ def get_broadcast(conn: Connection, broadcast_id: int, workspace_id: int | None 
 
 
 def list_broadcasts(
-    conn: Connection, workspace_id: int, *, status: str | None = None, limit: int = 50, offset: int = 0
+    conn: Connection,
+    workspace_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     q = sa.select(broadcasts).where(broadcasts.c.workspace_id == workspace_id)
     if status:
@@ -74,7 +85,11 @@ def status_counts(conn: Connection, broadcast_id: int) -> dict[str, int]:
 
 
 def set_counters(conn: Connection, broadcast_id: int, **counters: int) -> None:
-    conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(updated_at=utcnow(), **counters))
+    conn.execute(
+        sa.update(broadcasts)
+        .where(broadcasts.c.id == broadcast_id)
+        .values(updated_at=utcnow(), **counters)
+    )
 
 
 def compare_and_set_status(
@@ -87,7 +102,10 @@ def compare_and_set_status(
     """Move a broadcast to ``to`` only if it is in ``allowed_from`` now; True when it moved."""
     result = conn.execute(
         sa.update(broadcasts)
-        .where(broadcasts.c.id == broadcast_id, broadcasts.c.status.in_([s.value for s in allowed_from]))
+        .where(
+            broadcasts.c.id == broadcast_id,
+            broadcasts.c.status.in_([s.value for s in allowed_from]),
+        )
         .values(status=to.value, updated_at=utcnow(), **values)
     )
     return result.rowcount == 1
@@ -103,7 +121,9 @@ def due_broadcasts(conn: Connection, now: datetime, limit: int = 100) -> list[in
     return [int(r[0]) for r in conn.execute(q)]
 
 
-def row_error_page(conn: Connection, broadcast_id: int, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+def row_error_page(
+    conn: Connection, broadcast_id: int, *, limit: int, offset: int = 0
+) -> list[dict[str, Any]]:
     q = (
         sa.select(row_errors.c.line, row_errors.c.value, row_errors.c.reason)
         .where(row_errors.c.broadcast_id == broadcast_id)
@@ -115,8 +135,11 @@ def row_error_page(conn: Connection, broadcast_id: int, *, limit: int, offset: i
 
 
 def queued_count(conn: Connection, broadcast_id: int) -> int:
-    return int(conn.execute(
-        sa.select(sa.func.count()).where(
-            messages.c.broadcast_id == broadcast_id, messages.c.status == MessageStatus.QUEUE.value
-        )
-    ).scalar_one())
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                messages.c.broadcast_id == broadcast_id,
+                messages.c.status == MessageStatus.QUEUE.value,
+            )
+        ).scalar_one()
+    )

@@ -57,7 +57,12 @@ class Claimed:
 
 
 _TARGET_FOR_MESSAGE = (
-    sa.select(broadcasts.c.request_dr, broadcasts.c.callbacks, broadcasts.c.sender_code, messages.c.recipient)
+    sa.select(
+        broadcasts.c.request_dr,
+        broadcasts.c.callbacks,
+        broadcasts.c.sender_code,
+        messages.c.recipient,
+    )
     .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
     .where(messages.c.id == sa.bindparam("mid"), messages.c.broadcast_id == sa.bindparam("bid"))
 )  # built once: it runs for every receipt
@@ -71,16 +76,18 @@ def target_for_message(conn: Connection, message_id: int, broadcast_id: int) -> 
 
 def target_for_broadcast(conn: Connection, broadcast_id: int) -> Target | None:
     row = conn.execute(
-        sa.select(broadcasts.c.request_dr, broadcasts.c.callbacks, broadcasts.c.sender_code)
-        .where(broadcasts.c.id == broadcast_id)
+        sa.select(broadcasts.c.request_dr, broadcasts.c.callbacks, broadcasts.c.sender_code).where(
+            broadcasts.c.id == broadcast_id
+        )
     ).first()
     return Target(bool(row[0]), row[1], row[2]) if row else None
 
 
 def recipients(conn: Connection, broadcast_id: int, message_ids: Sequence[int]) -> dict[int, str]:
     rows = conn.execute(
-        sa.select(messages.c.id, messages.c.recipient)
-        .where(messages.c.broadcast_id == broadcast_id, messages.c.id.in_(list(message_ids)))
+        sa.select(messages.c.id, messages.c.recipient).where(
+            messages.c.broadcast_id == broadcast_id, messages.c.id.in_(list(message_ids))
+        )
     )
     return {int(i): str(r) for i, r in rows}
 
@@ -90,8 +97,11 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(cd).on_conflict_do_nothing(index_elements=["message_id", "status", "url"])
-            .returning(cd.c.id))
+    stmt = (
+        dialect.insert(cd)
+        .on_conflict_do_nothing(index_elements=["message_id", "status", "url"])
+        .returning(cd.c.id)
+    )
     return len(conn.execute(stmt, list(rows)).all())
 
 
@@ -106,7 +116,9 @@ def due_ids(conn: Connection, now: datetime, limit: int) -> list[tuple[int, date
     return [(int(i), t) for i, t in rows]
 
 
-def claim(conn: Connection, ids: Sequence[int], *, now: datetime, lease_until: datetime) -> list[Claimed]:
+def claim(
+    conn: Connection, ids: Sequence[int], *, now: datetime, lease_until: datetime
+) -> list[Claimed]:
     """Lease the rows among ``ids`` that are still pending and due; count the attempt now.
 
     Counting at claim time means a worker killed mid-POST still uses up an attempt, so a row that
@@ -116,12 +128,21 @@ def claim(conn: Connection, ids: Sequence[int], *, now: datetime, lease_until: d
         return []
     rows = conn.execute(
         sa.update(cd)
-        .where(cd.c.id.in_(list(ids)), cd.c.outcome == Outcome.PENDING.value, cd.c.next_attempt_at <= now)
+        .where(
+            cd.c.id.in_(list(ids)),
+            cd.c.outcome == Outcome.PENDING.value,
+            cd.c.next_attempt_at <= now,
+        )
         .values(next_attempt_at=lease_until, attempts=cd.c.attempts + 1, updated_at=now)
         .returning(cd.c.id, cd.c.message_id, cd.c.url, cd.c.payload, cd.c.attempts)
     )
-    return sorted((Claimed(int(r[0]), int(r[1]), r[2], dict(r[3] or {}), int(r[4]), lease_until) for r in rows),
-                  key=lambda c: c.id)
+    return sorted(
+        (
+            Claimed(int(r[0]), int(r[1]), r[2], dict(r[3] or {}), int(r[4]), lease_until)
+            for r in rows
+        ),
+        key=lambda c: c.id,
+    )
 
 
 def record(conn: Connection, results: Sequence[dict[str, Any]], now: datetime) -> int:
@@ -134,17 +155,34 @@ def record(conn: Connection, results: Sequence[dict[str, Any]], now: datetime) -
         return 0
     stmt = (
         sa.update(cd)
-        .where(cd.c.id == sa.bindparam("rid"), cd.c.outcome == Outcome.PENDING.value,
-               cd.c.next_attempt_at == sa.bindparam("lease"))
-        .values(outcome=sa.bindparam("new_outcome"), next_attempt_at=sa.bindparam("next_at"),
-                last_error=sa.bindparam("err"), updated_at=now)
+        .where(
+            cd.c.id == sa.bindparam("rid"),
+            cd.c.outcome == Outcome.PENDING.value,
+            cd.c.next_attempt_at == sa.bindparam("lease"),
+        )
+        .values(
+            outcome=sa.bindparam("new_outcome"),
+            next_attempt_at=sa.bindparam("next_at"),
+            last_error=sa.bindparam("err"),
+            updated_at=now,
+        )
     )
-    params = [{"rid": r["rid"], "lease": r["lease"], "new_outcome": r["outcome"], "next_at": r["next_at"],
-               "err": r["err"][:300] if r["err"] else None} for r in results]
+    params = [
+        {
+            "rid": r["rid"],
+            "lease": r["lease"],
+            "new_outcome": r["outcome"],
+            "next_at": r["next_at"],
+            "err": r["err"][:300] if r["err"] else None,
+        }
+        for r in results
+    ]
     return max(conn.execute(stmt, params).rowcount, 0)
 
 
 def for_message(conn: Connection, message_id: int) -> list[dict[str, Any]]:
     """The outbox rows of one message, oldest first (for views and tests)."""
-    rows = conn.execute(sa.select(cd).where(cd.c.message_id == message_id).order_by(cd.c.id)).mappings()
+    rows = conn.execute(
+        sa.select(cd).where(cd.c.message_id == message_id).order_by(cd.c.id)
+    ).mappings()
     return [dict(r) for r in rows]

@@ -40,12 +40,17 @@ def mark_dispatched(
     The stamp is itself a compare-and-set, so two dispatchers never both enqueue one message.
     """
     free = sa.or_(messages.c.dispatched_at.is_(None), messages.c.dispatched_at < stale_before)
-    ids = [r[0] for r in conn.execute(
-        sa.select(messages.c.id)
-        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value, free)
-        .order_by(messages.c.id)
-        .limit(limit)
-    )]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            sa.select(messages.c.id)
+            .where(
+                messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value, free
+            )
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+    ]
     if not ids:
         return []
     stamped = conn.execute(
@@ -59,19 +64,23 @@ def mark_dispatched(
 
 def count_in_queue_window(conn: Connection, broadcast_id: int, live_after: datetime) -> int:
     """QUEUE messages a live chunk task is carrying (stamped after ``live_after``)."""
-    return int(conn.execute(
-        sa.select(sa.func.count()).where(
-            messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value,
-            messages.c.dispatched_at >= live_after,
-        )
-    ).scalar_one())
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                messages.c.broadcast_id == broadcast_id,
+                messages.c.status == M.QUEUE.value,
+                messages.c.dispatched_at >= live_after,
+            )
+        ).scalar_one()
+    )
 
 
 def restamp(conn: Connection, ids: Sequence[int], at: datetime) -> None:
     """A chunk handed back with a countdown: keep its messages out of the stale pool until then."""
     if ids:
         conn.execute(
-            sa.update(messages).where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value)
+            sa.update(messages)
+            .where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value)
             .values(dispatched_at=at)
         )
 
@@ -89,41 +98,76 @@ def queued_segments(conn: Connection, ids: Sequence[int]) -> list[tuple[int, int
 # The hot statements are built once: building one per call cost more CPU than SQLite running it.
 _CLAIM = (
     sa.update(messages)
-    .where(messages.c.id.in_(sa.bindparam("ids", expanding=True)), _status == M.QUEUE.value,
-           sa.exists().where(broadcasts.c.id == sa.bindparam("bid"),
-                             broadcasts.c.status == BroadcastStatus.RUNNING.value))
-    .values(status=M.DEQUEUED.value, lease_until=sa.bindparam("lease_until", type_=sa.DateTime()),
-            attempts=messages.c.attempts + 1, updated_at=sa.bindparam("now", type_=sa.DateTime()))
-    .returning(messages.c.id, messages.c.recipient, messages.c.text, messages.c.encoding, messages.c.segments)
+    .where(
+        messages.c.id.in_(sa.bindparam("ids", expanding=True)),
+        _status == M.QUEUE.value,
+        sa.exists().where(
+            broadcasts.c.id == sa.bindparam("bid"),
+            broadcasts.c.status == BroadcastStatus.RUNNING.value,
+        ),
+    )
+    .values(
+        status=M.DEQUEUED.value,
+        lease_until=sa.bindparam("lease_until", type_=sa.DateTime()),
+        attempts=messages.c.attempts + 1,
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+    )
+    .returning(
+        messages.c.id,
+        messages.c.recipient,
+        messages.c.text,
+        messages.c.encoding,
+        messages.c.segments,
+    )
 )
 # Plain comparisons in the executemany statements: executemany cannot expand an IN list.
 _RECORD_SENT = (
     sa.update(messages)
-    .where(messages.c.id == sa.bindparam("mid"), messages.c.status != M.QUEUE.value,
-           messages.c.status != M.CANCELLED.value)
+    .where(
+        messages.c.id == sa.bindparam("mid"),
+        messages.c.status != M.QUEUE.value,
+        messages.c.status != M.CANCELLED.value,
+    )
     .values(
         gateway_id=sa.func.coalesce(sa.bindparam("gid", type_=sa.String()), messages.c.gateway_id),
-        sent_at=sa.bindparam("now", type_=sa.DateTime()), lease_until=None,
-        updated_at=sa.bindparam("now", type_=sa.DateTime()), error=None,
-        status=sa.case((messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status),
+        sent_at=sa.bindparam("now", type_=sa.DateTime()),
+        lease_until=None,
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+        error=None,
+        status=sa.case(
+            (messages.c.status == M.DEQUEUED.value, M.SENT.value), else_=messages.c.status
+        ),
     )
 )
 _RECORD_FAILED = (
     sa.update(messages)
     .where(messages.c.id == sa.bindparam("mid"), messages.c.status == M.DEQUEUED.value)
-    .values(status=M.ERROR.value, error=sa.bindparam("err", type_=sa.String()), lease_until=None,
-            updated_at=sa.bindparam("now", type_=sa.DateTime()))
+    .values(
+        status=M.ERROR.value,
+        error=sa.bindparam("err", type_=sa.String()),
+        lease_until=None,
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+    )
 )
 
 
-def claim(conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datetime, lease_s: float) -> list[Claimed]:
+def claim(
+    conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datetime, lease_s: float
+) -> list[Claimed]:
     """QUEUE → DEQUEUED with a lease, only while the broadcast is RUNNING (one statement).
 
     A suspend or stop committed before this runs makes it claim nothing: that is how sending
     chunks see control within one sub-batch.
     """
-    rows = conn.execute(_CLAIM, {"ids": list(ids), "bid": broadcast_id,
-                                 "lease_until": now + timedelta(seconds=lease_s), "now": now})
+    rows = conn.execute(
+        _CLAIM,
+        {
+            "ids": list(ids),
+            "bid": broadcast_id,
+            "lease_until": now + timedelta(seconds=lease_s),
+            "now": now,
+        },
+    )
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
@@ -136,7 +180,9 @@ def record_sent(conn: Connection, results: Sequence[tuple[int, str | None]], now
 def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: datetime) -> None:
     """DEQUEUED → ERROR with the reason."""
     if results:
-        conn.execute(_RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results])
+        conn.execute(
+            _RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results]
+        )
 
 
 def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:
@@ -152,7 +198,12 @@ def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:
 
 def expired_leases(conn: Connection, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
     rows = conn.execute(
-        sa.select(messages.c.id, messages.c.broadcast_id, broadcasts.c.sender_code, broadcasts.c.workspace_id)
+        sa.select(
+            messages.c.id,
+            messages.c.broadcast_id,
+            broadcasts.c.sender_code,
+            broadcasts.c.workspace_id,
+        )
         .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id)
         .where(messages.c.status == M.DEQUEUED.value, messages.c.lease_until < now)
         .order_by(messages.c.lease_until)
@@ -164,7 +215,8 @@ def expired_leases(conn: Connection, now: datetime, limit: int = 500) -> list[di
 def extend_lease(conn: Connection, ids: Sequence[int], until: datetime) -> None:
     if ids:
         conn.execute(
-            sa.update(messages).where(messages.c.id.in_(list(ids)), _status == M.DEQUEUED.value)
+            sa.update(messages)
+            .where(messages.c.id.in_(list(ids)), _status == M.DEQUEUED.value)
             .values(lease_until=until)
         )
 
@@ -187,29 +239,51 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
         sa.update(messages)
         # lease_until IS NULL changes no answer (writing sent_at always clears the lease) and lets
         # the (status, lease_until, sent_at) index seek the old ones instead of reading every row.
-        .where(messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
-               messages.c.lease_until.is_(None), messages.c.sent_at < sent_before)
-        .values(status=M.EXPIRED.value, updated_at=now, error="no receipt within the validity period")
+        .where(
+            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+            messages.c.lease_until.is_(None),
+            messages.c.sent_at < sent_before,
+        )
+        .values(
+            status=M.EXPIRED.value, updated_at=now, error="no receipt within the validity period"
+        )
         .returning(messages.c.id, messages.c.broadcast_id)
     )
     return [(int(m), int(b)) for m, b in rows]
 
 
-_FOR_RECEIPT = (sa.select(messages.c.id, messages.c.status, messages.c.broadcast_id, messages.c.gateway_id,
-                          broadcasts.c.sender_code)
-                .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
+_FOR_RECEIPT = sa.select(
+    messages.c.id,
+    messages.c.status,
+    messages.c.broadcast_id,
+    messages.c.gateway_id,
+    broadcasts.c.sender_code,
+).join(broadcasts, broadcasts.c.id == messages.c.broadcast_id)
 # Built once: constructing these per receipt cost more CPU than SQLite running them.
 _FOR_RECEIPT_BY_ID = _FOR_RECEIPT.where(messages.c.id == sa.bindparam("mid"))
-_FOR_RECEIPT_BY_GATEWAY_ID = _FOR_RECEIPT.where(messages.c.gateway_id == sa.bindparam("gid", type_=sa.String()))
-_ADVANCE = (sa.update(messages)
-            .where(messages.c.id == sa.bindparam("mid"), messages.c.status.in_(sa.bindparam("allowed", expanding=True)))
-            .values(status=sa.bindparam("to", type_=sa.String()), updated_at=sa.bindparam("now", type_=sa.DateTime())))
+_FOR_RECEIPT_BY_GATEWAY_ID = _FOR_RECEIPT.where(
+    messages.c.gateway_id == sa.bindparam("gid", type_=sa.String())
+)
+_ADVANCE = (
+    sa.update(messages)
+    .where(
+        messages.c.id == sa.bindparam("mid"),
+        messages.c.status.in_(sa.bindparam("allowed", expanding=True)),
+    )
+    .values(
+        status=sa.bindparam("to", type_=sa.String()),
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+    )
+)
 _ADVANCE_KEEPING_GATEWAY_ID = _ADVANCE.values(
-    gateway_id=sa.func.coalesce(messages.c.gateway_id, sa.bindparam("gid", type_=sa.String())))
+    gateway_id=sa.func.coalesce(messages.c.gateway_id, sa.bindparam("gid", type_=sa.String()))
+)
 _MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("mid"))
 
 
-def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | None) -> dict[str, Any] | None:
+def find_for_receipt(
+    conn: Connection, reference: str | None, gateway_id: str | None
+) -> dict[str, Any] | None:
     """The message a receipt speaks of: by our reference first, else by the gateway's id."""
     row = None
     if reference and reference.isdigit():
@@ -220,11 +294,20 @@ def find_for_receipt(conn: Connection, reference: str | None, gateway_id: str | 
 
 
 def advance_status(
-    conn: Connection, message_id: int, allowed_from: Sequence[MessageStatus], to: MessageStatus,
-    now: datetime, gateway_id: str | None = None,
+    conn: Connection,
+    message_id: int,
+    allowed_from: Sequence[MessageStatus],
+    to: MessageStatus,
+    now: datetime,
+    gateway_id: str | None = None,
 ) -> bool:
     """``allowed_from`` → ``to``; a gateway id fills in only where none is stored yet."""
-    params = {"mid": message_id, "allowed": [s.value for s in allowed_from], "to": to.value, "now": now}
+    params = {
+        "mid": message_id,
+        "allowed": [s.value for s in allowed_from],
+        "to": to.value,
+        "now": now,
+    }
     if gateway_id:
         result = conn.execute(_ADVANCE_KEEPING_GATEWAY_ID, {**params, "gid": gateway_id})
     else:
@@ -240,9 +323,13 @@ def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
 def in_network_gateway_ids(conn: Connection, broadcast_id: int, *, limit: int) -> list[str]:
     """Distinct gateway ids (jobs) of a broadcast's messages still waiting for a final state."""
     rows = conn.execute(
-        sa.select(messages.c.gateway_id).distinct()
-        .where(messages.c.broadcast_id == broadcast_id, messages.c.gateway_id.is_not(None),
-               messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]))
+        sa.select(messages.c.gateway_id)
+        .distinct()
+        .where(
+            messages.c.broadcast_id == broadcast_id,
+            messages.c.gateway_id.is_not(None),
+            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+        )
         .limit(limit)
     )
     return [r[0] for r in rows]

@@ -153,10 +153,16 @@ callback_deliveries = sa.Table(
     # The JSON body as of the status change, so a later change or a deleted broadcast cannot alter it.
     sa.Column("payload", sa.JSON, nullable=True),
     # One row per (message, status, url): enqueueing the same change twice is a no-op.
-    sa.UniqueConstraint("message_id", "status", "url", name="uq_callback_deliveries_message_status_url"),
+    sa.UniqueConstraint(
+        "message_id", "status", "url", name="uq_callback_deliveries_message_status_url"
+    ),
     # Only pending rows are ever looked up by due time; delivered ones stay out of the index.
-    sa.Index("ix_callback_deliveries_due", "next_attempt_at",
-             postgresql_where=sa.text("outcome = 'pending'"), sqlite_where=sa.text("outcome = 'pending'")),
+    sa.Index(
+        "ix_callback_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("outcome = 'pending'"),
+        sqlite_where=sa.text("outcome = 'pending'"),
+    ),
 )
 
 imported_files = sa.Table(

@@ -16,42 +16,73 @@ from broadcaster.store.models import broadcasts, messages, row_errors
 
 #: Columns of one report row, in order (the report's header names them for users).
 REPORT_COLUMNS = (
-    messages.c.id, messages.c.line, messages.c.recipient, messages.c.status, messages.c.segments,
-    messages.c.encoding, messages.c.gateway_id, messages.c.error, messages.c.created_at,
-    messages.c.sent_at, messages.c.updated_at, messages.c.text,
+    messages.c.id,
+    messages.c.line,
+    messages.c.recipient,
+    messages.c.status,
+    messages.c.segments,
+    messages.c.encoding,
+    messages.c.gateway_id,
+    messages.c.error,
+    messages.c.created_at,
+    messages.c.sent_at,
+    messages.c.updated_at,
+    messages.c.text,
 )
 MESSAGE_PAGE_COLUMNS = (
-    messages.c.id, messages.c.line, messages.c.recipient, messages.c.status, messages.c.segments,
-    messages.c.encoding, messages.c.attempts, messages.c.gateway_id, messages.c.error,
-    messages.c.created_at, messages.c.sent_at, messages.c.updated_at,
+    messages.c.id,
+    messages.c.line,
+    messages.c.recipient,
+    messages.c.status,
+    messages.c.segments,
+    messages.c.encoding,
+    messages.c.attempts,
+    messages.c.gateway_id,
+    messages.c.error,
+    messages.c.created_at,
+    messages.c.sent_at,
+    messages.c.updated_at,
 )
 
 
-def owned_broadcast(conn: Connection, broadcast_id: int, workspace_id: int) -> dict[str, Any] | None:
+def owned_broadcast(
+    conn: Connection, broadcast_id: int, workspace_id: int
+) -> dict[str, Any] | None:
     """The broadcast if it exists, is not deleted and belongs to the workspace; else None."""
-    row = conn.execute(
-        sa.select(broadcasts).where(
-            broadcasts.c.id == broadcast_id, broadcasts.c.workspace_id == workspace_id,
-            broadcasts.c.status != BroadcastStatus.DELETED.value,
+    row = (
+        conn.execute(
+            sa.select(broadcasts).where(
+                broadcasts.c.id == broadcast_id,
+                broadcasts.c.workspace_id == workspace_id,
+                broadcasts.c.status != BroadcastStatus.DELETED.value,
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
-def broadcasts_page(conn: Connection, workspace_id: int, *, status: str | None, before_id: int | None,
-                    limit: int) -> list[dict[str, Any]]:
+def broadcasts_page(
+    conn: Connection, workspace_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
     """Newest first; ``before_id`` is the last id of the previous page."""
-    q = sa.select(broadcasts).where(broadcasts.c.workspace_id == workspace_id,
-                                    broadcasts.c.status != BroadcastStatus.DELETED.value)
+    q = sa.select(broadcasts).where(
+        broadcasts.c.workspace_id == workspace_id,
+        broadcasts.c.status != BroadcastStatus.DELETED.value,
+    )
     if status:
         q = q.where(broadcasts.c.status == status)
     if before_id is not None:
         q = q.where(broadcasts.c.id < before_id)
-    return [dict(r) for r in conn.execute(q.order_by(broadcasts.c.id.desc()).limit(limit)).mappings()]
+    return [
+        dict(r) for r in conn.execute(q.order_by(broadcasts.c.id.desc()).limit(limit)).mappings()
+    ]
 
 
-def messages_page(conn: Connection, broadcast_id: int, *, status: str | None, after_id: int | None,
-                  limit: int) -> list[dict[str, Any]]:
+def messages_page(
+    conn: Connection, broadcast_id: int, *, status: str | None, after_id: int | None, limit: int
+) -> list[dict[str, Any]]:
     q = sa.select(*MESSAGE_PAGE_COLUMNS).where(messages.c.broadcast_id == broadcast_id)
     if status:
         q = q.where(messages.c.status == status)
@@ -60,34 +91,49 @@ def messages_page(conn: Connection, broadcast_id: int, *, status: str | None, af
     return [dict(r) for r in conn.execute(q.order_by(messages.c.id).limit(limit)).mappings()]
 
 
-def row_errors_page(conn: Connection, broadcast_id: int, *, after: tuple[int, int] | None,
-                    limit: int) -> list[dict[str, Any]]:
+def row_errors_page(
+    conn: Connection, broadcast_id: int, *, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
     """File order: by line, then id; ``after`` is the (line, id) of the previous page's last row."""
     line = sa.func.coalesce(row_errors.c.line, 0)
-    q = sa.select(row_errors.c.id, line.label("line"), row_errors.c.value, row_errors.c.reason).where(
-        row_errors.c.broadcast_id == broadcast_id)
+    q = sa.select(
+        row_errors.c.id, line.label("line"), row_errors.c.value, row_errors.c.reason
+    ).where(row_errors.c.broadcast_id == broadcast_id)
     if after is not None:
         q = q.where(sa.or_(line > after[0], sa.and_(line == after[0], row_errors.c.id > after[1])))
-    return [dict(r) for r in conn.execute(q.order_by(line, row_errors.c.id).limit(limit)).mappings()]
+    return [
+        dict(r) for r in conn.execute(q.order_by(line, row_errors.c.id).limit(limit)).mappings()
+    ]
 
 
-def report_page(conn: Connection, broadcast_id: int, *, after_id: int, limit: int) -> list[tuple[Any, ...]]:
-    q = (sa.select(*REPORT_COLUMNS).where(messages.c.broadcast_id == broadcast_id, messages.c.id > after_id)
-         .order_by(messages.c.id).limit(limit))
+def report_page(
+    conn: Connection, broadcast_id: int, *, after_id: int, limit: int
+) -> list[tuple[Any, ...]]:
+    q = (
+        sa.select(*REPORT_COLUMNS)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.id > after_id)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
     return [tuple(r) for r in conn.execute(q)]
 
 
 def recipients_by_line(conn: Connection, broadcast_id: int) -> list[dict[str, Any]]:
     """Every message of a (small) broadcast in input order: what a batch send answers with."""
-    q = (sa.select(messages.c.id, messages.c.recipient, messages.c.status, messages.c.line)
-         .where(messages.c.broadcast_id == broadcast_id).order_by(messages.c.line, messages.c.id))
+    q = (
+        sa.select(messages.c.id, messages.c.recipient, messages.c.status, messages.c.line)
+        .where(messages.c.broadcast_id == broadcast_id)
+        .order_by(messages.c.line, messages.c.id)
+    )
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
 def queue_depth(conn: Connection) -> dict[str, int]:
     """QUEUE messages per sender code, over every workspace."""
-    q = (sa.select(broadcasts.c.sender_code, sa.func.count())
-         .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
-         .where(messages.c.status == MessageStatus.QUEUE.value)
-         .group_by(broadcasts.c.sender_code))
+    q = (
+        sa.select(broadcasts.c.sender_code, sa.func.count())
+        .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
+        .where(messages.c.status == MessageStatus.QUEUE.value)
+        .group_by(broadcasts.c.sender_code)
+    )
     return {str(code): int(n) for code, n in conn.execute(q)}

@@ -49,16 +49,24 @@ class Api:
         headers = {**self.auth(workspace), **kw.pop("headers", {})}
         return await self.client.request(method, path, headers=headers, **kw)
 
-    async def json(self, method: str, path: str, status: int, workspace: str = "acme", **kw: Any) -> Any:
+    async def json(
+        self, method: str, path: str, status: int, workspace: str = "acme", **kw: Any
+    ) -> Any:
         resp = await self.call(method, path, workspace, **kw)
         body = await resp.json(content_type=None)
         assert resp.status == status, (resp.status, body)
         return body
 
-    async def broadcast(self, recipients: list[Any] | None = None, workspace: str = "acme", **fields: Any) -> Any:
-        body = {"from": "55501" if workspace == "acme" else "55502", "text": "Hi {0}",
-                "recipients": recipients or [{"to": p, "params": [f"n{i}"]} for i, p in enumerate(PHONES[:3])],
-                **fields}
+    async def broadcast(
+        self, recipients: list[Any] | None = None, workspace: str = "acme", **fields: Any
+    ) -> Any:
+        body = {
+            "from": "55501" if workspace == "acme" else "55502",
+            "text": "Hi {0}",
+            "recipients": recipients
+            or [{"to": p, "params": [f"n{i}"]} for i, p in enumerate(PHONES[:3])],
+            **fields,
+        }
         return await self.json("POST", "/v1/broadcasts", 201, workspace, json=body)
 
 
@@ -67,7 +75,9 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 def make_api(aiohttp_client: Any, tmp_path: Any) -> MakeApi:
-    async def make(database_url: str | None = None, limits: ApiLimits = TEST_LIMITS, **app_kw: Any) -> Api:
+    async def make(
+        database_url: str | None = None, limits: ApiLimits = TEST_LIMITS, **app_kw: Any
+    ) -> Api:
         url = database_url or f"sqlite:///{tmp_path / 'api.db'}"
         settings = Settings(database_url=url, default_region=None, redis_url=None)
         queue = ListQueue()

@@ -24,14 +24,17 @@ async def problem(resp: aiohttp.ClientResponse, status: int) -> dict:
     return body
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Bearer nonsense"},
-    {"Authorization": "Bearer bk_000000000000_" + "x" * 43},
-    {"Authorization": "Bearer bk_zzzzzzzzzzzz_" + "x" * 43},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Bearer bk_000000000000_" + "x" * 43},
+        {"Authorization": "Bearer bk_zzzzzzzzzzzz_" + "x" * 43},
+    ],
+)
 async def test_missing_or_bad_key_is_401(api, headers):
     for path in ("/v1/broadcasts", "/v1/codes", "/openapi.json", "/metrics", "/v1/nowhere"):
         body = await problem(await api.client.get(path, headers=headers), 401)
@@ -46,7 +49,9 @@ async def test_401_carries_a_bearer_challenge(api):
 async def test_right_prefix_wrong_secret_is_401(api):
     prefix = parse_prefix(api.keys["acme"])
     forged = f"bk_{prefix}_{'A' * 43}"
-    await problem(await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {forged}"}), 401)
+    await problem(
+        await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {forged}"}), 401
+    )
 
 
 async def test_revoked_key_stops_at_once(api):
@@ -61,7 +66,9 @@ async def test_public_routes_need_no_key(api):
     # Receipts check their own shared secret instead of a key.
     resp = await api.client.post("/v1/dlr/simulator?secret=wrong", json={})
     assert resp.status == 401
-    resp = await api.client.post(f"/v1/dlr/simulator?secret={api.settings.dlr_secret}", json={"id": "x"})
+    resp = await api.client.post(
+        f"/v1/dlr/simulator?secret={api.settings.dlr_secret}", json={"id": "x"}
+    )
     assert resp.status in (200, 400)
 
 
@@ -76,8 +83,13 @@ def test_keys_are_stored_hashed(api):
     from sqlalchemy import select
 
     from broadcaster.store.models import api_keys
+
     with api.engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.prefix == created.prefix)).mappings().one()
+        row = (
+            conn.execute(select(api_keys).where(api_keys.c.prefix == created.prefix))
+            .mappings()
+            .one()
+        )
     assert created.key not in row.values() and row["key_hash"] != created.key
     assert authenticate(api.engine, created.key).workspace == "acme"
     assert authenticate(api.engine, created.key + "x") is None
@@ -95,7 +107,9 @@ async def test_rate_limit_answers_429_with_retry_after(make_api):
     assert int(resp.headers["Retry-After"]) >= 1 and "requests/s" in body["detail"]
     # Another key of the same workspace has its own bucket.
     other = create_key(api.engine, "acme").key
-    assert (await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {other}"})).status == 200
+    assert (
+        await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {other}"})
+    ).status == 200
 
 
 def test_token_bucket_refills_at_its_rate():
@@ -131,17 +145,31 @@ async def signed(make_api):
     return api, created, clock
 
 
-def signed_headers(created, method: str, path: str, body: bytes = b"", *, ts: float | None = None,
-                   nonce: str | None = None, secret: str | None = None) -> dict[str, str]:
+def signed_headers(
+    created,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    ts: float | None = None,
+    nonce: str | None = None,
+    secret: str | None = None,
+) -> dict[str, str]:
     ts_text = str(int(ts if ts is not None else time.time()))
     nonce = nonce or f"n{time.monotonic_ns()}"
-    return {"Authorization": f"Bearer {created.key}", "X-Timestamp": ts_text, "X-Nonce": nonce,
-            "X-Signature": sign(secret or created.signing_secret, method, path, ts_text, nonce, body)}
+    return {
+        "Authorization": f"Bearer {created.key}",
+        "X-Timestamp": ts_text,
+        "X-Nonce": nonce,
+        "X-Signature": sign(secret or created.signing_secret, method, path, ts_text, nonce, body),
+    }
 
 
 async def test_signed_request_passes(signed):
     api, created, clock = signed
-    resp = await api.client.get("/v1/codes", headers=signed_headers(created, "GET", "/v1/codes", ts=clock.now))
+    resp = await api.client.get(
+        "/v1/codes", headers=signed_headers(created, "GET", "/v1/codes", ts=clock.now)
+    )
     assert resp.status == 200
     path = "/v1/broadcasts?limit=5&status=SCHEDULED"
     resp = await api.client.get(path, headers=signed_headers(created, "GET", path, ts=clock.now))
@@ -151,12 +179,16 @@ async def test_signed_request_passes(signed):
 async def test_signed_json_body_is_covered(signed):
     api, created, clock = signed
     body = json.dumps({"from": "55501", "to": PHONES[0], "text": "hi"}).encode()
-    headers = {**signed_headers(created, "POST", "/v1/messages", body, ts=clock.now),
-               "Content-Type": "application/json"}
+    headers = {
+        **signed_headers(created, "POST", "/v1/messages", body, ts=clock.now),
+        "Content-Type": "application/json",
+    }
     assert (await api.client.post("/v1/messages", data=body, headers=headers)).status == 202
     # The same signature over a changed body is refused.
-    headers = {**signed_headers(created, "POST", "/v1/messages", body, ts=clock.now),
-               "Content-Type": "application/json"}
+    headers = {
+        **signed_headers(created, "POST", "/v1/messages", body, ts=clock.now),
+        "Content-Type": "application/json",
+    }
     tampered = body.replace(b"hi", b"yo")
     b = await problem(await api.client.post("/v1/messages", data=tampered, headers=headers), 401)
     assert b["field"] == "X-Signature"
@@ -164,7 +196,9 @@ async def test_signed_json_body_is_covered(signed):
 
 async def test_unsigned_request_with_a_signing_key_is_401(signed):
     api, created, _ = signed
-    b = await problem(await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {created.key}"}), 401)
+    b = await problem(
+        await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {created.key}"}), 401
+    )
     assert "X-Timestamp" in b["detail"]
 
 
@@ -210,7 +244,9 @@ async def test_replayed_nonce_is_401(signed):
 
 async def test_bad_signature_does_not_burn_the_nonce(signed):
     api, created, clock = signed
-    bad = signed_headers(created, "GET", "/v1/codes", ts=clock.now, nonce="shared-nonce", secret="wrong")
+    bad = signed_headers(
+        created, "GET", "/v1/codes", ts=clock.now, nonce="shared-nonce", secret="wrong"
+    )
     await problem(await api.client.get("/v1/codes", headers=bad), 401)
     good = signed_headers(created, "GET", "/v1/codes", ts=clock.now, nonce="shared-nonce")
     assert (await api.client.get("/v1/codes", headers=good)).status == 200
@@ -235,19 +271,30 @@ async def test_signed_multipart_upload(signed):
     form = aiohttp.FormData()
     form.add_field("from", "55501")
     form.add_field("text", "Hi {name}")
-    form.add_field("file", f"phone,name\n{PHONES[0]},Ana\n{PHONES[1]},Bob\n".encode(), filename="r.csv",
-                   content_type="text/csv")
+    form.add_field(
+        "file",
+        f"phone,name\n{PHONES[0]},Ana\n{PHONES[1]},Bob\n".encode(),
+        filename="r.csv",
+        content_type="text/csv",
+    )
     payload = form()
     body = b"".join([chunk async for chunk in _body_chunks(payload)])
-    headers = {**signed_headers(created, "POST", "/v1/broadcasts", body, ts=clock.now),
-               "Content-Type": payload.content_type}
+    headers = {
+        **signed_headers(created, "POST", "/v1/broadcasts", body, ts=clock.now),
+        "Content-Type": payload.content_type,
+    }
     resp = await api.client.post("/v1/broadcasts", data=body, headers=headers)
     out = await resp.json()
     assert resp.status == 201, out
     assert out["expectedMessages"] == 2 and out["source"] == "r.csv"
-    headers = {**signed_headers(created, "POST", "/v1/broadcasts", body, ts=clock.now),
-               "Content-Type": payload.content_type}
-    await problem(await api.client.post("/v1/broadcasts", data=body.replace(b"Ana", b"Eve"), headers=headers), 401)
+    headers = {
+        **signed_headers(created, "POST", "/v1/broadcasts", body, ts=clock.now),
+        "Content-Type": payload.content_type,
+    }
+    await problem(
+        await api.client.post("/v1/broadcasts", data=body.replace(b"Ana", b"Eve"), headers=headers),
+        401,
+    )
 
 
 async def _body_chunks(payload):
@@ -282,7 +329,9 @@ async def test_redis_nonces_are_shared_between_processes(make_api, redis_url):
     from broadcaster.api.app import create_app
 
     created = create_key(first.engine, "acme", signing=True)
-    second_app = create_app(first.settings, queue=first.queue, limits=TEST_LIMITS, nonces=RedisNonces(redis_url))
+    second_app = create_app(
+        first.settings, queue=first.queue, limits=TEST_LIMITS, nonces=RedisNonces(redis_url)
+    )
     from aiohttp.test_utils import TestClient, TestServer
 
     async with TestClient(TestServer(second_app)) as second:

@@ -32,7 +32,9 @@ def cli(tmp_path, monkeypatch):
 def test_create_list_revoke(cli):
     run, url = cli
     created = json.loads(run("apikey", "create", "--workspace", "acme", "--json"))
-    assert created["key"].startswith(f"bk_{created['prefix']}_") and created["signing_secret"] is None
+    assert (
+        created["key"].startswith(f"bk_{created['prefix']}_") and created["signing_secret"] is None
+    )
     principal = authenticate(engine_for(url), created["key"])
     assert principal is not None and principal.workspace == "acme"
     listed = json.loads(run("apikey", "list", "--json"))
@@ -47,7 +49,11 @@ def test_create_list_revoke(cli):
 def test_signing_key_and_readable_output(cli):
     run, _ = cli
     out = run("apikey", "create", "--workspace", "ops", "--signing")
-    assert "signing_secret" in out and "cannot be shown again" in out and "Authorization: Bearer bk_" in out
+    assert (
+        "signing_secret" in out
+        and "cannot be shown again" in out
+        and "Authorization: Bearer bk_" in out
+    )
     assert json.loads(run("apikey", "list", "--workspace", "ops", "--json"))[0]["signing"] is True
     assert json.loads(run("apikey", "list", "--workspace", "nobody", "--json")) == []
 

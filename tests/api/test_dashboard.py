@@ -19,12 +19,23 @@ import pytest
 from broadcaster.api import dashboard
 from tests.api.conftest import PHONES
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 NODE = shutil.which("node")
 #: Every v1 call the page makes, as it appears in its script.
-USED_ROUTES = ('"/v1/broadcasts?"', '"/v1/broadcasts/"', '["POST", "/suspend"]', '["POST", "/resume"]',
-               '["POST", "/stop"]', '["DELETE", ""]',
-               '"/errors?limit=100"', '"/report?format="', '"/v1/codes"', '"POST", "/v1/broadcasts"')
+USED_ROUTES = (
+    '"/v1/broadcasts?"',
+    '"/v1/broadcasts/"',
+    '["POST", "/suspend"]',
+    '["POST", "/resume"]',
+    '["POST", "/stop"]',
+    '["DELETE", ""]',
+    '"/errors?limit=100"',
+    '"/report?format="',
+    '"/v1/codes"',
+    '"POST", "/v1/broadcasts"',
+)
 
 
 def _script(html: str) -> str:
@@ -47,7 +58,9 @@ async def test_page_is_served_without_a_key(api):
 async def test_page_is_self_contained(api):
     html = await (await api.client.get("/dashboard")).text()
     # No CDN, font, analytics or any other host: the network may be closed, and the key stays here.
-    assert not re.search(r"(?i)https?:|//[a-z0-9.-]+\.[a-z]{2,}/", html), re.findall(r"(?i)\S*https?:\S*", html)
+    assert not re.search(r"(?i)https?:|//[a-z0-9.-]+\.[a-z]{2,}/", html), re.findall(
+        r"(?i)\S*https?:\S*", html
+    )
     assert not re.search(r"(?i)<(link|iframe|img|object|embed|base)\b|<script\s+src", html)
     style = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
     assert len(style) == 1 and not re.search(r"(?i)@import|url\(", style[0])
@@ -58,8 +71,16 @@ async def test_page_is_self_contained(api):
 
 async def test_page_inserts_data_as_text_only(api):
     script = _script(await (await api.client.get("/dashboard")).text())
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                 "setTimeout(\"", "javascript:"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setTimeout("',
+        "javascript:",
+    ):
         assert sink not in script, sink
     assert "textContent" in script and "createTextNode" in script
 
@@ -71,9 +92,23 @@ async def test_page_references_the_v1_routes_it_uses(api):
     # The list answer's shape the page reads: items and nextCursor.
     await api.broadcast()
     page = await api.json("GET", "/v1/broadcasts?limit=50", 200)
-    assert set(page) == {"items", "nextCursor"} and "page.items" in script and "page.nextCursor" in script
-    for member in ("id", "name", "shortcode", "status", "expectedMessages", "sentMessages",
-                   "deliveredMessages", "failedMessages", "startDate", "endDate"):
+    assert (
+        set(page) == {"items", "nextCursor"}
+        and "page.items" in script
+        and "page.nextCursor" in script
+    )
+    for member in (
+        "id",
+        "name",
+        "shortcode",
+        "status",
+        "expectedMessages",
+        "sentMessages",
+        "deliveredMessages",
+        "failedMessages",
+        "startDate",
+        "endDate",
+    ):
         assert member in page["items"][0] and f"b.{member}" in script, member
     # The upload form's multipart fields are the ones POST /v1/broadcasts reads.
     for field in ('"file"', '["from"', '["text"', '["name"', '["startDate"', '["timezone"'):
@@ -83,10 +118,16 @@ async def test_page_references_the_v1_routes_it_uses(api):
 async def test_content_security_policy_allows_only_the_inline_page(api):
     resp = await api.client.get("/dashboard")
     html = await resp.text()
-    csp = dict(part.strip().split(" ", 1) for part in resp.headers["Content-Security-Policy"].split(";"))
+    csp = dict(
+        part.strip().split(" ", 1) for part in resp.headers["Content-Security-Policy"].split(";")
+    )
     digest = base64.b64encode(hashlib.sha256(_script(html).encode()).digest()).decode()
     assert csp["script-src"] == f"'sha256-{digest}'"
-    assert csp["default-src"] == "'none'" and csp["connect-src"] == "'self'" and csp["frame-ancestors"] == "'none'"
+    assert (
+        csp["default-src"] == "'none'"
+        and csp["connect-src"] == "'self'"
+        and csp["frame-ancestors"] == "'none'"
+    )
     assert "unsafe" not in resp.headers["Content-Security-Policy"]
 
 
@@ -98,7 +139,9 @@ async def test_only_the_page_itself_is_public(api):
     assert (await api.client.get("/v1/broadcasts")).status == 401
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed: the script's syntax is not checked")
+@pytest.mark.skipif(
+    NODE is None, reason="node is not installed: the script's syntax is not checked"
+)
 def test_script_parses(tmp_path):
     js = tmp_path / "dashboard.js"
     js.write_text(_script(dashboard.PAGE.read_text(encoding="utf-8")), encoding="utf-8")
@@ -107,6 +150,7 @@ def test_script_parses(tmp_path):
 
 
 # ---- The real page in headless Chromium --------------------------------------------------------
+
 
 class Cdp:
     """The few DevTools protocol calls the browser test needs, over one page's websocket."""
@@ -125,7 +169,9 @@ class Cdp:
                 return msg["result"]
 
     async def js(self, expression: str) -> Any:
-        out = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        out = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
         assert "exceptionDetails" not in out, out["exceptionDetails"]
         return out["result"].get("value")
 
@@ -139,15 +185,29 @@ class Cdp:
             await asyncio.sleep(0.1)
 
 
-async def _open_browser(tmp_path: Path, url: str) -> tuple[asyncio.subprocess.Process, aiohttp.ClientSession, Cdp]:
+async def _open_browser(
+    tmp_path: Path, url: str
+) -> tuple[asyncio.subprocess.Process, aiohttp.ClientSession, Cdp]:
     profile = tmp_path / "profile"
     assert CHROMIUM is not None
     proc = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--no-default-browser-check", "--remote-allow-origins=*",
-        "--remote-debugging-port=0", f"--user-data-dir={profile}", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--remote-allow-origins=*",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={profile}",
+        url,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + 20
     while not (port_file.exists() and port_file.read_text().strip()):
@@ -169,12 +229,19 @@ def _q(selector: str) -> str:
     return f"document.querySelector({selector!r})"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): "
-                                             "the page is checked without a browser only")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install chromium): "
+    "the page is checked without a browser only",
+)
 async def test_the_page_in_a_real_browser(api, tmp_path):
     hostile = '<img src=x onerror="window.pwned=1">'
-    first = await api.broadcast([{"to": PHONES[0], "params": ["a"]}, "123"], name=hostile,
-                                startDate="01-03-2031 09:30", timezone="America/Mexico_City")
+    first = await api.broadcast(
+        [{"to": PHONES[0], "params": ["a"]}, "123"],
+        name=hostile,
+        startDate="01-03-2031 09:30",
+        timezone="America/Mexico_City",
+    )
     second = await api.broadcast(name="second")
     await api.json("POST", f"/v1/broadcasts/{second['id']}/stop", 200)
     key = api.keys["acme"]
@@ -185,18 +252,25 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
     proc, session, cdp = await _open_browser(tmp_path, url)
     try:
         async with asyncio.timeout(90):
-            await cdp.until("document.readyState === 'complete' && !!document.getElementById('rows')")
-            await cdp.call("Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+            await cdp.until(
+                "document.readyState === 'complete' && !!document.getElementById('rows')"
+            )
+            await cdp.call(
+                "Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads)
+            )
             assert await cdp.js(_q("#key-state") + ".textContent") == "no key"
 
             # The key goes into sessionStorage and nowhere else.
             await cdp.js(f"{_q('#key')}.value = {key!r}; {_q('#key-form')}.requestSubmit()")
             assert await cdp.js("sessionStorage.getItem('broadcaster.apiKey')") == key
-            assert key not in await cdp.js("location.href") and await cdp.js(_q("#key") + ".value") == ""
+            assert (
+                key not in await cdp.js("location.href")
+                and await cdp.js(_q("#key") + ".value") == ""
+            )
 
             # The table: both broadcasts, the hostile name shown as text, never run as markup.
             await cdp.until("document.querySelectorAll('#rows tr').length === 2")
-            row = f"#rows tr[data-id=\"{first['id']}\"]"
+            row = f'#rows tr[data-id="{first["id"]}"]'
             assert await cdp.js(f"{_q(row)}.children[1].textContent") == hostile
             assert await cdp.js("document.querySelectorAll('#rows img').length") == 0
             assert await cdp.js("window.pwned === undefined")
@@ -207,32 +281,43 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
             assert await cdp.js("document.querySelector('#codes option').value") == "55501"
 
             # Suspend: the API changes it and the next refresh (every 2 s) shows it.
-            await cdp.js(_q(f"button[data-action=suspend][data-id=\"{first['id']}\"]") + ".click()")
+            await cdp.js(_q(f'button[data-action=suspend][data-id="{first["id"]}"]') + ".click()")
             await cdp.until(_q("#notice") + ".textContent.includes('SUSPENDED')")
-            assert (await api.json("GET", f"/v1/broadcasts/{first['id']}", 200))["status"] == "SUSPENDED"
+            assert (await api.json("GET", f"/v1/broadcasts/{first['id']}", 200))[
+                "status"
+            ] == "SUSPENDED"
             await cdp.until(f"{_q(row)}.children[3].textContent === 'SUSPENDED'", 5)
 
             # A refused action shows the problem document's detail (409).
-            await cdp.js(_q(f"button[data-action=resume][data-id=\"{second['id']}\"]") + ".click()")
-            msg = await cdp.until(f"{_q('#notice')}.textContent.includes('409') && {_q('#notice')}.textContent")
+            await cdp.js(_q(f'button[data-action=resume][data-id="{second["id"]}"]') + ".click()")
+            msg = await cdp.until(
+                f"{_q('#notice')}.textContent.includes('409') && {_q('#notice')}.textContent"
+            )
             assert f"cannot resume broadcast {second['id']}: it is STOPPED" in msg
 
             # Filter by status.
-            await cdp.js(f"{_q('#status-filter')}.value = 'SUSPENDED';"
-                         f"{_q('#status-filter')}.dispatchEvent(new Event('change'))")
-            await cdp.until("document.querySelectorAll('#rows tr').length === 1 && "
-                            f"{_q('#rows tr')}.dataset.id === '{first['id']}'")
+            await cdp.js(
+                f"{_q('#status-filter')}.value = 'SUSPENDED';"
+                f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
+            )
+            await cdp.until(
+                "document.querySelectorAll('#rows tr').length === 1 && "
+                f"{_q('#rows tr')}.dataset.id === '{first['id']}'"
+            )
 
             # Detail pane: fields, the row errors, and the report saved from a Blob.
-            await cdp.js(_q(f"button[data-action=details][data-id=\"{first['id']}\"]") + ".click()")
+            await cdp.js(_q(f'button[data-action=details][data-id="{first["id"]}"]') + ".click()")
             await cdp.until("document.querySelectorAll('#errors tr').length === 1")
-            assert await cdp.js("[...document.querySelectorAll('#errors td')].map(td => td.textContent)") == \
-                ["2", "123", "too_short"]
+            assert await cdp.js(
+                "[...document.querySelectorAll('#errors td')].map(td => td.textContent)"
+            ) == ["2", "123", "too_short"]
             assert await cdp.js(_q("#detail-title") + ".textContent") == f"Broadcast {first['id']}"
             assert hostile in await cdp.js(_q("#detail-fields") + ".textContent")
             await cdp.js(_q("#report-csv") + ".click()")
-            state = await cdp.until(f"{_q('#report-state')}.textContent.startsWith('saved') && "
-                                    f"{_q('#report-state')}.textContent")
+            state = await cdp.until(
+                f"{_q('#report-state')}.textContent.startsWith('saved') && "
+                f"{_q('#report-state')}.textContent"
+            )
             assert f"broadcast-{first['id']}.csv" in state
             saved = downloads / f"broadcast-{first['id']}.csv"
             deadline = time.monotonic() + 10
@@ -246,31 +331,40 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
             await cdp.js(f"""(() => {{
                 const dt = new DataTransfer();
                 dt.items.add(new File(["{csv}"], "people.csv", {{type: "text/csv"}}));
-                {_q('#up-file')}.files = dt.files;
-                {_q('#up-from')}.value = "55501";
-                {_q('#up-text')}.value = "Hi {{name}}";
-                {_q('#up-tz')}.value = "America/Mexico_City";
-                {_q('#up-start')}.value = "2031-05-01T10:00";
-                {_q('#upload-form')}.requestSubmit();
+                {_q("#up-file")}.files = dt.files;
+                {_q("#up-from")}.value = "55501";
+                {_q("#up-text")}.value = "Hi {{name}}";
+                {_q("#up-tz")}.value = "America/Mexico_City";
+                {_q("#up-start")}.value = "2031-05-01T10:00";
+                {_q("#upload-form")}.requestSubmit();
             }})()""")
-            result = await cdp.until(f"{_q('#upload-result')}.querySelectorAll('tbody tr').length === 1 && "
-                                     f"{_q('#upload-result')}.textContent")
-            assert "created: SCHEDULED, start 2031-05-01 10:00:00-06:00, 1 messages, 1 invalid rows" in result
+            result = await cdp.until(
+                f"{_q('#upload-result')}.querySelectorAll('tbody tr').length === 1 && "
+                f"{_q('#upload-result')}.textContent"
+            )
+            assert (
+                "created: SCHEDULED, start 2031-05-01 10:00:00-06:00, 1 messages, 1 invalid rows"
+                in result
+            )
             assert "12345" in result and "too_short" in result
             # A refused upload shows the detail and the field.
             await cdp.js(f"{_q('#up-from')}.value = '99999'; {_q('#upload-form')}.requestSubmit()")
-            refused = await cdp.until(f"{_q('#upload-result')}.textContent.startsWith('Not created') && "
-                                      f"{_q('#upload-result')}.textContent")
+            refused = await cdp.until(
+                f"{_q('#upload-result')}.textContent.startsWith('Not created') && "
+                f"{_q('#upload-result')}.textContent"
+            )
             assert "422" in refused and "99999" in refused and "field from" in refused
 
             # Delete (after the confirm dialog).
-            await cdp.js(f"window.confirm = () => true; {_q('#status-filter')}.value = '';"
-                         f"{_q('#status-filter')}.dispatchEvent(new Event('change'))")
+            await cdp.js(
+                f"window.confirm = () => true; {_q('#status-filter')}.value = '';"
+                f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
+            )
             await cdp.until("document.querySelectorAll('#rows tr').length === 3")
             # A change made elsewhere shows up by the page's own refresh (every 2 s).
             await api.json("POST", f"/v1/broadcasts/{first['id']}/stop", 200)
             await cdp.until(f"{_q(row)}.children[3].textContent === 'STOPPED'", 5)
-            await cdp.js(_q(f"button[data-action=delete][data-id=\"{second['id']}\"]") + ".click()")
+            await cdp.js(_q(f'button[data-action=delete][data-id="{second["id"]}"]') + ".click()")
             await cdp.until(_q("#notice") + ".textContent.includes('DELETED')")
             await cdp.until("document.querySelectorAll('#rows tr').length === 2", 5)
             await api.json("GET", f"/v1/broadcasts/{second['id']}", 404)

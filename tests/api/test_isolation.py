@@ -24,7 +24,9 @@ BROADCAST_ROUTES = [
 async def owned(api):
     """A broadcast and a single message of workspace acme."""
     b = await api.broadcast()
-    m = await api.json("POST", "/v1/messages", 202, json={"from": "55501", "to": PHONES[5], "text": "x"})
+    m = await api.json(
+        "POST", "/v1/messages", 202, json={"from": "55501", "to": PHONES[5], "text": "x"}
+    )
     return api, b["id"], m["id"]
 
 
@@ -54,14 +56,18 @@ async def test_lists_show_only_own_items(owned):
     assert theirs["items"] == []
     assert b in [x["id"] for x in (await api.json("GET", "/v1/broadcasts", 200))["items"]]
     assert [c["code"] for c in (await api.json("GET", "/v1/codes", 200))["items"]] == ["55501"]
-    assert [c["code"] for c in (await api.json("GET", "/v1/codes", 200, workspace="globex"))["items"]] == ["55502"]
+    assert [
+        c["code"] for c in (await api.json("GET", "/v1/codes", 200, workspace="globex"))["items"]
+    ] == ["55502"]
 
 
 async def test_cannot_send_from_another_workspaces_code(owned):
     api, _, _ = owned
-    for path, body in [("/v1/messages", {"from": "55501", "to": PHONES[0], "text": "x"}),
-                       ("/v1/messages/batch", {"from": "55501", "text": "x", "to": [PHONES[0]]}),
-                       ("/v1/broadcasts", {"from": "55501", "text": "x", "recipients": [PHONES[0]]})]:
+    for path, body in [
+        ("/v1/messages", {"from": "55501", "to": PHONES[0], "text": "x"}),
+        ("/v1/messages/batch", {"from": "55501", "text": "x", "to": [PHONES[0]]}),
+        ("/v1/broadcasts", {"from": "55501", "text": "x", "recipients": [PHONES[0]]}),
+    ]:
         problem = await api.json("POST", path, 422, workspace="globex", json=body)
         assert problem["messageStatus"] == "CODE_NOT_ALLOWED"
 
@@ -71,5 +77,7 @@ async def test_cursor_from_another_workspace_reveals_nothing(owned):
     for _ in range(3):
         await api.broadcast()
     page = await api.json("GET", "/v1/broadcasts?limit=1", 200)
-    theirs = await api.json("GET", f"/v1/broadcasts?cursor={page['nextCursor']}", 200, workspace="globex")
+    theirs = await api.json(
+        "GET", f"/v1/broadcasts?cursor={page['nextCursor']}", 200, workspace="globex"
+    )
     assert theirs["items"] == []

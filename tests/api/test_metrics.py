@@ -32,10 +32,23 @@ async def test_metrics_text_has_send_path_series_and_queue_depth(api):
     resp = await api.call("GET", "/metrics", workspace="ops")
     assert resp.status == 200 and resp.content_type == "text/plain"
     got = samples(await resp.text())
-    assert got[("broadcaster_messages_sent_total", (("code", "55501"), ("provider", "simulator")))] >= 3
-    assert got[("broadcaster_messages_failed_total", (("code", "55501"), ("provider", "simulator")))] >= 1
-    assert got[("broadcaster_receipts_total", (("code", "55501"), ("provider", "simulator"),
-                                               ("status", "DELIVRD")))] >= 2
+    assert (
+        got[("broadcaster_messages_sent_total", (("code", "55501"), ("provider", "simulator")))]
+        >= 3
+    )
+    assert (
+        got[("broadcaster_messages_failed_total", (("code", "55501"), ("provider", "simulator")))]
+        >= 1
+    )
+    assert (
+        got[
+            (
+                "broadcaster_receipts_total",
+                (("code", "55501"), ("provider", "simulator"), ("status", "DELIVRD")),
+            )
+        ]
+        >= 2
+    )
     assert got[("broadcaster_send_latency_seconds_count", (("provider", "simulator"),))] >= 1
     assert got[("broadcaster_throttle_waits_total", (("code", "55501"),))] >= 1
     assert got[("broadcaster_throttle_wait_seconds_total", (("code", "55501"),))] >= 0.5
@@ -54,8 +67,15 @@ async def test_queue_depth_drops_to_zero(api):
 async def test_requests_are_counted_by_route_template(api):
     await api.call("GET", "/v1/messages/12345")
     got = samples(metrics.render().decode())
-    assert got[("broadcaster_http_requests_total", (("method", "GET"), ("route", r"/v1/messages/{id}"),
-                                                    ("status", "404")))] >= 1
+    assert (
+        got[
+            (
+                "broadcaster_http_requests_total",
+                (("method", "GET"), ("route", r"/v1/messages/{id}"), ("status", "404")),
+            )
+        ]
+        >= 1
+    )
 
 
 def test_multiprocess_mode_sums_every_process(tmp_path, monkeypatch):
@@ -68,6 +88,7 @@ def test_multiprocess_mode_sums_every_process(tmp_path, monkeypatch):
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], check=True)
     got = samples(metrics.render().decode())
-    assert got[("broadcaster_messages_sent_total", (("code", "99999"), ("provider", "simulator")))] == 10
-
-
+    assert (
+        got[("broadcaster_messages_sent_total", (("code", "99999"), ("provider", "simulator")))]
+        == 10
+    )

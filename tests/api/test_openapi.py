@@ -115,11 +115,34 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path, database_url: str) -
     # ...when schemathesis runs every phase and check against it (its examples create data)...
     with ServedApp(app) as served:
         result = subprocess.run(
-            [st, "run", str(schema), "--url", f"http://127.0.0.1:{served.port}",
-             "-H", f"Authorization: Bearer {key}", "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
-             "--max-examples", str(MAX_EXAMPLES), "--seed", "20261123", "--workers", "1", "--no-color",
-             "--generation-database", "none", "--request-timeout", "30"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            [
+                st,
+                "run",
+                str(schema),
+                "--url",
+                f"http://127.0.0.1:{served.port}",
+                "-H",
+                f"Authorization: Bearer {key}",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                EXCLUDED_CHECKS,
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--seed",
+                "20261123",
+                "--workers",
+                "1",
+                "--no-color",
+                "--generation-database",
+                "none",
+                "--request-timeout",
+                "30",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     # ...then nothing fails and the server answered no request with a 5xx.
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

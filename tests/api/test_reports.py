@@ -27,7 +27,9 @@ GROWTH_LIMIT_BYTES = 60 * 1024 * 1024
 
 
 async def test_csv_report_rows_and_header(api):
-    bid = (await api.broadcast([{"to": p, "params": [f"n{i}"]} for i, p in enumerate(PHONES[:4])]))["id"]
+    bid = (await api.broadcast([{"to": p, "params": [f"n{i}"]} for i, p in enumerate(PHONES[:4])]))[
+        "id"
+    ]
     resp = await api.call("GET", f"/v1/broadcasts/{bid}/report")
     assert resp.status == 200 and resp.content_type == "text/csv"
     assert resp.headers["Content-Disposition"] == f'attachment; filename="broadcast-{bid}.csv"'
@@ -61,8 +63,25 @@ async def test_report_format_must_be_known(api):
 def test_csv_neutralises_formulas_but_keeps_phone_plus():
     out: list[bytes] = []
     now = utcnow()
-    write_csv([(1, 1, "+525500000001", "SENT", 1, "GSM-7", "@gw", "=cmd|' /C calc'!A0", now, None, None,
-                "-2+3")], out.append)
+    write_csv(
+        [
+            (
+                1,
+                1,
+                "+525500000001",
+                "SENT",
+                1,
+                "GSM-7",
+                "@gw",
+                "=cmd|' /C calc'!A0",
+                now,
+                None,
+                None,
+                "-2+3",
+            )
+        ],
+        out.append,
+    )
     rows = list(csv.reader(io.StringIO(b"".join(out).decode("utf-8-sig"))))
     assert rows[1][2] == "+525500000001"
     assert rows[1][6] == "'@gw" and rows[1][7].startswith("'=") and rows[1][11] == "'-2+3"
@@ -71,7 +90,9 @@ def test_csv_neutralises_formulas_but_keeps_phone_plus():
 
 def test_xlsx_writer_survives_control_characters():
     out: list[bytes] = []
-    write_xlsx([(1, 1, "+1", "ERROR", 1, "GSM-7", None, "bad\x01byte", None, None, None, "x")], out.append)
+    write_xlsx(
+        [(1, 1, "+1", "ERROR", 1, "GSM-7", None, "bad\x01byte", None, None, None, "x")], out.append
+    )
     wb = openpyxl.load_workbook(io.BytesIO(b"".join(out)))
     assert wb["results"].cell(2, 8).value == "bad\ufffdbyte"
 
@@ -80,12 +101,27 @@ def _fill(api, bid: int, n: int) -> None:
     now = utcnow()
     with api.engine.begin() as conn:
         for start in range(0, n, 20_000):
-            conn.execute(sa.insert(messages), [
-                {"broadcast_id": bid, "line": i + 10, "recipient": f"+1415{i:07d}", "text": f"Hello number {i}, "
-                 "this is a message of ordinary length for a report row.", "encoding": "GSM-7", "segments": 1,
-                 "status": "DELIVRD", "attempts": 1, "gateway_id": f"gw-{i}", "created_at": now, "sent_at": now,
-                 "updated_at": now}
-                for i in range(start, min(n, start + 20_000))])
+            conn.execute(
+                sa.insert(messages),
+                [
+                    {
+                        "broadcast_id": bid,
+                        "line": i + 10,
+                        "recipient": f"+1415{i:07d}",
+                        "text": f"Hello number {i}, "
+                        "this is a message of ordinary length for a report row.",
+                        "encoding": "GSM-7",
+                        "segments": 1,
+                        "status": "DELIVRD",
+                        "attempts": 1,
+                        "gateway_id": f"gw-{i}",
+                        "created_at": now,
+                        "sent_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(n, start + 20_000))
+                ],
+            )
 
 
 class PeakRss:
@@ -138,8 +174,10 @@ async def test_100k_row_report_streams_with_flat_memory(api, fmt, tmp_path):
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else 0
     tracemalloc.stop()
     size = target.stat().st_size
-    print(f"\n{fmt}: {ROWS_BIG:,} rows, {size / 1e6:.1f} MB in {elapsed_s:.1f} s (first byte {first_byte_s:.1f} s); "
-          f"traced peak {traced_peak / 1e6:.1f} MB, RSS growth {rss.growth / 1e6:.1f} MB")
+    print(
+        f"\n{fmt}: {ROWS_BIG:,} rows, {size / 1e6:.1f} MB in {elapsed_s:.1f} s (first byte {first_byte_s:.1f} s); "
+        f"traced peak {traced_peak / 1e6:.1f} MB, RSS growth {rss.growth / 1e6:.1f} MB"
+    )
     # ...then memory stays far below the size of what was sent, and every row is there.
     assert traced_peak < GROWTH_LIMIT_BYTES and rss.growth < GROWTH_LIMIT_BYTES
     if fmt == "csv":

@@ -31,14 +31,21 @@ def run(sqlite_url, monkeypatch):
 
 def test_segments(run):
     assert run("segments", "Hola", "--json") == {
-        "encoding": "GSM-7", "segments": 1, "units": 4, "units_per_segment": 160, "characters": 4,
-        "exceeded": False}
+        "encoding": "GSM-7",
+        "segments": 1,
+        "units": 4,
+        "units_per_segment": 160,
+        "characters": 4,
+        "exceeded": False,
+    }
     assert run("segments", "Olá 😀" * 20, "--json")["encoding"] == "UCS-2"
     assert run("segments", "x" * 1531, "--json")["exceeded"] is True
 
 
 def test_recipients_check_is_a_dry_run(run):
-    report = run("recipients", "check", str(SAMPLE), "--text", "Hi {first_name} {balance}", "--json")
+    report = run(
+        "recipients", "check", str(SAMPLE), "--text", "Hi {first_name} {balance}", "--json"
+    )
     assert (report["valid"], report["invalid"], report["duplicates"]) == (200, 3, 1)
     assert {"line": 21, "value": "12345", "reason": "too_short"} in report["errors"]
     assert run("codes", "list", "--json") == []  # nothing stored
@@ -48,18 +55,44 @@ def test_codes_and_broadcast_lifecycle(run):
     assert run("codes", "add", "55501", "--kind", "short", "--json")["mps"] == 30
     assert run("codes", "add", "5550100", "--kind", "long", "--mps", "2", "--json")["mps"] == 2
     assert [c["code"] for c in run("codes", "list", "--json")] == ["55501", "5550100"]
-    created = run("broadcast", "create", str(SAMPLE), "--from", "55501", "--text", "Hi {first_name}, {balance}",
-                  "--at", "2030-01-01T09:00", "--tz", "America/Mexico_City", "--json")
-    assert (created["status"], created["expectedMessages"], created["invalidRows"]) == ("SCHEDULED", 200, 3)
+    created = run(
+        "broadcast",
+        "create",
+        str(SAMPLE),
+        "--from",
+        "55501",
+        "--text",
+        "Hi {first_name}, {balance}",
+        "--at",
+        "2030-01-01T09:00",
+        "--tz",
+        "America/Mexico_City",
+        "--json",
+    )
+    assert (created["status"], created["expectedMessages"], created["invalidRows"]) == (
+        "SCHEDULED",
+        200,
+        3,
+    )
     assert created["startDate"] == "2030-01-01T09:00:00-06:00"
     got = run("broadcast", "get", str(created["id"]), "--json")
     assert got["counts"] == {"QUEUE": 200}
     assert run("broadcast", "suspend", str(created["id"]), "--json")["status"] == "SUSPENDED"
     # suspended before its start time (2030): resume makes it wait for that time again
     assert run("broadcast", "resume", str(created["id"]), "--json")["status"] == "SCHEDULED"
-    assert run("broadcast", "delete", str(created["id"]), "--json")["status"] == "DELETED"  # not RUNNING
-    created = run("broadcast", "create", str(SAMPLE), "--from", "55501", "--text", "Hi {first_name}, {balance}",
-                  "--json")
+    assert (
+        run("broadcast", "delete", str(created["id"]), "--json")["status"] == "DELETED"
+    )  # not RUNNING
+    created = run(
+        "broadcast",
+        "create",
+        str(SAMPLE),
+        "--from",
+        "55501",
+        "--text",
+        "Hi {first_name}, {balance}",
+        "--json",
+    )
     assert run("broadcast", "suspend", str(created["id"]), "--json")["status"] == "SUSPENDED"
     assert run("broadcast", "resume", str(created["id"]), "--json")["status"] == "RUNNING"
     err = run("broadcast", "delete", str(created["id"]), "--json", code=4)  # RUNNING: stop first
@@ -76,7 +109,9 @@ def test_bad_input_is_one_clear_error(run, tmp_path):
     run("codes", "add", "55501", "--kind", "short")
     err = run("broadcast", "create", str(bad), "--from", "55501", "--text", "x", "--json", code=2)
     assert "junk.csv" in err["error"]
-    err = run("broadcast", "create", str(SAMPLE), "--from", "00000", "--text", "x", "--json", code=2)
+    err = run(
+        "broadcast", "create", str(SAMPLE), "--from", "00000", "--text", "x", "--json", code=2
+    )
     assert "CODE_NOT_ALLOWED" in err["error"]
     out = run("codes", "add", "ABC", "--kind", "short", code=2)
     assert "must be 3-15 digits" in out

@@ -48,6 +48,7 @@ TIMEOUT_S = 0.3
 
 # --- receiver ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Receiver:
     """A client's webhook endpoint; paths choose its behaviour."""
@@ -59,7 +60,10 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        ts, sig = request.headers.get(TIMESTAMP_HEADER, ""), request.headers.get(SIGNATURE_HEADER, "")
+        ts, sig = (
+            request.headers.get(TIMESTAMP_HEADER, ""),
+            request.headers.get(SIGNATURE_HEADER, ""),
+        )
         # The sender's clock may be frozen by the test: check the signature, not the age.
         if not verify(SECRET, ts, body, sig, now_s=float(ts or 0)):
             self.bad_signatures += 1
@@ -94,48 +98,95 @@ async def receiver(aiohttp_server):  # type: ignore[no-untyped-def]
 
 # --- data -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def env(database_url, tmp_path):  # type: ignore[no-untyped-def]
     upgrade(database_url)
-    settings = Settings(database_url=database_url, callback_secret=SECRET, callback_allow_private=True,
-                        callback_max_attempts=4, callback_timeout_s=TIMEOUT_S)
+    settings = Settings(
+        database_url=database_url,
+        callback_secret=SECRET,
+        callback_allow_private=True,
+        callback_max_attempts=4,
+        callback_timeout_s=TIMEOUT_S,
+    )
     engine = engine_for(database_url)
     add_code(engine, settings, "55501", "short")
     return engine, settings, tmp_path
 
 
-def new_broadcast(env, callbacks: tuple[str, ...], recipients: int = 5, request_dr: bool = True) -> tuple[int, list[int]]:  # type: ignore[no-untyped-def]
+def new_broadcast(
+    env, callbacks: tuple[str, ...], recipients: int = 5, request_dr: bool = True
+) -> tuple[int, list[int]]:  # type: ignore[no-untyped-def]
     engine, settings, tmp_path = env
     lines = SAMPLE.read_text().splitlines()
     path = tmp_path / f"r{len(list(tmp_path.iterdir()))}.csv"
     path.write_text("\n".join(lines[: recipients + 1]) + "\n")
-    view = create_from_file(engine, settings, path, NewBroadcast(
-        sender="55501", text="Hi {first_name}", callbacks=callbacks, request_dr=request_dr))
+    view = create_from_file(
+        engine,
+        settings,
+        path,
+        NewBroadcast(
+            sender="55501", text="Hi {first_name}", callbacks=callbacks, request_dr=request_dr
+        ),
+    )
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(sa.select(messages.c.id).where(
-            messages.c.broadcast_id == view["id"]).order_by(messages.c.id))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.select(messages.c.id)
+                .where(messages.c.broadcast_id == view["id"])
+                .order_by(messages.c.id)
+            )
+        ]
     return view["id"], ids
 
 
-def change(engine, broadcast_id: int, ids: list[int], status: str, *, allow_private: bool = True,  # type: ignore[no-untyped-def]
-           now: datetime | None = None) -> int:
+def change(
+    engine,
+    broadcast_id: int,
+    ids: list[int],
+    status: str,
+    *,
+    allow_private: bool = True,  # type: ignore[no-untyped-def]
+    now: datetime | None = None,
+) -> int:
     """A status change and its callbacks in one transaction, as the lead wires it."""
     now = now or utcnow()
     with engine.begin() as conn:
-        conn.execute(sa.update(messages).where(messages.c.id.in_(ids)).values(status=status, updated_at=now))
+        conn.execute(
+            sa.update(messages).where(messages.c.id.in_(ids)).values(status=status, updated_at=now)
+        )
         if len(ids) == 1:
-            return enqueue_status_change(conn, message_id=ids[0], broadcast_id=broadcast_id, status=status,
-                                         now=now, allow_private=allow_private)
-        return enqueue_status_changes(conn, broadcast_id=broadcast_id, changes=[(i, status) for i in ids],
-                                      now=now, allow_private=allow_private)
+            return enqueue_status_change(
+                conn,
+                message_id=ids[0],
+                broadcast_id=broadcast_id,
+                status=status,
+                now=now,
+                allow_private=allow_private,
+            )
+        return enqueue_status_changes(
+            conn,
+            broadcast_id=broadcast_id,
+            changes=[(i, status) for i in ids],
+            now=now,
+            allow_private=allow_private,
+        )
 
 
 def outbox(engine) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(callback_deliveries).order_by(callback_deliveries.c.id)).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.select(callback_deliveries).order_by(callback_deliveries.c.id)
+            ).mappings()
+        ]
 
 
-async def drain(engine, settings, session, *, now: datetime | None = None, **kw: Any) -> list[client_callbacks.DeliveryReport]:  # type: ignore[no-untyped-def]
+async def drain(
+    engine, settings, session, *, now: datetime | None = None, **kw: Any
+) -> list[client_callbacks.DeliveryReport]:  # type: ignore[no-untyped-def]
     reports = []
     while True:
         report = await deliver_pending(engine, settings, session, now=now, **kw)
@@ -145,6 +196,7 @@ async def drain(engine, settings, session, *, now: datetime | None = None, **kw:
 
 
 # --- scenarios --------------------------------------------------------------------------------
+
 
 async def test_every_status_change_delivered_once_and_signed(env, receiver) -> None:  # type: ignore[no-untyped-def]
     engine, settings, _ = env
@@ -162,11 +214,17 @@ async def test_every_status_change_delivered_once_and_signed(env, receiver) -> N
     got = Counter((p["kind"], p["json"]["id"], p["json"]["status"]) for p in receiver.posts)
     want = {(k, str(m), s) for k in ("a", "b") for m in ids for s in ("SENT", "DELIVRD")}
     assert set(got) == want and set(got.values()) == {1}
-    assert sum(r.delivered for r in reports) == len(want) and sum(r.claimed for r in reports) == len(want)
+    assert sum(r.delivered for r in reports) == len(want) and sum(
+        r.claimed for r in reports
+    ) == len(want)
     rows = outbox(engine)
     assert {r["outcome"] for r in rows} == {"delivered"} and {r["attempts"] for r in rows} == {1}
     first = next(p["json"] for p in receiver.posts if p["json"]["id"] == str(ids[0]))
-    assert first["from"] == "55501" and first["to"].startswith("+52") and first["broadcastId"] == broadcast_id
+    assert (
+        first["from"] == "55501"
+        and first["to"].startswith("+52")
+        and first["broadcastId"] == broadcast_id
+    )
     assert first["date"].endswith("Z") and "externalId" not in first
 
 
@@ -179,10 +237,18 @@ async def test_5xx_retried_with_backoff_then_delivered(env, receiver) -> None:  
         first = await deliver_pending(engine, settings, session, now=t0)
         assert (first.claimed, first.retrying) == (3, 3)
         # Not due again until its backoff has passed
-        assert (await deliver_pending(engine, settings, session, now=t0 + timedelta(milliseconds=900))).claimed == 0
+        assert (
+            await deliver_pending(engine, settings, session, now=t0 + timedelta(milliseconds=900))
+        ).claimed == 0
         rows = outbox(engine)
-        assert all(r["outcome"] == "pending" and r["attempts"] == 1 and r["last_error"] == "HTTP 500" for r in rows)
-        assert all(t0 + timedelta(seconds=1) <= r["next_attempt_at"] <= t0 + timedelta(seconds=2) for r in rows)
+        assert all(
+            r["outcome"] == "pending" and r["attempts"] == 1 and r["last_error"] == "HTTP 500"
+            for r in rows
+        )
+        assert all(
+            t0 + timedelta(seconds=1) <= r["next_attempt_at"] <= t0 + timedelta(seconds=2)
+            for r in rows
+        )
         # Second failure waits longer (2-4 s), the third attempt succeeds
         second = await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=2))
         assert second.retrying == 3
@@ -196,19 +262,27 @@ async def test_5xx_retried_with_backoff_then_delivered(env, receiver) -> None:  
 
 async def test_4xx_fails_permanently_and_redirects_are_not_followed(env, receiver) -> None:  # type: ignore[no-untyped-def]
     engine, settings, _ = env
-    broadcast_id, ids = new_broadcast(env, (f"{receiver.base}/bad", f"{receiver.base}/redirect"), recipients=2)
+    broadcast_id, ids = new_broadcast(
+        env, (f"{receiver.base}/bad", f"{receiver.base}/redirect"), recipients=2
+    )
     change(engine, broadcast_id, ids, "SENT")
     async with aiohttp.ClientSession() as session:
         reports = await drain(engine, settings, session, now=utcnow() + timedelta(days=1))
     assert reports[0].failed == 4 and sum(r.claimed for r in reports) == 4
     rows = outbox(engine)
-    assert {(r["url"].rsplit("/", 1)[1], r["outcome"], r["attempts"], r["last_error"]) for r in rows} == {
-        ("bad", "failed", 1, "HTTP 400"), ("redirect", "failed", 1, "HTTP 302 redirects are not followed")}
+    assert {
+        (r["url"].rsplit("/", 1)[1], r["outcome"], r["attempts"], r["last_error"]) for r in rows
+    } == {
+        ("bad", "failed", 1, "HTTP 400"),
+        ("redirect", "failed", 1, "HTTP 302 redirects are not followed"),
+    }
 
 
 async def test_timeouts_and_429_retry_until_attempts_run_out(env, receiver) -> None:  # type: ignore[no-untyped-def]
     engine, settings, _ = env
-    broadcast_id, ids = new_broadcast(env, (f"{receiver.base}/slow", f"{receiver.base}/busy"), recipients=1)
+    broadcast_id, ids = new_broadcast(
+        env, (f"{receiver.base}/slow", f"{receiver.base}/busy"), recipients=1
+    )
     change(engine, broadcast_id, ids, "SENT")
     now = utcnow()
     async with aiohttp.ClientSession() as session:
@@ -224,8 +298,13 @@ async def test_timeouts_and_429_retry_until_attempts_run_out(env, receiver) -> N
             now += timedelta(hours=2)
         assert (await deliver_pending(engine, settings, session, now=now)).claimed == 0
     rows = outbox(engine)
-    assert all(r["outcome"] == "failed" and r["attempts"] == settings.callback_max_attempts for r in rows)
-    assert all(r["last_error"].endswith(f"gave up after {settings.callback_max_attempts} attempts") for r in rows)
+    assert all(
+        r["outcome"] == "failed" and r["attempts"] == settings.callback_max_attempts for r in rows
+    )
+    assert all(
+        r["last_error"].endswith(f"gave up after {settings.callback_max_attempts} attempts")
+        for r in rows
+    )
     assert receiver.posts == []
 
 
@@ -254,7 +333,10 @@ async def test_dns_rebinding_refused_at_connect(env, receiver, monkeypatch) -> N
     engine, settings, _ = env
     strict = settings.model_copy(update={"callback_allow_private": False})
     real = socket.getaddrinfo
-    answers = {"checked-first.test": ["93.184.216.34", "127.0.0.1"], "always-inside.test": ["127.0.0.1"]}
+    answers = {
+        "checked-first.test": ["93.184.216.34", "127.0.0.1"],
+        "always-inside.test": ["127.0.0.1"],
+    }
     calls: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -268,9 +350,14 @@ async def test_dns_rebinding_refused_at_connect(env, receiver, monkeypatch) -> N
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (addr, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
-    urls = (f"http://checked-first.test:{receiver.port}/hook/ok", f"http://always-inside.test:{receiver.port}/hook/ok")
+    urls = (
+        f"http://checked-first.test:{receiver.port}/hook/ok",
+        f"http://always-inside.test:{receiver.port}/hook/ok",
+    )
     broadcast_id, ids = new_broadcast(env, urls, recipients=1)
-    assert change(engine, broadcast_id, ids, "SENT", allow_private=False) == 2  # names: judged later
+    assert (
+        change(engine, broadcast_id, ids, "SENT", allow_private=False) == 2
+    )  # names: judged later
     async with make_session(strict) as session:
         report = await deliver_pending(engine, strict, session)
     assert report.refused == 2
@@ -285,7 +372,9 @@ async def test_two_workers_never_deliver_one_row_twice(env, receiver, monkeypatc
     # This is about two workers racing, not about timeouts: on a loaded CI machine the in-process
     # receiver once answered after the 5 s default, and the sender rightly scheduled a retry.
     settings = settings.model_copy(update={"callback_timeout_s": 60.0})
-    broadcast_id, ids = new_broadcast(env, (f"{receiver.base}/a", f"{receiver.base}/b"), recipients=100)
+    broadcast_id, ids = new_broadcast(
+        env, (f"{receiver.base}/a", f"{receiver.base}/b"), recipients=100
+    )
     change(engine, broadcast_id, ids, "SENT")
     # Both workers read the same due rows before either claims: the claim is the only arbiter.
     barrier = threading.Barrier(2, timeout=20)
@@ -308,12 +397,15 @@ async def test_two_workers_never_deliver_one_row_twice(env, receiver, monkeypatc
         async def run() -> list[client_callbacks.DeliveryReport]:
             async with aiohttp.ClientSession() as session:
                 return await drain(engine, settings, session, limit=120, concurrency=10)
+
         return asyncio.run(run())
 
     a, b = await asyncio.gather(asyncio.to_thread(worker), asyncio.to_thread(worker))
     claimed_a, claimed_b = sum(r.claimed for r in a), sum(r.claimed for r in b)
     assert claimed_a + claimed_b == 2 * len(ids)
-    assert a[0].claimed + b[0].claimed == min(120, 2 * len(ids))  # the same 120 rows offered to both
+    assert a[0].claimed + b[0].claimed == min(
+        120, 2 * len(ids)
+    )  # the same 120 rows offered to both
     assert set(receiver.seen.values()) == {1} and len(receiver.seen) == 2 * len(ids)
     assert len(receiver.posts) == 2 * len(ids)
     assert {(r["outcome"], r["attempts"]) for r in outbox(engine)} == {("delivered", 1)}
@@ -326,19 +418,33 @@ async def test_dead_worker_lease_expires_and_stale_result_is_dropped(env, receiv
     t0 = utcnow()
     # A worker claims the row and dies before recording anything
     with engine.begin() as conn:
-        dead = callbacks_repo.claim(conn, [r["id"] for r in outbox(engine)], now=t0,
-                                    lease_until=t0 + timedelta(seconds=35))
+        dead = callbacks_repo.claim(
+            conn, [r["id"] for r in outbox(engine)], now=t0, lease_until=t0 + timedelta(seconds=35)
+        )
     assert len(dead) == 1
     async with aiohttp.ClientSession() as session:
-        assert (await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=30))).claimed == 0
+        assert (
+            await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=30))
+        ).claimed == 0
         report = await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=36))
     assert report.delivered == 1
     [row] = outbox(engine)
     assert (row["outcome"], row["attempts"]) == ("delivered", 2)
     # The dead worker's late result must not overwrite the newer one
     with engine.begin() as conn:
-        written = callbacks_repo.record(conn, [{"rid": dead[0].id, "lease": dead[0].lease_until,
-                                                "outcome": "failed", "next_at": None, "err": "late"}], utcnow())
+        written = callbacks_repo.record(
+            conn,
+            [
+                {
+                    "rid": dead[0].id,
+                    "lease": dead[0].lease_until,
+                    "outcome": "failed",
+                    "next_at": None,
+                    "err": "late",
+                }
+            ],
+            utcnow(),
+        )
     assert written == 0 and outbox(engine)[0]["outcome"] == "delivered"
 
 
@@ -357,11 +463,17 @@ def test_enqueue_rules(env) -> None:  # type: ignore[no-untyped-def]
     assert change(engine, with_cb, ids[:1], "SENT") == 0
     # A message id that is not in the broadcast is ignored
     with engine.begin() as conn:
-        assert enqueue_status_change(conn, message_id=ids_no_cb[0], broadcast_id=with_cb, status="SENT",
-                                     now=utcnow()) == 0
+        assert (
+            enqueue_status_change(
+                conn, message_id=ids_no_cb[0], broadcast_id=with_cb, status="SENT", now=utcnow()
+            )
+            == 0
+        )
     rows = deliveries_of(engine, ids[0])
     assert [(r["url"], r["status"], r["outcome"]) for r in rows] == [
-        (url, "SENT", "pending"), ("ftp://hooks.example.com/x", "SENT", "refused")]
+        (url, "SENT", "pending"),
+        ("ftp://hooks.example.com/x", "SENT", "refused"),
+    ]
     assert rows[0]["payload"]["id"] == str(ids[0]) and rows[0]["payload"]["status"] == "SENT"
 
 
@@ -370,7 +482,9 @@ def test_rolled_back_status_change_leaves_no_callback(env) -> None:  # type: ign
     engine, _, _ = env
     broadcast_id, ids = new_broadcast(env, ("https://hooks.example.com/sms",), recipients=1)
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        enqueue_status_change(conn, message_id=ids[0], broadcast_id=broadcast_id, status="SENT", now=utcnow())
+        enqueue_status_change(
+            conn, message_id=ids[0], broadcast_id=broadcast_id, status="SENT", now=utcnow()
+        )
         raise RuntimeError("worker died mid-transaction")
     assert outbox(engine) == []
 
@@ -383,8 +497,12 @@ def test_celery_task_runs_a_pass_on_the_process_session(sqlite_url, tmp_path, mo
 
     upgrade(sqlite_url)
     engine = engine_for(sqlite_url)
-    settings = Settings(database_url=sqlite_url, callback_secret=SECRET, callback_allow_private=True,
-                        callback_timeout_s=TIMEOUT_S)
+    settings = Settings(
+        database_url=sqlite_url,
+        callback_secret=SECRET,
+        callback_allow_private=True,
+        callback_timeout_s=TIMEOUT_S,
+    )
     add_code(engine, settings, "55501", "short")
     monkeypatch.setattr(tasks, "get_settings", lambda: settings)
     monkeypatch.setattr(runtime, "get_settings", lambda: settings)
@@ -395,8 +513,14 @@ def test_celery_task_runs_a_pass_on_the_process_session(sqlite_url, tmp_path, mo
     broadcast_id, ids = new_broadcast((engine, settings, tmp_path), (nobody,), recipients=1)
     change(engine, broadcast_id, ids, "SENT")
     try:
-        assert tasks.deliver_callbacks() == {"claimed": 1, "delivered": 0, "retrying": 1, "failed": 0,
-                                             "refused": 0, "stale": 0}
+        assert tasks.deliver_callbacks() == {
+            "claimed": 1,
+            "delivered": 0,
+            "retrying": 1,
+            "failed": 0,
+            "refused": 0,
+            "stale": 0,
+        }
         session = runtime.callback_session()
         assert tasks.deliver_callbacks()["claimed"] == 0  # not due yet
         assert runtime.callback_session() is session

@@ -18,6 +18,8 @@ from tests.integration.test_send_path import write_recipients
 pytestmark = pytest.mark.slow
 
 N = 3000
+
+
 #: Messages a suspend may still let through: claimed before it, bounded by the workers'
 #: concurrency (send workers x concurrent requests per chunk).
 def in_flight_bound(stack) -> int:
@@ -27,8 +29,12 @@ def in_flight_bound(stack) -> int:
 def start_broadcast(stack, tmp_path, mps: float = 400):
     write_recipients(tmp_path / "list.csv", N)
     add_code(stack.engine, stack.settings, "55502", "short", mps=mps)
-    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
-                            NewBroadcast(sender="55502", text="Hola {name}"))
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / "list.csv",
+        NewBroadcast(sender="55502", text="Hola {name}"),
+    )
     return view["id"]
 
 
@@ -105,12 +111,16 @@ def test_delete_rules_and_tasks_by_name(make_stack, tmp_path):
     # Admin scripts call the control tasks by their stable names
     app = Celery(broker=stack.dev.redis_url)
     app.send_task("workers.tasks.stop_broadcast", args=[bid], queue="control")
-    stack.wait(lambda: get_broadcast(stack.engine, bid)["status"] == "STOPPED", 30, "STOPPED via task")
+    stack.wait(
+        lambda: get_broadcast(stack.engine, bid)["status"] == "STOPPED", 30, "STOPPED via task"
+    )
     app.send_task("workers.tasks.delete_broadcast", args=[bid], queue="control")
 
     def gone() -> bool:
         with stack.engine.connect() as conn:
-            left = conn.execute(sa.select(sa.func.count()).where(messages.c.broadcast_id == bid)).scalar_one()
+            left = conn.execute(
+                sa.select(sa.func.count()).where(messages.c.broadcast_id == bid)
+            ).scalar_one()
         return left == 0
 
     stack.wait(gone, 30, "messages removed")

@@ -18,27 +18,56 @@ from tests.integration.test_send_path import write_recipients
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 N = 20_000
-FAULTS = ("--share-429", "0.05", "--retry-after-s", "0.2", "--share-500", "0.05",
-          "--share-slow", "0.04", "--slow-s", "2", "--share-drop-before", "0.03",
-          "--share-drop-after", "0.03", "--dlr-delay-s", "0.2")
+FAULTS = (
+    "--share-429",
+    "0.05",
+    "--retry-after-s",
+    "0.2",
+    "--share-500",
+    "0.05",
+    "--share-slow",
+    "0.04",
+    "--slow-s",
+    "2",
+    "--share-drop-before",
+    "0.03",
+    "--share-drop-after",
+    "0.03",
+    "--dlr-delay-s",
+    "0.2",
+)
 # Short lease and re-dispatch windows so recovery happens within the test's minutes.
-ENV = {"BROADCASTER_GATEWAY_TIMEOUT_S": "1", "BROADCASTER_LEASE_S": "12",
-       "BROADCASTER_REDISPATCH_AFTER_S": "5", "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8"}
+ENV = {
+    "BROADCASTER_GATEWAY_TIMEOUT_S": "1",
+    "BROADCASTER_LEASE_S": "12",
+    "BROADCASTER_REDISPATCH_AFTER_S": "5",
+    "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "8",
+}
 
 
-def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, database_url, tmp_path):
+def test_kill_workers_and_restart_redis_mid_broadcast(
+    make_stack, redis_server, database_url, tmp_path
+):
     stack = make_stack(database_url=database_url, simulator_args=FAULTS, env=ENV)
     write_recipients(tmp_path / "list.csv", N, seed=3)
     add_code(stack.engine, stack.settings, "55503", "short", mps=2000)
-    bid = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
-                           NewBroadcast(sender="55503", text="Aviso {name}: saldo <1>"))["id"]
+    bid = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / "list.csv",
+        NewBroadcast(sender="55503", text="Aviso {name}: saldo <1>"),
+    )["id"]
 
     def accepted() -> int:
         return stack.sim("/_sim/stats")["accepted_total"]
 
     # Three SIGKILLs of worker process groups mid-send, and one Redis restart (queue lost).
     t0 = time.monotonic()
-    for threshold, victim in ((2_000, "worker-send"), (6_000, "worker-control"), (10_000, "worker-send")):
+    for threshold, victim in (
+        (2_000, "worker-send"),
+        (6_000, "worker-control"),
+        (10_000, "worker-send"),
+    ):
         stack.wait(lambda t=threshold: accepted() >= t, 120, f"{threshold} accepted")
         print(f"{time.monotonic() - t0:6.1f}s {threshold} accepted, killing {victim}")
         stack.dev.kill(victim)
@@ -56,8 +85,10 @@ def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, 
     # A Celery process that kombu lets die on the broker restart is started again (see
     # Stack.restart_dead_celery): one more crash for the stack to recover from, not a pass.
     stack.wait(lambda: accepted() >= N - 50, 300, "nearly all accepted", supervise_celery=True)
-    print(f"{time.monotonic() - t0:6.1f}s {accepted()} accepted; restarted after the Redis restart: "
-          f"{stack.restarted or 'none'}")
+    print(
+        f"{time.monotonic() - t0:6.1f}s {accepted()} accepted; restarted after the Redis restart: "
+        f"{stack.restarted or 'none'}"
+    )
     stack.wait(done, 300, "every message in a final state", supervise_celery=True)
     print(f"{time.monotonic() - t0:6.1f}s all final")
     view = get_broadcast(stack.engine, bid)
@@ -65,7 +96,9 @@ def test_kill_workers_and_restart_redis_mid_broadcast(make_stack, redis_server, 
     stats = stack.sim("/_sim/stats")
     sent = sum(n for s, n in counts.items() if s in {x.value for x in SENT_STATES})
     assert stats["duplicates"] == []  # nobody twice
-    assert stats["accepted_total"] == sent  # every accepted message is known as sent, and only those
+    assert (
+        stats["accepted_total"] == sent
+    )  # every accepted message is known as sent, and only those
     assert sum(counts.values()) == view["expectedMessages"] == N  # nobody lost
     assert counts.get("ERROR", 0) <= N * 0.001, counts  # retries ride out 20 % faults
     assert stats["faults"], "the simulator injected faults"

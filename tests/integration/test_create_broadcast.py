@@ -34,15 +34,25 @@ def env(database_url):
 
 def table_counts(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
-        return tuple(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                     for t in (broadcasts, messages, row_errors))
+        return tuple(
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (broadcasts, messages, row_errors)
+        )
 
 
 def test_sample_file(env):
     settings, engine = env
-    view = create_from_file(engine, settings, SAMPLE, NewBroadcast(
-        sender="55501", text="Hi {first_name}, your balance is {balance}", at="2030-01-01T09:00",
-        tz="America/Mexico_City"))
+    view = create_from_file(
+        engine,
+        settings,
+        SAMPLE,
+        NewBroadcast(
+            sender="55501",
+            text="Hi {first_name}, your balance is {balance}",
+            at="2030-01-01T09:00",
+            tz="America/Mexico_City",
+        ),
+    )
     assert view["status"] == "SCHEDULED"
     assert view["startDate"] == "2030-01-01T09:00:00-06:00"
     assert view["expectedMessages"] == 200
@@ -51,7 +61,9 @@ def test_sample_file(env):
     got = get_broadcast(engine, view["id"])
     assert got["counts"] == {"QUEUE": 200}
     with engine.connect() as conn:
-        errors = conn.execute(sa.select(row_errors.c.line, row_errors.c.reason).order_by(row_errors.c.line)).all()
+        errors = conn.execute(
+            sa.select(row_errors.c.line, row_errors.c.reason).order_by(row_errors.c.line)
+        ).all()
     assert [r.reason for r in errors].count("duplicate") == 1
     assert any("missing value for {balance}" in r.reason for r in errors)
 
@@ -83,7 +95,9 @@ def test_unregistered_code_is_refused_whole(env):
 def test_named_placeholder_without_column_is_refused_whole(env):
     settings, engine = env
     with pytest.raises(InputError, match=r"\{surname\}"):
-        create_from_file(engine, settings, SAMPLE, NewBroadcast(sender="55501", text="Hi {surname}"))
+        create_from_file(
+            engine, settings, SAMPLE, NewBroadcast(sender="55501", text="Hi {surname}")
+        )
     assert table_counts(engine) == (0, 0, 0)
 
 
@@ -125,6 +139,8 @@ def test_hostile_files_store_all_or_nothing(env, case):
     assert n_messages + n_errors == len(detail)
     assert view["expectedMessages"] == n_messages
     with engine.connect() as conn:
-        lines = sorted([r[0] for r in conn.execute(sa.select(messages.c.line))] +
-                       [r[0] for r in conn.execute(sa.select(row_errors.c.line))])
+        lines = sorted(
+            [r[0] for r in conn.execute(sa.select(messages.c.line))]
+            + [r[0] for r in conn.execute(sa.select(row_errors.c.line))]
+        )
     assert lines == sorted(item.line for item in detail)

@@ -43,32 +43,54 @@ LATER = 3600.0  # seconds: "long after anything was written"
 
 
 def _seen(mtime_s: float, ctime_s: float | None = None) -> Seen:
-    return Seen(10, int(mtime_s * 1e9), int((ctime_s if ctime_s is not None else mtime_s) * 1e9), True)
+    return Seen(
+        10, int(mtime_s * 1e9), int((ctime_s if ctime_s is not None else mtime_s) * 1e9), True
+    )
 
 
-@pytest.mark.parametrize(("mtime_s", "ctime_s", "now_s", "window_s", "expected"), [
-    (100.0, None, 101.9, 2.0, False),   # written 1.9 s ago
-    (100.0, None, 102.0, 2.0, True),    # exactly the window
-    (100.0, 101.5, 102.0, 2.0, False),  # renamed/chmod-ed 0.5 s ago: ctime counts
-    (100.0, 101.5, 103.5, 2.0, True),
-    (50.0, None, 100.0, 2.0, True),     # moved in with an old mtime and an old ctime
-    (200.0, None, 100.0, 2.0, False),   # mtime in the future (clock skew): wait
-    (100.0, None, 100.0, 0.0, True),    # window 0: read at once
-])
+@pytest.mark.parametrize(
+    ("mtime_s", "ctime_s", "now_s", "window_s", "expected"),
+    [
+        (100.0, None, 101.9, 2.0, False),  # written 1.9 s ago
+        (100.0, None, 102.0, 2.0, True),  # exactly the window
+        (100.0, 101.5, 102.0, 2.0, False),  # renamed/chmod-ed 0.5 s ago: ctime counts
+        (100.0, 101.5, 103.5, 2.0, True),
+        (50.0, None, 100.0, 2.0, True),  # moved in with an old mtime and an old ctime
+        (200.0, None, 100.0, 2.0, False),  # mtime in the future (clock skew): wait
+        (100.0, None, 100.0, 0.0, True),  # window 0: read at once
+    ],
+)
 def test_settled(mtime_s, ctime_s, now_s, window_s, expected):
     assert settled(_seen(mtime_s, ctime_s), now_s, window_s) is expected
 
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("list.csv", "data"), ("LIST.CSV", "data"), ("a.b.txt", "data"), ("x.tsv", "data"),
-    ("book.xlsx", "data"), ("batch.json", "data"),
-    ("list.broadcast.json", "sidecar"), ("list.csv.broadcast.json", "sidecar"),
-    ("list.csv.result.json", "report"), ("list.csv.error.json", "report"),
-    ("list.csv.tmp", "temporary"), ("list.csv.part", "temporary"), ("list.csv.crdownload", "temporary"),
-    ("list.csv.partial", "temporary"), ("list.csv.filepart", "temporary"), ("list.csv.download", "temporary"),
-    (".list.csv", "temporary"), ("~$book.xlsx", "temporary"), ("list.csv~", "temporary"),
-    (".list.csv.swp", "temporary"), ("notes.docx", "other"), ("list", "other"),
-])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("list.csv", "data"),
+        ("LIST.CSV", "data"),
+        ("a.b.txt", "data"),
+        ("x.tsv", "data"),
+        ("book.xlsx", "data"),
+        ("batch.json", "data"),
+        ("list.broadcast.json", "sidecar"),
+        ("list.csv.broadcast.json", "sidecar"),
+        ("list.csv.result.json", "report"),
+        ("list.csv.error.json", "report"),
+        ("list.csv.tmp", "temporary"),
+        ("list.csv.part", "temporary"),
+        ("list.csv.crdownload", "temporary"),
+        ("list.csv.partial", "temporary"),
+        ("list.csv.filepart", "temporary"),
+        ("list.csv.download", "temporary"),
+        (".list.csv", "temporary"),
+        ("~$book.xlsx", "temporary"),
+        ("list.csv~", "temporary"),
+        (".list.csv.swp", "temporary"),
+        ("notes.docx", "other"),
+        ("list", "other"),
+    ],
+)
 def test_kind_of(name, kind):
     assert kind_of(name) == kind
 
@@ -169,7 +191,11 @@ def test_file_changed_while_being_read_is_rolled_back(folder: DropFolder, monkey
     event = only(folder.poll(now=time.time() + LATER), EventKind.RETRY)
     # Then the import is rolled back whole and the file waits
     assert "changed while being read" in event.detail["reason"]
-    assert count(folder, broadcasts) == 0 and count(folder, messages) == 0 and count(folder, imported_files) == 0
+    assert (
+        count(folder, broadcasts) == 0
+        and count(folder, messages) == 0
+        and count(folder, imported_files) == 0
+    )
     assert path.exists()
     # When it settles again, it is imported with every row, the late one included
     monkeypatch.setattr(dropfolder, "sha256_file", real_hash)
@@ -179,7 +205,14 @@ def test_file_changed_while_being_read_is_rolled_back(folder: DropFolder, monkey
 
 def test_temporary_names_are_never_read(folder: DropFolder):
     defaults(folder)
-    names = [".list.csv", "list.csv.part", "list.csv.tmp", "list.csv.crdownload", "~$book.xlsx", "list.csv~"]
+    names = [
+        ".list.csv",
+        "list.csv.part",
+        "list.csv.tmp",
+        "list.csv.crdownload",
+        "~$book.xlsx",
+        "list.csv~",
+    ]
     for name in names:
         write_csv(folder.inbox / name, 3)
     # However long they sit, temporary names are neither read nor moved
@@ -189,7 +222,10 @@ def test_temporary_names_are_never_read(folder: DropFolder):
     # Renamed to its real name, a file is taken (after the window: a rename is a change)
     os.rename(folder.inbox / "list.csv.part", folder.inbox / "list.csv")
     assert only(folder.poll(now=time.time()), EventKind.WAITING).file == "list.csv"
-    assert only(folder.poll(now=time.time() + WINDOW_S), EventKind.IMPORTED).detail["expectedMessages"] == 3
+    assert (
+        only(folder.poll(now=time.time() + WINDOW_S), EventKind.IMPORTED).detail["expectedMessages"]
+        == 3
+    )
 
 
 # ---------------------------------------------------------------------------- sidecars and defaults
@@ -198,12 +234,14 @@ def test_temporary_names_are_never_read(folder: DropFolder):
 def test_sidecar_fields_override_defaults(folder: DropFolder):
     defaults(folder, name="from defaults", tz="America/Mexico_City")
     write_csv(folder.inbox / "list.csv", 4)
-    write_json(folder.inbox / "list.broadcast.json", {"text": "Promo for {name}", "at": "01-12-2030 09:30"})
+    write_json(
+        folder.inbox / "list.broadcast.json", {"text": "Promo for {name}", "at": "01-12-2030 09:30"}
+    )
     event = only(folder.poll(now=time.time() + LATER), EventKind.IMPORTED)
     view = get_broadcast(folder.engine, event.detail["broadcastId"])
-    assert view["text"] == "Promo for {name}"          # sidecar
-    assert view["shortcode"] == CODE                    # defaults
-    assert view["name"] == "from defaults"              # defaults
+    assert view["text"] == "Promo for {name}"  # sidecar
+    assert view["shortcode"] == CODE  # defaults
+    assert view["name"] == "from defaults"  # defaults
     assert view["startDate"] == "2030-12-01T09:30:00-06:00"  # Messangi date, wall time in the tz
     assert view["status"] == "SCHEDULED"
     # The sidecar moved beside the data file and the result names both
@@ -219,7 +257,9 @@ def test_full_name_sidecar_wins_and_an_unsettled_sidecar_is_waited_for(folder: D
     data = write_csv(folder.inbox / "list.csv", 2)
     write_json(folder.inbox / "list.broadcast.json", {"from": CODE, "text": "stem sidecar"})
     time.sleep(0.05)  # not a race guard: only so the two files' timestamps differ
-    side = write_json(folder.inbox / "list.csv.broadcast.json", {"from": CODE, "text": "full-name sidecar"})
+    side = write_json(
+        folder.inbox / "list.csv.broadcast.json", {"from": CODE, "text": "full-name sidecar"}
+    )
     assert last_change(side) > last_change(data)
     # When the data file has settled but the sidecar has not, the file waits
     event = only(folder.poll(now=last_change(data) + WINDOW_S), EventKind.WAITING)
@@ -234,18 +274,31 @@ def test_full_name_sidecar_wins_and_an_unsettled_sidecar_is_waited_for(folder: D
 def test_json_file_own_fields_sit_between_defaults_and_sidecar(folder: DropFolder):
     # Given a Messangi batch with its own text, time and zone, and defaults with another text
     defaults(folder, text="defaults text")
-    write_json(folder.inbox / "batch.json", {
-        "from": CODE, "text": "Hola {0}", "startDate": "2031-01-15T08:00", "timezone": "America/Bogota",
-        "type": "SMS", "to": [{"to": "+573001234567", "params": ["Ana"]}, {"to": "+573001234568", "params": ["Luis"]},
-                              {"to": "not a number", "params": ["X"]}],
-    })
+    write_json(
+        folder.inbox / "batch.json",
+        {
+            "from": CODE,
+            "text": "Hola {0}",
+            "startDate": "2031-01-15T08:00",
+            "timezone": "America/Bogota",
+            "type": "SMS",
+            "to": [
+                {"to": "+573001234567", "params": ["Ana"]},
+                {"to": "+573001234568", "params": ["Luis"]},
+                {"to": "not a number", "params": ["X"]},
+            ],
+        },
+    )
     write_json(folder.inbox / "second.json", {"text": "file text", "to": ["+573001234569"]})
     write_json(folder.inbox / "second.broadcast.json", {"text": "sidecar text"})
     events = folder.poll(now=time.time() + LATER)
     by_file = {e.file: e for e in events}
     first = get_broadcast(folder.engine, by_file["batch.json"].detail["broadcastId"])
-    assert (first["text"], first["timezone"], first["startDate"]) == ("Hola {0}", "America/Bogota",
-                                                                      "2031-01-15T08:00:00-05:00")
+    assert (first["text"], first["timezone"], first["startDate"]) == (
+        "Hola {0}",
+        "America/Bogota",
+        "2031-01-15T08:00:00-05:00",
+    )
     assert (first["expectedMessages"], first["invalidRows"]) == (2, 1)
     errors = report(folder, "done/batch.json.result.json")["rowErrors"]
     assert [(e["line"], e["value"]) for e in errors] == [(3, "not a number")]
@@ -263,7 +316,10 @@ def test_xlsx_with_sheet_from_sidecar(folder: DropFolder):
     for i in range(5):
         sheet.append([f"+5255{20_000_000 + i}", f"Name{i}"])
     wb.save(folder.inbox / "book.xlsx")
-    write_json(folder.inbox / "book.broadcast.json", {"from": CODE, "text": "Hi {first_name}", "sheet": "Recipients"})
+    write_json(
+        folder.inbox / "book.broadcast.json",
+        {"from": CODE, "text": "Hi {first_name}", "sheet": "Recipients"},
+    )
     event = only(folder.poll(now=time.time() + LATER), EventKind.IMPORTED)
     assert event.detail["expectedMessages"] == 5
     with folder.engine.connect() as conn:
@@ -275,7 +331,10 @@ def test_broken_defaults_hold_every_file_back(folder: DropFolder):
     (folder.root / "defaults.json").write_text('{"from": "55501",\n "text": "Hi",\n}')
     write_csv(folder.inbox / "list.csv", 2)
     event = only(folder.poll(now=time.time() + LATER), EventKind.RETRY)
-    assert (event.file, event.detail["line"]) == ("defaults.json", 3) and "invalid JSON" in event.detail["reason"]
+    assert (event.file, event.detail["line"]) == (
+        "defaults.json",
+        3,
+    ) and "invalid JSON" in event.detail["reason"]
     assert (folder.inbox / "list.csv").exists() and count(folder, broadcasts) == 0
     defaults(folder)
     assert only(folder.poll(now=time.time() + LATER), EventKind.IMPORTED)
@@ -295,7 +354,12 @@ def test_bad_sidecar_and_request_fail_with_file_line_and_reason(folder: DropFold
     write_csv(folder.inbox / "d.csv", 2)
     write_json(folder.inbox / "d.broadcast.json", {"text": "Hi {surname}"})
     events = folder.poll(now=time.time() + LATER)
-    assert {e.file for e in events if e.kind == EventKind.FAILED} == {"a.csv", "b.csv", "c.csv", "d.csv"}
+    assert {e.file for e in events if e.kind == EventKind.FAILED} == {
+        "a.csv",
+        "b.csv",
+        "c.csv",
+        "d.csv",
+    }
     a = report(folder, "failed/a.csv.error.json")
     assert (a["source"], a["line"]) == ("a.broadcast.json", 3) and "invalid JSON" in a["reason"]
     assert "unknown field 'txet'" in report(folder, "failed/b.csv.error.json")["reason"]
@@ -304,7 +368,8 @@ def test_bad_sidecar_and_request_fail_with_file_line_and_reason(folder: DropFold
     assert d["source"] == "d.csv" and "{surname}" in d["reason"] and "columns: name" in d["reason"]
     # Each sidecar went with its file; nothing was stored
     assert sorted(p.name for p in folder.failed.glob("*.broadcast.json")) == [
-        f"{x}.csv.broadcast.json" for x in "abcd"]
+        f"{x}.csv.broadcast.json" for x in "abcd"
+    ]
     assert list(folder.inbox.iterdir()) == []
     assert count(folder, broadcasts) == 0 and count(folder, imported_files) == 0
 
@@ -315,15 +380,24 @@ def test_hostile_files_go_to_failed_or_done_with_lines_and_reasons(tmp_path: Pat
     groups: dict[tuple[int, int], list[Any]] = {}
     for case in cases:
         kw = case.open_kwargs
-        groups.setdefault((kw.get("max_rows", 2_000_000), kw.get("max_file_bytes", 500 * 1024 * 1024)), []).append(case)
+        groups.setdefault(
+            (kw.get("max_rows", 2_000_000), kw.get("max_file_bytes", 500 * 1024 * 1024)), []
+        ).append(case)
     for n, ((max_rows, max_bytes), group) in enumerate(sorted(groups.items())):
-        drop = make_folder(tmp_path / f"drop{n}", sqlite_url, max_rows=max_rows, max_file_bytes=max_bytes)
+        drop = make_folder(
+            tmp_path / f"drop{n}", sqlite_url, max_rows=max_rows, max_file_bytes=max_bytes
+        )
         write_json(drop.root / "defaults.json", {"from": CODE, "text": "Hello"})
-        add_code(drop.engine, drop.settings, "12345", "short")  # the code JSON cases name themselves
+        add_code(
+            drop.engine, drop.settings, "12345", "short"
+        )  # the code JSON cases name themselves
         for case in group:
             shutil.copy(case.path, drop.inbox / case.path.name)
             if "sheet" in case.open_kwargs:
-                write_json(drop.inbox / f"{case.path.name}.broadcast.json", {"sheet": case.open_kwargs["sheet"]})
+                write_json(
+                    drop.inbox / f"{case.path.name}.broadcast.json",
+                    {"sheet": case.open_kwargs["sheet"]},
+                )
         before = count(drop, broadcasts)
         events = {e.file: e for e in drop.poll(now=time.time() + LATER)}
         for case in group:
@@ -332,7 +406,11 @@ def test_hostile_files_go_to_failed_or_done_with_lines_and_reasons(tmp_path: Pat
                 assert events[name].kind == EventKind.FAILED, (name, events[name])
                 err = report(drop, f"failed/{name}.error.json")
                 assert case.expectation[1] in err["reason"], (name, err)
-                assert (err["file"], err["source"], err["line"]) == (name, name, _reader_line(case)), name
+                assert (err["file"], err["source"], err["line"]) == (
+                    name,
+                    name,
+                    _reader_line(case),
+                ), name
             else:
                 assert events[name].kind == EventKind.IMPORTED, (name, events[name])
                 result = report(drop, f"done/{name}.result.json")
@@ -384,7 +462,9 @@ def test_ambiguous_stem_sidecar_fails_both_files(folder: DropFolder):
 # ---------------------------------------------------------------------------- exactly once
 
 
-def test_crash_between_commit_and_move_never_imports_twice(tmp_path: Path, database_url: str, monkeypatch):
+def test_crash_between_commit_and_move_never_imports_twice(
+    tmp_path: Path, database_url: str, monkeypatch
+):
     # Given a watcher that dies after its transaction committed, before it moved the file
     drop = make_folder(tmp_path / "drop", database_url)
     defaults(drop)
@@ -454,9 +534,14 @@ def test_name_clashes_get_a_suffix_never_overwrite(folder: DropFolder):
         write_json(folder.inbox / "list.broadcast.json", {"name": f"round {round_}"})
         only(folder.poll(now=time.time() + LATER), EventKind.IMPORTED)
     assert sorted(p.name for p in folder.done.iterdir()) == sorted(
-        f"{n}{suffix}" for n in ("list.csv", "list-2.csv", "list-3.csv")
-        for suffix in ("", ".result.json", ".broadcast.json"))
-    names = [report(folder, f"done/{n}.result.json")["broadcast"]["name"] for n in ("list.csv", "list-2.csv", "list-3.csv")]
+        f"{n}{suffix}"
+        for n in ("list.csv", "list-2.csv", "list-3.csv")
+        for suffix in ("", ".result.json", ".broadcast.json")
+    )
+    names = [
+        report(folder, f"done/{n}.result.json")["broadcast"]["name"]
+        for n in ("list.csv", "list-2.csv", "list-3.csv")
+    ]
     assert names == ["round 0", "round 1", "round 2"]
 
 
@@ -486,7 +571,9 @@ def test_two_watchers_on_one_folder_import_each_file_once(tmp_path: Path, databa
     assert count(drop, broadcasts) == 6 and count(drop, messages) == 120
     moved = sorted(drop.done.glob("list*.csv"))
     assert len(moved) == 6 and len({p.read_bytes() for p in moved}) == 6
-    assert sorted(p.name for p in drop.done.glob("*.result.json")) == sorted(f"{p.name}.result.json" for p in moved)
+    assert sorted(p.name for p in drop.done.glob("*.result.json")) == sorted(
+        f"{p.name}.result.json" for p in moved
+    )
     assert list(drop.inbox.iterdir()) == []
 
 
@@ -503,21 +590,53 @@ def test_watch_once_json(folder: DropFolder, sqlite_url: str):
     defaults(folder)
     write_csv(folder.inbox / "list.csv", 3)
     (folder.inbox / "bad.csv").write_text("name\nAna\n")
-    out = subprocess.run([sys.executable, "-m", "broadcaster", "watch", str(folder.root), "--once", "--json",
-                          "--stable-s", "0"], env=_cli_env(sqlite_url), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "broadcaster",
+            "watch",
+            str(folder.root),
+            "--once",
+            "--json",
+            "--stable-s",
+            "0",
+        ],
+        env=_cli_env(sqlite_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     events = {e["file"]: e for e in map(json.loads, out.stdout.splitlines())}
     assert events["list.csv"]["event"] == "imported" and events["list.csv"]["expectedMessages"] == 3
-    assert events["bad.csv"]["event"] == "failed" and "no phone column" in events["bad.csv"]["reason"]
+    assert (
+        events["bad.csv"]["event"] == "failed" and "no phone column" in events["bad.csv"]["reason"]
+    )
     assert events["bad.csv"]["line"] == 1
 
 
-def test_watch_loop_imports_a_renamed_file_and_stops_on_sigterm(folder: DropFolder, sqlite_url: str):
+def test_watch_loop_imports_a_renamed_file_and_stops_on_sigterm(
+    folder: DropFolder, sqlite_url: str
+):
     # Given the watcher running as its own process, as the Procfile's `watch` runs it
     defaults(folder)
-    proc = subprocess.Popen([sys.executable, "-m", "broadcaster", "watch", str(folder.root), "--json",
-                             "--stable-s", "0.3"], env=_cli_env(sqlite_url), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "broadcaster",
+            "watch",
+            str(folder.root),
+            "--json",
+            "--stable-s",
+            "0.3",
+        ],
+        env=_cli_env(sqlite_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # When a file is written under a temporary name and renamed
         write_csv(folder.inbox / "list.csv.part", 7)

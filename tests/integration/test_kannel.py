@@ -86,10 +86,10 @@ def texts() -> list[tuple[str, str]]:
         ("Café à 5€ {promo} [ok] ^~|", "GSM-7"),
         ("Привет, мир ☃", "UCS-2"),
         ("Emoji 😀 party 🎉", "UCS-2"),
-        ("Long GSM message, part after part. " * 9, "GSM-7"),       # 315 chars: 3 parts
-        ("Долгое сообщение по-русски. " * 6, "UCS-2"),              # 168 units: 3 parts
-        ("x" * 160, "GSM-7"),                                        # exactly one
-        ("€" * 81, "GSM-7"),                                         # 162 septets: 2 parts
+        ("Long GSM message, part after part. " * 9, "GSM-7"),  # 315 chars: 3 parts
+        ("Долгое сообщение по-русски. " * 6, "UCS-2"),  # 168 units: 3 parts
+        ("x" * 160, "GSM-7"),  # exactly one
+        ("€" * 81, "GSM-7"),  # 162 septets: 2 parts
     ]
 
 
@@ -101,9 +101,17 @@ def batch(n: int, callback: str, prefix: int) -> list[OutboundMessage]:
         text = f"{i}: {text}"
         info = measure(text)
         assert info.encoding == enc, (text, info)
-        out.append(OutboundMessage(reference=str(prefix + i), sender="12345",
-                                   to=f"+316{prefix + i:08d}", text=text, encoding=info.encoding,
-                                   segments=info.segments, callback_url=callback))
+        out.append(
+            OutboundMessage(
+                reference=str(prefix + i),
+                sender="12345",
+                to=f"+316{prefix + i:08d}",
+                text=text,
+                encoding=info.encoding,
+                segments=info.segments,
+                callback_url=callback,
+            )
+        )
     return out
 
 
@@ -157,8 +165,9 @@ async def test_batch_of_200_reaches_the_smsc_once_each_and_receipts_come_back(
 
     # and Kannel's receipts reached our endpoint, secret intact, and read as DELIVRD
     refs = {m.reference for m in messages}
-    assert await until(lambda: all(M.DELIVRD in sink.statuses().get(r, ()) for r in refs), 30), \
+    assert await until(lambda: all(M.DELIVRD in sink.statuses().get(r, ()) for r in refs), 30), (
         f"missing DELIVRD: {len(refs - {r for r, s in sink.statuses().items() if M.DELIVRD in s})}"
+    )
     assert not sink.errors
     assert set(sink.secrets) == {SECRET}
     seen = sink.statuses()
@@ -168,7 +177,9 @@ async def test_batch_of_200_reaches_the_smsc_once_each_and_receipts_come_back(
     print(f"\n200 messages ({want_parts} parts) sent through Kannel in {send_s:.2f}s")
 
 
-async def test_wrong_password_is_a_permanent_error_without_the_password(kannel: KannelHarness) -> None:
+async def test_wrong_password_is_a_permanent_error_without_the_password(
+    kannel: KannelHarness,
+) -> None:
     provider = KannelProvider(kannel.base_url, kannel.username, "wrong-pw/secret", max_attempts=5)
     [result] = await provider.send_batch(batch(1, "http://127.0.0.1:9/x?secret=s", prefix=20_000))
     await provider.close()
@@ -184,23 +195,42 @@ async def test_over_ten_segments_is_refused_before_kannel_sees_it(kannel: Kannel
     before = len(kannel.fakesmsc_received())
     [result] = await provider.send_batch([message])
     await provider.close()
-    assert result.status == M.ERROR and result.attempts == 0 and "11 segments" in (result.error or "")
+    assert (
+        result.status == M.ERROR and result.attempts == 0 and "11 segments" in (result.error or "")
+    )
     await asyncio.sleep(0.5)
     assert not [p for p in kannel.fakesmsc_received()[before:] if p.receiver == "+31630000000"]
 
 
 async def test_an_account_from_json_sends_through_kannel(kannel: KannelHarness) -> None:
-    accounts = load_accounts(json.dumps({"kannel-main": {
-        "provider": "kannel", "base_url": kannel.base_url, "username": kannel.username,
-        "password": kannel.password, "mps": 50, "extra": {"smsc": "fake", "concurrency": 4}}}))
-    provider = build_account_provider(accounts["kannel-main"], timeout_s=5, max_attempts=2,
-                                      concurrency=50, deadline_s=20)
+    accounts = load_accounts(
+        json.dumps(
+            {
+                "kannel-main": {
+                    "provider": "kannel",
+                    "base_url": kannel.base_url,
+                    "username": kannel.username,
+                    "password": kannel.password,
+                    "mps": 50,
+                    "extra": {"smsc": "fake", "concurrency": 4},
+                }
+            }
+        )
+    )
+    provider = build_account_provider(
+        accounts["kannel-main"], timeout_s=5, max_attempts=2, concurrency=50, deadline_s=20
+    )
     assert isinstance(provider, KannelProvider) and provider.concurrency == 4
     results = await provider.send_batch(batch(3, "http://127.0.0.1:9/x?secret=s", prefix=60_000))
     await provider.close()
     assert {r.status for r in results} == {M.SENT}
-    assert await until(lambda: {"+31600060000", "+31600060001", "+31600060002"}
-                       <= {p.receiver for p in kannel.fakesmsc_received()}, 10)
+    assert await until(
+        lambda: (
+            {"+31600060000", "+31600060001", "+31600060002"}
+            <= {p.receiver for p in kannel.fakesmsc_received()}
+        ),
+        10,
+    )
 
 
 # -- without Kannel -------------------------------------------------------------------------------
@@ -212,12 +242,21 @@ async def test_an_account_from_json_sends_through_kannel(kannel: KannelHarness) 
 )
 def test_receipt_status_table(status: str, expected: MessageStatus) -> None:
     provider = KannelProvider("http://k", "u", "p")
-    receipt = provider.parse_receipt({"ref": "42", "status": status, "at": "1700000000", "answer": "ACK/"})
-    assert (receipt.reference, receipt.gateway_id, receipt.status, receipt.at) == ("42", "42", expected, "1700000000")
+    receipt = provider.parse_receipt(
+        {"ref": "42", "status": status, "at": "1700000000", "answer": "ACK/"}
+    )
+    assert (receipt.reference, receipt.gateway_id, receipt.status, receipt.at) == (
+        "42",
+        "42",
+        expected,
+        "1700000000",
+    )
 
 
-@pytest.mark.parametrize("payload", [{"status": "1"}, {"ref": "42"}, {"ref": "42", "status": "%d"},
-                                     {"ref": "42", "status": "3"}])
+@pytest.mark.parametrize(
+    "payload",
+    [{"status": "1"}, {"ref": "42"}, {"ref": "42", "status": "%d"}, {"ref": "42", "status": "3"}],
+)
 def test_unreadable_receipts_are_refused(payload: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         KannelProvider("http://k", "u", "p").parse_receipt(payload)
@@ -234,8 +273,14 @@ async def test_lookup_never_invites_a_resend() -> None:
 
 
 async def test_refused_connection_is_retried_then_error() -> None:
-    provider = KannelProvider(f"http://127.0.0.1:{free_port()}", "u", "p", max_attempts=3,
-                              backoff_base_s=0.01, backoff_cap_s=0.02)
+    provider = KannelProvider(
+        f"http://127.0.0.1:{free_port()}",
+        "u",
+        "p",
+        max_attempts=3,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.02,
+    )
     [result] = await provider.send_batch(batch(1, "http://127.0.0.1:9/x", prefix=40_000))
     await provider.close()
     assert result.status == M.ERROR and result.attempts == 3 and not result.unknown
@@ -256,8 +301,15 @@ async def test_lost_answer_is_unknown_and_never_resent(aiohttp_server: Any) -> N
     app = web.Application()
     app.router.add_get("/cgi-bin/sendsms", sendsms)
     server = await aiohttp_server(app)
-    provider = KannelProvider(str(server.make_url("")), "u", "p", timeout_s=0.3, max_attempts=5,
-                              backoff_base_s=0.01, backoff_cap_s=0.02)
+    provider = KannelProvider(
+        str(server.make_url("")),
+        "u",
+        "p",
+        timeout_s=0.3,
+        max_attempts=5,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.02,
+    )
     [result] = await provider.send_batch(batch(1, "http://127.0.0.1:9/x", prefix=50_000))
     await provider.close()
     assert result.unknown and result.status == M.DEQUEUED and result.attempts == 2

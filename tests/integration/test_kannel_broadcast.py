@@ -20,21 +20,45 @@ N = 1000
 
 def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path):  # noqa: F811
     base_url, user, password = kannel.start_info
-    accounts = {"kannel-main": {"provider": "kannel", "base_url": base_url, "username": user,
-                                "password": password, "mps": 400}}
+    accounts = {
+        "kannel-main": {
+            "provider": "kannel",
+            "base_url": base_url,
+            "username": user,
+            "password": password,
+            "mps": 400,
+        }
+    }
     stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
     rows = write_recipients(tmp_path / "list.csv", N, seed=21)
-    add_code(stack.engine, stack.settings, "55520", "short", mps=400, provider="kannel", account="kannel-main")
+    add_code(
+        stack.engine,
+        stack.settings,
+        "55520",
+        "short",
+        mps=400,
+        provider="kannel",
+        account="kannel-main",
+    )
     parts_before = len(kannel.fakesmsc_received())
     # a UCS-2 text over 70 units: two concatenated parts per message at the SMSC
-    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(
-        sender="55520", text="Hola {name}, tu saldo es {balance} MXN. ¿Dudas? Llámanos ☎ " + "·" * 60))
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / "list.csv",
+        NewBroadcast(
+            sender="55520",
+            text="Hola {name}, tu saldo es {balance} MXN. ¿Dudas? Llámanos ☎ " + "·" * 60,
+        ),
+    )
 
     def settled() -> bool:
         got = get_broadcast(stack.engine, view["id"])
         return got["counts"].get("DELIVRD", 0) == N and got["status"] == "COMPLETED"
 
-    stack.wait(settled, 120, "every message DELIVRD by Kannel's receipts, and the broadcast COMPLETED")
+    stack.wait(
+        settled, 120, "every message DELIVRD by Kannel's receipts, and the broadcast COMPLETED"
+    )
     final = get_broadcast(stack.engine, view["id"])
     assert final["status"] == "COMPLETED" and final["deliveredMessages"] == N
     whole = [w for w in kannel.messages() if w.receiver in rows]

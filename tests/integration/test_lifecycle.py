@@ -40,8 +40,12 @@ async def world(database_url, aiohttp_server, tmp_path):
     """A database with a code, the simulator on loopback, and an in-process send context."""
     server = await aiohttp_server(build_app(SimulatorConfig(dlr_delay_s=3600)))
     upgrade(database_url)
-    settings = Settings(database_url=database_url, messangi_base_url=str(server.make_url("/v1")),
-                        auto_suspend_failures=15, send_concurrency=10)
+    settings = Settings(
+        database_url=database_url,
+        messangi_base_url=str(server.make_url("/v1")),
+        auto_suspend_failures=15,
+        send_concurrency=10,
+    )
     engine = engine_for(database_url)
     add_code(engine, settings, "55501", "short", mps=1000)
     providers: dict = {}
@@ -50,13 +54,20 @@ async def world(database_url, aiohttp_server, tmp_path):
         return providers.setdefault(key, build_named_provider(settings, key))
 
     queue = ListQueue()
-    ctx = sending.SendContext(settings=settings, engine=engine, bucket=MemoryTokenBucket(), queue=queue,
-                              provider_for=provider_for)
+    ctx = sending.SendContext(
+        settings=settings,
+        engine=engine,
+        bucket=MemoryTokenBucket(),
+        queue=queue,
+        provider_for=provider_for,
+    )
 
     def make(n: int, **kw) -> int:
         f = tmp_path / f"list{n}.txt"
         f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
-        return create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola", **kw))["id"]
+        return create_from_file(
+            engine, settings, f, NewBroadcast(sender="55501", text="Hola", **kw)
+        )["id"]
 
     async def drain() -> None:
         while queue.chunks:
@@ -71,7 +82,7 @@ async def world(database_url, aiohttp_server, tmp_path):
 async def test_scheduled_broadcast_starts_only_when_due(world):
     settings, engine, queue, provider_for, make, drain = world
     bid = make(5, at="2031-03-01T09:00", tz="Europe/Madrid")  # 08:00 UTC
-    before = (await poller.tick(engine, settings, queue, provider_for, now=_utc(2031, 3, 1, 7, 59)))
+    before = await poller.tick(engine, settings, queue, provider_for, now=_utc(2031, 3, 1, 7, 59))
     assert before.started == [] and get_broadcast(engine, bid)["status"] == "SCHEDULED"
     after = await poller.tick(engine, settings, queue, provider_for, now=_utc(2031, 3, 1, 8, 0))
     assert after.started == [bid] and get_broadcast(engine, bid)["status"] == "RUNNING"
@@ -90,7 +101,10 @@ async def test_receipts_are_idempotent_ordered_and_may_come_first(world):
     bid = make(3)
     await poller.tick(engine, settings, queue, provider_for)
     with engine.begin() as conn:  # claimed, the send answer not stored yet
-        ids = [r[0] for r in conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == bid))]
+        ids = [
+            r[0]
+            for r in conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == bid))
+        ]
         messages_repo.claim(conn, bid, ids, now=utcnow(), lease_s=60)
     first, second, third = (str(i) for i in ids)
     # a receipt before the send response is kept …
@@ -111,17 +125,28 @@ async def test_receipts_are_idempotent_ordered_and_may_come_first(world):
     unknown = apply_receipt(engine, "simulator", Receipt("999999", "nope", M.DELIVRD))
     assert unknown.message_id is None and not unknown.applied
     with engine.connect() as conn:
-        history = conn.execute(sa.select(receipts.c.status, receipts.c.applied)
-                               .where(receipts.c.message_id == ids[0]).order_by(receipts.c.id)).all()
-        orphans = conn.execute(sa.select(sa.func.count()).where(receipts.c.message_id.is_(None))).scalar_one()
-    assert [tuple(r) for r in history] == [("DELIVRD", True), ("DELIVRD", False), ("ENROUTE", False)]
+        history = conn.execute(
+            sa.select(receipts.c.status, receipts.c.applied)
+            .where(receipts.c.message_id == ids[0])
+            .order_by(receipts.c.id)
+        ).all()
+        orphans = conn.execute(
+            sa.select(sa.func.count()).where(receipts.c.message_id.is_(None))
+        ).scalar_one()
+    assert [tuple(r) for r in history] == [
+        ("DELIVRD", True),
+        ("DELIVRD", False),
+        ("ENROUTE", False),
+    ]
     assert orphans == 1
     assert _status(engine, int(third))[0] == "DEQUEUED"
 
 
 def _status(engine, mid: int) -> tuple[str, str | None]:
     with engine.connect() as conn:
-        row = conn.execute(sa.select(messages.c.status, messages.c.gateway_id).where(messages.c.id == mid)).one()
+        row = conn.execute(
+            sa.select(messages.c.status, messages.c.gateway_id).where(messages.c.id == mid)
+        ).one()
     return row[0], row[1]
 
 
@@ -141,8 +166,13 @@ async def test_consecutive_gateway_failures_suspend_the_broadcast(world):
     bad = settings.model_copy(update={"messangi_api_key": "wrong"})  # every send a permanent 401
     bid = make(200)
     providers: dict = {}
-    ctx = sending.SendContext(settings=bad, engine=engine, bucket=MemoryTokenBucket(), queue=queue,
-                              provider_for=lambda k: providers.setdefault(k, build_named_provider(bad, k)))
+    ctx = sending.SendContext(
+        settings=bad,
+        engine=engine,
+        bucket=MemoryTokenBucket(),
+        queue=queue,
+        provider_for=lambda k: providers.setdefault(k, build_named_provider(bad, k)),
+    )
     await poller.tick(engine, bad, queue, provider_for)
     while queue.chunks:
         b, ids, _ = queue.chunks.pop(0)

@@ -12,7 +12,7 @@ from broadcaster.services.codes import add_code
 from broadcaster.store.db import create_engine, upgrade
 from broadcaster.store.models import messages
 
-STEP = 2 ** 32
+STEP = 2**32
 
 
 def _send_list(url: str, tmp_path, n: int, name: str) -> list[int]:
@@ -25,8 +25,14 @@ def _send_list(url: str, tmp_path, n: int, name: str) -> list[int]:
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
     bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
     with engine.connect() as conn:
-        ids = [i for (i,) in conn.execute(sa.select(messages.c.id).where(messages.c.broadcast_id == bid)
-                                          .order_by(messages.c.id))]
+        ids = [
+            i
+            for (i,) in conn.execute(
+                sa.select(messages.c.id)
+                .where(messages.c.broadcast_id == bid)
+                .order_by(messages.c.id)
+            )
+        ]
     engine.dispose()
     return ids
 
@@ -34,9 +40,11 @@ def _send_list(url: str, tmp_path, n: int, name: str) -> list[int]:
 def test_a_fresh_database_starts_ids_at_its_own_offset(database_url, tmp_path) -> None:
     upgrade(database_url)
     ids = _send_list(database_url, tmp_path, 3, "first")
-    assert ids[0] % STEP == 1 and ids[0] > STEP, ids  # the first id after a random multiple of 2**32
+    assert ids[0] % STEP == 1 and ids[0] > STEP, (
+        ids
+    )  # the first id after a random multiple of 2**32
     assert ids == [ids[0], ids[0] + 1, ids[0] + 2]
-    assert ids[-1] < 2 ** 53  # exact in JavaScript (the dashboard, API clients)
+    assert ids[-1] < 2**53  # exact in JavaScript (the dashboard, API clients)
 
 
 def test_two_fresh_databases_do_not_share_ids(tmp_path) -> None:
@@ -49,7 +57,9 @@ def test_two_fresh_databases_do_not_share_ids(tmp_path) -> None:
     assert len(firsts) == 3  # 2 million possible offsets: a repeat here is a one-in-700,000 event
 
 
-def test_an_existing_database_keeps_its_ids_and_continues_above_an_offset(database_url, tmp_path) -> None:
+def test_an_existing_database_keeps_its_ids_and_continues_above_an_offset(
+    database_url, tmp_path
+) -> None:
     upgrade(database_url, "0002")
     before = _send_list(database_url, tmp_path, 2, "first")
     assert before == [1, 2]

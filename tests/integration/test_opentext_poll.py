@@ -26,11 +26,19 @@ class ListQueue:
         self.chunks.append((broadcast_id, ids, countdown_s))
 
 
-async def test_poller_settles_opentext_messages_from_job_status(aiohttp_server, sqlite_url, tmp_path):
+async def test_poller_settles_opentext_messages_from_job_status(
+    aiohttp_server, sqlite_url, tmp_path
+):
     fake = FakeOpenText()
     server = await aiohttp_server(fake.app())
-    accounts = {"ot": {"provider": "opentext", "base_url": str(server.make_url("")).rstrip("/"),
-                       "username": USERNAME, "password": PASSWORD}}
+    accounts = {
+        "ot": {
+            "provider": "opentext",
+            "base_url": str(server.make_url("")).rstrip("/"),
+            "username": USERNAME,
+            "password": PASSWORD,
+        }
+    }
     upgrade(sqlite_url)
     settings = Settings(database_url=sqlite_url, accounts=json.dumps(accounts))
     engine = engine_for(sqlite_url)
@@ -38,15 +46,22 @@ async def test_poller_settles_opentext_messages_from_job_status(aiohttp_server, 
     numbers = [f"+5255100{i:05d}" for i in range(41)]
     assert sum(n.endswith(FAIL_SUFFIX) for n in numbers) == 1  # the fake fails this one
     (tmp_path / "list.txt").write_text("\n".join(numbers) + "\n")
-    bid = create_from_file(engine, settings, tmp_path / "list.txt", NewBroadcast(sender="55530", text="Hola"))["id"]
+    bid = create_from_file(
+        engine, settings, tmp_path / "list.txt", NewBroadcast(sender="55530", text="Hola")
+    )["id"]
     providers: dict[str, object] = {}
 
     def provider_for(key: str):
         return providers.setdefault(key, build_named_provider(settings, key))
 
     queue = ListQueue()
-    ctx = sending.SendContext(settings=settings, engine=engine, bucket=MemoryTokenBucket(), queue=queue,
-                              provider_for=provider_for)
+    ctx = sending.SendContext(
+        settings=settings,
+        engine=engine,
+        bucket=MemoryTokenBucket(),
+        queue=queue,
+        provider_for=provider_for,
+    )
     await poller.tick(engine, settings, queue, provider_for)  # starts it and dispatches
     while queue.chunks:
         b, ids, _ = queue.chunks.pop(0)

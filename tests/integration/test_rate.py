@@ -21,10 +21,18 @@ def test_two_codes_keep_their_own_rates_across_three_workers(make_stack, tmp_pat
         add_code(stack.engine, stack.settings, code, "short", mps=mps)
         # more recipients than the code can send in the window: demand exceeds supply
         write_recipients(tmp_path / f"{code}.csv", int(mps * SECONDS * 1.5), seed=10 + i)
-        ids[code] = create_from_file(stack.engine, stack.settings, tmp_path / f"{code}.csv",
-                                     NewBroadcast(sender=code, text="Hola {name}"))["id"]
+        ids[code] = create_from_file(
+            stack.engine,
+            stack.settings,
+            tmp_path / f"{code}.csv",
+            NewBroadcast(sender=code, text="Hola {name}"),
+        )["id"]
     for code, bid in ids.items():
-        stack.wait(lambda b=bid: get_broadcast(stack.engine, b)["status"] == "COMPLETED", 60, f"{code} done")
+        stack.wait(
+            lambda b=bid: get_broadcast(stack.engine, b)["status"] == "COMPLETED",
+            60,
+            f"{code} done",
+        )
     for code, mps in RATES.items():
         per_second = dict(stack.sim(f"/_sim/stats/rate?from={code}")["per_second"])
         full = sorted(per_second)[1:-1]  # whole seconds only: the first and last are partial

@@ -43,8 +43,12 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
     # When the broadcast is created and the scheduler picks it up
     view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv", req)
     assert view["expectedMessages"] == 10_000
-    stack.wait(lambda: get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED", 240, "COMPLETED")
-    stack.wait(lambda: stack.sim("/_sim/stats")["receipts_sent"] >= 10_000, 120, "all receipts sent")
+    stack.wait(
+        lambda: get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED", 240, "COMPLETED"
+    )
+    stack.wait(
+        lambda: stack.sim("/_sim/stats")["receipts_sent"] >= 10_000, 120, "all receipts sent"
+    )
     stack.wait(lambda: _receipts(stack) >= 10_000, 60, "receipts stored")
     # Then every externalId reached the gateway exactly once …
     stats = stack.sim("/_sim/stats")
@@ -52,7 +56,9 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
     assert stats["duplicates"] == []
     # … every text was rendered from its own row …
     with stack.engine.connect() as conn:
-        stored = conn.execute(sa.select(messages.c.recipient, messages.c.text, messages.c.status)).all()
+        stored = conn.execute(
+            sa.select(messages.c.recipient, messages.c.text, messages.c.status)
+        ).all()
     assert len(stored) == 10_000
     for recipient, text, _ in stored:
         name, balance = rows[recipient]
@@ -71,14 +77,22 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
     multiprocess.MultiProcessCollector(registry, path=str(stack.dev.workdir / "metrics"))
     labels = {"code": "55501", "provider": "simulator"}
     assert registry.get_sample_value("broadcaster_messages_sent_total", labels) == 10_000
-    assert registry.get_sample_value("broadcaster_receipts_total", {"status": "DELIVRD", **labels}) == \
-        counts.get("DELIVRD", 0)
-    assert registry.get_sample_value("broadcaster_send_latency_seconds_count", {"provider": "simulator"}) == 10_000
+    assert registry.get_sample_value(
+        "broadcaster_receipts_total", {"status": "DELIVRD", **labels}
+    ) == counts.get("DELIVRD", 0)
+    assert (
+        registry.get_sample_value(
+            "broadcaster_send_latency_seconds_count", {"provider": "simulator"}
+        )
+        == 10_000
+    )
 
 
 def _receipts(stack) -> int:
     with stack.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(receipts).where(receipts.c.applied)).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(receipts).where(receipts.c.applied)
+        ).scalar_one()
 
 
 class _Receiver:
@@ -112,16 +126,27 @@ def test_client_callbacks_get_every_status_change_signed(make_stack, tmp_path):
     from broadcaster.services.client_callbacks import verify
 
     receiver = _Receiver()
-    stack = make_stack(env={"BROADCASTER_CALLBACK_ALLOW_PRIVATE": "true", "BROADCASTER_CALLBACK_SECRET": "s3"})
+    stack = make_stack(
+        env={"BROADCASTER_CALLBACK_ALLOW_PRIVATE": "true", "BROADCASTER_CALLBACK_SECRET": "s3"}
+    )
     write_recipients(tmp_path / "list.csv", 20)
     add_code(stack.engine, stack.settings, "55501", "short", mps=500)
-    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
-                            NewBroadcast(sender="55501", text="Hola {name}", callbacks=(receiver.url,)))
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / "list.csv",
+        NewBroadcast(sender="55501", text="Hola {name}", callbacks=(receiver.url,)),
+    )
     stack.wait(lambda: len(receiver.seen) >= 40, 60, "SENT and a final status per message")
     time.sleep(1.5)  # not hiding a race: lets a wrongly repeated callback show up before we count
     by_message: dict[str, list[str]] = {}
     for headers, body in receiver.seen:
-        assert verify("s3", headers["X-Broadcaster-Timestamp"], body["raw"], headers["X-Broadcaster-Signature"])
+        assert verify(
+            "s3",
+            headers["X-Broadcaster-Timestamp"],
+            body["raw"],
+            headers["X-Broadcaster-Signature"],
+        )
         by_message.setdefault(body["id"], []).append(body["status"])
     assert len(by_message) == 20
     for statuses in by_message.values():
@@ -137,8 +162,12 @@ def test_real_workers_on_each_database(make_stack, database_url, tmp_path):
     stack = make_stack(database_url=database_url, env={"BROADCASTER_LEASE_S": "600"})
     write_recipients(tmp_path / "list.csv", 2_000, seed=5)
     add_code(stack.engine, stack.settings, "55501", "short", mps=5000)
-    view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv",
-                            NewBroadcast(sender="55501", text="Hola {name}"))
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / "list.csv",
+        NewBroadcast(sender="55501", text="Hola {name}"),
+    )
 
     def settled() -> bool:
         got = get_broadcast(stack.engine, view["id"])

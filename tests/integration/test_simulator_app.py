@@ -78,7 +78,9 @@ async def test_send_answer_and_lookups(sim_client: Any) -> None:
     rows = (await (await client.get("/v1/messages?externalId=e1", headers=AUTH)).json())["data"]
     assert [r["id"] for r in rows] == [data["id"]]
     assert set(rows[0]) == {"id", "externalId", "status", "from", "to", "date"}
-    assert (await (await client.get("/messages?externalId=nope", headers=AUTH)).json())["data"] == []
+    assert (await (await client.get("/messages?externalId=nope", headers=AUTH)).json())[
+        "data"
+    ] == []
     one = await client.get(f"/raven/v2/messages/{data['id']}", headers=AUTH)
     assert (await one.json())["data"]["externalId"] == "e1"
     assert (await client.get("/v1/messages/000000ff0000000000000000", headers=AUTH)).status == 404
@@ -87,9 +89,15 @@ async def test_send_answer_and_lookups(sim_client: Any) -> None:
 
 @pytest.mark.parametrize(
     ("payload", "status"),
-    [({"text": "hi", "to": "+15551230001"}, 400), (body("x", to="12ab"), 400),
-     (body("x", to="+0123"), 400), (body("x", text=""), 400), ([1, 2], 400),
-     (body("x", externalId=5), 400), (body("x", to="15551230001"), 200)],
+    [
+        ({"text": "hi", "to": "+15551230001"}, 400),
+        (body("x", to="12ab"), 400),
+        (body("x", to="+0123"), 400),
+        (body("x", text=""), 400),
+        ([1, 2], 400),
+        (body("x", externalId=5), 400),
+        (body("x", to="15551230001"), 200),
+    ],
 )
 async def test_validation(sim_client: Any, payload: Any, status: int) -> None:
     client = await sim_client()
@@ -100,7 +108,11 @@ async def test_wrong_key_is_401_and_stores_nothing(sim_client: Any) -> None:
     client = await sim_client()
     resp = await client.post("/v1/messages", json=body("e"), headers={"Authorization": "Bearer x"})
     stats = await (await client.get("/_sim/stats")).json()
-    assert resp.status == 401 and stats["accepted_total"] == 0 and stats["by_status_code"] == {"401": 1}
+    assert (
+        resp.status == 401
+        and stats["accepted_total"] == 0
+        and stats["by_status_code"] == {"401": 1}
+    )
 
 
 async def test_duplicates_are_counted_not_refused(sim_client: Any) -> None:
@@ -116,14 +128,18 @@ async def test_duplicates_are_counted_not_refused(sim_client: Any) -> None:
 # -- receipts -------------------------------------------------------------------------------------
 
 
-async def test_receipts_enroute_then_final_with_the_mix(sim_client: Any, aiohttp_server: Any) -> None:
+async def test_receipts_enroute_then_final_with_the_mix(
+    sim_client: Any, aiohttp_server: Any
+) -> None:
     inbox = Inbox()
     url = await inbox_url(aiohttp_server, inbox)
-    client = await sim_client(dlr_delay_s=0.05, dlr_enroute=True,
-                              dlr_mix={"DELIVRD": 0.5, "EXPIRED": 0.5})
+    client = await sim_client(
+        dlr_delay_s=0.05, dlr_enroute=True, dlr_mix={"DELIVRD": 0.5, "EXPIRED": 0.5}
+    )
     for i in range(200):
-        await client.post("/v1/messages", json=body(f"r{i}", requestDR=True, callbacks=[url]),
-                          headers=AUTH)
+        await client.post(
+            "/v1/messages", json=body(f"r{i}", requestDR=True, callbacks=[url]), headers=AUTH
+        )
     stats = await settle(client)
     assert stats["receipts_sent"] == 400 and stats["receipts_failed"] == 0
     assert set(inbox.bodies[0]) == {"id", "externalId", "status", "date", "from", "to"}
@@ -138,7 +154,9 @@ async def test_receipts_enroute_then_final_with_the_mix(sim_client: Any, aiohttp
     assert row["status"] in ("DELIVRD", "EXPIRED")
 
 
-async def test_receipts_retry_while_the_receiver_is_down(sim_client: Any, aiohttp_server: Any) -> None:
+async def test_receipts_retry_while_the_receiver_is_down(
+    sim_client: Any, aiohttp_server: Any
+) -> None:
     inbox = Inbox(down_for=30)
     url = await inbox_url(aiohttp_server, inbox)
     client = await sim_client(dlr_delay_s=0, callback_retry_s=0.02, callback_max_attempts=6)
@@ -170,18 +188,26 @@ async def test_where_receipts_go(sim_client: Any, aiohttp_server: Any) -> None:
     assert sorted(b["externalId"] for b in inbox.bodies) == ["default", "listed", "listed"]
 
 
-async def test_many_receipts_use_a_bounded_number_of_tasks(sim_client: Any, aiohttp_server: Any) -> None:
+async def test_many_receipts_use_a_bounded_number_of_tasks(
+    sim_client: Any, aiohttp_server: Any
+) -> None:
     inbox = Inbox()
     url = await inbox_url(aiohttp_server, inbox)
     client = await sim_client(dlr_delay_s=0.5, callback_workers=4)
 
     def tasks() -> int:  # not counting the HTTP server's per-connection handlers
-        return sum("RequestHandler" not in t.get_coro().__qualname__  # type: ignore[union-attr]
-                   for t in asyncio.all_tasks())
+        return sum(
+            "RequestHandler" not in t.get_coro().__qualname__  # type: ignore[union-attr]
+            for t in asyncio.all_tasks()
+        )
 
     before = tasks()
-    await asyncio.gather(*(client.post("/v1/messages", json=body(f"t{i}", callbacks=[url]),
-                                       headers=AUTH) for i in range(2000)))
+    await asyncio.gather(
+        *(
+            client.post("/v1/messages", json=body(f"t{i}", callbacks=[url]), headers=AUTH)
+            for i in range(2000)
+        )
+    )
     assert tasks() - before < 10  # pending receipts are heap entries, not tasks
     stats = await settle(client, 30)
     assert stats["receipts_sent"] == 2000
@@ -195,8 +221,14 @@ async def test_runtime_config(sim_client: Any) -> None:
     resp = await client.post("/_sim/config", json={"share_500": 1.0})
     assert resp.status == 200 and (await resp.json())["share_500"] == 1.0
     assert (await client.post("/v1/messages", json=body("x"), headers=AUTH)).status == 500
-    for bad in ({"nope": 1}, {"share_429": 2}, {"share_429": 0.6, "share_500": 0.6},
-                {"fault_script": ["boom"]}, {"dlr_mix": {"SENT": 1}}, [1]):
+    for bad in (
+        {"nope": 1},
+        {"share_429": 2},
+        {"share_429": 0.6, "share_500": 0.6},
+        {"fault_script": ["boom"]},
+        {"dlr_mix": {"SENT": 1}},
+        [1],
+    ):
         assert (await client.post("/_sim/config", json=bad)).status == 400, bad
     assert (await (await client.get("/_sim/config")).json())["share_500"] == 1.0
 
@@ -204,8 +236,10 @@ async def test_runtime_config(sim_client: Any) -> None:
 async def test_seed_replays_the_same_faults(sim_client: Any) -> None:
     async def codes() -> list[int]:
         client = await sim_client(seed=11, share_500=0.3, share_429=0.3, retry_after_s=0)
-        return [(await client.post("/v1/messages", json=body(f"s{i}"), headers=AUTH)).status
-                for i in range(40)]
+        return [
+            (await client.post("/v1/messages", json=body(f"s{i}"), headers=AUTH)).status
+            for i in range(40)
+        ]
 
     first, second = await codes(), await codes()
     assert first == second and {200, 429, 500} <= set(first)
@@ -220,7 +254,11 @@ async def test_rate_and_reset(sim_client: Any) -> None:
     first_id = (await (await client.get("/_sim/messages?externalId=a0")).json())["data"][0]["id"]
     await client.post("/_sim/reset")
     stats = await (await client.get("/_sim/stats")).json()
-    assert stats["accepted_total"] == 0 and stats["posts_total"] == 0 and stats["accepted_by_sender"] == {}
+    assert (
+        stats["accepted_total"] == 0
+        and stats["posts_total"] == 0
+        and stats["accepted_by_sender"] == {}
+    )
     resp = await client.post("/v1/messages", json=body("a0"), headers=AUTH)
     assert (await resp.json())["data"]["id"] != first_id  # ids never repeat across resets
     assert client.app[SIM].store.count("a0") == 1
@@ -240,18 +278,34 @@ def test_a_million_messages_fit_well_under_300_mb() -> None:
     used, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     per_message_b = used / n
-    print(f"\nsimulator store: {per_message_b:.0f} bytes a message, "
-          f"~{per_message_b * 1_000_000 / 2**20:.0f} MiB for a million")
+    print(
+        f"\nsimulator store: {per_message_b:.0f} bytes a message, "
+        f"~{per_message_b * 1_000_000 / 2**20:.0f} MiB for a million"
+    )
     assert per_message_b * 1_000_000 < 200 * 2**20
     assert store.count("1000007") == 1 and store.row(7)["to"] == "+15551000007"
 
 
 def test_command_line_settings() -> None:
-    args = _parser().parse_args([
-        "--port", "9000", "--share-429", "0.05", "--retry-after-s", "2", "--dlr-enroute",
-        "--dlr-mix", "DELIVRD=0.9,UNDELIV=0.1", "--fault-script", "slow,ok,500",
-        "--config-json", '{"share_500": 0.1, "seed": 1}', "--seed", "5",
-    ])
+    args = _parser().parse_args(
+        [
+            "--port",
+            "9000",
+            "--share-429",
+            "0.05",
+            "--retry-after-s",
+            "2",
+            "--dlr-enroute",
+            "--dlr-mix",
+            "DELIVRD=0.9,UNDELIV=0.1",
+            "--fault-script",
+            "slow,ok,500",
+            "--config-json",
+            '{"share_500": 0.1, "seed": 1}',
+            "--seed",
+            "5",
+        ]
+    )
     config = config_from_args(args)
     assert args.port == 9000
     assert (config.share_429, config.retry_after_s, config.share_500) == (0.05, 2.0, 0.1)

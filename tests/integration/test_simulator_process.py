@@ -54,8 +54,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def messages(n: int, prefix: str, sender: str = "12345") -> list[OutboundMessage]:
-    return [OutboundMessage(reference=f"{prefix}{i}", sender=sender, to=f"+1555{i:07d}",
-                            text=f"message {i}") for i in range(n)]
+    return [
+        OutboundMessage(
+            reference=f"{prefix}{i}", sender=sender, to=f"+1555{i:07d}", text=f"message {i}"
+        )
+        for i in range(n)
+    ]
 
 
 async def test_every_message_accepted_exactly_once_through_faults(
@@ -63,12 +67,27 @@ async def test_every_message_accepted_exactly_once_through_faults(
 ) -> None:
     # Given a gateway where one request in five meets a fault: 429, 500, an answer that comes
     # after the client's timeout, a drop before storing, a drop after storing
-    simulator.reconfigure(share_429=0.05, retry_after_s=1, share_500=0.05, share_slow=0.03,
-                          slow_s=2.0, share_drop_before=0.035, share_drop_after=0.035)
-    provider = MessangiProvider(simulator.base_url, simulator.api_key, timeout_s=1.0,
-                                max_attempts=10, concurrency=50, deadline_s=60.0,
-                                callback_url=receiver.url, backoff_base_s=0.05, backoff_cap_s=1.0,
-                                settle_s=0.2)
+    simulator.reconfigure(
+        share_429=0.05,
+        retry_after_s=1,
+        share_500=0.05,
+        share_slow=0.03,
+        slow_s=2.0,
+        share_drop_before=0.035,
+        share_drop_after=0.035,
+    )
+    provider = MessangiProvider(
+        simulator.base_url,
+        simulator.api_key,
+        timeout_s=1.0,
+        max_attempts=10,
+        concurrency=50,
+        deadline_s=60.0,
+        callback_url=receiver.url,
+        backoff_base_s=0.05,
+        backoff_cap_s=1.0,
+        settle_s=0.2,
+    )
     batch = messages(2000, "ext-")
 
     # When all 2,000 are sent through the adapter
@@ -81,7 +100,9 @@ async def test_every_message_accepted_exactly_once_through_faults(
 
     # Then every result is SENT with its own gateway id, and the gateway accepted each
     # externalId exactly once although it saw more POSTs than that
-    assert [r.status for r in results] == [M.SENT] * 2000, [r for r in results if r.status != M.SENT][:3]
+    assert [r.status for r in results] == [M.SENT] * 2000, [
+        r for r in results if r.status != M.SENT
+    ][:3]
     assert not any(r.unknown for r in results)
     assert len({r.gateway_id for r in results}) == 2000
     stats = await asyncio.to_thread(simulator.stats)
@@ -91,9 +112,11 @@ async def test_every_message_accepted_exactly_once_through_faults(
     for probe in ("ext-0", "ext-999", "ext-1999"):
         assert await asyncio.to_thread(simulator.external_count, probe) == 1
     retried = sum(r.attempts > 1 for r in results)
-    print(f"\n2,000 messages through {sum(stats['faults'].values())} faults in {elapsed_s:.1f}s: "
-          f"{stats['posts_total']} POSTs, {stats['lookups_total']} look-ups, {retried} retried; "
-          f"faults {stats['faults']}")
+    print(
+        f"\n2,000 messages through {sum(stats['faults'].values())} faults in {elapsed_s:.1f}s: "
+        f"{stats['posts_total']} POSTs, {stats['lookups_total']} look-ups, {retried} retried; "
+        f"faults {stats['faults']}"
+    )
 
     # And each message's receipts reach our receiver: one ENROUTE, then one final status
     await simulator.until(lambda s: s["receipts_sent"] >= 4000 and s["receipts_pending"] == 0)
@@ -113,8 +136,14 @@ async def test_every_message_accepted_exactly_once_through_faults(
 
 def test_runtime_control_and_stats(simulator: SimulatorProcess) -> None:
     async def send(n: int, prefix: str, sender: str) -> list[Any]:
-        provider = MessangiProvider(simulator.base_url, simulator.api_key, timeout_s=2.0,
-                                    max_attempts=3, concurrency=10, deadline_s=10.0)
+        provider = MessangiProvider(
+            simulator.base_url,
+            simulator.api_key,
+            timeout_s=2.0,
+            max_attempts=3,
+            concurrency=10,
+            deadline_s=10.0,
+        )
         try:
             return await provider.send_batch(messages(n, prefix, sender))
         finally:
@@ -123,8 +152,9 @@ def test_runtime_control_and_stats(simulator: SimulatorProcess) -> None:
     # 401 at runtime: change the key under the adapter
     simulator.reconfigure(api_key="rotated")
     assert {r.status for r in asyncio.run(send(3, "k", "777"))} == {M.ERROR}
-    simulator.reconfigure(api_key="simulator-key", fault_script=["500", "ok", "429"],
-                          retry_after_s=0)
+    simulator.reconfigure(
+        api_key="simulator-key", fault_script=["500", "ok", "429"], retry_after_s=0
+    )
     results = asyncio.run(send(20, "r", "777"))
     assert {r.status for r in results} == {M.SENT}
 
@@ -151,11 +181,21 @@ def test_one_provider_across_event_loops(simulator: SimulatorProcess) -> None:
     assert simulator.stats()["accepted_total"] == 10
 
 
-def _throughput(simulator: SimulatorProcess, n: int, concurrency: int, runner: Any,
-                callback_url: str | None = None) -> float:
+def _throughput(
+    simulator: SimulatorProcess,
+    n: int,
+    concurrency: int,
+    runner: Any,
+    callback_url: str | None = None,
+) -> float:
     async def bench() -> float:
-        provider = MessangiProvider(simulator.base_url, simulator.api_key, timeout_s=10.0,
-                                    concurrency=concurrency, callback_url=callback_url)
+        provider = MessangiProvider(
+            simulator.base_url,
+            simulator.api_key,
+            timeout_s=10.0,
+            concurrency=concurrency,
+            callback_url=callback_url,
+        )
         try:
             await provider.send_batch(messages(200, "warm-"))  # open the pool
             started = time.perf_counter()

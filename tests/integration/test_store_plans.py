@@ -54,8 +54,15 @@ def _plans_of(engine: sa.Engine, work: Any) -> list[tuple[str, str]]:
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     with engine.connect() as conn:
-        return [(sql, " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)))
-                for sql, params in seen]
+        return [
+            (
+                sql,
+                " | ".join(
+                    row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+                ),
+            )
+            for sql, params in seen
+        ]
 
 
 def _assert_by_primary_key(plans: list[tuple[str, str]]) -> None:
@@ -75,6 +82,7 @@ def _hot_path(bid: int, ids: list[int]) -> Any:
         messages_repo.extend_lease(conn, claimed[20:30], now + timedelta(seconds=60))
         messages_repo.release(conn, claimed[30:], now)
         messages_repo.restamp(conn, ids[100:150], now)
+
     return work
 
 
@@ -88,14 +96,20 @@ def test_every_hot_statement_finds_messages_by_primary_key(queued) -> None:
 def test_dispatch_stamps_by_primary_key(queued) -> None:
     engine, bid, _ = queued
     now = utcnow()
-    plans = _plans_of(engine, lambda conn: messages_repo.mark_dispatched(
-        conn, bid, limit=500, now=now, stale_before=now - timedelta(seconds=60)))
+    plans = _plans_of(
+        engine,
+        lambda conn: messages_repo.mark_dispatched(
+            conn, bid, limit=500, now=now, stale_before=now - timedelta(seconds=60)
+        ),
+    )
     update = [(sql, plan) for sql, plan in plans if sql.startswith("UPDATE")]
     assert len(update) == 1
     assert "SEARCH messages USING INTEGER PRIMARY KEY" in update[0][1], update
 
 
-def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(queued, sqlite_url) -> None:
+def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(
+    queued, sqlite_url
+) -> None:
     """Another writer holds SQLite's lock for 1.5 s; the claim waits, and its leases must still
     run a full ``lease_s`` from the moment it got through, or the poller would release (and a
     second worker resend) messages that are still being sent."""
@@ -106,9 +120,16 @@ def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(
 
     engine, bid, ids = queued
     settings = Settings(database_url=sqlite_url, lease_s=10)
-    ctx = sending.SendContext(settings=settings, engine=engine, bucket=None, queue=None,  # type: ignore[arg-type]
-                              provider_for=None)  # type: ignore[arg-type]
-    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    ctx = sending.SendContext(
+        settings=settings,
+        engine=engine,
+        bucket=None,
+        queue=None,  # type: ignore[arg-type]
+        provider_for=None,
+    )  # type: ignore[arg-type]
+    holder = sqlite3.connect(
+        sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
     holder.execute("BEGIN IMMEDIATE")  # the write lock, as a busy poller or receipt would hold it
     release = threading.Timer(1.5, lambda: holder.execute("COMMIT"))
     release.start()
@@ -120,9 +141,15 @@ def test_a_claim_that_waited_for_the_write_lock_leases_from_when_it_took_effect(
         holder.close()
     assert len(claimed) == 20
     with engine.connect() as conn:
-        leases = [r[0] for r in conn.execute(sa.select(messages.c.lease_until).where(
-            messages.c.id.in_([c.id for c in claimed])))]
-    assert min(leases) >= got_through + timedelta(seconds=10) - timedelta(seconds=sending.LEASE_SLACK_S), leases
+        leases = [
+            r[0]
+            for r in conn.execute(
+                sa.select(messages.c.lease_until).where(messages.c.id.in_([c.id for c in claimed]))
+            )
+        ]
+    assert min(leases) >= got_through + timedelta(seconds=10) - timedelta(
+        seconds=sending.LEASE_SLACK_S
+    ), leases
 
 
 def test_a_receipt_finds_its_message_by_primary_key(queued) -> None:
@@ -132,8 +159,9 @@ def test_a_receipt_finds_its_message_by_primary_key(queued) -> None:
     def work(conn: sa.Connection) -> None:
         msg = messages_repo.find_for_receipt(conn, str(ids[7]), None)
         assert msg is not None
-        messages_repo.advance_status(conn, msg["id"], [M.DEQUEUED, M.SENT, M.ENROUTE], M.DELIVRD, now,
-                                     gateway_id="g7")
+        messages_repo.advance_status(
+            conn, msg["id"], [M.DEQUEUED, M.SENT, M.ENROUTE], M.DELIVRD, now, gateway_id="g7"
+        )
         messages_repo.get_message(conn, msg["id"])
         callbacks_repo.target_for_message(conn, msg["id"], bid)
 
@@ -148,9 +176,15 @@ def test_the_expiry_sweep_seeks_old_sent_messages_instead_of_reading_every_sent_
     with engine.begin() as conn:  # 500 sent an hour ago, then the sweep with a 2-hour validity
         claimed = [c.id for c in messages_repo.claim(conn, bid, ids[:500], now=now, lease_s=60)]
         messages_repo.record_sent(conn, [(m, f"g{m}") for m in claimed], now - timedelta(hours=1))
-    plans = _plans_of(engine, lambda conn: messages_repo.expire_silent(conn, now - timedelta(hours=2), now))
+    plans = _plans_of(
+        engine, lambda conn: messages_repo.expire_silent(conn, now - timedelta(hours=2), now)
+    )
     assert len(plans) == 1
     # 148 ms per tick with a million sent messages when it read them all (status index only).
-    assert "ix_messages_status_lease_sent (status=? AND lease_until=? AND sent_at<?)" in plans[0][1], plans
+    assert (
+        "ix_messages_status_lease_sent (status=? AND lease_until=? AND sent_at<?)" in plans[0][1]
+    ), plans
     with engine.begin() as conn:
-        assert messages_repo.expire_silent(conn, now - timedelta(minutes=30), now) != []  # still expires
+        assert (
+            messages_repo.expire_silent(conn, now - timedelta(minutes=30), now) != []
+        )  # still expires

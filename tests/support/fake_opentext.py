@@ -78,7 +78,9 @@ class FakeOpenText:
 
     @staticmethod
     def _unauthorized() -> web.Response:
-        return web.json_response({"error": "Unauthorized", "message": "Bad credentials"}, status=401)
+        return web.json_response(
+            {"error": "Unauthorized", "message": "Bad credentials"}, status=401
+        )
 
     # -- submit ----------------------------------------------------------------------------------
 
@@ -88,20 +90,29 @@ class FakeOpenText:
             return self._unauthorized()
         action = self.script.pop(0) if self.script else "ok"
         if action == "429":
-            return web.json_response({"error": "Too Many Requests"}, status=429,
-                                     headers={"Retry-After": "0.05"})
+            return web.json_response(
+                {"error": "Too Many Requests"}, status=429, headers={"Retry-After": "0.05"}
+            )
         if action in ("500", "503"):
             return web.json_response({"error": "Server Error"}, status=int(action))
         body = await request.json()
         destinations = body.get("destinations") or []
-        errors = [f"destinations[{i}].sms invalid" for i, d in enumerate(destinations)
-                  if not str(d.get("sms", "")).isdigit()]
+        errors = [
+            f"destinations[{i}].sms invalid"
+            for i, d in enumerate(destinations)
+            if not str(d.get("sms", "")).isdigit()
+        ]
         if not destinations or not body.get("sms_text"):
             errors.append("destinations and sms_text are required")
         if errors:
             return web.json_response({"errors": errors}, status=400)
-        job = Job(f"xsi-{next(self._ids)}", destinations, body["sms_text"], body.get("options", {}),
-                  request.headers.get("X-MRA-SubmitId"))
+        job = Job(
+            f"xsi-{next(self._ids)}",
+            destinations,
+            body["sms_text"],
+            body.get("options", {}),
+            request.headers.get("X-MRA-SubmitId"),
+        )
         self.jobs[job.job_id] = job
         if action == "hang":
             await asyncio.sleep(self.hang_s)
@@ -117,8 +128,11 @@ class FakeOpenText:
             return self._unauthorized()
         action = self.status_script.pop(0) if self.status_script else "ok"
         if action in ("429", "500"):
-            return web.json_response({"error": action}, status=int(action),
-                                     headers={"Retry-After": "0.05"} if action == "429" else {})
+            return web.json_response(
+                {"error": action},
+                status=int(action),
+                headers={"Retry-After": "0.05"} if action == "429" else {},
+            )
         job_id = request.query.get("job_id")
         if not job_id:
             return web.json_response({"error": "job_id is required"}, status=400)
@@ -144,24 +158,35 @@ class FakeOpenText:
 
     @staticmethod
     def _delivery(destination: dict[str, Any], page: int) -> dict[str, Any]:
-        delivery: dict[str, Any] = {"ref_base64": _b64(str(destination.get("ref", ""))),
-                                    "sms": destination["sms"]}
+        delivery: dict[str, Any] = {
+            "ref_base64": _b64(str(destination.get("ref", ""))),
+            "sms": destination["sms"],
+        }
         if page == 0:
             return delivery
         if page == 1:
-            delivery["delivery_attempts"] = [{"state": "Submitted",
-                                              "first_attempt": "2023-08-21T10:25:26.000Z"}]
+            delivery["delivery_attempts"] = [
+                {"state": "Submitted", "first_attempt": "2023-08-21T10:25:26.000Z"}
+            ]
             return delivery
         if str(destination["sms"]).endswith(FAIL_SUFFIX):
-            delivery["delivery_attempts"] = [{"state": "Error", "gamma_code": 5000,
-                                              "first_attempt": "2023-08-21T10:25:26.000Z"}]
-            delivery["events"] = {"sms_delivery_events": [
-                {"event_time": "2023-08-21T10:26:00.000Z", "status": "Failed"}]}
+            delivery["delivery_attempts"] = [
+                {"state": "Error", "gamma_code": 5000, "first_attempt": "2023-08-21T10:25:26.000Z"}
+            ]
+            delivery["events"] = {
+                "sms_delivery_events": [
+                    {"event_time": "2023-08-21T10:26:00.000Z", "status": "Failed"}
+                ]
+            }
         else:
-            delivery["delivery_attempts"] = [{"state": "Sent",
-                                              "first_attempt": "2023-08-21T10:25:26.000Z"}]
-            delivery["events"] = {"sms_delivery_events": [
-                {"event_time": "2023-08-21T10:26:00.000Z", "status": "Confirmed"}]}
+            delivery["delivery_attempts"] = [
+                {"state": "Sent", "first_attempt": "2023-08-21T10:25:26.000Z"}
+            ]
+            delivery["events"] = {
+                "sms_delivery_events": [
+                    {"event_time": "2023-08-21T10:26:00.000Z", "status": "Confirmed"}
+                ]
+            }
         return delivery
 
 

@@ -80,28 +80,43 @@ class FakeVonage:
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
         if request.query.get("grant_type") != "client_credentials":
-            return web.json_response({"ErrorCode": "invalid_request", "Error": "Unsupported grant type"},
-                                     status=400)
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return web.json_response({"ErrorCode": "invalid_client", "Error": "ClientId is Invalid"},
-                                     status=401)
+            return web.json_response(
+                {"ErrorCode": "invalid_request", "Error": "Unsupported grant type"}, status=400
+            )
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
+            return web.json_response(
+                {"ErrorCode": "invalid_client", "Error": "ClientId is Invalid"}, status=401
+            )
         self.token_requests += 1
         value = f"tok{self.token_requests}xN7RluNQ4kJ1TkGgso"
         self._tokens[value] = time.monotonic() + self.expires_in_s
-        return web.json_response({
-            "refresh_token_expires_in": "0", "api_product_list": "[nexmo-sms]",
-            "api_product_list_json": ["nexmo-sms"], "organization_name": "kpn",
-            "developer_email": "demo123@kpn.com", "token_type": "Bearer",
-            "issued_at": str(int(time.time() * 1000)), "client_id": self.client_id,
-            "access_token": value, "application_name": "6e38ed-broadcaster", "scope": "",
-            "expires_in": str(self.expires_in_s), "refresh_count": "0", "status": "approved",
-        })
+        return web.json_response(
+            {
+                "refresh_token_expires_in": "0",
+                "api_product_list": "[nexmo-sms]",
+                "api_product_list_json": ["nexmo-sms"],
+                "organization_name": "kpn",
+                "developer_email": "demo123@kpn.com",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "client_id": self.client_id,
+                "access_token": value,
+                "application_name": "6e38ed-broadcaster",
+                "scope": "",
+                "expires_in": str(self.expires_in_s),
+                "refresh_count": "0",
+                "status": "approved",
+            }
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return False
-        expiry = self._tokens.get(header[len("Bearer "):])
+        expiry = self._tokens.get(header[len("Bearer ") :])
         return expiry is not None and time.monotonic() < expiry
 
     # -- SMS -------------------------------------------------------------------------------------
@@ -112,12 +127,19 @@ class FakeVonage:
         if action == "revoke":
             self._tokens.clear()
         if not self._authorized(request):
-            return web.json_response({"fault": {"faultstring": "Invalid Access Token",
-                                                "detail": {"errorcode": "keymanagement.service.invalid_access_token"}}},
-                                     status=401)
+            return web.json_response(
+                {
+                    "fault": {
+                        "faultstring": "Invalid Access Token",
+                        "detail": {"errorcode": "keymanagement.service.invalid_access_token"},
+                    }
+                },
+                status=401,
+            )
         if action == "429":
-            return web.json_response({"message": "Too many requests"}, status=429,
-                                     headers={"Retry-After": "0.05"})
+            return web.json_response(
+                {"message": "Too many requests"}, status=429, headers={"Retry-After": "0.05"}
+            )
         if action == "500":
             return web.json_response({"message": "Internal server error"}, status=500)
         body = await request.json()
@@ -139,13 +161,21 @@ class FakeVonage:
             return web.Response(text="<html>OK</html>", content_type="text/html")
         return self._answer(body, ["0"] * parts)
 
-    def _answer(self, body: dict[str, Any], statuses: list[str], text: str | None = None) -> web.Response:
+    def _answer(
+        self, body: dict[str, Any], statuses: list[str], text: str | None = None
+    ) -> web.Response:
         messages = []
         for status in statuses:
             entry: dict[str, Any] = {"to": str(body.get("to", "")), "status": status}
             if status == "0":
-                entry.update({"message-id": str(next(self._ids)), "remaining-balance": "15.53590000",
-                              "message-price": "0.03330000", "network": "20408"})
+                entry.update(
+                    {
+                        "message-id": str(next(self._ids)),
+                        "remaining-balance": "15.53590000",
+                        "message-price": "0.03330000",
+                        "network": "20408",
+                    }
+                )
             else:
                 entry["error-text"] = text or ERROR_TEXT.get(status, "Error")
             messages.append(entry)
@@ -154,13 +184,20 @@ class FakeVonage:
     # -- webhooks Vonage would send us -----------------------------------------------------------
 
     @staticmethod
-    def receipt(body: dict[str, Any], message_id: str, status: str = "delivered",
-                err_code: str = "0") -> dict[str, str]:
+    def receipt(
+        body: dict[str, Any], message_id: str, status: str = "delivered", err_code: str = "0"
+    ) -> dict[str, str]:
         """The delivery receipt webhook Vonage posts for an accepted message."""
         return {
-            "msisdn": str(body["to"]), "to": str(body["from"]), "network-code": "20408",
-            "messageId": message_id, "price": "0.03330000", "status": status,
-            "scts": "2001011400", "err-code": err_code, "api-key": "abcd1234",
+            "msisdn": str(body["to"]),
+            "to": str(body["from"]),
+            "network-code": "20408",
+            "messageId": message_id,
+            "price": "0.03330000",
+            "status": status,
+            "scts": "2001011400",
+            "err-code": err_code,
+            "api-key": "abcd1234",
             "client-ref": str(body.get("client-ref", "")),
             "message-timestamp": "2020-01-01 14:00:00",
         }

@@ -65,14 +65,24 @@ def ensure_installed(*, install: bool = True) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+        done = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+        )
         if done.returncode != 0:  # a stale package list: refresh once
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=INSTALL_TIMEOUT_S)
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+            subprocess.run(
+                ["apt-get", "update"], env=env, capture_output=True, timeout=INSTALL_TIMEOUT_S
+            )
+            done = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise KannelUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {exc}") from exc
-    if done.returncode != 0 or not all(os.access(p, os.X_OK) for p in (BEARERBOX, SMSBOX, FAKESMSC)):
-        raise KannelUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr[-500:]}")
+    if done.returncode != 0 or not all(
+        os.access(p, os.X_OK) for p in (BEARERBOX, SMSBOX, FAKESMSC)
+    ):
+        raise KannelUnavailable(
+            f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr[-500:]}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +139,16 @@ def parse_fakesmsc_line(line: str) -> FakeSms | None:
     if kind == "udh":  # "<udh> data <payload>"
         udh, _, tail = rest.partition(" ")
         _, _, data = tail.partition(" ")
-        return FakeSms(sender, receiver, kind, urllib.parse.unquote_to_bytes(udh),
-                       urllib.parse.unquote_to_bytes(data.replace("+", " ")))
-    return FakeSms(sender, receiver, kind, None, urllib.parse.unquote_to_bytes(rest.replace("+", " ")))
+        return FakeSms(
+            sender,
+            receiver,
+            kind,
+            urllib.parse.unquote_to_bytes(udh),
+            urllib.parse.unquote_to_bytes(data.replace("+", " ")),
+        )
+    return FakeSms(
+        sender, receiver, kind, None, urllib.parse.unquote_to_bytes(rest.replace("+", " "))
+    )
 
 
 def join_parts(parts: list[FakeSms]) -> list[FakeMessage]:
@@ -157,8 +174,15 @@ def join_parts(parts: list[FakeSms]) -> list[FakeMessage]:
 class KannelHarness:
     """bearerbox, smsbox and fakesmsc in a temp dir on free ports; ``stop`` kills all three."""
 
-    def __init__(self, *, username: str = "broadcaster", password: str = "kannel-pw",
-                 max_messages: int = 10, log_level: int = 1, install: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        username: str = "broadcaster",
+        password: str = "kannel-pw",
+        max_messages: int = 10,
+        log_level: int = 1,
+        install: bool = True,
+    ) -> None:
         self.username, self.password = username, password
         self.max_messages, self.log_level, self.install = max_messages, log_level, install
         self.admin_password = "kannel-admin"
@@ -181,10 +205,16 @@ class KannelHarness:
         """The kannel.conf used (also written to ``workdir/kannel.conf``)."""
         assert self.workdir is not None
         return KANNEL_CONF.format(
-            admin_port=self.admin_port, admin_password=self.admin_password,
-            smsbox_port=self.smsbox_port, smsc_port=self.smsc_port,
-            sendsms_port=self.sendsms_port, username=self.username, password=self.password,
-            max_messages=self.max_messages, log_level=self.log_level, workdir=self.workdir,
+            admin_port=self.admin_port,
+            admin_password=self.admin_password,
+            smsbox_port=self.smsbox_port,
+            smsc_port=self.smsc_port,
+            sendsms_port=self.sendsms_port,
+            username=self.username,
+            password=self.password,
+            max_messages=self.max_messages,
+            log_level=self.log_level,
+            workdir=self.workdir,
         )
 
     def start(self, timeout_s: float = 30.0) -> tuple[str, str, str]:
@@ -200,8 +230,21 @@ class KannelHarness:
             self._spawn("bearerbox", [BEARERBOX, "-v", str(self.log_level), str(conf)])
             for port in (self.admin_port, self.smsc_port, self.smsbox_port):
                 self._wait_port(port, deadline)
-            self._spawn("fakesmsc", [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.smsc_port),
-                                     "-i", "0", "-m", "0", "1 2 text unused"])
+            self._spawn(
+                "fakesmsc",
+                [
+                    FAKESMSC,
+                    "-H",
+                    "127.0.0.1",
+                    "-r",
+                    str(self.smsc_port),
+                    "-i",
+                    "0",
+                    "-m",
+                    "0",
+                    "1 2 text unused",
+                ],
+            )
             self._spawn("smsbox", [SMSBOX, "-v", str(self.log_level), str(conf)])
             self._wait_port(self.sendsms_port, deadline)
             self._wait_ready(deadline)
@@ -213,13 +256,16 @@ class KannelHarness:
     def _spawn(self, name: str, cmd: list[str]) -> None:
         assert self.workdir is not None
         with open(self.workdir / f"{name}.out", "ab") as out:
-            self._procs[name] = subprocess.Popen(cmd, cwd=self.workdir, stdout=out,
-                                                 stderr=subprocess.STDOUT, start_new_session=True)
+            self._procs[name] = subprocess.Popen(
+                cmd, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.output(name)[-2000:]}")
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}:\n{self.output(name)[-2000:]}"
+                )
 
     def _wait_port(self, port: int, deadline: float) -> None:
         while True:
@@ -236,7 +282,9 @@ class KannelHarness:
         while True:
             self._check_alive()
             status = self.admin_status()
-            if re.search(r"smsbox:.*on-line", status) and re.search(r"fake\[fake\].*\(online", status):
+            if re.search(r"smsbox:.*on-line", status) and re.search(
+                r"fake\[fake\].*\(online", status
+            ):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Kannel not ready:\n{status}")
@@ -287,8 +335,11 @@ class KannelHarness:
 
     def fakesmsc_received(self) -> list[FakeSms]:
         """Every SMS part fakesmsc was handed, in order."""
-        return [sms for line in self.output("fakesmsc").splitlines()
-                if (sms := parse_fakesmsc_line(line)) is not None]
+        return [
+            sms
+            for line in self.output("fakesmsc").splitlines()
+            if (sms := parse_fakesmsc_line(line)) is not None
+        ]
 
     def messages(self) -> list[FakeMessage]:
         """Whole messages received: concatenated parts joined."""

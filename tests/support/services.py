@@ -53,9 +53,21 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed (bash .ci/run installs it)")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
         return self
@@ -108,19 +120,46 @@ class PostgresDatabase:
     def _start_cluster(self) -> str:
         initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not initdbs:
-            raise RuntimeError("PostgreSQL is neither running nor installed (bash .ci/run installs it)")
+            raise RuntimeError(
+                "PostgreSQL is neither running nor installed (bash .ci/run installs it)"
+            )
         bindir = Path(initdbs[-1]).parent
         self.cluster_dir = tempfile.mkdtemp(prefix="bc-pg-")
         port = free_port()
         user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if user:
             shutil.chown(self.cluster_dir, "postgres")
-        subprocess.run([*user, str(bindir / "initdb"), "-D", self.cluster_dir, "-A", "trust",
-                        "-U", "postgres"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                *user,
+                str(bindir / "initdb"),
+                "-D",
+                self.cluster_dir,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self.proc = subprocess.Popen(
-            [*user, str(bindir / "postgres"), "-D", self.cluster_dir, "-p", str(port),
-             "-k", self.cluster_dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *user,
+                str(bindir / "postgres"),
+                "-D",
+                self.cluster_dir,
+                "-p",
+                str(port),
+                "-k",
+                self.cluster_dir,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_port(port, 30)
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"

@@ -63,17 +63,33 @@ class SimulatorProcess:
     # -- process ---------------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 20.0) -> SimulatorProcess:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        cmd = [sys.executable, "-m", "broadcaster.providers.simulator", "--host", "127.0.0.1",
-               "--port", str(self.port), "--config-json", json.dumps(self.config)]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "broadcaster.providers.simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--config-json",
+            json.dumps(self.config),
+        ]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"simulator exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(
+                    f"simulator exited with {self.proc.returncode}:\n{self.output()}"
+                )
             try:
                 wait_port(self.port, timeout_s=0.2)
                 return self
@@ -114,8 +130,12 @@ class SimulatorProcess:
 
     def _call(self, method: str, path: str, body: Any = None, timeout_s: float = 10.0) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return json.loads(resp.read())
 
@@ -148,8 +168,12 @@ class SimulatorProcess:
         query = urllib.parse.urlencode({"externalId": external_id})
         return list(self._call("GET", f"/_sim/messages?{query}")["data"])
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0,
-                 poll_s: float = 0.1) -> dict[str, Any]:
+    def wait_for(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout_s: float = 30.0,
+        poll_s: float = 0.1,
+    ) -> dict[str, Any]:
         """Poll the stats until ``predicate(stats)`` holds; returns those stats."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -160,8 +184,12 @@ class SimulatorProcess:
                 raise TimeoutError(f"simulator stats never matched: {stats}")
             time.sleep(poll_s)
 
-    async def until(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0,
-                    poll_s: float = 0.1) -> dict[str, Any]:
+    async def until(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout_s: float = 30.0,
+        poll_s: float = 0.1,
+    ) -> dict[str, Any]:
         """``wait_for`` for async tests: the event loop keeps running between polls."""
         deadline = time.monotonic() + timeout_s
         while True:

@@ -33,13 +33,24 @@ class Stack:
 
     def sim(self, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.simulator_url + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.simulator_url + path,
+            data=data,
+            method="POST" if data else "GET",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
-    def wait(self, predicate: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.25,
-             *, supervise_celery: bool = False) -> None:
+    def wait(
+        self,
+        predicate: Callable[[], bool],
+        timeout_s: float,
+        what: str,
+        poll_s: float = 0.25,
+        *,
+        supervise_celery: bool = False,
+    ) -> None:
         """Poll ``predicate``; a dead process fails the test, unless ``supervise_celery`` and it is
         a Celery process, which is started again as the deployment's supervisor would (see
         ``restart_dead_celery``)."""
@@ -51,7 +62,9 @@ class Stack:
                 self.restart_dead_celery()
             self.assert_alive()
             time.sleep(poll_s)
-        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; logs in {self.dev.workdir}")
+        raise AssertionError(
+            f"timed out after {timeout_s}s waiting for {what}; logs in {self.dev.workdir}"
+        )
 
     def restart_dead_celery(self) -> None:
         """Start dead Celery processes again, as docker-compose's ``restart: unless-stopped`` does.
@@ -61,7 +74,11 @@ class Stack:
         has no attribute 'hostname'", seen once in nine crash-test runs); deployments run
         workers under a supervisor for that. The names restarted are kept in ``restarted``.
         """
-        dead = [n for n, ok in self.dev.alive().items() if not ok and (n.startswith("worker-") or n == "beat")]
+        dead = [
+            n
+            for n, ok in self.dev.alive().items()
+            if not ok and (n.startswith("worker-") or n == "beat")
+        ]
         for name in dead:
             print(f"{name} died (see its log); starting it again, as a supervisor would")
             self.dev.respawn(name)
@@ -79,19 +96,37 @@ class Stack:
 def make_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
 
-    def make(*, database_url: str | None = None, simulator_args: tuple[str, ...] = ("--dlr-delay-s", "0.2"),
-             send_workers: int = 2, env: dict[str, str] | None = None) -> Stack:
+    def make(
+        *,
+        database_url: str | None = None,
+        simulator_args: tuple[str, ...] = ("--dlr-delay-s", "0.2"),
+        send_workers: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> Stack:
         url = database_url or f"sqlite:///{tmp_path / 'broadcaster.db'}"
         upgrade(url)
         extra = {"BROADCASTER_TICK_S": "1", **(env or {})}
-        dev = DevStack(database_url=url, redis_url=redis_server.url, simulator_port=free_port(),
-                       api_port=free_port(), send_workers=send_workers, simulator_args=list(simulator_args),
-                       extra_env=extra, workdir=tmp_path / "stack")
+        dev = DevStack(
+            database_url=url,
+            redis_url=redis_server.url,
+            simulator_port=free_port(),
+            api_port=free_port(),
+            send_workers=send_workers,
+            simulator_args=list(simulator_args),
+            extra_env=extra,
+            workdir=tmp_path / "stack",
+        )
         dev.workdir.mkdir(exist_ok=True)
         dev.start()
-        settings = Settings(**{k[len("BROADCASTER_"):].lower(): v for k, v in dev.env().items()
-                               if k.startswith("BROADCASTER_") and v and k[len("BROADCASTER_"):].lower()
-                               in Settings.model_fields})
+        settings = Settings(
+            **{
+                k[len("BROADCASTER_") :].lower(): v
+                for k, v in dev.env().items()
+                if k.startswith("BROADCASTER_")
+                and v
+                and k[len("BROADCASTER_") :].lower() in Settings.model_fields
+            }
+        )
         stack = Stack(dev, settings)
         stacks.append(stack)
         return stack

@@ -79,8 +79,10 @@ def test_every_queue_has_a_consumer():
     from workers.celery_app import QUEUES, app
 
     routed = {r["queue"] for r in app.conf.task_routes.values()} | {app.conf.task_default_queue}
-    for consumed in ({q for c in procfile().values() for q in _queues(c)},
-                     {q for s in app_services().values() for q in _queues(s["command"])}):
+    for consumed in (
+        {q for c in procfile().values() for q in _queues(c)},
+        {q for s in app_services().values() for q in _queues(s["command"])},
+    ):
         assert consumed == set(QUEUES)
         assert routed <= consumed
 
@@ -97,7 +99,9 @@ def test_app_services_use_postgres_and_redis_after_migrations():
         assert env["BROADCASTER_DATABASE_URL"].startswith("postgresql+psycopg://"), name
         assert env["BROADCASTER_REDIS_URL"].startswith("redis://redis:"), name
         if name != "migrate":
-            assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+            assert (
+                service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            ), name
     # Exactly one beat: two would tick the scheduler twice
     beats = [n for n, s in app_services().items() if "beat" in s["command"]]
     assert beats == ["beat"] and "deploy" not in services["beat"]
@@ -114,7 +118,10 @@ def test_dockerfile_installs_the_package_on_python_311_slim():
 
 def _compose_cli() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None
@@ -123,8 +130,16 @@ def _compose_cli() -> list[str] | None:
 def test_compose_config_validates():
     cli = _compose_cli()
     if cli is None:
-        pytest.skip("no compose CLI here (docker compose / docker-compose); structure checked above")
+        pytest.skip(
+            "no compose CLI here (docker compose / docker-compose); structure checked above"
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
-    out = subprocess.run([*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr

@@ -17,5 +17,7 @@ print(before, gc.get_freeze_count() > 1000, gc.get_threshold()[0])
 
 
 def test_settle_freezes_what_is_alive_and_collects_young_garbage_less_often():
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["0", "True", str(heap.YOUNG_THRESHOLD)]

@@ -13,7 +13,9 @@ from broadcaster.services.inflight import InFlight
 async def test_every_result_recorded_once_while_flushes_race_the_sends():
     recorded: list[list[SendResult]] = []
     # record a copy, as the real recorder writes a batch at once: later appends must not count
-    flow = InFlight(20, lambda batch: recorded.append(list(batch)), flush_results=7, flush_interval_s=0.001)
+    flow = InFlight(
+        20, lambda batch: recorded.append(list(batch)), flush_results=7, flush_interval_s=0.001
+    )
     peak = 0
     rng = random.Random(1)
 

@@ -74,7 +74,9 @@ async def providers() -> AsyncIterator[Callable[..., MessangiProvider]]:
         await p.close()
 
 
-def msg(ref: str = "m-1", to: str = "+15551230001", text: str = "hello", **kw: Any) -> OutboundMessage:
+def msg(
+    ref: str = "m-1", to: str = "+15551230001", text: str = "hello", **kw: Any
+) -> OutboundMessage:
     return OutboundMessage(reference=ref, sender="12345", to=to, text=text, **kw)
 
 
@@ -105,20 +107,30 @@ async def test_request_shape(aiohttp_server: Any, providers: Any) -> None:
     app = web.Application()
     app.router.add_post("/raven/v2/messages", capture)
     server = await aiohttp_server(app)
-    provider = providers(str(server.make_url("/raven/v2/")), api_key="K1",
-                         callback_url="http://us/receipts")
+    provider = providers(
+        str(server.make_url("/raven/v2/")), api_key="K1", callback_url="http://us/receipts"
+    )
     await provider.send_batch([msg("ref-9"), msg("ref-10", callback_url="http://mine/dlr")])
 
     path, headers, body = seen[0]
     assert path == "/raven/v2/messages"
     assert headers["Authorization"] == "Bearer K1"
-    assert body == {"from": "12345", "text": "hello", "to": "+15551230001", "requestDR": True,
-                    "callbacks": ["http://us/receipts"], "externalId": "ref-9",
-                    "clientId": "ref-9", "type": "MT"}
+    assert body == {
+        "from": "12345",
+        "text": "hello",
+        "to": "+15551230001",
+        "requestDR": True,
+        "callbacks": ["http://us/receipts"],
+        "externalId": "ref-9",
+        "clientId": "ref-9",
+        "type": "MT",
+    }
     assert seen[1][2]["callbacks"] == ["http://mine/dlr"]
 
 
-async def test_no_callback_means_no_receipt_requested(gateway: GatewayFactory, providers: Any) -> None:
+async def test_no_callback_means_no_receipt_requested(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway()
     assert providers(gw.url).payload(msg())["requestDR"] is False
     assert "callbacks" not in providers(gw.url).payload(msg())
@@ -133,14 +145,19 @@ async def test_gateway_status_error_is_an_error(gateway: GatewayFactory, provide
 # -- retryable ----------------------------------------------------------------------------------
 
 
-async def test_429_waits_as_long_as_retry_after_says(gateway: GatewayFactory, providers: Any) -> None:
+async def test_429_waits_as_long_as_retry_after_says(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(fault_script=["429"], retry_after_s=1)
     started = time.monotonic()
     result = await send_one(providers(gw.url))
     waited_s = time.monotonic() - started
     assert result.status == M.SENT and result.attempts == 2
     assert 1.0 <= waited_s < 1.5  # Retry-After plus at most 10 % jitter, never the tiny backoff
-    assert gw.stats()["accepted_total"] == 1 and gw.stats()["by_status_code"] == {"429": 1, "200": 1}
+    assert gw.stats()["accepted_total"] == 1 and gw.stats()["by_status_code"] == {
+        "429": 1,
+        "200": 1,
+    }
 
 
 async def test_500_then_success(gateway: GatewayFactory, providers: Any) -> None:
@@ -196,26 +213,36 @@ async def test_timeout_after_accept_is_looked_up_not_resent(
     [slot] = gw.sim.store.find("m-1")
     assert result.status == M.SENT and result.gateway_id == gw.sim.store.gateway_id(slot)
     stats = gw.stats()
-    assert stats["posts_total"] == 1 and stats["accepted_total"] == 1 and stats["lookups_total"] == 1
+    assert (
+        stats["posts_total"] == 1 and stats["accepted_total"] == 1 and stats["lookups_total"] == 1
+    )
 
 
-async def test_drop_after_store_is_looked_up_not_resent(gateway: GatewayFactory, providers: Any) -> None:
+async def test_drop_after_store_is_looked_up_not_resent(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(fault_script=["drop_after"])
     result = await send_one(providers(gw.url))
     assert result.status == M.SENT and result.attempts == 2
     stats = gw.stats()
-    assert stats["posts_total"] == 1 and stats["accepted_total"] == 1 and stats["lookups_total"] == 1
+    assert (
+        stats["posts_total"] == 1 and stats["accepted_total"] == 1 and stats["lookups_total"] == 1
+    )
     assert stats["by_status_code"] == {"dropped": 1}
 
 
-async def test_lookup_waits_for_the_gateway_to_settle(gateway: GatewayFactory, providers: Any) -> None:
+async def test_lookup_waits_for_the_gateway_to_settle(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(fault_script=["drop_after"])
     started = time.monotonic()
     result = await send_one(providers(gw.url, settle_s=0.4))
     assert result.status == M.SENT and time.monotonic() - started >= 0.4
 
 
-async def test_drop_before_store_is_looked_up_then_resent(gateway: GatewayFactory, providers: Any) -> None:
+async def test_drop_before_store_is_looked_up_then_resent(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(fault_script=["drop_before"])
     result = await send_one(providers(gw.url))
     assert result.status == M.SENT
@@ -232,7 +259,9 @@ async def test_failed_lookups_are_retried(
     result = await send_one(providers(gw.url, max_attempts=5))
     assert result.status == M.SENT and result.attempts >= 3
     stats = gw.stats()
-    assert stats["posts_total"] == 1 and stats["lookups_total"] == 3 and stats["accepted_total"] == 1
+    assert (
+        stats["posts_total"] == 1 and stats["lookups_total"] == 3 and stats["accepted_total"] == 1
+    )
     # (aiohttp itself retries a GET once when a kept-alive connection drops, so a "drop" may
     # cost no attempt of ours)
 
@@ -246,7 +275,9 @@ async def test_lookup_that_never_answers_leaves_it_unknown(
     assert gw.stats()["posts_total"] == 1  # never resent without proof of absence
 
 
-async def test_deadline_cuts_a_slow_send_into_unknown(gateway: GatewayFactory, providers: Any) -> None:
+async def test_deadline_cuts_a_slow_send_into_unknown(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(share_slow=1.0, slow_s=5.0)
     started = time.monotonic()
     result = await send_one(providers(gw.url, timeout_s=3.0, deadline_s=0.5))
@@ -254,7 +285,9 @@ async def test_deadline_cuts_a_slow_send_into_unknown(gateway: GatewayFactory, p
     assert result.unknown and gw.stats()["posts_total"] == 1
 
 
-async def test_deadline_stops_a_retry_after_longer_than_it(gateway: GatewayFactory, providers: Any) -> None:
+async def test_deadline_stops_a_retry_after_longer_than_it(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(share_429=1.0, retry_after_s=5)
     started = time.monotonic()
     result = await send_one(providers(gw.url, deadline_s=1.0))
@@ -265,7 +298,9 @@ async def test_deadline_stops_a_retry_after_longer_than_it(gateway: GatewayFacto
 # -- batches and the session --------------------------------------------------------------------
 
 
-async def test_batch_keeps_order_and_isolates_failures(gateway: GatewayFactory, providers: Any) -> None:
+async def test_batch_keeps_order_and_isolates_failures(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway()
     batch = [msg(f"b{i}", to="bad" if i == 3 else f"+1555123{i:04d}") for i in range(10)]
     results = await providers(gw.url).send_batch(batch)
@@ -273,7 +308,9 @@ async def test_batch_keeps_order_and_isolates_failures(gateway: GatewayFactory, 
     assert [r.status for r in results] == [M.ERROR if i == 3 else M.SENT for i in range(10)]
 
 
-async def test_concurrency_is_bounded_and_one_session_reused(aiohttp_server: Any, providers: Any) -> None:
+async def test_concurrency_is_bounded_and_one_session_reused(
+    aiohttp_server: Any, providers: Any
+) -> None:
     in_flight = peak = 0
 
     async def slow_ok(request: web.Request) -> web.Response:
@@ -306,7 +343,9 @@ async def test_public_lookup(gateway: GatewayFactory, providers: Any) -> None:
     assert not missing.found
 
 
-async def test_public_lookup_raises_when_it_cannot_ask(gateway: GatewayFactory, providers: Any) -> None:
+async def test_public_lookup_raises_when_it_cannot_ask(
+    gateway: GatewayFactory, providers: Any
+) -> None:
     gw = await gateway(share_lookup_500=1.0)
     with pytest.raises(RetryableGatewayError):
         await providers(gw.url, max_attempts=2).lookup("m-1")

@@ -49,10 +49,19 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 @pytest.mark.parametrize(
     ("status", "error"),
     [
-        (200, None), (202, None), (400, PermanentGatewayError), (401, PermanentGatewayError),
-        (403, PermanentGatewayError), (404, PermanentGatewayError), (422, PermanentGatewayError),
-        (408, RetryableGatewayError), (425, RetryableGatewayError), (429, RetryableGatewayError),
-        (500, RetryableGatewayError), (502, RetryableGatewayError), (503, RetryableGatewayError),
+        (200, None),
+        (202, None),
+        (400, PermanentGatewayError),
+        (401, PermanentGatewayError),
+        (403, PermanentGatewayError),
+        (404, PermanentGatewayError),
+        (422, PermanentGatewayError),
+        (408, RetryableGatewayError),
+        (425, RetryableGatewayError),
+        (429, RetryableGatewayError),
+        (500, RetryableGatewayError),
+        (502, RetryableGatewayError),
+        (503, RetryableGatewayError),
         (599, RetryableGatewayError),
     ],
 )
@@ -126,8 +135,9 @@ def via(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _run_policy(via: str, errors: list[Exception], **kw: Any
-                      ) -> tuple[list[float], int, Exception | None]:
+async def _run_policy(
+    via: str, errors: list[Exception], **kw: Any
+) -> tuple[list[float], int, Exception | None]:
     slept: list[float] = []
 
     async def fake_sleep(s: float) -> None:
@@ -165,8 +175,13 @@ async def test_retried_builds_no_policy_when_the_first_call_succeeds() -> None:
 
 async def test_policy_backs_off_with_jitter_within_the_cap(via: str) -> None:
     slept, calls, exc = await _run_policy(
-        via, [RetryableGatewayError("500")] * 4, max_attempts=5, deadline=Deadline(60),
-        base_s=1.0, cap_s=3.0)
+        via,
+        [RetryableGatewayError("500")] * 4,
+        max_attempts=5,
+        deadline=Deadline(60),
+        base_s=1.0,
+        cap_s=3.0,
+    )
     assert exc is None and calls == 5
     for n, s in enumerate(slept, start=1):
         assert 0.0 <= s <= min(3.0, 2 ** (n - 1))
@@ -174,30 +189,48 @@ async def test_policy_backs_off_with_jitter_within_the_cap(via: str) -> None:
 
 async def test_policy_honours_retry_after(via: str) -> None:
     slept, _, exc = await _run_policy(
-        via, [RetryableGatewayError("429", retry_after_s=4.0)], max_attempts=3, deadline=Deadline(60))
+        via,
+        [RetryableGatewayError("429", retry_after_s=4.0)],
+        max_attempts=3,
+        deadline=Deadline(60),
+    )
     assert exc is None and 4.0 <= slept[0] <= 4.4
 
 
 async def test_policy_stops_at_max_attempts_and_reraises(via: str) -> None:
-    _, calls, exc = await _run_policy(via, [RetryableGatewayError(str(i)) for i in range(9)],
-                                      max_attempts=3, deadline=Deadline(60))
+    _, calls, exc = await _run_policy(
+        via,
+        [RetryableGatewayError(str(i)) for i in range(9)],
+        max_attempts=3,
+        deadline=Deadline(60),
+    )
     assert calls == 3 and isinstance(exc, RetryableGatewayError) and str(exc) == "2"
 
 
 async def test_policy_never_sleeps_past_the_deadline(via: str) -> None:
     slept, calls, exc = await _run_policy(
-        via, [RetryableGatewayError("429", retry_after_s=30.0)], max_attempts=5, deadline=Deadline(10))
+        via,
+        [RetryableGatewayError("429", retry_after_s=30.0)],
+        max_attempts=5,
+        deadline=Deadline(10),
+    )
     assert slept == [] and calls == 1 and isinstance(exc, RetryableGatewayError)
 
 
 async def test_policy_does_not_retry_permanent_errors(via: str) -> None:
-    _, calls, exc = await _run_policy(via, [PermanentGatewayError("401", status=401)],
-                                      max_attempts=5, deadline=Deadline(60))
+    _, calls, exc = await _run_policy(
+        via, [PermanentGatewayError("401", status=401)], max_attempts=5, deadline=Deadline(60)
+    )
     assert calls == 1 and isinstance(exc, PermanentGatewayError)
 
 
 async def test_policy_settles_before_retrying_an_unknown_outcome(via: str) -> None:
-    slept, _, exc = await _run_policy(via, [OutcomeUnknown("timeout"), RetryableGatewayError("500")],
-                                      max_attempts=3, deadline=Deadline(60), base_s=0.01,
-                                      settle_s=2.0)
+    slept, _, exc = await _run_policy(
+        via,
+        [OutcomeUnknown("timeout"), RetryableGatewayError("500")],
+        max_attempts=3,
+        deadline=Deadline(60),
+        base_s=0.01,
+        settle_s=2.0,
+    )
     assert exc is None and slept[0] == 2.0 and slept[1] <= 0.02

@@ -21,7 +21,9 @@ Make = Callable[..., Awaitable[tuple[FakeOpenText, OpenTextProvider]]]
 async def opentext(aiohttp_server: Any) -> AsyncIterator[Make]:
     made: list[OpenTextProvider] = []
 
-    async def make(fake: FakeOpenText | None = None, **kw: Any) -> tuple[FakeOpenText, OpenTextProvider]:
+    async def make(
+        fake: FakeOpenText | None = None, **kw: Any
+    ) -> tuple[FakeOpenText, OpenTextProvider]:
         fake = fake or FakeOpenText()
         server = await aiohttp_server(fake.app())
         kw.setdefault("backoff_base_s", 0.01)
@@ -36,7 +38,9 @@ async def opentext(aiohttp_server: Any) -> AsyncIterator[Make]:
         await p.close()
 
 
-def msg(i: int, text: str = "Summer promo: 20% off today", to: str | None = None) -> OutboundMessage:
+def msg(
+    i: int, text: str = "Summer promo: 20% off today", to: str | None = None
+) -> OutboundMessage:
     return OutboundMessage(str(i), "OPENTEXT", to or f"+3466699{i:04d}", text)
 
 
@@ -78,8 +82,12 @@ async def test_status_pages_settle_each_destination(opentext: Make) -> None:
     # Then nothing is known at first, then all are on their way, then each is final
     assert page0 == []
     assert {(r.reference, r.status) for r in page1} == {(str(i), M.ENROUTE) for i in (1, 2, 3, 4)}
-    assert {r.reference: r.status for r in page2} == {"1": M.DELIVRD, "2": M.DELIVRD,
-                                                       "3": M.UNDELIV, "4": M.DELIVRD}
+    assert {r.reference: r.status for r in page2} == {
+        "1": M.DELIVRD,
+        "2": M.DELIVRD,
+        "3": M.UNDELIV,
+        "4": M.DELIVRD,
+    }
     assert all(r.gateway_id == job_id and r.at == "2023-08-21T10:26:00.000Z" for r in page2)
 
 
@@ -167,40 +175,76 @@ async def test_no_push_receipts_and_no_resend_invitation(opentext: Make) -> None
         ({"delivery_attempts": [{"state": "Error"}]}, False, M.ENROUTE),
         ({"delivery_attempts": [{"state": "Error"}]}, True, M.UNDELIV),
         ({"delivery_attempts": [{"state": "Error"}, {"state": "Cancelled"}]}, True, M.DELETED),
-        ({"delivery_attempts": [{"state": "Sent"}],
-          "events": {"sms_delivery_events": [{"status": "Confirmed"}]}}, True, M.DELIVRD),
-        ({"delivery_attempts": [{"state": "Sent"}],
-          "events": {"sms_delivery_events": [{"status": "Buffered"}, {"status": "Expired"}]}}, True, M.EXPIRED),
-        ({"delivery_attempts": [{"state": "Sent"}],
-          "events": {"sms_delivery_events": [{"status": "Rejected"}]}}, True, M.REJECTD),
+        (
+            {
+                "delivery_attempts": [{"state": "Sent"}],
+                "events": {"sms_delivery_events": [{"status": "Confirmed"}]},
+            },
+            True,
+            M.DELIVRD,
+        ),
+        (
+            {
+                "delivery_attempts": [{"state": "Sent"}],
+                "events": {"sms_delivery_events": [{"status": "Buffered"}, {"status": "Expired"}]},
+            },
+            True,
+            M.EXPIRED,
+        ),
+        (
+            {
+                "delivery_attempts": [{"state": "Sent"}],
+                "events": {"sms_delivery_events": [{"status": "Rejected"}]},
+            },
+            True,
+            M.REJECTD,
+        ),
         ({"delivery_attempts": [{"state": "Mystery"}]}, True, None),
     ],
 )
-def test_delivery_status_table(delivery: dict[str, Any], complete: bool, expected: MessageStatus | None) -> None:
+def test_delivery_status_table(
+    delivery: dict[str, Any], complete: bool, expected: MessageStatus | None
+) -> None:
     assert delivery_status(delivery, complete) == expected
 
 
 def test_seed_status_document() -> None:
     # The answer printed in seed 000, verbatim.
     body = {
-        "job_id": "xsi2-44417320", "billing_code_base64": "U1VNTUVSLVBST01P",
-        "customer_reference_base64": "Sm9hcXVpbk9uU29mdA==", "entry_time": "2023-08-21T09:25:26.000Z",
+        "job_id": "xsi2-44417320",
+        "billing_code_base64": "U1VNTUVSLVBST01P",
+        "customer_reference_base64": "Sm9hcXVpbk9uU29mdA==",
+        "entry_time": "2023-08-21T09:25:26.000Z",
         "job_state": ["Complete", "Posted"],
-        "deliveries": [{
-            "ref_base64": "Sm9hcXVpbi1SRUY=", "sms": "0034626790770",
-            "delivery_attempts": [{"state": "Sent", "first_attempt": "2023-08-21T10:25:26.000Z"}],
-            "events": {"sms_delivery_events": [{"event_time": "2023-08-21T10:26:00.000Z",
-                                                "status": "Confirmed"}]},
-        }],
+        "deliveries": [
+            {
+                "ref_base64": "Sm9hcXVpbi1SRUY=",
+                "sms": "0034626790770",
+                "delivery_attempts": [
+                    {"state": "Sent", "first_attempt": "2023-08-21T10:25:26.000Z"}
+                ],
+                "events": {
+                    "sms_delivery_events": [
+                        {"event_time": "2023-08-21T10:26:00.000Z", "status": "Confirmed"}
+                    ]
+                },
+            }
+        ],
     }
     [receipt] = OpenTextProvider("http://o", "u", "p").receipts_from_status("xsi2-44417320", body)
-    assert (receipt.reference, receipt.gateway_id, receipt.status) == ("Joaquin-REF", "xsi2-44417320", M.DELIVRD)
+    assert (receipt.reference, receipt.gateway_id, receipt.status) == (
+        "Joaquin-REF",
+        "xsi2-44417320",
+        M.DELIVRD,
+    )
 
 
 def test_delivery_without_ref_is_attributed_only_in_a_single_destination_job() -> None:
     provider = OpenTextProvider("http://o", "u", "p")
     done = {"delivery_attempts": [{"state": "Sent"}]}
-    single = provider.receipts_from_status("xsi-1", {"job_state": ["Complete"], "deliveries": [done]})
+    single = provider.receipts_from_status(
+        "xsi-1", {"job_state": ["Complete"], "deliveries": [done]}
+    )
     assert [(r.reference, r.gateway_id) for r in single] == [(None, "xsi-1")]
     several = provider.receipts_from_status("xsi-2", {"deliveries": [done, dict(done, ref="7")]})
     assert [r.reference for r in several] == ["7"]

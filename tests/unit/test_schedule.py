@@ -17,7 +17,11 @@ NOW = datetime(2026, 11, 23, 18, 0, 0)
         ("now", "America/Mexico_City", NOW),
         ("2026-12-01T09:30", "America/Mexico_City", datetime(2026, 12, 1, 15, 30)),  # UTC-6
         ("2026-07-01T09:30", "Europe/Madrid", datetime(2026, 7, 1, 7, 30)),  # summer time, UTC+2
-        ("2026-12-01T09:30+01:00", "America/Mexico_City", datetime(2026, 12, 1, 8, 30)),  # offset wins
+        (
+            "2026-12-01T09:30+01:00",
+            "America/Mexico_City",
+            datetime(2026, 12, 1, 8, 30),
+        ),  # offset wins
         ("2026-12-01 09:30:00", "UTC", datetime(2026, 12, 1, 9, 30)),
     ],
 )
@@ -25,12 +29,17 @@ def test_start_time_utc(at, tz, expected):
     assert start_time_utc(at, tz, NOW) == expected
 
 
-@pytest.mark.parametrize("at, tz", [("tomorrow", "UTC"), ("2026-13-01T00:00", "UTC"), (None, "Mars/Olympus")])
+@pytest.mark.parametrize(
+    "at, tz", [("tomorrow", "UTC"), ("2026-13-01T00:00", "UTC"), (None, "Mars/Olympus")]
+)
 def test_bad_schedules_are_refused(at, tz):
     with pytest.raises(InputError):
         start_time_utc(at, tz, NOW)
 
 
 def test_local_iso_shows_the_zone_offset():
-    assert local_iso(datetime(2026, 12, 1, 15, 30), "America/Mexico_City") == "2026-12-01T09:30:00-06:00"
+    assert (
+        local_iso(datetime(2026, 12, 1, 15, 30), "America/Mexico_City")
+        == "2026-12-01T09:30:00-06:00"
+    )
     assert local_iso(None, "UTC") is None

@@ -46,8 +46,13 @@ async def vonage(aiohttp_server: Any) -> AsyncIterator[Make]:
         kw.setdefault("backoff_cap_s", 0.02)
         kw.setdefault("callback_url", CALLBACK)
         secret = kw.pop("client_secret", CLIENT_SECRET)
-        provider = VonageProvider(str(server.make_url(SMS_PATH)), CLIENT_ID, secret,
-                                  token_url=str(server.make_url(TOKEN_PATH)), **kw)
+        provider = VonageProvider(
+            str(server.make_url(SMS_PATH)),
+            CLIENT_ID,
+            secret,
+            token_url=str(server.make_url(TOKEN_PATH)),
+            **kw,
+        )
         made.append(provider)
         return fake, provider
 
@@ -58,8 +63,9 @@ async def vonage(aiohttp_server: Any) -> AsyncIterator[Make]:
 
 def msg(i: int, text: str = "Hello from broadcaster") -> OutboundMessage:
     info = measure(text)
-    return OutboundMessage(str(i), "BROADCAST", f"+3161234{i:04d}", text, info.encoding,
-                           info.segments)
+    return OutboundMessage(
+        str(i), "BROADCAST", f"+3161234{i:04d}", text, info.encoding, info.segments
+    )
 
 
 async def test_batch_sends_with_one_token_and_our_reference(vonage: Make) -> None:
@@ -115,12 +121,16 @@ async def test_bad_credentials_fail_every_message_with_one_token_request(vonage:
     fake, provider = await vonage(client_secret="wrong")
     results = await provider.send_batch([msg(i) for i in range(10)])
     assert {r.status for r in results} == {M.ERROR}
-    assert all("token: HTTP 401" in (r.error or "") and "wrong" not in (r.error or "") for r in results)
+    assert all(
+        "token: HTTP 401" in (r.error or "") and "wrong" not in (r.error or "") for r in results
+    )
     assert fake.requests == 0 and fake.token_requests == 0
     assert "wrong" not in repr(provider) and "wrong" not in repr(provider.tokens)
 
 
-@pytest.mark.parametrize("faults", [["429"], ["throttled"], ["500"], ["status:5"], ["429", "throttled", "500"]])
+@pytest.mark.parametrize(
+    "faults", [["429"], ["throttled"], ["500"], ["status:5"], ["429", "throttled", "500"]]
+)
 async def test_transient_refusals_are_retried(vonage: Make, faults: list[str]) -> None:
     fake, provider = await vonage()
     fake.script = list(faults)
@@ -134,7 +144,9 @@ async def test_throttling_that_never_ends_runs_out_of_attempts(vonage: Make) -> 
     fake.script = ["throttled"] * 10
     [result] = await provider.send_batch([msg(1)])
     assert result.status == M.ERROR and result.attempts == 3 and not result.unknown
-    assert "gave up after 3 attempts" in (result.error or "") and "throttled" in (result.error or "")
+    assert "gave up after 3 attempts" in (result.error or "") and "throttled" in (
+        result.error or ""
+    )
 
 
 @pytest.mark.parametrize("code", ["2", "3", "4", "6", "7", "8", "9", "15", "29", "99"])
@@ -182,16 +194,28 @@ async def test_lookup_never_invites_a_resend(vonage: Make) -> None:
 
 @pytest.mark.parametrize(
     ("word", "expected"),
-    [("delivered", M.DELIVRD), ("expired", M.EXPIRED), ("failed", M.UNDELIV),
-     ("rejected", M.REJECTD), ("accepted", M.ACCEPTD), ("buffered", M.ENROUTE),
-     ("unknown", M.UNKNOWN), ("DELIVERED", M.DELIVRD)],
+    [
+        ("delivered", M.DELIVRD),
+        ("expired", M.EXPIRED),
+        ("failed", M.UNDELIV),
+        ("rejected", M.REJECTD),
+        ("accepted", M.ACCEPTD),
+        ("buffered", M.ENROUTE),
+        ("unknown", M.UNKNOWN),
+        ("DELIVERED", M.DELIVRD),
+    ],
 )
 def test_receipt_table(word: str, expected: MessageStatus) -> None:
     provider = VonageProvider("http://v", "id", "secret")
-    payload = FakeVonage.receipt({"to": "31612345678", "from": "BROADCAST", "client-ref": "42"},
-                                 "130000000007", status=word)
+    payload = FakeVonage.receipt(
+        {"to": "31612345678", "from": "BROADCAST", "client-ref": "42"}, "130000000007", status=word
+    )
     receipt = provider.parse_receipt(payload)
-    assert (receipt.reference, receipt.gateway_id, receipt.status) == ("42", "130000000007", expected)
+    assert (receipt.reference, receipt.gateway_id, receipt.status) == (
+        "42",
+        "130000000007",
+        expected,
+    )
     assert receipt.at == "2020-01-01 14:00:00" and receipt.raw["err-code"] == "0"
 
 
@@ -202,23 +226,49 @@ def test_unreadable_receipts_are_refused(payload: dict[str, str]) -> None:
 
 
 def test_receipt_without_client_ref_matches_by_message_id() -> None:
-    receipt = VonageProvider("http://v", "id", "s").parse_receipt({"messageId": "13", "status": "failed"})
+    receipt = VonageProvider("http://v", "id", "s").parse_receipt(
+        {"messageId": "13", "status": "failed"}
+    )
     assert receipt.reference is None and receipt.gateway_id == "13" and receipt.status == M.UNDELIV
 
 
 def test_inbound_message() -> None:
-    got = parse_inbound({"msisdn": "31612345678", "to": "3197010000000", "messageId": "0A00000012345678",
-                         "text": "STOP", "type": "text", "keyword": "STOP",
-                         "message-timestamp": "2020-01-01 12:00:00"})
-    assert got == {"from": "+31612345678", "to": "3197010000000", "text": "STOP",
-                   "gateway_id": "0A00000012345678", "at": "2020-01-01 12:00:00", "type": "text",
-                   "keyword": "STOP", "concat": None}
+    got = parse_inbound(
+        {
+            "msisdn": "31612345678",
+            "to": "3197010000000",
+            "messageId": "0A00000012345678",
+            "text": "STOP",
+            "type": "text",
+            "keyword": "STOP",
+            "message-timestamp": "2020-01-01 12:00:00",
+        }
+    )
+    assert got == {
+        "from": "+31612345678",
+        "to": "3197010000000",
+        "text": "STOP",
+        "gateway_id": "0A00000012345678",
+        "at": "2020-01-01 12:00:00",
+        "type": "text",
+        "keyword": "STOP",
+        "concat": None,
+    }
 
 
 def test_inbound_concatenated_part() -> None:
-    got = parse_inbound({"msisdn": "31612345678", "to": "3197010000000", "messageId": "0A1",
-                         "text": "part two", "concat": "true", "concat-ref": "108",
-                         "concat-total": "2", "concat-part": "2"})
+    got = parse_inbound(
+        {
+            "msisdn": "31612345678",
+            "to": "3197010000000",
+            "messageId": "0A1",
+            "text": "part two",
+            "concat": "true",
+            "concat-ref": "108",
+            "concat-total": "2",
+            "concat-part": "2",
+        }
+    )
     assert got["concat"] == {"ref": "108", "total": 2, "part": 2}
 
 
@@ -243,8 +293,13 @@ def test_accounts_load_and_build_their_adapters() -> None:
     accounts = load_accounts(ACCOUNTS_JSON)
     assert set(accounts) == {"kannel-main", "kpn", "ot", "sim"}
     assert account_mps(accounts) == {"kannel-main": 100.0}
-    knobs: dict[str, Any] = {"timeout_s": 5.0, "max_attempts": 3, "concurrency": 50, "deadline_s": 30.0,
-             "callback_url": CALLBACK}
+    knobs: dict[str, Any] = {
+        "timeout_s": 5.0,
+        "max_attempts": 3,
+        "concurrency": 50,
+        "deadline_s": 30.0,
+        "callback_url": CALLBACK,
+    }
     kannel = build_account_provider(accounts["kannel-main"], **knobs)
     assert isinstance(kannel, KannelProvider) and kannel.name == "kannel"
     assert kannel.smsc == "op-a" and kannel.concurrency == 5 and kannel.callback_url == CALLBACK
@@ -269,15 +324,27 @@ def test_account_secrets_never_show() -> None:
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
-        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u"}}', "needs password"),
+        (
+            '{"k": {"provider": "kannel", "base_url": "http://k", "username": "u"}}',
+            "needs password",
+        ),
         ('{"k": {"provider": "vonage", "client_id": "id"}}', "needs client_secret"),
-        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
-         ' "extra": {"smsc_id": "x"}}}', "unknown extra for kannel: smsc_id"),
+        (
+            '{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
+            ' "extra": {"smsc_id": "x"}}}',
+            "unknown extra for kannel: smsc_id",
+        ),
         ('{"k": {"provider": "smpp"}}', "provider"),
-        ('{"k": {"provider": "opentext", "base_url": "http://o", "username": "u", "password": "hunter2",'
-         ' "pasword": "hunter2"}}', "pasword"),
-        ('{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
-         ' "mps": -1}}', "mps"),
+        (
+            '{"k": {"provider": "opentext", "base_url": "http://o", "username": "u", "password": "hunter2",'
+            ' "pasword": "hunter2"}}',
+            "pasword",
+        ),
+        (
+            '{"k": {"provider": "kannel", "base_url": "http://k", "username": "u", "password": "hunter2",'
+            ' "mps": -1}}',
+            "mps",
+        ),
         ('{"k": {"name": "other", "provider": "simulator"}}', "name field"),
         ('{"k": ["provider"]}', "expected an object"),
         ("[1]", "JSON object"),

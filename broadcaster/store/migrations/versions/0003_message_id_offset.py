@@ -13,19 +13,20 @@ billion messages, and every id below 2**53 so that JavaScript clients read it ex
 
 Written by hand; downgrading keeps the ids already handed out (a sequence never goes back).
 """
+
 import secrets
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 #: Offsets are multiples of this; the number of possible offsets is OFFSET_SLOTS - 1.
-OFFSET_STEP = 2 ** 32
-OFFSET_SLOTS = 2 ** 21
+OFFSET_STEP = 2**32
+OFFSET_SLOTS = 2**21
 
 
 def random_offset() -> int:
@@ -36,14 +37,18 @@ def upgrade() -> None:
     bind = op.get_bind()
     offset = random_offset()
     used = bind.execute(sa.text("SELECT coalesce(max(id), 0) FROM messages")).scalar_one()
-    if bind.dialect.name == 'sqlite':
+    if bind.dialect.name == "sqlite":
         # AUTOINCREMENT keeps its high-water mark in sqlite_sequence (a row appears on first insert).
         bind.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'messages'"))
-        bind.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', :seq)"),
-                     {"seq": offset + used})
-    elif bind.dialect.name == 'postgresql':
-        bind.execute(sa.text("SELECT setval(pg_get_serial_sequence('messages', 'id'), :next, false)"),
-                     {"next": offset + used + 1})
+        bind.execute(
+            sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', :seq)"),
+            {"seq": offset + used},
+        )
+    elif bind.dialect.name == "postgresql":
+        bind.execute(
+            sa.text("SELECT setval(pg_get_serial_sequence('messages', 'id'), :next, false)"),
+            {"next": offset + used + 1},
+        )
 
 
 def downgrade() -> None:

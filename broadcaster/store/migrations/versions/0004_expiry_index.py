@@ -12,21 +12,24 @@ sets sent_at clears it), so (status, lease_until, sent_at) answers the sweep wit
 seeks and still serves the lease look-ups (status, lease_until). One index replaces the other:
 no extra write per message.
 """
+
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_status_lease_sent', ['status', 'lease_until', 'sent_at'], unique=False)
-        batch_op.drop_index('ix_messages_status_lease')
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_messages_status_lease_sent", ["status", "lease_until", "sent_at"], unique=False
+        )
+        batch_op.drop_index("ix_messages_status_lease")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_status_lease', ['status', 'lease_until'], unique=False)
-        batch_op.drop_index('ix_messages_status_lease_sent')
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_status_lease", ["status", "lease_until"], unique=False)
+        batch_op.drop_index("ix_messages_status_lease_sent")
