@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     short_code_mps: float = 30.0
     alphanumeric_mps: float = 10.0
 
+    #: Most bytes of rendered message text one ``POST /v1/messages/batch`` may store.
+    api_batch_max_text_bytes: int = 16 * 1024 * 1024
+
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000
     max_file_bytes: int = 500 * 1024 * 1024

@@ -102,6 +102,7 @@ async def send_batch(request: web.Request) -> web.Response:
         workspace=key.workspace,
         request_dr=f.flag("requestDR", True),
         callbacks=f.callbacks(),
+        max_text_bytes=limits.batch_max_text_bytes,
     )
     view = await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
     msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view["id"])
