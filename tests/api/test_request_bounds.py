@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from broadcaster.services.apikeys import create_key
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import broadcasts, messages
-from tests.api.conftest import PHONES
+from tests.api.conftest import PHONES, TEST_LIMITS
 from tests.support.services import RedisServer, free_port, wait_port
 
 #: RSS the API process may gain over a refused or bounded attack (the old code gained ~600 MB).
@@ -161,3 +161,21 @@ def test_a_60000_character_cell_stores_no_long_message(api_process: ApiProcess) 
     assert reasons == ["value of {name} has 60,000 characters; the limit is 1,600"]
     assert _stored(api_process.url) == (1, 2, MAX_SENDABLE_CHARS)
     assert api_process.serves()
+
+
+async def test_a_batch_stores_at_most_its_text_bytes(make_api: Any) -> None:
+    # Given a batch limit of 10,000 bytes of text and 20 messages of ~1,000 characters each
+    api = await make_api(limits=replace(TEST_LIMITS, batch_max_text_bytes=10_000))
+    recipients = [{"to": p, "params": ["z" * 1_000]} for p in PHONES[:20]]
+    body = {"from": "55501", "text": "Hi {0}", "to": recipients}
+    # When it is sent, it is refused naming the limit
+    problem = await api.json("POST", "/v1/messages/batch", 422, json=body)
+    assert problem["detail"].startswith(
+        "the messages of this request hold over 10,000 bytes of text; the limit is 10,000"
+    )
+    # and nothing of it is stored; a batch within the limit still goes through
+    with api.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(broadcasts)).scalar() == 0
+    body["to"] = recipients[:9]
+    sent = await api.json("POST", "/v1/messages/batch", 202, json=body)
+    assert len(sent["ids"]) == 9
