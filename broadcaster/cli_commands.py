@@ -15,6 +15,7 @@ from broadcaster.cli import (
     json_option,
     kv_table,
     render_broadcast,
+    safe,
     settings,
 )
 
@@ -29,7 +30,7 @@ def _render_check(d: dict[str, Any]) -> None:
     if d["errors"]:
         t = Table("line", "value", "reason", title="row errors (first 50)")
         for e in d["errors"]:
-            t.add_row(str(e["line"]), e["value"], e["reason"])
+            t.add_row(str(e["line"]), safe(e["value"]), safe(e["reason"]))
         console.print(t)
 
 
@@ -58,7 +59,13 @@ def codes() -> None:
 def _render_codes(rows: list[dict[str, Any]]) -> None:
     t = Table("code", "kind", "msg/s", "provider", "account")
     for r in rows:
-        t.add_row(r["code"], r["kind"], f"{r['mps']:g}", r["provider"], r["account"] or "")
+        t.add_row(
+            safe(r["code"]),
+            safe(r["kind"]),
+            f"{r['mps']:g}",
+            safe(r["provider"]),
+            safe(r["account"] or ""),
+        )
     console.print(t)
 
 
