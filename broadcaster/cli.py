@@ -54,6 +54,28 @@ def safe(value: object) -> str:
     return escape(_TERMINAL_UNSAFE.sub(_visible, str(value)))
 
 
+class AsciiNumber(click.ParamType):
+    """A whole or decimal number in ASCII digits: click's ``int``/``float`` also read ``١٢٣``."""
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind, self.name = kind, "integer" if kind is int else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self.kind) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        pattern = _ASCII_INT if self.kind is int else _ASCII_FLOAT
+        if not pattern.fullmatch(text):
+            self.fail(f"{safe(value)} is not a valid {self.name} (ASCII digits only)", param, ctx)
+        return self.kind(text)
+
+
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+ASCII_INT: AsciiNumber = AsciiNumber(int)
+ASCII_FLOAT: AsciiNumber = AsciiNumber(float)
+
+
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
 

@@ -8,6 +8,8 @@ import click
 from rich.table import Table
 
 from broadcaster.cli import (
+    ASCII_FLOAT,
+    ASCII_INT,
     console,
     emit,
     engine,
@@ -72,7 +74,7 @@ def _render_codes(rows: list[dict[str, Any]]) -> None:
 @codes.command("add")
 @click.argument("code")
 @click.option("--kind", type=click.Choice(["long", "short", "alphanumeric"]), required=True)
-@click.option("--mps", type=float, help="Messages (segments) per second; default by kind.")
+@click.option("--mps", type=ASCII_FLOAT, help="Messages (segments) per second; default by kind.")
 @click.option("--provider", help="Gateway for this code (default: BROADCASTER_PROVIDER).")
 @click.option("--account", help="Provider account, for an account-wide ceiling.")
 @json_option
@@ -144,7 +146,7 @@ def broadcast_create(
 
 
 @broadcast.command("get")
-@click.argument("broadcast_id", type=int)
+@click.argument("broadcast_id", type=ASCII_INT)
 @json_option
 @handles_errors
 def broadcast_get(broadcast_id: int, as_json: bool) -> None:
@@ -173,7 +175,7 @@ def _control(action: str, broadcast_id: int, as_json: bool) -> None:
 
 def _control_command(action: str, doc: str) -> click.Command:
     @broadcast.command(action, help=doc)
-    @click.argument("broadcast_id", type=int)
+    @click.argument("broadcast_id", type=ASCII_INT)
     @json_option
     @handles_errors
     def command(broadcast_id: int, as_json: bool) -> None:

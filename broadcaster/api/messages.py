@@ -136,4 +136,4 @@ async def read_message(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", send_message)
     app.router.add_post("/v1/messages/batch", send_batch)
-    app.router.add_get(r"/v1/messages/{id:\d{1,18}}", read_message)
+    app.router.add_get(r"/v1/messages/{id:[0-9]{1,18}}", read_message)

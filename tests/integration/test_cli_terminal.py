@@ -93,3 +93,28 @@ def test_names_and_errors_are_shown_escaped(run, tmp_path: Path) -> None:
     err = run("broadcast", "create", str(path), "--from", "\x1b[2J", "--text", "Hi", code=2)
     _assert_inert(err)
     assert "\\x1b[2J" in err
+
+
+ARABIC_1 = "\u0661"
+
+
+def test_ids_and_rates_take_ascii_digits_only(run, tmp_path: Path) -> None:
+    # Given broadcast 1
+    path = tmp_path / "r.csv"
+    path.write_text("phone,name\n+525500000001,Ana\n", encoding="utf-8")
+    run("codes", "add", "55501", "--kind", "short")
+    run("broadcast", "create", str(path), "--from", "55501", "--text", "Hi {name}")
+    assert json.loads(run("broadcast", "get", "1", "--json"))["id"] == 1
+    # When its id is written in Arabic-Indic digits, it is a usage error, not broadcast 1
+    for args in (("get", ARABIC_1), ("stop", ARABIC_1), ("get", "\uff11")):
+        out = run("broadcast", *args, "--json", code=2)
+        assert "ASCII digits only" in out
+    assert json.loads(run("broadcast", "get", "1", "--json"))["status"] != "STOPPED"
+    # and so is a rate or a code in them
+    out = run("codes", "add", "55502", "--kind", "short", "--mps", "\u0661\u0660", code=2)
+    assert "ASCII digits only" in out
+    out = run("codes", "add", "\u0665\u0665\u0665\u0660\u0662", "--kind", "short", code=2)
+    assert "must be 3-15 digits" in out
+    assert run("codes", "add", "55503", "--kind", "short", "--mps", "1e-300", code=2)
+    codes = {c["code"] for c in json.loads(run("codes", "list", "--json"))}
+    assert codes == {"55501"}
