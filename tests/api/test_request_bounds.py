@@ -117,6 +117,7 @@ def test_the_114_kb_batch_is_refused_and_memory_stays_flat(api_process: ApiProce
             f"text: template has 3,333 placeholders; the limit is {MAX_TEMPLATE_PLACEHOLDERS}"
         )
     growth = _settle_rss(api_process) - before
+    print(f"RSS {before / 1e6:.0f} MB, growth {growth / 1e6:.1f} MB over 3 refused requests")
     assert growth < RSS_GROWTH_LIMIT_BYTES, f"RSS grew {growth / 1e6:.1f} MB"
     # and nothing was stored, and the server still serves
     assert _stored(api_process.url) == (0, 0, 0)
@@ -135,6 +136,7 @@ def test_a_batch_at_the_placeholder_limit_stores_bounded_texts(api_process: ApiP
     assert {i["status"] for i in resp.json()["ids"]} == {"SEGMENTS_EXCEEDED"}
     assert _stored(api_process.url) == (1, 40, MAX_SENDABLE_CHARS)
     growth = _settle_rss(api_process) - before
+    print(f"RSS {before / 1e6:.0f} MB, growth {growth / 1e6:.1f} MB for 40 bounded messages")
     assert growth < RSS_GROWTH_LIMIT_BYTES, f"RSS grew {growth / 1e6:.1f} MB"
     assert api_process.serves()
 
