@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from broadcaster.config import Settings, get_settings
@@ -22,6 +24,57 @@ EXIT_INPUT = 2
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 
+#: Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour,
+#: cursor and title sequences; C1 0x9B is a one-byte CSI), DEL, line and paragraph separators,
+#: and the bidirectional marks, embeddings, overrides and isolates that reorder what follows.
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+#: The same less C0, which ``json.dumps`` already escapes inside strings (and whose newlines
+#: and spaces outside strings are the layout).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_text(data: Any, **kwargs: Any) -> str:
+    """``json.dumps`` whose text a terminal cannot act on: the controls and bidi characters
+    json leaves raw (DEL, C1, overrides) are ``\\u`` escapes, which decode to the same value."""
+    text = json.dumps(data, default=str, ensure_ascii=False, **kwargs)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def safe(value: object) -> str:
+    """``value`` as text a terminal shows literally: controls and bidi overrides written as
+    ``\\x1b`` or ``\\u202e``, rich markup escaped. Names, texts and errors come from users and
+    files; ``--json`` output is never passed through this (it stays exact JSON)."""
+    return escape(_TERMINAL_UNSAFE.sub(_visible, str(value)))
+
+
+class AsciiNumber(click.ParamType):
+    """A whole or decimal number in ASCII digits: click's ``int``/``float`` also read ``١٢٣``."""
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind, self.name = kind, "integer" if kind is int else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, self.kind) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        pattern = _ASCII_INT if self.kind is int else _ASCII_FLOAT
+        if not pattern.fullmatch(text):
+            self.fail(f"{safe(value)} is not a valid {self.name} (ASCII digits only)", param, ctx)
+        return self.kind(text)
+
+
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,18}")
+_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+ASCII_INT: AsciiNumber = AsciiNumber(int)
+ASCII_FLOAT: AsciiNumber = AsciiNumber(float)
+
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
@@ -30,7 +83,7 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
     """JSON on stdout for scripts, or a readable rendering for people."""
     if as_json or render is None:
-        click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        click.echo(json_text(data, indent=2))
     else:
         render(data)
 
@@ -51,7 +104,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if kwargs.get("as_json"):
                 click.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}))
             else:
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err_console.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
             sys.exit(code)
 
     return wrapper
@@ -77,10 +130,10 @@ def render_broadcast(view: dict[str, Any]) -> None:
 
 
 def kv_table(data: dict[str, Any], title: str | None = None) -> None:
-    table = Table(title=title, show_header=False, box=None)
+    table = Table(title=safe(title) if title else None, show_header=False, box=None)
     for k, v in data.items():
         if not isinstance(v, (dict, list)):
-            table.add_row(f"[bold]{k}[/]", "" if v is None else str(v))
+            table.add_row(f"[bold]{safe(k)}[/]", "" if v is None else safe(v))
     console.print(table)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table
+from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, safe
 
 
 @click.group()
@@ -36,7 +36,7 @@ def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
             "[bold yellow]Store the key now: only its hash is kept, it cannot be shown again.[/]"
         )
         console.print(
-            f"Use it as: Authorization: Bearer {d['key']}", highlight=False, soft_wrap=True
+            f"Use it as: Authorization: Bearer {safe(d['key'])}", highlight=False, soft_wrap=True
         )
 
     emit(created.as_dict(), as_json, render)
@@ -46,8 +46,8 @@ def _render_keys(rows: list[dict[str, Any]]) -> None:
     t = Table("prefix", "workspace", "created", "revoked", "signing")
     for r in rows:
         t.add_row(
-            r["prefix"],
-            r["workspace"],
+            safe(r["prefix"]),
+            safe(r["workspace"]),
             str(r["created_at"])[:19],
             str(r["revoked_at"])[:19] if r["revoked_at"] else "",
             "yes" if r["signing"] else "",

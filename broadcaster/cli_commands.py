@@ -8,6 +8,8 @@ import click
 from rich.table import Table
 
 from broadcaster.cli import (
+    ASCII_FLOAT,
+    ASCII_INT,
     console,
     emit,
     engine,
@@ -15,6 +17,7 @@ from broadcaster.cli import (
     json_option,
     kv_table,
     render_broadcast,
+    safe,
     settings,
 )
 
@@ -29,7 +32,7 @@ def _render_check(d: dict[str, Any]) -> None:
     if d["errors"]:
         t = Table("line", "value", "reason", title="row errors (first 50)")
         for e in d["errors"]:
-            t.add_row(str(e["line"]), e["value"], e["reason"])
+            t.add_row(str(e["line"]), safe(e["value"]), safe(e["reason"]))
         console.print(t)
 
 
@@ -58,14 +61,20 @@ def codes() -> None:
 def _render_codes(rows: list[dict[str, Any]]) -> None:
     t = Table("code", "kind", "msg/s", "provider", "account")
     for r in rows:
-        t.add_row(r["code"], r["kind"], f"{r['mps']:g}", r["provider"], r["account"] or "")
+        t.add_row(
+            safe(r["code"]),
+            safe(r["kind"]),
+            f"{r['mps']:g}",
+            safe(r["provider"]),
+            safe(r["account"] or ""),
+        )
     console.print(t)
 
 
 @codes.command("add")
 @click.argument("code")
 @click.option("--kind", type=click.Choice(["long", "short", "alphanumeric"]), required=True)
-@click.option("--mps", type=float, help="Messages (segments) per second; default by kind.")
+@click.option("--mps", type=ASCII_FLOAT, help="Messages (segments) per second; default by kind.")
 @click.option("--provider", help="Gateway for this code (default: BROADCASTER_PROVIDER).")
 @click.option("--account", help="Provider account, for an account-wide ceiling.")
 @json_option
@@ -137,7 +146,7 @@ def broadcast_create(
 
 
 @broadcast.command("get")
-@click.argument("broadcast_id", type=int)
+@click.argument("broadcast_id", type=ASCII_INT)
 @json_option
 @handles_errors
 def broadcast_get(broadcast_id: int, as_json: bool) -> None:
@@ -166,7 +175,7 @@ def _control(action: str, broadcast_id: int, as_json: bool) -> None:
 
 def _control_command(action: str, doc: str) -> click.Command:
     @broadcast.command(action, help=doc)
-    @click.argument("broadcast_id", type=int)
+    @click.argument("broadcast_id", type=ASCII_INT)
     @json_option
     @handles_errors
     def command(broadcast_id: int, as_json: bool) -> None:

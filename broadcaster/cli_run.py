@@ -18,6 +18,7 @@ from broadcaster.cli import (
     json_option,
     kv_table,
     render_broadcast,
+    safe,
     settings,
 )
 
@@ -126,7 +127,7 @@ def demo(
     report = check_recipients(path, settings(), text=text)
     if not as_json:
         console.print(
-            f"checked {path}: {report.valid} valid, {report.invalid} invalid, "
+            f"checked {safe(path)}: {report.valid} valid, {report.invalid} invalid, "
             f"{report.duplicates} duplicates, {report.total_segments} segments"
         )
     stack = _stack(api_port, simulator_port, send_workers).start()

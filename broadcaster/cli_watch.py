@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
@@ -10,10 +9,21 @@ from typing import Any
 
 import click
 
-from broadcaster.cli import console, engine, err_console, handles_errors, json_option, settings
+from broadcaster.cli import (
+    console,
+    engine,
+    err_console,
+    handles_errors,
+    json_option,
+    json_text,
+    safe,
+    settings,
+)
 
 
-def _say(event: dict[str, Any]) -> None:
+def _say(raw: dict[str, Any]) -> None:
+    # File names and reasons come from the drop folder: shown escaped, never acted on.
+    event = {k: safe(v) if isinstance(v, str) else v for k, v in raw.items()}
     kind, name = event["event"], event["file"]
     if kind == "imported":
         console.print(
@@ -96,7 +106,7 @@ def watch(
             signal.signal(sig, lambda *_: stop.set())
         if not as_json:
             err_console.print(
-                f"watching {drop.inbox} (every {interval:g} s, files settle after "
+                f"watching {safe(drop.inbox)} (every {interval:g} s, files settle after "
                 f"{drop.stable_s:g} s); Ctrl-C stops",
                 highlight=False,
             )
@@ -108,7 +118,7 @@ def watch(
             if once:
                 raise click.ClickException(f"drop folder {drop.root}: {exc}") from None
             err_console.print(
-                f"[red]drop folder {drop.root}:[/] {exc}; trying again", highlight=False
+                f"[red]drop folder {safe(drop.root)}:[/] {safe(exc)}; trying again", highlight=False
             )
             events = []
         for event in events:
@@ -119,7 +129,7 @@ def watch(
             else:
                 told -= {(event.file, k.value) for k in (EventKind.WAITING, EventKind.RETRY)}
             if as_json:
-                click.echo(json.dumps(event.as_dict(), default=str, ensure_ascii=False))
+                click.echo(json_text(event.as_dict()))
             else:
                 _say(event.as_dict())
         if once or stop.wait(interval):

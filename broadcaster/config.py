@@ -7,9 +7,16 @@ patching ``os.environ``.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broadcaster.constants import MAX_MPS, MIN_MPS
+
+#: A rate in messages (segments) per second: a rate far below MIN_MPS makes waits that overflow
+#: dates and timers (``1e-300`` made every re-dispatch raise OverflowError).
+Rate = Annotated[float, Field(ge=MIN_MPS, le=MAX_MPS)]
 
 
 class Settings(BaseSettings):
@@ -51,7 +58,7 @@ class Settings(BaseSettings):
     #: Seconds between beat ticks (scheduler and status poller).
     tick_s: float = 2.0
     #: Account-wide ceilings, messages (segments) per second: {"account-name": 50}.
-    account_mps: dict[str, float] = {}
+    account_mps: dict[str, Rate] = {}
     #: Free send slots a chunk waits for before its next claim (small: a few slow answers
     #: must not stall a chunk)...
     send_group_size: int = 10
@@ -69,9 +76,12 @@ class Settings(BaseSettings):
     #: A chunk that would wait longer than this for tokens hands its remainder back to the queue.
     throttle_max_wait_s: float = 2.0
     #: Default messages (segments) per second by sender-code kind.
-    long_code_mps: float = 1.0
-    short_code_mps: float = 30.0
-    alphanumeric_mps: float = 10.0
+    long_code_mps: Rate = 1.0
+    short_code_mps: Rate = 30.0
+    alphanumeric_mps: Rate = 10.0
+
+    #: Most bytes of rendered message text one ``POST /v1/messages/batch`` may store.
+    api_batch_max_text_bytes: int = 16 * 1024 * 1024
 
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000

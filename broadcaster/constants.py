@@ -9,6 +9,21 @@ BUCKET_ACCOUNT_PREFIX = "broadcaster:bucket:account:"
 
 #: GSM 03.38 limit: more than this many segments is SEGMENTS_EXCEEDED.
 MAX_SEGMENTS = 10
+#: Characters past which any text is over ``MAX_SEGMENTS`` (10 GSM-7 segments of 153 septets;
+#: every character costs at least one unit and UCS-2 holds fewer). Rendering stops here, so a
+#: message that is SEGMENTS_EXCEEDED anyway is never built or stored in full.
+MAX_SENDABLE_CHARS = MAX_SEGMENTS * 153
+
+#: Placeholders one template may hold (each use counts: ``{0}`` written 3 times is 3).
+MAX_TEMPLATE_PLACEHOLDERS = 100
+#: Longest value (parameter, cell) a placeholder may insert, in characters: a value this long
+#: could never fit in ``MAX_SEGMENTS`` segments, so the row is refused with a row error.
+MAX_PARAM_CHARS = 1_600
+
+#: Slowest and fastest rate a sender code or gateway account may have, messages (segments) per
+#: second: slower rates make waits that overflow dates and timers, faster ones no gateway has.
+MIN_MPS = 0.01
+MAX_MPS = 100_000.0
 
 #: Rows per INSERT batch while ingesting.
 INSERT_BATCH_ROWS = 5_000

@@ -17,7 +17,9 @@ Three checks, from cheapest to strongest:
 
 Address rules are an explicit table rather than ``ipaddress``'s ``is_global``, whose answers
 changed between Python releases (3.11 calls multicast and 6to4-wrapped loopback "global").
-Addresses that embed an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by the embedded one.
+Addresses that embed an IPv4 address (IPv4-mapped, IPv4-translated, NAT64, 6to4) are judged by
+the embedded one; their prefixes are in the table too, so an embedding the judgement does not
+recognise is refused rather than taken as public.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ REFUSED_NETWORKS: tuple[tuple[_V4 | _V6, str], ...] = (
     (_V6("::/128"), "unspecified"),
     (_V6("::1/128"), "loopback"),
     (_V6("::/96"), "reserved"),  # deprecated IPv4-compatible addresses
+    (_V6("::ffff:0:0/96"), "IPv4-mapped"),  # judged by the IPv4 address inside first
+    (_V6("::ffff:0:0:0/96"), "IPv4-translated"),  # SIIT (RFC 2765); likewise
+    (_V6("64:ff9b::/96"), "IPv4-embedding (NAT64)"),  # likewise
+    (_V6("2002::/16"), "IPv4-embedding (6to4)"),  # likewise
     (_V6("64:ff9b:1::/48"), "private"),  # local-use NAT64
     (_V6("100::/64"), "reserved"),  # discard-only
     (_V6("2001::/23"), "reserved"),  # IETF protocol assignments, Teredo
@@ -75,6 +81,7 @@ REFUSED_NETWORKS: tuple[tuple[_V4 | _V6, str], ...] = (
     (_V6("ff00::/8"), "multicast"),
 )
 _NAT64 = _V6("64:ff9b::/96")
+_TRANSLATED = _V6("::ffff:0:0:0/96")
 
 
 class RefusedAddress(OSError):
@@ -100,7 +107,7 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64:
+    if ip in _NAT64 or ip in _TRANSLATED:
         return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
     return None
 

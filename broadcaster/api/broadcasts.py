@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 LISTED_STATUSES = tuple(s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED)
 MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
-ID = r"{id:\d{1,18}}"
+ID = r"{id:[0-9]{1,18}}"  # ASCII digits: "\d" matches "١٢٣" and int() reads it
 
 
 def _bid(request: web.Request) -> int:

@@ -14,10 +14,9 @@ from broadcaster.api.bodies import Fields, read_json
 from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal
+from broadcaster.constants import MAX_MPS, MIN_MPS
 from broadcaster.errors import InputError, NotFound
 from broadcaster.services.codes import KINDS, add_code, get_code, list_codes, validate_code
-
-MAX_MPS = 100_000
 
 
 async def get_codes(request: web.Request) -> web.Response:
@@ -32,6 +31,8 @@ async def post_code(request: web.Request) -> web.Response:
     code = f.text("code", required=True, max_chars=SENDER_CHARS)
     kind = f.text("kind", required=True, max_chars=16)
     mps = f.number("mps", minimum=0, maximum=MAX_MPS)
+    if mps is not None and mps < MIN_MPS:
+        raise invalid(f"mps: must be at least {MIN_MPS:g} messages/s", "mps")
     assert code is not None and kind is not None
     if kind not in KINDS:
         raise invalid(f"kind: must be one of {', '.join(KINDS)}", "kind")

@@ -21,7 +21,7 @@ NAME_CHARS = 200
 #: Start dates outside these years are refused (beyond them local-time display overflows).
 YEARS = (2000, 9000)
 # Seed 004 writes dates as dd-MM-yyyy HH:mm.
-_SEED_DATE = re.compile(r"^(\d{2})-(\d{2})-(\d{4}) (\d{2}):(\d{2})$")
+_SEED_DATE = re.compile(r"^([0-9]{2})-([0-9]{2})-([0-9]{4}) ([0-9]{2}):([0-9]{2})$")
 _NOW_WORDS = frozenset({"", "null", "now", "immediately"})
 
 

@@ -26,6 +26,9 @@ class ApiLimits:
     form_field_max_bytes: int = 64 * 1024
     #: Most recipients in one ``POST /v1/messages/batch``.
     batch_max_recipients: int = 10_000
+    #: Most bytes (UTF-8) of rendered message text one batch send may store (10,000 messages of
+    #: one segment are ~1.6 MB; 10,000 of ten segments ~15 MB).
+    batch_max_text_bytes: int = 16 * MIB
     #: Requests per second each API key may make on average (token bucket refill rate).
     rate_per_s: float = 50.0
     #: Requests a key may make in a burst (token bucket size).

@@ -102,6 +102,7 @@ async def send_batch(request: web.Request) -> web.Response:
         workspace=key.workspace,
         request_dr=f.flag("requestDR", True),
         callbacks=f.callbacks(),
+        max_text_bytes=limits.batch_max_text_bytes,
     )
     view = await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
     msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view["id"])
@@ -135,4 +136,4 @@ async def read_message(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", send_message)
     app.router.add_post("/v1/messages/batch", send_batch)
-    app.router.add_get(r"/v1/messages/{id:\d{1,18}}", read_message)
+    app.router.add_get(r"/v1/messages/{id:[0-9]{1,18}}", read_message)

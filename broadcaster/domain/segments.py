@@ -132,3 +132,26 @@ def split(text: str) -> list[str]:
     if units <= single:
         return [text]
     return _pack(text, per_segment, _two_units(encoding))
+
+
+def measure_truncated(prefix: str, characters: int) -> SegmentInfo:
+    """At least what a text of ``characters`` code points that starts with ``prefix`` costs.
+
+    For texts cut short by ``Template.render_bounded``: the rest was never built, so units and
+    segments are lower bounds (every character costs at least one unit in the prefix's
+    encoding), which is enough to know that a text is over ``MAX_SEGMENTS``.
+    """
+    start = measure(prefix)
+    if characters <= start.characters:
+        return start
+    units = start.units + characters - start.characters
+    gsm = start.encoding == GSM_7
+    single = GSM_SINGLE_UNITS if gsm else UCS_SINGLE_UNITS
+    if units <= single:
+        segments, capacity = 1, single
+    else:
+        capacity = GSM_SEGMENT_UNITS if gsm else UCS_SEGMENT_UNITS
+        segments = max(start.segments, -(-units // capacity))
+    return SegmentInfo(
+        start.encoding, segments, units, capacity, characters, segments > MAX_SEGMENTS
+    )

@@ -19,6 +19,10 @@ does not have (index past the row's end, name not in the mapping, ``None``) is m
 ``render`` raises MissingValue and ``missing`` lists it, so no message goes out with a raw
 placeholder. Values are inserted literally and never expanded again: a value ``{1}`` stays
 ``{1}``.
+
+Bounds: a template holds at most ``MAX_TEMPLATE_PLACEHOLDERS`` placeholders (every use counts),
+and ``render_bounded`` stops building the text at a character limit while still counting the
+whole length, so ``{0}`` x 100 with a long value never makes a string of millions of characters.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from broadcaster.constants import MAX_TEMPLATE_PLACEHOLDERS
 from broadcaster.errors import TemplateError
 
 # One alternative per token; anything not matched is literal text.
@@ -72,6 +77,18 @@ def _value(slot: Placeholder, params: Sequence[str], named: Mapping[str, str] | 
 
 
 @dataclass(frozen=True, slots=True)
+class Rendered:
+    """A text rendered up to a limit: ``text`` is whole when ``complete``, else its start."""
+
+    #: The rendered text, or its first ``max_chars`` characters when it is longer.
+    text: str
+    #: Characters (code points) of the whole text, counted without building it.
+    characters: int
+    #: ``text`` is the whole text (``characters <= max_chars``).
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     """A parsed template; build it with :func:`parse_template`."""
 
@@ -97,6 +114,30 @@ class Template:
                 raise MissingValue(part.label)
             pieces.append(value)
         return "".join(pieces)
+
+    def render_bounded(
+        self, params: Sequence[str], named: Mapping[str, str] | None = None, *, max_chars: int
+    ) -> Rendered:
+        """Render at most ``max_chars`` characters; the rest is counted, never copied.
+
+        Costs O(parts + max_chars) whatever the values' lengths. MissingValue as ``render``.
+        """
+        pieces: list[str] = []
+        kept = total = 0
+        for part in self.parts:
+            if isinstance(part, str):
+                value = part
+            else:
+                found = _value(part, params, named)
+                if found is None:
+                    raise MissingValue(part.label)
+                value = found
+            total += len(value)
+            if kept < max_chars:
+                piece = value[: max_chars - kept]
+                pieces.append(piece)
+                kept += len(piece)
+        return Rendered("".join(pieces), total, total <= max_chars)
 
     def missing(self, params: Sequence[str], named: Mapping[str, str] | None = None) -> list[str]:
         """Placeholders this row cannot fill, each once, in template order: ``["{1}", "{name}"]``."""
@@ -156,6 +197,11 @@ def parse_template(text: str) -> Template:
     if not text or not text.strip():
         raise TemplateError("the message text is empty")
     parts = _merge(_tokens(text))
+    uses = sum(isinstance(part, Placeholder) for part in parts)
+    if uses > MAX_TEMPLATE_PLACEHOLDERS:
+        raise TemplateError(
+            f"template has {uses:,} placeholders; the limit is {MAX_TEMPLATE_PLACEHOLDERS:,}"
+        )
     slots = tuple(dict.fromkeys(part for part in parts if isinstance(part, Placeholder)))
     return Template(
         source=text,

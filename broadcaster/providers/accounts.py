@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    PositiveFloat,
+    Field,
     SecretStr,
     ValidationError,
     model_validator,
 )
 
+from broadcaster.constants import MAX_MPS, MIN_MPS
 from broadcaster.providers.base import Provider
 from broadcaster.providers.kannel import KannelProvider
 from broadcaster.providers.opentext import OpenTextProvider
@@ -92,7 +93,7 @@ class AccountConfig(BaseModel):
     client_secret: SecretStr | None = None
     token_url: str | None = None
     #: Account-wide ceiling in messages (segments) per second, across all its sender codes.
-    mps: PositiveFloat | None = None
+    mps: Annotated[float, Field(ge=MIN_MPS, le=MAX_MPS)] | None = None
     #: Provider-specific knobs (``EXTRA_KEYS``); not secret.
     extra: dict[str, Any] = {}
 

@@ -131,6 +131,10 @@ class NewBroadcast:
     workspace: str = codes_repo.DEFAULT_WORKSPACE
     request_dr: bool = True
     callbacks: tuple[str, ...] = ()
+    #: Most bytes (UTF-8) of message text this one request may store; None: no cap (files are
+    #: streamed and bounded per row). The API's batch send sets it: a small request must not be
+    #: able to store hundreds of megabytes.
+    max_text_bytes: int | None = None
 
 
 def create_from_file(
@@ -174,11 +178,27 @@ def create_from_table(
             request_dr=req.request_dr,
             callbacks=list(req.callbacks) or None,
         )
-        stored = _store_drafts(
-            conn, broadcast_id, build_drafts(table.rows, template, normalizer, table.columns)
-        )
+        drafts = build_drafts(table.rows, template, normalizer, table.columns)
+        if req.max_text_bytes is not None:
+            drafts = _capped(drafts, req.max_text_bytes)
+        stored = _store_drafts(conn, broadcast_id, drafts)
         _finish_import(conn, broadcast_id, stored)
         return broadcast_view(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})
+
+
+def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft | RowError]:
+    """The drafts, raising InputError (so the transaction rolls back) once their texts pass
+    ``max_bytes`` in UTF-8: the refusal comes before the rest is rendered."""
+    total = 0
+    for item in items:
+        if isinstance(item, Draft):
+            total += len(item.text.encode("utf-8"))
+            if total > max_bytes:
+                raise InputError(
+                    f"the messages of this request hold over {max_bytes:,} bytes of text; "
+                    f"the limit is {max_bytes:,} (send fewer recipients or shorter texts)"
+                )
+        yield item
 
 
 @dataclass

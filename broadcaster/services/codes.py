@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from broadcaster.config import Settings
+from broadcaster.constants import MAX_MPS, MIN_MPS
 from broadcaster.errors import InputError, NotFound
 from broadcaster.store import codes_repo
 
 KINDS = ("long", "short", "alphanumeric")
 _ALNUM = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
-_DIGITS = re.compile(r"^\+?\d{3,15}$")
+_DIGITS = re.compile(r"^\+?[0-9]{3,15}$")  # ASCII digits only: "١٢٣٤٥" is not a code
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +73,12 @@ def account_ceilings(settings: Settings) -> dict[str, float]:
 def validate_code(code: str, kind: str, mps: float | None) -> None:
     if kind not in KINDS:
         raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if kind == "alphanumeric" and not _ALNUM.match(code):
+    if kind == "alphanumeric" and not _ALNUM.fullmatch(code):
         raise InputError(f"alphanumeric sender {code!r} must be 1-11 letters, digits or spaces")
-    if kind != "alphanumeric" and not _DIGITS.match(code):
+    if kind != "alphanumeric" and not _DIGITS.fullmatch(code):
         raise InputError(f"{kind} code {code!r} must be 3-15 digits")
-    if mps is not None and not 0 < mps <= 100_000:
-        raise InputError(f"mps must be above 0 and at most 100000, not {mps}")
+    if mps is not None and not MIN_MPS <= mps <= MAX_MPS:
+        raise InputError(f"mps must be from {MIN_MPS:g} to {MAX_MPS:g} messages/s, not {mps:g}")
 
 
 def add_code(

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from broadcaster.constants import MAX_PARAM_CHARS, MAX_SENDABLE_CHARS
 from broadcaster.domain.phones import PhoneNormalizer
-from broadcaster.domain.segments import measure
+from broadcaster.domain.segments import SegmentInfo, measure, measure_truncated
 from broadcaster.domain.states import MessageStatus
 from broadcaster.domain.templates import Template
 from broadcaster.ingest import RecipientRow, RowProblem
@@ -58,6 +59,33 @@ def _blank(template: Template, params: tuple[str, ...], named: dict[str, str] | 
     return out
 
 
+def _too_long(
+    template: Template, params: tuple[str, ...], named: dict[str, str] | None
+) -> str | None:
+    """Why a value this row inserts is over MAX_PARAM_CHARS, or None: such a text cannot be sent."""
+    for i in sorted(template.positional):
+        if i < len(params) and len(params[i]) > MAX_PARAM_CHARS:
+            return f"value of {{{i}}} has {len(params[i]):,} characters; the limit is {MAX_PARAM_CHARS:,}"
+    for name in sorted(template.names):
+        value = (named or {}).get(name.lower(), "")
+        if len(value) > MAX_PARAM_CHARS:
+            return f"value of {{{name}}} has {len(value):,} characters; the limit is {MAX_PARAM_CHARS:,}"
+    return None
+
+
+def render_draft(
+    template: Template, params: tuple[str, ...], named: dict[str, str] | None
+) -> tuple[str, SegmentInfo]:
+    """The text to store and its cost; a text over MAX_SENDABLE_CHARS is kept only that long.
+
+    Such a text is SEGMENTS_EXCEEDED whatever follows, so the rest is counted, never built.
+    """
+    rendered = template.render_bounded(params, named, max_chars=MAX_SENDABLE_CHARS)
+    if rendered.complete:
+        return rendered.text, measure(rendered.text)
+    return rendered.text, measure_truncated(rendered.text, rendered.characters)
+
+
 def build_drafts(
     rows: Iterable[RecipientRow | RowProblem],
     template: Template | None,
@@ -90,7 +118,10 @@ def build_drafts(
                 row.line, row.phone[:MAX_VALUE_CHARS], "missing value for " + ", ".join(missing)
             )
             continue
-        text = template.render(row.params, named)
-        info = measure(text)
+        too_long = _too_long(template, row.params, named)
+        if too_long:
+            yield RowError(row.line, row.phone[:MAX_VALUE_CHARS], too_long)
+            continue
+        text, info = render_draft(template, row.params, named)
         status = MessageStatus.SEGMENTS_EXCEEDED if info.exceeded else MessageStatus.QUEUE
         yield Draft(row.line, phone.e164 or "", text, info.encoding, info.segments, status)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import metrics
 from broadcaster.config import Settings
-from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX
+from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX, MAX_MPS, MIN_MPS
 from broadcaster.domain.states import (
     BroadcastAction,
     BroadcastStatus,
@@ -80,6 +80,12 @@ class _Route:
         return bool(self.broadcast["request_dr"] and self.broadcast["callbacks"])
 
 
+def bounded_rate(mps: float) -> float:
+    """``mps`` within MIN_MPS..MAX_MPS. Rates are checked where they enter, but a code stored
+    before they were (``1e-300``) would make waits of 1e300 s that overflow every hand-back."""
+    return min(MAX_MPS, max(MIN_MPS, mps))
+
+
 def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
     with ctx.engine.connect() as conn:
         b = broadcasts_repo.get_broadcast(conn, broadcast_id)
@@ -90,10 +96,10 @@ def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
         return None
     code = to_sender_code(row, ctx.settings)
     key = code.route_key
-    limits = [Limit(f"{BUCKET_CODE_PREFIX}{key}:{code.code}", code.mps)]
+    limits = [Limit(f"{BUCKET_CODE_PREFIX}{key}:{code.code}", bounded_rate(code.mps))]
     ceiling = account_ceilings(ctx.settings).get(code.account or "")
     if ceiling:
-        limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", ceiling))
+        limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", bounded_rate(ceiling)))
     return _Route(b, code, limits, receipt_callback_url(ctx.settings, key))
 
 
