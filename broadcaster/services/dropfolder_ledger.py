@@ -156,8 +156,11 @@ def create_for_task(
     if not task_id:
         return create(engine)
     view, known = create_once(
-        engine, task_key(task_id), f"task:{task_id}", lambda conn: create(ConnectionAsEngine(conn))
-    )  # type: ignore[arg-type]
+        engine,
+        task_key(task_id),
+        f"task:{task_id}",
+        lambda conn: create(ConnectionAsEngine(conn)),  # type: ignore[arg-type]
+    )
     if known is not None:
         return get_broadcast(engine, int(known.broadcast_id or 0))
     assert view is not None
