@@ -5,13 +5,17 @@ window, and the Redis that broadcaster runs has no persistence (a restart or ``F
 every key, and a restored snapshot forgets the newest). A window shorter than a restart can wipe
 does not exist (``FLUSHALL`` takes a millisecond), and refusing every signed request for a whole
 window after a detected wipe is an outage. The database is already durable, shared by every API
-process, and on the path of every request (the key look-up); one primary-key insert costs a
-fraction of a millisecond on SQLite and about a round trip plus a commit on PostgreSQL (see the
-README's measurements). So the database is the only record: a Redis outage costs signed requests
-nothing, and when the database cannot answer within ``wait_ms`` the caller refuses (fails closed).
+process, and on the path of every request (the key look-up). Measured per nonce (1,000 in a row,
+median of 3, on a 2-core machine at load ~6): 2.1 ms on SQLite (an empty transaction: 0.2 ms),
+1.6 ms on PostgreSQL with an asynchronous commit (10 ms waiting for the WAL flush; see
+``nonces_repo.wait_at_most`` for why not waiting is safe); a signed ``GET /v1/codes`` took ~1 ms
+more than with an in-memory store on SQLite. So the database is the only record: a Redis outage
+costs signed requests nothing, and when the database cannot answer within ``wait_ms`` the
+caller refuses (fails closed).
 
-Expired nonces are swept by the process that records them, at most every ``sweep_every_s`` and
-``SWEEP_BATCH_ROWS`` at a time, in the same thread: no extra process, and the table holds about
+Expired nonces are swept by the process that records them, every ``sweep_every_s``, in short
+transactions of ``SWEEP_BATCH_ROWS`` (up to ``SWEEP_MAX_BATCHES``: 100,000 a minute per process,
+1,600 signed requests/s) in the same thread: no extra process, and the table holds about
 (signed requests per second x twice the window) rows.
 """
 
@@ -35,8 +39,10 @@ log = logging.getLogger(__name__)
 NONCE_WAIT_MS = 5_000
 #: Seconds between two sweeps of expired nonces by one process.
 SWEEP_EVERY_S = 60.0
-#: Most expired nonces one sweep deletes (a short transaction; the next sweep takes the rest).
+#: Expired nonces deleted per transaction of a sweep (short, so other writers get in)...
 SWEEP_BATCH_ROWS = 5_000
+#: ...and the most transactions one sweep makes (the next sweep takes the rest).
+SWEEP_MAX_BATCHES = 20
 
 
 @dataclass
@@ -78,6 +84,12 @@ class NonceLedger:
             log.warning("sweeping expired nonces failed; retrying later", exc_info=True)
 
     def sweep(self, now: datetime | None = None) -> int:
-        """Delete one batch of expired nonces; returns how many went."""
-        with self.engine.begin() as conn:
-            return nonces_repo.sweep(conn, now=now or self.clock(), limit=SWEEP_BATCH_ROWS)
+        """Delete expired nonces, batch by batch; returns how many went."""
+        now, total = now or self.clock(), 0
+        for _ in range(SWEEP_MAX_BATCHES):
+            with self.engine.begin() as conn:
+                gone = nonces_repo.sweep(conn, now=now, limit=SWEEP_BATCH_ROWS)
+            total += gone
+            if gone < SWEEP_BATCH_ROWS:
+                break
+        return total

@@ -210,3 +210,18 @@ async def test_nonce_stores_refuse_a_second_use(store, database_url, redis_url):
         assert await nonces.remember("key2:nonce-0001", 600)
     finally:
         await nonces.close()
+
+
+def test_sweep_takes_every_expired_nonce_in_short_batches(sqlite_url, monkeypatch):
+    from broadcaster.services import nonces
+
+    monkeypatch.setattr(nonces, "SWEEP_BATCH_ROWS", 5)
+    upgrade(sqlite_url)
+    now = [utcnow()]
+    ledger = NonceLedger(engine_for(sqlite_url), clock=lambda: now[0])
+    for i in range(12):
+        assert ledger.remember("k", f"old-{i:04d}", 60)
+    assert ledger.remember("k", "live-0001", 6_000)
+    now[0] += timedelta(seconds=61)
+    assert ledger.sweep() == 12  # three transactions: 5 + 5 + 2
+    assert not ledger.remember("k", "live-0001", 6_000)
