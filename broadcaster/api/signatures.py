@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import time
 from collections import deque
@@ -32,6 +33,8 @@ from typing import Protocol
 
 from broadcaster.constants import NONCE_KEY_PREFIX
 from broadcaster.services.nonces import NonceLedger
+
+log = logging.getLogger(__name__)
 
 TIMESTAMP_HEADER = "X-Timestamp"
 NONCE_HEADER = "X-Nonce"
@@ -134,6 +137,7 @@ class RedisNonces:
         try:
             return bool(await self._redis.set(NONCE_KEY_PREFIX + key, b"1", nx=True, ex=ttl_s))
         except (RedisError, OSError) as exc:
+            log.warning("nonce store (Redis) unavailable: signed requests refused: %s", exc)
             raise NonceStoreUnavailable(f"Redis did not answer: {exc}") from exc
 
     async def close(self) -> None:
@@ -158,6 +162,7 @@ class DatabaseNonces:
                 self._executor, self.ledger.remember, prefix, nonce, ttl_s
             )
         except Exception as exc:  # noqa: BLE001 - any failure means "unknown": fail closed
+            log.warning("nonce store (database) unavailable: signed requests refused: %s", exc)
             raise NonceStoreUnavailable(f"the database did not answer: {exc}") from exc
 
     async def close(self) -> None:
