@@ -7,6 +7,9 @@ BUCKET_CODE_PREFIX = "broadcaster:bucket:code:"
 #: Redis key prefix of the token bucket per provider account.
 BUCKET_ACCOUNT_PREFIX = "broadcaster:bucket:account:"
 
+#: Redis key prefix of remembered signed-request nonces (``nonce:<key prefix>:<nonce>``).
+NONCE_KEY_PREFIX = "broadcaster:nonce:"
+
 #: GSM 03.38 limit: more than this many segments is SEGMENTS_EXCEEDED.
 MAX_SEGMENTS = 10
 #: Characters past which any text is over ``MAX_SEGMENTS`` (10 GSM-7 segments of 153 septets;

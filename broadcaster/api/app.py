@@ -47,8 +47,8 @@ def create_app(
 ) -> web.Application:
     """The API: receipts, health, and the v1 routes behind keys (``broadcaster/api/v1.py``).
 
-    ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to Redis
-    when ``settings.redis_url`` is set, else this process's memory.
+    ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to the
+    database (``broadcaster/services/nonces.py``), whether Redis is set or not.
     """
     from broadcaster.api import dashboard, receipts, v1
 

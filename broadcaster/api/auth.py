@@ -24,6 +24,7 @@ from broadcaster.api.signatures import (
     SIGNATURE_HEADER,
     SIGNATURE_HEADERS,
     TIMESTAMP_HEADER,
+    NonceStoreUnavailable,
     body_digest,
     signature_matches,
     timestamp_skew_s,
@@ -36,6 +37,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/dashboard"})
 PUBLIC_PREFIXES = ("/v1/dlr/",)
 #: Spooled signed uploads stay in memory up to this size, then go to a temporary file.
 SPOOL_MEMORY_BYTES = 1024 * 1024
+#: Retry-After of a signed request refused because the replay guard could not answer, seconds.
+NONCE_RETRY_AFTER_S = 5
 _CHALLENGE = 'Bearer realm="broadcaster"'
 
 
@@ -119,7 +122,19 @@ async def _verify_signature(request: web.Request, key: Principal) -> None:
     ):
         raise unauthorized("the signature does not match this request", field=SIGNATURE_HEADER)
     # Remembered only once the signature holds: strangers cannot burn a client's nonces.
-    if not await st.nonces.remember(f"{key.prefix}:{nonce}", 2 * window_s):
+    try:
+        fresh = await st.nonces.remember(f"{key.prefix}:{nonce}", 2 * window_s)
+    except NonceStoreUnavailable:
+        # Fail closed: a nonce we cannot check may be a replay.
+        raise Problem(
+            503,
+            "the replay guard (nonce store) is unavailable, so signed requests are refused; "
+            f"retry in {NONCE_RETRY_AFTER_S} s with a new {NONCE_HEADER}",
+            field=NONCE_HEADER,
+            slug="replay-guard-unavailable",
+            headers={"Retry-After": str(NONCE_RETRY_AFTER_S)},
+        ) from None
+    if not fresh:
         raise unauthorized(f"{NONCE_HEADER} was already used", field=NONCE_HEADER)
 
 

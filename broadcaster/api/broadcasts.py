@@ -34,8 +34,8 @@ from broadcaster.api.fields import (
     timezone_field,
 )
 from broadcaster.api.problems import Problem, from_input_error, invalid
-from broadcaster.api.state import blocking, principal, state
-from broadcaster.api.streaming import stream_from_thread
+from broadcaster.api.state import STATE_KEY, blocking, principal, state
+from broadcaster.api.streaming import WorkspaceSlots, stream_pieces
 from broadcaster.api.uploads import receive_upload
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 LISTED_STATUSES = tuple(s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED)
 MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
 ID = r"{id:[0-9]{1,18}}"  # ASCII digits: "\d" matches "١٢٣" and int() reads it
+#: Reports each workspace streams now (the per-workspace cap of ``report_per_workspace``).
+REPORT_SLOTS = web.AppKey("report_slots", WorkspaceSlots)
+#: Retry-After of a report refused because the workspace streams its maximum, seconds.
+REPORT_RETRY_AFTER_S = 5
 
 
 def _bid(request: web.Request) -> int:
@@ -275,6 +279,23 @@ async def report(request: web.Request) -> web.StreamResponse:
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
     assert fmt is not None
     await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)
+    slots, limits = request.app[REPORT_SLOTS], state(request).limits
+    if not slots.try_take(key.workspace_id):
+        raise Problem(
+            429,
+            f"this workspace already downloads {slots.limit} reports at once "
+            f"(report_per_workspace); retry when one ends",
+            headers={"Retry-After": str(REPORT_RETRY_AFTER_S)},
+        )
+    try:
+        return await _stream_report(request, ctx.engine, bid, fmt, limits.report_write_timeout_s)
+    finally:
+        slots.give_back(key.workspace_id)
+
+
+async def _stream_report(
+    request: web.Request, engine: Engine, bid: int, fmt: str, write_timeout_s: float
+) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": reports.CONTENT_TYPES[fmt],
@@ -283,14 +304,15 @@ async def report(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     try:
-        await stream_from_thread(
+        await stream_pieces(
             request,
             response,
             state(request).report_pool,
-            lambda write: reports.write_report(ctx.engine, bid, fmt, write),
+            reports.report_chunks(engine, bid, fmt),
+            write_timeout_s=write_timeout_s,
         )
-    except ConnectionError:
-        log.info("report of broadcast %s abandoned by the client", bid)
+    except ConnectionError as exc:
+        log.info("report of broadcast %s abandoned: %s", bid, exc or type(exc).__name__)
     except Exception:
         # The status line is gone already: cut the connection so the client sees a truncated
         # transfer, never a short file that looks complete.
@@ -301,6 +323,7 @@ async def report(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app[REPORT_SLOTS] = WorkspaceSlots(app[STATE_KEY].limits.report_per_workspace)  # type: ignore[attr-defined]
     r = app.router
     r.add_post("/v1/broadcasts", create_broadcast)
     r.add_get("/v1/broadcasts", list_broadcasts)

@@ -42,8 +42,13 @@ class ApiLimits:
     metrics_workspace: str = "ops"
     #: Threads for database calls (handlers never block the event loop on SQL).
     db_threads: int = 8
-    #: Reports streamed at once; more wait their turn.
+    #: Threads that make report pieces; reports take turns on them piece by piece, and a client
+    #: that does not read holds none.
     report_threads: int = 2
+    #: Reports one workspace may stream at once (per API process); one more is a 429.
+    report_per_workspace: int = 2
+    #: A report download whose client reads nothing for this long is dropped, seconds.
+    report_write_timeout_s: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ApiLimits:

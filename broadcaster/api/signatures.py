@@ -11,29 +11,37 @@ A key created with a signing secret must sign every request::
 ``PATH_AND_QUERY`` is the request target exactly as sent (``/v1/broadcasts?limit=10``); the body
 is the raw bytes (empty: SHA-256 of nothing). A request is refused when its timestamp is more
 than the window (300 s) from the server's clock, when the signature is wrong, or when its nonce
-was already seen inside the window. Nonces are remembered for twice the window: in Redis when
-``redis_url`` is set (shared by every API process), else in this process's memory (then each API
-process keeps its own list; run one, or set Redis).
+was already seen inside the window. Nonces are remembered for twice the window, in the database
+(:class:`DatabaseNonces`, see ``broadcaster/services/nonces.py`` for why not Redis): shared by
+every API process and kept through a Redis flush or restart. When the nonce store cannot answer,
+the request is refused with 503 (:class:`NonceStoreUnavailable`), never let through unchecked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from broadcaster.constants import NONCE_KEY_PREFIX
+from broadcaster.services.nonces import NonceLedger
+
+log = logging.getLogger(__name__)
 
 TIMESTAMP_HEADER = "X-Timestamp"
 NONCE_HEADER = "X-Nonce"
 SIGNATURE_HEADER = "X-Signature"
 SIGNATURE_HEADERS = (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-#: Redis key prefix of remembered nonces (``broadcaster:nonce:<key prefix>:<nonce>``).
-NONCE_KEY_PREFIX = "broadcaster:nonce:"
+__all__ = ["NONCE_KEY_PREFIX"]  # moved to broadcaster.constants; importable from here still
 #: Most nonces the in-memory store keeps; beyond it the oldest are forgotten first.
 MEMORY_NONCES_MAX = 1_000_000
 
@@ -76,9 +84,14 @@ def timestamp_skew_s(timestamp: str, now_s: float) -> float | None:
     return abs(now_s - int(timestamp))
 
 
+class NonceStoreUnavailable(Exception):
+    """The nonce store did not answer: whether a nonce was seen is unknown, so refuse (503)."""
+
+
 class NonceStore(Protocol):
     async def remember(self, key: str, ttl_s: int) -> bool:
-        """Record ``key``; False when it was already recorded and not yet expired."""
+        """Record ``key`` (``<key prefix>:<nonce>``); False when it was already recorded and not
+        yet expired. Raises :class:`NonceStoreUnavailable` when the store cannot answer."""
         ...
 
     async def close(self) -> None: ...
@@ -110,7 +123,8 @@ class MemoryNonces:
 
 
 class RedisNonces:
-    """Nonces shared by every API process: ``SET key 1 NX EX ttl``."""
+    """Nonces in Redis (``SET key 1 NX EX ttl``): shared, but forgotten by a flush or restart of
+    a Redis without persistence, so not the API's default (:class:`DatabaseNonces` is)."""
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as aioredis
@@ -118,11 +132,43 @@ class RedisNonces:
         self._redis = aioredis.Redis.from_url(url)
 
     async def remember(self, key: str, ttl_s: int) -> bool:
-        return bool(await self._redis.set(NONCE_KEY_PREFIX + key, b"1", nx=True, ex=ttl_s))
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(await self._redis.set(NONCE_KEY_PREFIX + key, b"1", nx=True, ex=ttl_s))
+        except (RedisError, OSError) as exc:
+            log.warning("nonce store (Redis) unavailable: signed requests refused: %s", exc)
+            raise NonceStoreUnavailable(f"Redis did not answer: {exc}") from exc
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
-def nonce_store(redis_url: str | None) -> NonceStore:
-    return RedisNonces(redis_url) if redis_url else MemoryNonces()
+class DatabaseNonces:
+    """Nonces in the database (the API's default): durable and shared by every API process.
+
+    Each ``remember`` is one primary-key insert on ``executor`` (the API's database pool), so the
+    event loop never waits on SQL.
+    """
+
+    def __init__(self, ledger: NonceLedger, executor: Executor | None = None) -> None:
+        self.ledger, self._executor = ledger, executor
+
+    async def remember(self, key: str, ttl_s: int) -> bool:
+        prefix, _, nonce = key.partition(":")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, self.ledger.remember, prefix, nonce, ttl_s
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure means "unknown": fail closed
+            log.warning("nonce store (database) unavailable: signed requests refused: %s", exc)
+            raise NonceStoreUnavailable(f"the database did not answer: {exc}") from exc
+
+    async def close(self) -> None:
+        pass
+
+
+def nonce_store(ledger: NonceLedger, executor: Executor | None = None) -> NonceStore:
+    """The API's nonce store: the database of ``ledger`` (see ``services/nonces.py`` for why)."""
+    return DatabaseNonces(ledger, executor)

@@ -19,6 +19,7 @@ from broadcaster.api.ratelimit import KeyBuckets
 from broadcaster.api.signatures import NonceStore, nonce_store
 from broadcaster.api.state import STATE_KEY, ApiState, blocking, principal, state
 from broadcaster.services import queries
+from broadcaster.services.nonces import NonceLedger
 
 MIDDLEWARES = (problem_middleware, auth_middleware)
 
@@ -48,12 +49,12 @@ def setup(
     wall_clock: object = time.time,
 ) -> ApiState:
     """Attach the v1 API to ``app`` (whose middlewares must include :data:`MIDDLEWARES`)."""
-    settings = app["ctx"].settings
+    db_pool = ThreadPoolExecutor(limits.db_threads, thread_name_prefix="api-db")
     st = ApiState(
         limits=limits,
         buckets=KeyBuckets(rate_per_s=limits.rate_per_s, burst=limits.rate_burst),
-        nonces=nonces or nonce_store(settings.redis_url),
-        db_pool=ThreadPoolExecutor(limits.db_threads, thread_name_prefix="api-db"),
+        nonces=nonces or nonce_store(NonceLedger(app["ctx"].engine), db_pool),
+        db_pool=db_pool,
         report_pool=ThreadPoolExecutor(limits.report_threads, thread_name_prefix="api-report"),
         wall_clock=wall_clock,  # type: ignore[arg-type]
     )

@@ -173,3 +173,13 @@ imported_files = sa.Table(
     sa.Column("broadcast_id", sa.Integer, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+# Nonces of signed requests, remembered past a Redis flush or restart (api/signatures.py).
+signed_nonces = sa.Table(
+    "signed_nonces",
+    metadata,
+    sa.Column("key_prefix", sa.String(16), primary_key=True),
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Index("ix_signed_nonces_expires_at", "expires_at"),
+)

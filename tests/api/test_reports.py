@@ -235,11 +235,11 @@ async def test_failure_mid_stream_truncates_the_transfer(api, monkeypatch):
 
     from broadcaster.services import reports
 
-    def broken(engine, broadcast_id, fmt, write):
-        write(b"id,line\r\n" * 10_000)
+    def broken(engine, broadcast_id, fmt):
+        yield b"id,line\r\n" * 10_000
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(reports, "write_report", broken)
+    monkeypatch.setattr(reports, "report_chunks", broken)
     bid = (await api.broadcast())["id"]
     resp = await api.call("GET", f"/v1/broadcasts/{bid}/report")
     assert resp.status == 200
