@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000
     max_file_bytes: int = 500 * 1024 * 1024
+    #: Private directory for uploads being read (``ApiLimits.upload_dir``; "": the temp dir's).
+    api_upload_dir: str = ""
 
     #: HMAC-SHA256 key that signs every status callback POSTed to clients (docs/callbacks.md).
     callback_secret: str = "change-me"

@@ -50,7 +50,7 @@ def create_app(
     ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to the
     database (``broadcaster/services/nonces.py``), whether Redis is set or not.
     """
-    from broadcaster.api import dashboard, receipts, v1
+    from broadcaster.api import dashboard, receipts, uploads, v1
 
     if migrate:
         upgrade(settings.database_url)
@@ -60,7 +60,9 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
     dashboard.add_routes(app)
-    v1.setup(app, limits or ApiLimits.from_settings(settings), nonces=nonces)
+    limits = limits or ApiLimits.from_settings(settings)
+    v1.setup(app, limits, nonces=nonces)
+    uploads.setup_uploads(app, limits)
     if extra:
         extra(app)
 

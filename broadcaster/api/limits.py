@@ -14,6 +14,9 @@ from typing import Any
 from broadcaster.config import Settings
 
 MIB = 1024 * 1024
+#: Text parts a multipart body may carry on top of its file (form fields, boundaries, headers),
+#: counted in ``form_field_max_bytes``: the body cap is the file cap plus this many fields.
+MULTIPART_FIELD_ALLOWANCE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,10 @@ class ApiLimits:
     upload_max_bytes: int = 0
     #: Largest text field of a multipart upload, bytes.
     form_field_max_bytes: int = 64 * 1024
+    #: Where uploaded files are kept while they are read: a private (0700) directory of this
+    #: user, created if missing; "" = ``broadcaster-uploads-<uid>`` in the system temp dir. What a
+    #: killed API process left there is removed when the next one starts.
+    upload_dir: str = ""
     #: Most recipients in one ``POST /v1/messages/batch``.
     batch_max_recipients: int = 10_000
     #: Most bytes (UTF-8) of rendered message text one batch send may store (10,000 messages of
@@ -49,6 +56,11 @@ class ApiLimits:
     report_per_workspace: int = 2
     #: A report download whose client reads nothing for this long is dropped, seconds.
     report_write_timeout_s: float = 30.0
+
+    @property
+    def multipart_max_bytes(self) -> int:
+        """Largest multipart body: the file plus its form fields (a bigger Content-Length: 413)."""
+        return self.upload_max_bytes + self.form_field_max_bytes * MULTIPART_FIELD_ALLOWANCE
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ApiLimits:

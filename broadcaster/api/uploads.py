@@ -1,9 +1,15 @@
 """Multipart recipient uploads, streamed to a temporary file under a size cap.
 
 ``multipart/form-data`` with one ``file`` part (CSV, TXT, TSV, XLSX or JSON) and text parts for
-the broadcast's fields. The file goes to disk 64 KiB at a time: a 500 MB upload costs 64 KiB of
-memory, and one byte over the cap answers 413 without reading further. A part whose type or name
-is not a recipient file answers 415.
+the broadcast's fields. A ``Content-Length`` over the cap answers 413 before a byte of the body
+is read. The file goes to disk 64 KiB at a time: a 500 MB upload costs 64 KiB of memory, and one
+byte over the cap answers 413 without reading further. A part whose type or name is not a
+recipient file answers 415.
+
+Uploads hold people's phone numbers, so they are spooled in a private place
+(:class:`UploadSpace`: ``ApiLimits.upload_dir``, mode 0700), each API process in a directory of
+its own that it holds a lock on; at start a process removes the directories whose owners died
+(a killed process cannot clean up after itself).
 
 A signed request's body was already spooled by the auth middleware (its hash is part of the
 signature); :class:`SpooledStream` lets the same multipart reader parse it from there.
@@ -11,8 +17,12 @@ signature); :class:`SpooledStream` lets the same multipart reader parse it from 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,10 +33,20 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from broadcaster.api.bodies import too_large
+from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import Problem, bad_request, invalid
 from broadcaster.api.state import request_key, state
 
 SPOOLED_BODY = request_key("spooled_body", object)
+UPLOAD_SPACE = web.AppKey("upload_space", object)
+#: Name of the default upload root in the system temp dir (``-<uid>`` is added).
+UPLOAD_ROOT_NAME = "broadcaster-uploads"
+#: A process directory, and the lock its owner holds while it lives.
+PROCESS_DIR_PREFIX = "api-"
+LOCK_NAME = ".lock"
+#: A directory without a lock file this young may be a process just starting: left alone.
+UNLOCKED_GRACE_S = 60.0
+PRIVATE_MODE = 0o700
 CHUNK_BYTES = 64 * 1024
 #: A multipart line (boundary or part header) longer than this is refused.
 MAX_LINE_BYTES = 64 * 1024
@@ -61,6 +81,108 @@ FORM_FIELDS = frozenset(
         "callbacks",
     }
 )
+
+
+class UploadSpace:
+    """This process's private directory for uploads, under a root shared by API processes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = _private_root(root)
+        self.removed = _remove_dead(self.root)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{PROCESS_DIR_PREFIX}{os.getpid()}-", dir=root))
+        # Held until this process exits; the kernel lets go of it however the process ends.
+        self._lock = os.open(self.dir / LOCK_NAME, os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def new_dir(self) -> Path:
+        """A fresh directory (0700) for one upload; the caller removes it."""
+        return Path(tempfile.mkdtemp(prefix="upload-", dir=self.dir))
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.close(self._lock)
+
+
+def default_upload_root() -> Path:
+    return Path(tempfile.gettempdir()) / f"{UPLOAD_ROOT_NAME}-{os.getuid()}"
+
+
+def _private_root(root: Path) -> Path:
+    """``root`` as a directory of this user that nobody else can enter (made so if it is ours)."""
+    root.mkdir(mode=PRIVATE_MODE, parents=True, exist_ok=True)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise RuntimeError(f"upload directory {root} is not a directory of this user: refusing it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        root.chmod(PRIVATE_MODE)
+    return root
+
+
+def _remove_dead(root: Path) -> list[str]:
+    """Remove the process directories whose owner no longer holds its lock; their names."""
+    removed: list[str] = []
+    for entry in root.iterdir():
+        if not entry.name.startswith(PROCESS_DIR_PREFIX) or not entry.is_dir():
+            continue
+        if _owner_alive(entry):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _owner_alive(entry: Path) -> bool:
+    try:
+        fd = os.open(entry / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return time.time() - entry.stat().st_mtime < UNLOCKED_GRACE_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@dataclass
+class _SpaceSlot:
+    """Where the app keeps its upload space (made at start; the app is frozen by then)."""
+
+    limits: ApiLimits
+    space: UploadSpace | None = None
+
+    def get(self) -> UploadSpace:
+        if self.space is None:
+            root = self.limits.upload_dir
+            self.space = UploadSpace(Path(root) if root else default_upload_root())
+        return self.space
+
+
+def setup_uploads(app: web.Application, limits: ApiLimits) -> None:
+    """Prepare the upload space when the app starts (cleaning up after a killed predecessor)."""
+    slot = _SpaceSlot(limits)
+    app[UPLOAD_SPACE] = slot
+
+    async def start(_: web.Application) -> None:
+        slot.get()
+
+    async def close(_: web.Application) -> None:
+        if slot.space is not None:
+            slot.space.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(close)
+
+
+def _upload_dir(request: web.Request, limits: ApiLimits) -> Path:
+    slot = request.config_dict.get(UPLOAD_SPACE)
+    if not isinstance(slot, _SpaceSlot):  # an app built without setup_uploads
+        slot = _FALLBACK.setdefault(limits.upload_dir, _SpaceSlot(limits))
+    return slot.get().new_dir()
+
+
+_FALLBACK: dict[str, _SpaceSlot] = {}
 
 
 @dataclass
@@ -161,7 +283,14 @@ def _reader(request: web.Request) -> MultipartReader:
 async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
     """The uploaded file on disk (deleted afterwards) and the form's text fields."""
     limits = state(request).limits
-    tmp = Path(tempfile.mkdtemp(prefix="broadcaster-upload-"))
+    declared = request.content_length
+    if declared is not None and declared > limits.multipart_max_bytes:
+        raise too_large(
+            f"the body is {declared:,} bytes, over the upload limit of "
+            f"{limits.multipart_max_bytes:,} (a file of at most {limits.upload_max_bytes:,} "
+            "bytes and its form fields)"
+        )
+    tmp = _upload_dir(request, limits)
     try:
         upload: Upload | None = None
         fields: dict[str, str] = {}

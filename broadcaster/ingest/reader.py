@@ -64,7 +64,7 @@ def open_recipients(
             raise FileRejected(source, f"cannot read the file: {exc.strerror}") from None
         fmt = sniff_format(path, sample, source)
         if fmt == "xlsx":
-            table = open_xlsx(path, source=source, sheet=sheet, max_rows=max_rows)
+            table = open_xlsx(path, source=source, sheet=sheet, max_rows=max_rows, stack=stack)
         elif fmt == "json":
             table = open_json(path, sample, source=source, max_rows=max_rows, stack=stack)
         else:

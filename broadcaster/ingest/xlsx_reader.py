@@ -2,7 +2,9 @@
 
 Memory: calamine holds one sheet's cells in native memory (tens of bytes a cell) and this module
 turns them into Python text one row at a time; :mod:`xlsx_guard` refuses a sheet with more than
-``max_rows`` rows before it is loaded, which bounds that memory.
+``max_rows`` rows before it is loaded, which bounds that memory. Both run in a child process with
+a memory limit (:mod:`xlsx_child`): :func:`open_xlsx` is the caller's side, :func:`load_sheet`
+the child's.
 
 Cells become text: numbers that are whole print as integers (``525512345678.0`` ->
 ``"525512345678"``, so phone numbers stored as numbers survive); other floats print their
@@ -15,13 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import python_calamine
 
 from broadcaster.errors import FileRejected
 from broadcaster.ingest.header import Record, tabulate
-from broadcaster.ingest.rows import RecipientTable, RowProblem
+from broadcaster.ingest.rows import RecipientTable
+from broadcaster.ingest.xlsx_child import XlsxChild
 from broadcaster.ingest.xlsx_extent import XLSX_MAX_CELLS, SheetExtent
 from broadcaster.ingest.xlsx_guard import check_xlsx_zip
 
@@ -35,8 +39,27 @@ _CALAMINE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_xlsx(path: Path, *, source: str, sheet: str | None, max_rows: int) -> RecipientTable:
-    """Open one sheet of a workbook: ``sheet`` by name, else the first visible worksheet."""
+def open_xlsx(
+    path: Path, *, source: str, sheet: str | None, max_rows: int, stack: ExitStack
+) -> RecipientTable:
+    """Open one sheet of a workbook: ``sheet`` by name, else the first visible worksheet.
+
+    The workbook is read by a child process (stopped when ``stack`` closes); its rows are lazy.
+    """
+    child = XlsxChild(path, source=source, sheet=sheet, max_rows=max_rows)
+    stack.callback(child.stop)
+    name, names = child.table()
+    layout, rows = tabulate(child.records(), source, max_rows)
+    meta = {"sheet": name, "sheets": names, **layout.meta()}
+    return RecipientTable(
+        source=source, format="xlsx", columns=layout.columns, meta=meta, rows=rows
+    )
+
+
+def load_sheet(
+    path: Path, *, source: str, sheet: str | None, max_rows: int
+) -> tuple[str, list[str], Iterator[Record]]:
+    """In this process: guard, load one sheet, and give (its name, all names, its records)."""
     report = check_xlsx_zip(path, source)
     try:
         with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
@@ -53,11 +76,7 @@ def open_xlsx(path: Path, *, source: str, sheet: str | None, max_rows: int) -> R
         raise FileRejected(
             source, f"sheet {name!r} has {end[0] + 1:,} rows, more than {max_rows:,}"
         )
-    layout, rows = tabulate(_records(data), source, max_rows)
-    meta = {"sheet": name, "sheets": names, **layout.meta()}
-    return RecipientTable(
-        source=source, format="xlsx", columns=layout.columns, meta=meta, rows=rows
-    )
+    return name, names, _records(data)
 
 
 def _check_extent(extent: SheetExtent | None, name: str, source: str, max_rows: int) -> None:
@@ -93,7 +112,7 @@ def _choose_sheet(book: python_calamine.CalamineWorkbook, sheet: str | None, sou
     return chosen[0].name
 
 
-def _records(data: python_calamine.CalamineSheet) -> Iterator[Record | RowProblem]:
+def _records(data: python_calamine.CalamineSheet) -> Iterator[Record]:
     """Non-empty rows as (sheet row number, text cells).
 
     calamine's ``iter_rows`` starts at the sheet's first row (A1), whatever the first used cell,

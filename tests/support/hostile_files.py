@@ -442,15 +442,86 @@ def _sheet_xml(rows_xml: str, dimension: str = "A1:C3") -> str:
     )
 
 
-def _handmade_xlsx(sheet_xml: str) -> bytes:
+def _handmade_xlsx(
+    sheet_xml: str,
+    *,
+    part: str = "xl/worksheets/sheet1.xml",
+    target: str = "worksheets/sheet1.xml",
+    workbook: str = _WORKBOOK,
+) -> bytes:
+    """A workbook of one sheet ``sheet_xml`` stored as ``part``, which the rels call ``target``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
         zf.writestr("_rels/.rels", _ROOT_RELS)
-        zf.writestr("xl/workbook.xml", _WORKBOOK)
-        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        zf.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+        zf.writestr("xl/workbook.xml", workbook)
+        zf.writestr(
+            "xl/_rels/workbook.xml.rels",
+            _WORKBOOK_RELS.replace('Target="worksheets/sheet1.xml"', f'Target="{target}"'),
+        )
+        zf.writestr(part, sheet_xml)
     return buf.getvalue()
+
+
+def single_quoted_bomb() -> bytes:
+    """The ~1.6 KB workbook of issue 11: A1:XFD1048576 in single quotes (once 549 GB, an abort)."""
+    rows = (
+        "<row r='1'><c r='A1' t='inlineStr'><is><t>phone</t></is></c></row>"
+        "<row r='2'><c r='A2' t='inlineStr'><is><t>525500000001</t></is></c></row>"
+        "<row r='1048576'><c r='XFD1048576' t='inlineStr'><is><t>x</t></is></c></row>"
+    )
+    return _handmade_xlsx(
+        _sheet_xml(rows).replace('<dimension ref="A1:C3"/>', "<dimension ref='A1:XFD1048576'/>")
+    )
+
+
+def _huge_dimension() -> bytes:
+    """Two honest cells under a dimension claiming the whole grid: calamine reserves for it."""
+    rows = _inline_row(1, [("A1", "phone")]) + _inline_row(2, [("A2", "525500000001")])
+    return _handmade_xlsx(_sheet_xml(rows, dimension="A1:XFD1048576"))
+
+
+def _odd_part_name(sheet_xml: str) -> bytes:
+    """The sheet in a part not named .xml, found only through the workbook's relationships."""
+    return _handmade_xlsx(sheet_xml, part="xl/worksheets/data.bin", target="worksheets/data.bin")
+
+
+def _prefixed_bomb() -> bytes:
+    """Namespace prefixes, odd spacing, and a character reference inside the reference."""
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        "<x:sheetData><x:row r='1'><x:c\n\tr = \"A1\" t='inlineStr'><x:is><x:t>phone</x:t>"
+        "</x:is></x:c></x:row><x:row r = '1048576'><x:c r='&#88;FD1048576' t='inlineStr'>"
+        "<x:is><x:t>525500000001</x:t></x:is></x:c></x:row></x:sheetData></x:worksheet>"
+    )
+    return _handmade_xlsx(sheet)
+
+
+_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a "lol">'
+    + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+    + "]>"
+)
+
+
+def _entity_bomb_sheet() -> bytes:
+    rows = _inline_row(1, [("A1", "phone")]) + _inline_row(2, [("A2", "&j;")])
+    return _handmade_xlsx(_LAUGHS + _sheet_xml(rows).split("?>", 1)[1])
+
+
+def _entity_bomb_workbook() -> bytes:
+    rows = _inline_row(1, [("A1", "phone")]) + _inline_row(2, [("A2", "525500000001")])
+    return _handmade_xlsx(_sheet_xml(rows), workbook=_LAUGHS + _WORKBOOK.split("?>", 1)[1])
+
+
+def _bad_xml() -> bytes:
+    rows = _inline_row(1, [("A1", "phone")]) + "<row r='2'><c r='A2' <c r='XFD1048576'/></row>"
+    return _handmade_xlsx(_sheet_xml(rows))
+
+
+def _valid_sheet() -> str:
+    return _sheet_xml(_inline_row(1, [("A1", "phone")]) + _inline_row(2, [("A2", P2)]), "A1:A2")
 
 
 def _bomb_ratio() -> bytes:
@@ -559,12 +630,16 @@ def _inline_row(row: int | None, cells: list[tuple[str | None, str]]) -> str:
     return head + body + "</row>"
 
 
-def _sparse_bomb() -> bytes:
+def _sparse_bomb_sheet() -> str:
     """Two cells, A1 and XFD1048576: a 1 KB file whose dense grid is 17 billion cells."""
     rows = _inline_row(1, [("A1", "phone")]) + _inline_row(
         1048576, [("XFD1048576", "525500000001")]
     )
-    return _handmade_xlsx(_sheet_xml(rows, dimension="A1:A2"))  # the dimension lies too
+    return _sheet_xml(rows, dimension="A1:A2")  # the dimension lies too
+
+
+def _sparse_bomb() -> bytes:
+    return _handmade_xlsx(_sparse_bomb_sheet())
 
 
 def _far_row() -> bytes:
@@ -674,6 +749,41 @@ def _xlsx_cases() -> list[tuple[str, Callable[[], bytes], Expectation]]:
         ),
         ("xlsx_sparse_cell_bomb.xlsx", _sparse_bomb, rejected("cells, over 20,000,000")),
         ("xlsx_far_row.xlsx", _far_row, rejected("has 5,000 rows, more than 100")),
+        ("xlsx_single_quoted_bomb.xlsx", single_quoted_bomb, rejected("cells, over 20,000,000")),
+        ("xlsx_huge_dimension.xlsx", _huge_dimension, rejected("cells, over 20,000,000")),
+        (
+            "xlsx_odd_part_name_bomb.xlsx",
+            lambda: _odd_part_name(_sparse_bomb_sheet()),
+            rejected("cells, over 20,000,000"),
+        ),
+        (
+            "xlsx_odd_part_name_valid.xlsx",
+            lambda: _odd_part_name(_valid_sheet()),
+            rows((2, P2, ())),
+        ),
+        (
+            "xlsx_absolute_target.xlsx",
+            lambda: _handmade_xlsx(_valid_sheet(), target="/xl/worksheets/sheet1.xml"),
+            rows((2, P2, ())),
+        ),
+        ("xlsx_prefixed_bomb.xlsx", _prefixed_bomb, rejected("cells, over 20,000,000")),
+        (
+            "xlsx_huge_cell_ref.xlsx",
+            lambda: _handmade_xlsx(_sheet_xml(_inline_row(1, [("A99999999", "phone")]))),
+            rejected("beyond Excel's last cell XFD1048576"),
+        ),
+        (
+            "xlsx_huge_row_number.xlsx",
+            lambda: _handmade_xlsx(_sheet_xml('<row r="4294967297"><c><v>1</v></c></row>')),
+            rejected("outside Excel's grid"),
+        ),
+        ("xlsx_bad_xml.xlsx", _bad_xml, rejected("malformed XML")),
+        ("xlsx_entity_bomb_sheet.xlsx", _entity_bomb_sheet, rejected("document type declaration")),
+        (
+            "xlsx_entity_bomb_workbook.xlsx",
+            _entity_bomb_workbook,
+            rejected("document type declaration"),
+        ),
         (
             "xlsx_rows_without_refs.xlsx",
             lambda: _rows_without_refs(3),
