@@ -17,6 +17,8 @@ from broadcaster.store.models import messages, receipts
 from tests.integration.test_send_path import write_recipients
 from tests.support.served import ServedApp
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
+from tests.support.strict_opentext import PASSWORD, USERNAME, StrictOpenText
+from tests.support.strict_vonage import CLIENT_ID, CLIENT_SECRET, SMS_PATH, TOKEN_PATH, StrictVonage
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +94,82 @@ def test_broadcast_through_strict_messangi_gets_every_receipt(make_stack, tmp_pa
     assert _receipts_by_message(stack.engine, view["id"]) == Counter(
         {("DELIVRD", True): N - BLACKLISTED, ("BLACKLISTED", True): BLACKLISTED}
     )
+
+
+#: Recipients of the Vonage and OpenText runs.
+N_OTHER = 1000
+
+
+def _run(stack, tmp_path, code: str, account: str, provider: str, n: int, seed: int):
+    """A broadcast of ``n`` recipients on a new code of ``account``; returns (view, rows)."""
+    rows = write_recipients(tmp_path / f"{code}.csv", n, seed=seed)
+    add_code(
+        stack.engine, stack.settings, code, "short", mps=2000, provider=provider, account=account
+    )
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / f"{code}.csv",
+        NewBroadcast(sender=code, text="Hola {name}, tu saldo es {balance} MXN"),
+    )
+    return view, rows
+
+
+def _wait_for(stack, broadcast_id: int, status: str, n: int) -> None:
+    def settled() -> bool:
+        got = get_broadcast(stack.engine, broadcast_id)
+        assert got["status"] != "SUSPENDED", got["statusReason"]
+        return got["counts"].get(status, 0) == n and got["status"] == "COMPLETED"
+
+    stack.wait(settled, SETTLE_TIMEOUT_S, f"{n} messages {status} and the broadcast COMPLETED")
+
+
+def test_broadcast_through_strict_vonage_sends_each_once(make_stack, tmp_path):
+    fake = StrictVonage()
+    with ServedApp(fake.app()) as gateway:
+        accounts = {
+            "kpn-seed": {
+                "provider": "vonage",
+                "base_url": gateway.url(SMS_PATH),
+                "token_url": gateway.url(TOKEN_PATH),
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            }
+        }
+        stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+        view, rows = _run(stack, tmp_path, "55531", "kpn-seed", "vonage", N_OTHER, seed=32)
+        try:
+            # seed 002 defines no delivery receipt for a sent message: SENT is where they end
+            _wait_for(stack, view["id"], "SENT", N_OTHER)
+        finally:
+            accepted = gateway.call(lambda: list(fake.accepted))
+            print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
+    assert Counter("+" + b["to"] for b in accepted) == Counter({to: 1 for to in rows})
+    with stack.engine.connect() as conn:
+        gateway_ids = conn.execute(
+            sa.select(messages.c.gateway_id).where(messages.c.broadcast_id == view["id"])
+        ).scalars()
+        assert len({g for g in gateway_ids if g}) == N_OTHER  # each its own message-id
+
+
+def test_broadcast_through_strict_opentext_gets_every_status(make_stack, tmp_path):
+    fake = StrictOpenText()
+    with ServedApp(fake.app()) as gateway:
+        accounts = {
+            "opentext-seed": {
+                "provider": "opentext",
+                "base_url": gateway.url(""),
+                "username": USERNAME,
+                "password": PASSWORD,
+            }
+        }
+        stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+        view, rows = _run(stack, tmp_path, "55532", "opentext-seed", "opentext", N_OTHER, seed=33)
+        try:
+            _wait_for(stack, view["id"], "DELIVRD", N_OTHER)
+        finally:
+            jobs = gateway.call(lambda: dict(fake.jobs))
+            print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
+    sent = Counter(d["sms"] for job in jobs.values() for d in job["destinations"])
+    assert sent == Counter({"00" + to[1:]: 1 for to in rows})  # each once, as the seed's 00…
+    assert _receipts_by_message(stack.engine, view["id"]) == Counter({("DELIVRD", True): N_OTHER})
