@@ -27,6 +27,8 @@ MAX_CALLBACKS = 10
 MAX_CALLBACK_CHARS = 500
 MAX_PARAM_CHARS = 1_000
 MAX_PHONE_CHARS = 64
+#: Longest client ``externalId`` / ``clientId`` (seed 001), the column's width.
+MAX_CLIENT_ID_CHARS = 100
 
 
 def too_large(detail: str, field: str | None = None) -> Problem:
@@ -213,17 +215,38 @@ class Fields:
         return tuple(value)
 
 
-def recipient_rows(items: list[Any], field: str) -> list[RecipientRow]:
+def client_ids(f: Fields) -> tuple[str | None, str | None]:
+    """The client's own ``externalId`` and ``clientId`` (seed 001); our message id stays the
+    gateway's idempotency key, these are only stored and echoed."""
+    return (
+        f.text("externalId", max_chars=MAX_CLIENT_ID_CHARS),
+        f.text("clientId", max_chars=MAX_CLIENT_ID_CHARS),
+    )
+
+
+def recipient_rows(
+    items: list[Any],
+    field: str,
+    default_ids: tuple[str | None, str | None] = (None, None),
+) -> list[RecipientRow]:
     """JSON recipients as rows: ``"+5255…"`` or ``{"to": "+5255…", "params": ["Ana", 10.65]}``.
 
     ``to:`` (with the colon, as seed 001's batch example spells it), ``phone`` and ``mobile`` are
-    read as ``to``. Line n is the n-th recipient, as in an uploaded JSON file.
+    read as ``to``. Line n is the n-th recipient, as in an uploaded JSON file. An object's own
+    ``externalId`` / ``clientId`` win over the body's (``default_ids``).
     """
     rows = []
     for i, item in enumerate(items):
         at = f"{field}[{i}]"
         params: Any = []
+        ids = default_ids
         if isinstance(item, dict):
+            own = Fields(item)
+            mine = (
+                own.text("externalId", max_chars=MAX_CLIENT_ID_CHARS),
+                own.text("clientId", max_chars=MAX_CLIENT_ID_CHARS),
+            )
+            ids = (mine[0] or default_ids[0], mine[1] or default_ids[1])
             phone = next(
                 (item[k] for k in ("to", "to:", "phone", "mobile") if item.get(k) is not None), None
             )
@@ -249,7 +272,7 @@ def recipient_rows(items: list[Any], field: str) -> list[RecipientRow]:
             raise invalid(
                 f"{at}.params: values have at most {MAX_PARAM_CHARS} characters", f"{at}.params"
             )
-        rows.append(RecipientRow(i + 1, phone_text.strip(), values))
+        rows.append(RecipientRow(i + 1, phone_text.strip(), values, ids[0], ids[1]))
     return rows
 
 

@@ -14,6 +14,7 @@ from broadcaster.api.bodies import (
     ID64_MAX,
     INT32_MAX,
     Fields,
+    client_ids,
     decode_cursor,
     encode_cursor,
     is_json,
@@ -109,7 +110,7 @@ async def _create_from_json(request: web.Request) -> web.Response:
         format="json",
         columns=None,
         meta={},
-        rows=iter(recipient_rows(items, "recipients")),
+        rows=iter(recipient_rows(items, "recipients", client_ids(f))),
     )
     return _created(
         await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from broadcaster.api.bodies import Fields, path_id, read_json, recipient_rows
+from broadcaster.api.bodies import Fields, client_ids, path_id, read_json, recipient_rows
 from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
@@ -49,7 +49,8 @@ async def send_message(request: web.Request) -> web.Response:
     text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
     assert sender is not None and to is not None and text is not None
     region, callbacks = region_field(f), f.callbacks()
-    f.flag("requestDR", True)  # checked; a single message always asks for receipts
+    request_dr = f.flag("requestDR", True)  # false: no receipt asked, no client callback
+    external_id, client_id = client_ids(f)
     template = positional_template(text)
     if template.positional:
         raise invalid(
@@ -74,8 +75,16 @@ async def send_message(request: web.Request) -> web.Response:
         region=region,
         workspace=key.workspace,
         callbacks=callbacks,
+        request_dr=request_dr,
+        external_id=external_id,
+        client_id=client_id,
     )
-    out = {"from": sender, **message_out(view), "requestDR": True, "callbacks": list(callbacks)}
+    out = {
+        "from": sender,
+        **message_out(view),
+        "requestDR": request_dr,
+        "callbacks": list(callbacks),
+    }
     return web.json_response(out, status=202, headers={"Location": f"/v1/messages/{view['id']}"})
 
 
@@ -92,7 +101,7 @@ async def send_batch(request: web.Request) -> web.Response:
     )
     if not items:
         raise invalid("to: at least one recipient", "to")
-    rows = recipient_rows(items, "to")
+    rows = recipient_rows(items, "to", client_ids(f))
     table = RecipientTable(source="batch", format="json", columns=None, meta={}, rows=iter(rows))
     req = NewBroadcast(
         sender=sender,

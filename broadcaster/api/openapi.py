@@ -161,6 +161,11 @@ PHONE = {
     "oneOf": [string(MAX_PHONE_CHARS), integer(minimum=0)],
     "description": "A phone number, E.164 preferred; digits may come as a JSON number.",
 }
+#: Seed 001's client identifiers: stored on the message, echoed in callbacks and reports.
+CLIENT_IDS: dict[str, Schema] = {
+    "externalId": string(100, description="Your id for the message or its campaign (seed 001)."),
+    "clientId": string(100, description="Your id for the recipient (seed 001)."),
+}
 RECIPIENT = {
     "oneOf": [
         PHONE,
@@ -173,6 +178,7 @@ RECIPIENT = {
                     "nullable": True,
                     "description": "Values of {0}, {1}…",
                 },
+                **CLIENT_IDS,
             },
             ("to",),
         ),
@@ -202,6 +208,7 @@ BROADCAST_FIELDS: dict[str, Schema] = {
     "region": string(3, description="ISO 3166 region for national numbers, e.g. MX."),
     "requestDR": {"type": "boolean", "default": True},
     "callbacks": CALLBACKS,
+    **CLIENT_IDS,
 }
 
 
@@ -226,6 +233,8 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
         "attempts": integer(),
         "gatewayId": string(nullable=True),
         "error": string(nullable=True),
+        "externalId": string(nullable=True),
+        "clientId": string(nullable=True),
         "createdAt": string(nullable=True),
         "sentAt": string(nullable=True),
         "updatedAt": string(nullable=True),
@@ -354,13 +363,14 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                 "from": SENDER,
                 "to": string(MAX_PHONE_CHARS, minLength=1),
                 "text": TEXT,
-                "requestDR": {"type": "boolean"},
+                "requestDR": {"type": "boolean", "default": True},
                 "callbacks": CALLBACKS,
                 "region": BROADCAST_FIELDS["region"],
+                **CLIENT_IDS,
             },
             ("from", "to", "text"),
             example={"from": "55501", "to": "+525500000001", "text": "Your code is 1234"},
-            description="seed 001 single send; delivery receipts are always requested.",
+            description="seed 001 single send; requestDR false asks for no receipt and no callback.",
         ),
         "SendBatch": obj(
             {
@@ -370,6 +380,7 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                 "region": BROADCAST_FIELDS["region"],
                 "requestDR": {"type": "boolean"},
                 "callbacks": CALLBACKS,
+                **CLIENT_IDS,
                 "to": {
                     "type": "array",
                     "minItems": 1,

@@ -122,6 +122,8 @@ RECEIPT_RANK: dict[MessageStatus, int] = {
     M.ENROUTE: 1,
     M.ACCEPTD: 2,
     **{s: 3 for s in FINAL_RECEIPT_STATES},
+    # a gateway's refusal reported by receipt (seed 001: BLACKLISTED, INVALID_ROUTING…) is final
+    **{s: 3 for s in REFUSED_STATES},
 }
 
 

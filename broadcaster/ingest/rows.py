@@ -28,6 +28,9 @@ class RecipientRow:
     #: tuple has exactly one value per header column (missing cells are ``""``), plus any non-empty
     #: extra cells; without a header trailing empty cells are dropped.
     params: tuple[str, ...]
+    #: The client's own identifiers for this message (seed 001 ``externalId``, ``clientId``).
+    external_id: str | None = None
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

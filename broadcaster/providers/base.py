@@ -24,6 +24,7 @@ class OutboundMessage:
     encoding: str = "GSM-7"  # or "UCS-2"
     segments: int = 1
     callback_url: str | None = None  # where the gateway posts receipts
+    request_dr: bool = True  # ask the gateway for delivery receipts (seed 001: requestDR)
 
 
 @dataclass(frozen=True, slots=True)

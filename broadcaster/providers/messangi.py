@@ -72,13 +72,16 @@ GATEWAY_STATUS: dict[str, MessageStatus] = {
     "QUEUE": M.SENT,
     "DEQUEUED": M.SENT,
     "SENT": M.SENT,
-    # refused after acceptance
+    # refused after acceptance: the seed's refusal names are kept, so reports count each reason
     "ERROR": M.REJECTD,
-    "INVALID_ROUTING": M.REJECTD,
-    "CODE_NOT_ALLOWED": M.REJECTD,
-    "BLACKLISTED": M.REJECTD,
-    "SEGMENTS_EXCEEDED": M.REJECTD,
+    "INVALID_ROUTING": M.INVALID_ROUTING,
+    "CODE_NOT_ALLOWED": M.CODE_NOT_ALLOWED,
+    "BLACKLISTED": M.BLACKLISTED,
+    "SEGMENTS_EXCEEDED": M.SEGMENTS_EXCEEDED,
 }
+
+#: Seed 001: a send answered ``status: ERROR`` with this message went over the segment limit.
+SEGMENTS_EXCEEDED_TEXT = "exceeds the limit of allowed segments"
 
 
 def gateway_status(word: object) -> MessageStatus:
@@ -158,8 +161,13 @@ class MessangiProvider(HttpAdapter):
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
-        """The JSON body for one message."""
-        callback = message.callback_url or self.callback_url
+        """The JSON body for one message.
+
+        Seed 001: ``callbacks`` is "one or more (separated by comma) webhook URLs", a string (a
+        JSON list is unreadable to a gateway that follows it), and receipts come only with
+        ``requestDR: true``; a message that asked for none sends neither.
+        """
+        callback = (message.callback_url or self.callback_url) if message.request_dr else None
         body: dict[str, Any] = {
             "from": message.sender,
             "text": message.text,
@@ -170,7 +178,7 @@ class MessangiProvider(HttpAdapter):
             "type": "MT",
         }
         if callback is not None:
-            body["callbacks"] = [callback]
+            body["callbacks"] = callback
         return body
 
     async def _send_one(
@@ -253,7 +261,7 @@ class MessangiProvider(HttpAdapter):
             why = data.get("error") or data.get("message") or meta.get("explain") or reply.text
             return SendResult(
                 message.reference,
-                M.ERROR,
+                M.SEGMENTS_EXCEEDED if SEGMENTS_EXCEEDED_TEXT in str(why).lower() else M.ERROR,
                 gateway_id=gateway_id,
                 error=f"gateway status ERROR: {snippet(str(why))}",
                 attempts=progress.attempts,

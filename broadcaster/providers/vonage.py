@@ -311,7 +311,7 @@ class VonageProvider(HttpAdapter):
             "type": "unicode" if message.encoding == UCS_2 else "text",
             "client-ref": message.reference,
         }
-        callback = message.callback_url or self.callback_url
+        callback = (message.callback_url or self.callback_url) if message.request_dr else None
         if callback:
             body["status-report-req"] = 1
             body["callback"] = callback

@@ -254,6 +254,8 @@ def _store_drafts(
                     "segments": item.segments,
                     "status": item.status.value,
                     "created_at": now,
+                    "external_id": item.external_id,
+                    "client_id": item.client_id,
                 }
             )
         if len(msgs) >= INSERT_BATCH_ROWS or len(errors) >= INSERT_BATCH_ROWS:

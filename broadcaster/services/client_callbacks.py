@@ -100,6 +100,7 @@ def build_payload(
     sender: str,
     recipient: str,
     external_id: str | None = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body a client receives (docs/callbacks.md)."""
     payload: dict[str, Any] = {
@@ -112,6 +113,8 @@ def build_payload(
     }
     if external_id:
         payload["externalId"] = external_id
+    if client_id:
+        payload["clientId"] = client_id
     return payload
 
 
@@ -245,6 +248,8 @@ def enqueue_status_change(
         at=now,
         sender=target.sender_code,
         recipient=target.recipient or "",
+        external_id=target.external_id,
+        client_id=target.client_id,
     )
     return callbacks_repo.insert(
         conn, _rows_for(urls, message_id, text, payload, now, allow_private)
@@ -272,19 +277,22 @@ def enqueue_status_changes(
     urls = parse_callbacks(target.callbacks)
     if not urls:
         return 0
-    to = callbacks_repo.recipients(conn, broadcast_id, sorted({mid for mid, _ in changes}))
+    to = callbacks_repo.identities(conn, broadcast_id, sorted({mid for mid, _ in changes}))
     rows: list[dict[str, Any]] = []
     for message_id, status in changes:
         if message_id not in to:
             continue
         text = _status_text(status)
+        recipient, external_id, client_id = to[message_id]
         payload = build_payload(
             message_id=message_id,
             broadcast_id=broadcast_id,
             status=text,
             at=now,
             sender=target.sender_code,
-            recipient=to[message_id],
+            recipient=recipient,
+            external_id=external_id,
+            client_id=client_id,
         )
         rows.extend(_rows_for(urls, message_id, text, payload, now, allow_private))
     return callbacks_repo.insert(conn, rows)

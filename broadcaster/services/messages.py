@@ -18,13 +18,19 @@ from broadcaster.store.codes_repo import DEFAULT_WORKSPACE
 from broadcaster.store.models import broadcasts, messages
 
 
-def one_row_table(number: str, params: tuple[str, ...] = (), source: str = "api") -> RecipientTable:
+def one_row_table(
+    number: str,
+    params: tuple[str, ...] = (),
+    source: str = "api",
+    ids: tuple[str | None, str | None] = (None, None),
+) -> RecipientTable:
+    """A one-recipient table; ``ids`` are the client's externalId and clientId (seed 001)."""
     return RecipientTable(
         source=source,
         format="json",
         columns=None,
         meta={},
-        rows=iter([RecipientRow(1, number, params)]),
+        rows=iter([RecipientRow(1, number, params, ids[0], ids[1])]),
     )
 
 
@@ -38,6 +44,9 @@ def send_one(
     region: str | None = None,
     workspace: str = DEFAULT_WORKSPACE,
     callbacks: tuple[str, ...] = (),
+    request_dr: bool = True,
+    external_id: str | None = None,
+    client_id: str | None = None,
 ) -> dict[str, Any]:
     """A one-recipient broadcast that starts now; a bad number is refused as INVALID_ROUTING."""
     phone = normalize_phone(to, region or settings.default_region)
@@ -52,8 +61,10 @@ def send_one(
         region=region,
         workspace=workspace,
         callbacks=callbacks,
+        request_dr=request_dr,
     )
-    view = create_from_table(engine, settings, one_row_table(to), req)
+    table = one_row_table(to, ids=(external_id, client_id))
+    view = create_from_table(engine, settings, table, req)
     with engine.connect() as conn:
         mid = conn.execute(
             sa.select(messages.c.id).where(messages.c.broadcast_id == view["id"])
@@ -73,6 +84,8 @@ def message_view(row: dict[str, Any]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "gatewayId": row["gateway_id"],
         "error": row["error"],
+        "externalId": row.get("external_id"),
+        "clientId": row.get("client_id"),
         "createdAt": _iso(row["created_at"]),
         "sentAt": _iso(row["sent_at"]),
         "updatedAt": _iso(row["updated_at"]),

@@ -29,6 +29,8 @@ class Draft:
     encoding: str
     segments: int
     status: MessageStatus  # QUEUE, or SEGMENTS_EXCEEDED when the text is too long
+    external_id: str | None = None  # the client's own ids (seed 001), stored and echoed
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +126,13 @@ def build_drafts(
             continue
         text, info = render_draft(template, row.params, named)
         status = MessageStatus.SEGMENTS_EXCEEDED if info.exceeded else MessageStatus.QUEUE
-        yield Draft(row.line, phone.e164 or "", text, info.encoding, info.segments, status)
+        yield Draft(
+            row.line,
+            phone.e164 or "",
+            text,
+            info.encoding,
+            info.segments,
+            status,
+            row.external_id,
+            row.client_id,
+        )

@@ -48,9 +48,13 @@ HEADER = (
     "sentAt",
     "updatedAt",
     "text",
+    "externalId",  # the client's own ids (seed 001), empty when none was given
+    "clientId",
 )
 #: Columns whose content comes from people or gateways: formula-neutralised in CSV.
-_FREE_TEXT = frozenset({HEADER.index("error"), HEADER.index("text"), HEADER.index("gatewayId")})
+_FREE_TEXT = frozenset(
+    HEADER.index(name) for name in ("error", "text", "gatewayId", "externalId", "clientId")
+)
 _TIMES = frozenset({HEADER.index("createdAt"), HEADER.index("sentAt"), HEADER.index("updatedAt")})
 ERROR_HEADER = ("line", "value", "reason")
 CSV_CHUNK_BYTES = 64 * 1024

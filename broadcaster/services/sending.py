@@ -22,6 +22,7 @@ from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX, MAX_MPS, MIN_MPS
 from broadcaster.domain.states import (
+    REFUSED_STATES,
     BroadcastAction,
     BroadcastStatus,
     MessageStatus,
@@ -211,6 +212,7 @@ def _outbound(route: _Route, c: messages_repo.Claimed) -> OutboundMessage:
         encoding=c.encoding,
         segments=c.segments,
         callback_url=route.callback_url,
+        request_dr=bool(route.broadcast["request_dr"]),
     )
 
 
@@ -234,19 +236,27 @@ def _record(
         for r in results
         if r.status == MessageStatus.ERROR and not r.unknown
     ]
+    # the gateway's refusals keep their seed name (BLACKLISTED, SEGMENTS_EXCEEDED…), not ERROR
+    refused = [
+        (int(r.reference), r.status.value, r.error or r.status.value)
+        for r in results
+        if r.status in REFUSED_STATES and not r.unknown
+    ]
     outcome.sent += len(sent)
-    outcome.failed += len(failed)
+    outcome.failed += len(failed) + len(refused)
     metrics.record_sent(route.code.code, route.code.route_key, len(sent))
-    metrics.record_failed(route.code.code, route.code.route_key, len(failed))
+    metrics.record_failed(route.code.code, route.code.route_key, len(failed) + len(refused))
     outcome.unknown += sum(r.unknown for r in results)
     now = utcnow()
     with ctx.engine.begin() as conn:
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
+        messages_repo.record_refused(conn, refused, now)
         if route.wants_callbacks:
             changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [
                 (m, MessageStatus.ERROR.value) for m, _ in failed
             ]
+            changes += [(m, st) for m, st, _ in refused]
             enqueue_status_changes(
                 conn,
                 broadcast_id=broadcast_id,
@@ -254,12 +264,16 @@ def _record(
                 now=now,
                 allow_private=ctx.settings.callback_allow_private,
             )
-        if failed or outcome.failure_streak:
+        if failed or refused or outcome.failure_streak:
             # Only touch the counter when there is news: a healthy run writes nothing here.
             _track_failures(
-                conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent)
+                conn,
+                ctx.settings,
+                broadcast_id,
+                failures=len(failed) + len(refused),
+                any_ok=bool(sent),
             )
-            outcome.failure_streak = bool(failed) and not sent
+            outcome.failure_streak = bool(failed or refused) and not sent
 
 
 def _track_failures(

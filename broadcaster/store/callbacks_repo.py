@@ -44,6 +44,9 @@ class Target:
     callbacks: Any  # JSON as stored: a list of URLs (or a comma-separated string)
     sender_code: str
     recipient: str | None = None
+    #: The client's own ids for the message (seed 001), echoed in its callbacks.
+    external_id: str | None = None
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ _TARGET_FOR_MESSAGE = (
         broadcasts.c.callbacks,
         broadcasts.c.sender_code,
         messages.c.recipient,
+        messages.c.external_id,
+        messages.c.client_id,
     )
     .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
     .where(messages.c.id == sa.bindparam("mid"), messages.c.broadcast_id == sa.bindparam("bid"))
@@ -71,7 +76,7 @@ _TARGET_FOR_MESSAGE = (
 def target_for_message(conn: Connection, message_id: int, broadcast_id: int) -> Target | None:
     """One indexed query: the broadcast's callback settings and the message's recipient."""
     row = conn.execute(_TARGET_FOR_MESSAGE, {"mid": message_id, "bid": broadcast_id}).first()
-    return Target(bool(row[0]), row[1], row[2], row[3]) if row else None
+    return Target(bool(row[0]), row[1], row[2], row[3], row[4], row[5]) if row else None
 
 
 def target_for_broadcast(conn: Connection, broadcast_id: int) -> Target | None:
@@ -83,13 +88,16 @@ def target_for_broadcast(conn: Connection, broadcast_id: int) -> Target | None:
     return Target(bool(row[0]), row[1], row[2]) if row else None
 
 
-def recipients(conn: Connection, broadcast_id: int, message_ids: Sequence[int]) -> dict[int, str]:
+def identities(
+    conn: Connection, broadcast_id: int, message_ids: Sequence[int]
+) -> dict[int, tuple[str, str | None, str | None]]:
+    """Message id → (recipient, the client's externalId, clientId), in one query."""
     rows = conn.execute(
-        sa.select(messages.c.id, messages.c.recipient).where(
-            messages.c.broadcast_id == broadcast_id, messages.c.id.in_(list(message_ids))
-        )
+        sa.select(
+            messages.c.id, messages.c.recipient, messages.c.external_id, messages.c.client_id
+        ).where(messages.c.broadcast_id == broadcast_id, messages.c.id.in_(list(message_ids)))
     )
-    return {int(i): str(r) for i, r in rows}
+    return {int(i): (str(r), e, c) for i, r, e, c in rows}
 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:

@@ -243,6 +243,10 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
             messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
             messages.c.lease_until.is_(None),
             messages.c.sent_at < sent_before,
+            # a broadcast sent with requestDR false asked for no receipt: its silence is normal
+            messages.c.broadcast_id.not_in(
+                sa.select(broadcasts.c.id).where(broadcasts.c.request_dr.is_(False))
+            ),
         )
         .values(
             status=M.EXPIRED.value, updated_at=now, error="no receipt within the validity period"
@@ -333,3 +337,17 @@ def in_network_gateway_ids(conn: Connection, broadcast_id: int, *, limit: int) -
         .limit(limit)
     )
     return [r[0] for r in rows]
+
+
+_RECORD_REFUSED = _RECORD_FAILED.values(status=sa.bindparam("st", type_=sa.String()))
+
+
+def record_refused(
+    conn: Connection, results: Sequence[tuple[int, str, str]], now: datetime
+) -> None:
+    """DEQUEUED → the gateway's refusal name (``BLACKLISTED``, ``SEGMENTS_EXCEEDED``…) with why."""
+    if results:
+        conn.execute(
+            _RECORD_REFUSED,
+            [{"mid": mid, "st": st, "err": err[:300], "now": now} for mid, st, err in results],
+        )

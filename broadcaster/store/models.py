@@ -100,6 +100,9 @@ messages = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=True),
+    # the client's own identifiers (seed 001 externalId, clientId), stored and echoed only
+    sa.Column("external_id", sa.String(100), nullable=True),
+    sa.Column("client_id", sa.String(100), nullable=True),
     sa.UniqueConstraint("broadcast_id", "recipient", name="uq_messages_broadcast_recipient"),
     sa.Index("ix_messages_broadcast_status", "broadcast_id", "status"),
     # sent_at too: the expiry sweep seeks (status, NULL lease, sent_at < cutoff); see migration 0004

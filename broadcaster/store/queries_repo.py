@@ -28,6 +28,8 @@ REPORT_COLUMNS = (
     messages.c.sent_at,
     messages.c.updated_at,
     messages.c.text,
+    messages.c.external_id,
+    messages.c.client_id,
 )
 MESSAGE_PAGE_COLUMNS = (
     messages.c.id,

@@ -78,6 +78,8 @@ def test_csv_neutralises_formulas_but_keeps_phone_plus():
                 None,
                 None,
                 "-2+3",
+                "=HYPERLINK(1)",  # the client's externalId is free text too
+                None,
             )
         ],
         out.append,
@@ -86,6 +88,7 @@ def test_csv_neutralises_formulas_but_keeps_phone_plus():
     assert rows[1][2] == "+525500000001"
     assert rows[1][6] == "'@gw" and rows[1][7].startswith("'=") and rows[1][11] == "'-2+3"
     assert rows[1][8].endswith("Z")
+    assert rows[1][12] == "'=HYPERLINK(1)" and rows[1][13] == ""
 
 
 def test_xlsx_writer_survives_control_characters():

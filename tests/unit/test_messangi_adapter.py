@@ -120,12 +120,21 @@ async def test_request_shape(aiohttp_server: Any, providers: Any) -> None:
         "text": "hello",
         "to": "+15551230001",
         "requestDR": True,
-        "callbacks": ["http://us/receipts"],
+        "callbacks": "http://us/receipts",  # seed 001: comma-separated URLs, a string
         "externalId": "ref-9",
         "clientId": "ref-9",
         "type": "MT",
     }
-    assert seen[1][2]["callbacks"] == ["http://mine/dlr"]
+    assert seen[1][2]["callbacks"] == "http://mine/dlr"
+
+
+async def test_message_without_request_dr_asks_for_no_receipt(
+    gateway: GatewayFactory, providers: Any
+) -> None:
+    gw = await gateway()
+    body = providers(gw.url, callback_url="http://us/receipts").payload(msg(request_dr=False))
+    assert body["requestDR"] is False
+    assert "callbacks" not in body
 
 
 async def test_no_callback_means_no_receipt_requested(
@@ -136,10 +145,14 @@ async def test_no_callback_means_no_receipt_requested(
     assert "callbacks" not in providers(gw.url).payload(msg())
 
 
-async def test_gateway_status_error_is_an_error(gateway: GatewayFactory, providers: Any) -> None:
+async def test_gateway_segment_refusal_keeps_its_seed_name(
+    gateway: GatewayFactory, providers: Any
+) -> None:
+    # seed 001: status ERROR with "Text exceeds the limit of allowed segments" is SEGMENTS_EXCEEDED
     gw = await gateway(max_text_chars=10)
     result = await send_one(providers(gw.url), msg(text="x" * 11))
-    assert result.status == M.ERROR and result.gateway_id and "segments" in (result.error or "")
+    assert result.status == M.SEGMENTS_EXCEEDED and result.gateway_id
+    assert "segments" in (result.error or "")
 
 
 # -- retryable ----------------------------------------------------------------------------------

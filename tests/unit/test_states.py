@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from broadcaster.domain.states import (
+    FAILED_STATES,
     FINAL_STATES,
+    REFUSED_STATES,
     BroadcastAction,
     BroadcastStatus,
     MessageStatus,
@@ -73,3 +75,12 @@ def test_every_state_is_final_or_moves_on():
     moving = {M.QUEUE, M.DEQUEUED, M.SENT, M.ENROUTE, M.ACCEPTD}
     assert moving | FINAL_STATES == set(M)
     assert not moving & FINAL_STATES
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSED_STATES))
+def test_a_gateway_refusal_receipt_is_final_and_keeps_its_name(refusal: MessageStatus) -> None:
+    # seed 001 posts BLACKLISTED, INVALID_ROUTING… as receipts: they apply and end the message
+    assert receipt_applies(MessageStatus.SENT, refusal)
+    assert receipt_applies(MessageStatus.ENROUTE, refusal)
+    assert not receipt_applies(refusal, MessageStatus.DELIVRD)
+    assert refusal in FAILED_STATES

@@ -1,0 +1,175 @@
+"""Broadcasts through the whole stack (real Celery workers, real Redis, the API receiving
+receipts) against gateways written from their seed documents alone (``tests/support/strict_*``):
+every message reaches the gateway once, and every receipt the gateway posts or reports is
+applied. The lenient simulator accepts what these refuse, so only these show a contract slip."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
+from broadcaster.services.codes import add_code
+from broadcaster.store.models import messages, receipts
+from tests.integration.test_send_path import write_recipients
+from tests.support.served import ServedApp
+from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
+from tests.support.strict_opentext import PASSWORD, USERNAME, StrictOpenText
+from tests.support.strict_vonage import CLIENT_ID, CLIENT_SECRET, SMS_PATH, TOKEN_PATH, StrictVonage
+
+pytestmark = pytest.mark.slow
+
+N = 2000
+#: Recipients the strict Messangi gateway reports as BLACKLISTED.
+BLACKLISTED = 3
+SETTLE_TIMEOUT_S = 240
+
+
+def _receipts_by_message(engine, broadcast_id: int) -> Counter[tuple[str, bool]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(receipts.c.status, receipts.c.applied)
+            .join(messages, messages.c.id == receipts.c.message_id)
+            .where(messages.c.broadcast_id == broadcast_id)
+        ).all()
+    return Counter((r.status, bool(r.applied)) for r in rows)
+
+
+def test_broadcast_through_strict_messangi_gets_every_receipt(make_stack, tmp_path):
+    # Given a gateway that reads the seed's fields only, with three blacklisted recipients
+    rows = write_recipients(tmp_path / "list.csv", N, seed=31)
+    blacklist = set(sorted(rows)[:BLACKLISTED])
+    fake = StrictMessangi(codes={"55530"}, blacklist=blacklist)
+    with ServedApp(fake.app()) as gateway:
+        accounts = {
+            "messangi-seed": {
+                "provider": "messangi",
+                "base_url": gateway.url(BASE_PATH),
+                "api_key": API_KEY,
+            }
+        }
+        stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+        add_code(
+            stack.engine,
+            stack.settings,
+            "55530",
+            "short",
+            mps=2000,
+            provider="messangi",
+            account="messangi-seed",
+        )
+        # When a broadcast to all of them runs
+        view = create_from_file(
+            stack.engine,
+            stack.settings,
+            tmp_path / "list.csv",
+            NewBroadcast(sender="55530", text="Hola {name}, tu saldo es {balance} MXN"),
+        )
+
+        def settled() -> bool:
+            got = get_broadcast(stack.engine, view["id"])
+            assert got["status"] != "SUSPENDED", got["statusReason"]
+            final = got["counts"].get("DELIVRD", 0) + got["counts"].get("BLACKLISTED", 0)
+            return final == N and got["status"] == "COMPLETED"
+
+        try:
+            stack.wait(settled, SETTLE_TIMEOUT_S, "every receipt of the strict gateway applied")
+        finally:
+            accepted = gateway.call(lambda: list(fake.accepted))
+            posted = gateway.call(lambda: list(fake.posted))
+            print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
+            print(f"ignored fields: {Counter(gateway.call(lambda: list(fake.ignored)))}")
+            print(f"accepted {len(accepted)}, receipts posted {len(posted)}")
+    # Then each recipient reached the gateway exactly once, asking for a receipt
+    assert Counter(b["to"] for b in accepted) == Counter({to: 1 for to in rows})
+    assert all(b["requestDR"] is True and isinstance(b["callbacks"], str) for b in accepted)
+    # and every receipt it posted was taken (200) and applied to its message
+    assert len(posted) == N and {outcome for _, _, outcome in posted} == {"200"}
+    final = get_broadcast(stack.engine, view["id"])
+    assert final["counts"].get("DELIVRD", 0) == N - BLACKLISTED
+    assert final["counts"].get("BLACKLISTED", 0) == BLACKLISTED
+    assert _receipts_by_message(stack.engine, view["id"]) == Counter(
+        {("DELIVRD", True): N - BLACKLISTED, ("BLACKLISTED", True): BLACKLISTED}
+    )
+
+
+#: Recipients of the Vonage and OpenText runs.
+N_OTHER = 1000
+
+
+def _run(stack, tmp_path, code: str, account: str, provider: str, n: int, seed: int):
+    """A broadcast of ``n`` recipients on a new code of ``account``; returns (view, rows)."""
+    rows = write_recipients(tmp_path / f"{code}.csv", n, seed=seed)
+    add_code(
+        stack.engine, stack.settings, code, "short", mps=2000, provider=provider, account=account
+    )
+    view = create_from_file(
+        stack.engine,
+        stack.settings,
+        tmp_path / f"{code}.csv",
+        NewBroadcast(sender=code, text="Hola {name}, tu saldo es {balance} MXN"),
+    )
+    return view, rows
+
+
+def _wait_for(stack, broadcast_id: int, status: str, n: int) -> None:
+    def settled() -> bool:
+        got = get_broadcast(stack.engine, broadcast_id)
+        assert got["status"] != "SUSPENDED", got["statusReason"]
+        return got["counts"].get(status, 0) == n and got["status"] == "COMPLETED"
+
+    stack.wait(settled, SETTLE_TIMEOUT_S, f"{n} messages {status} and the broadcast COMPLETED")
+
+
+def test_broadcast_through_strict_vonage_sends_each_once(make_stack, tmp_path):
+    fake = StrictVonage()
+    with ServedApp(fake.app()) as gateway:
+        accounts = {
+            "kpn-seed": {
+                "provider": "vonage",
+                "base_url": gateway.url(SMS_PATH),
+                "token_url": gateway.url(TOKEN_PATH),
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            }
+        }
+        stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+        view, rows = _run(stack, tmp_path, "55531", "kpn-seed", "vonage", N_OTHER, seed=32)
+        try:
+            # seed 002 defines no delivery receipt for a sent message: SENT is where they end
+            _wait_for(stack, view["id"], "SENT", N_OTHER)
+        finally:
+            accepted = gateway.call(lambda: list(fake.accepted))
+            print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
+    assert Counter("+" + b["to"] for b in accepted) == Counter({to: 1 for to in rows})
+    with stack.engine.connect() as conn:
+        gateway_ids = conn.execute(
+            sa.select(messages.c.gateway_id).where(messages.c.broadcast_id == view["id"])
+        ).scalars()
+        assert len({g for g in gateway_ids if g}) == N_OTHER  # each its own message-id
+
+
+def test_broadcast_through_strict_opentext_gets_every_status(make_stack, tmp_path):
+    fake = StrictOpenText()
+    with ServedApp(fake.app()) as gateway:
+        accounts = {
+            "opentext-seed": {
+                "provider": "opentext",
+                "base_url": gateway.url(""),
+                "username": USERNAME,
+                "password": PASSWORD,
+            }
+        }
+        stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
+        view, rows = _run(stack, tmp_path, "55532", "opentext-seed", "opentext", N_OTHER, seed=33)
+        try:
+            _wait_for(stack, view["id"], "DELIVRD", N_OTHER)
+        finally:
+            jobs = gateway.call(lambda: dict(fake.jobs))
+            print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
+    sent = Counter(d["sms"] for job in jobs.values() for d in job["destinations"])
+    assert sent == Counter({"00" + to[1:]: 1 for to in rows})  # each once, as the seed's 00…
+    assert _receipts_by_message(stack.engine, view["id"]) == Counter({("DELIVRD", True): N_OTHER})
