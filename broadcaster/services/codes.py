@@ -199,10 +199,10 @@ def add_code(
                 codes_repo.insert_code(conn, ws, code=code, **values)
             codes_repo.update_shared_copies(conn, code, ws, owner_key(code), **values)
             row = codes_repo.find_code(conn, ws, code)
-    except IntegrityError:  # another workspace claimed it between our look-up and our insert
+    except IntegrityError:  # a concurrent registration claimed it between look-up and insert
         raise Conflict(
-            f"sender code {code!r} was just registered by another workspace; "
-            "only an operator can share it (broadcaster codes share)"
+            f"sender code {code!r} was registered by a concurrent request; run it again to see "
+            "by whom (only an operator can share a code: broadcaster codes share)"
         ) from None
     assert row is not None
     return to_sender_code(row, settings)
