@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from broadcaster.config import Settings, get_settings
-from broadcaster.errors import BroadcasterError, InvalidTransition, NotFound
+from broadcaster.errors import BroadcasterError, Conflict, InvalidTransition, NotFound
 
 console = Console()
 err_console = Console(stderr=True)
@@ -99,7 +99,9 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             code = (
                 EXIT_NOT_FOUND
                 if isinstance(exc, NotFound)
-                else (EXIT_CONFLICT if isinstance(exc, InvalidTransition) else EXIT_INPUT)
+                else (
+                    EXIT_CONFLICT if isinstance(exc, (InvalidTransition, Conflict)) else EXIT_INPUT
+                )
             )
             if kwargs.get("as_json"):
                 click.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}))

@@ -2,12 +2,12 @@
 
 ::
 
-    metrics.record_sent(code, provider, n)          messages the gateway accepted
-    metrics.record_failed(code, provider, n)        messages that ended ERROR on the send path
-    metrics.record_receipt(status, code, provider)  delivery receipts applied, by status
+    metrics.record_sent(code, provider, n, ws)      messages the gateway accepted
+    metrics.record_failed(code, provider, n, ws)    messages that ended ERROR on the send path
+    metrics.record_receipt(status, code, provider, ws=…)  delivery receipts applied, by status
     metrics.observe_send_latency(provider, s)       one gateway request, in seconds
-    metrics.record_throttle_wait(code, s)           a chunk waited ``s`` seconds for tokens
-    metrics.record_handback(code)                   a chunk handed its remainder back (throttled)
+    metrics.record_throttle_wait(code, s, ws)       a chunk waited ``s`` seconds for tokens
+    metrics.record_handback(code, ws)               a chunk handed its remainder back (throttled)
     metrics.set_queue_depth({code: n})              QUEUE messages per sender code, now
     metrics.render()                                the text exposition, for GET /metrics
 
@@ -17,7 +17,8 @@ process's values to files there and :func:`render` sums them, so the API's ``/me
 the workers counted. Without it each process reports only its own values.
 
 Labels are bounded: sender codes are registered per workspace, providers are a short list, and
-statuses come from :class:`~broadcaster.domain.states.MessageStatus`.
+statuses come from :class:`~broadcaster.domain.states.MessageStatus`. Per-message counters carry
+the ``workspace`` that sent: a code shared by two workspaces shows each one's traffic apart.
 """
 
 from __future__ import annotations
@@ -46,17 +47,19 @@ SEND_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 HTTP_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
 
 SENT = Counter(
-    "broadcaster_messages_sent_total", "Messages accepted by a gateway.", ["code", "provider"]
+    "broadcaster_messages_sent_total",
+    "Messages accepted by a gateway.",
+    ["code", "provider", "workspace"],
 )
 FAILED = Counter(
     "broadcaster_messages_failed_total",
     "Messages that ended ERROR on the send path.",
-    ["code", "provider"],
+    ["code", "provider", "workspace"],
 )
 RECEIPTS = Counter(
     "broadcaster_receipts_total",
     "Delivery receipts applied, by the status they carried.",
-    ["status", "code", "provider"],
+    ["status", "code", "provider", "workspace"],
 )
 SEND_LATENCY = Histogram(
     "broadcaster_send_latency_seconds",
@@ -67,17 +70,17 @@ SEND_LATENCY = Histogram(
 THROTTLE_WAITS = Counter(
     "broadcaster_throttle_waits_total",
     "Times a chunk waited for rate-limit tokens of its sender code.",
-    ["code"],
+    ["code", "workspace"],
 )
 THROTTLE_WAIT_SECONDS = Counter(
     "broadcaster_throttle_wait_seconds_total",
     "Seconds spent waiting for rate-limit tokens.",
-    ["code"],
+    ["code", "workspace"],
 )
 HANDBACKS = Counter(
     "broadcaster_throttle_handbacks_total",
     "Chunks that handed their remainder back to the queue instead of waiting.",
-    ["code"],
+    ["code", "workspace"],
 )
 QUEUE_DEPTH = Gauge(
     "broadcaster_queue_depth",
@@ -101,32 +104,34 @@ HTTP_LATENCY = Histogram(
 _depth_codes: set[str] = set()
 
 
-def record_sent(code: str, provider: str, n: int = 1) -> None:
+def record_sent(code: str, provider: str, n: int = 1, workspace: str = "") -> None:
     if n > 0:
-        SENT.labels(code, provider).inc(n)
+        SENT.labels(code, provider, workspace).inc(n)
 
 
-def record_failed(code: str, provider: str, n: int = 1) -> None:
+def record_failed(code: str, provider: str, n: int = 1, workspace: str = "") -> None:
     if n > 0:
-        FAILED.labels(code, provider).inc(n)
+        FAILED.labels(code, provider, workspace).inc(n)
 
 
-def record_receipt(status: str, code: str, provider: str, n: int = 1) -> None:
+def record_receipt(
+    status: str, code: str, provider: str, n: int = 1, *, workspace: str = ""
+) -> None:
     if n > 0:
-        RECEIPTS.labels(status, code, provider).inc(n)
+        RECEIPTS.labels(status, code, provider, workspace).inc(n)
 
 
 def observe_send_latency(provider: str, seconds: float) -> None:
     SEND_LATENCY.labels(provider).observe(max(0.0, seconds))
 
 
-def record_throttle_wait(code: str, seconds: float) -> None:
-    THROTTLE_WAITS.labels(code).inc()
-    THROTTLE_WAIT_SECONDS.labels(code).inc(max(0.0, seconds))
+def record_throttle_wait(code: str, seconds: float, workspace: str = "") -> None:
+    THROTTLE_WAITS.labels(code, workspace).inc()
+    THROTTLE_WAIT_SECONDS.labels(code, workspace).inc(max(0.0, seconds))
 
 
-def record_handback(code: str) -> None:
-    HANDBACKS.labels(code).inc()
+def record_handback(code: str, workspace: str = "") -> None:
+    HANDBACKS.labels(code, workspace).inc()
 
 
 def set_queue_depth(depths: Mapping[str, int]) -> None:

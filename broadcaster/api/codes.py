@@ -3,6 +3,8 @@
 A workspace may register a new code with its kind and rate. It may not change an existing one
 (409): which gateway and account a code sends through is the operator's business
 (``broadcaster codes add --provider --account``), and an API key must not be able to reroute it.
+Nor may it take a code another workspace owns (409, without naming that workspace): only an
+operator shares a code (``broadcaster codes share CODE --workspace W``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal
 from broadcaster.constants import MAX_MPS, MIN_MPS
-from broadcaster.errors import InputError, NotFound
+from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.services.codes import KINDS, add_code, get_code, list_codes, validate_code
 
 
@@ -63,6 +65,16 @@ async def post_code(request: web.Request) -> web.Response:
         )
     except IntegrityError:  # registered by a concurrent request between the look-up and the insert
         raise Problem(409, f"sender code {code!r} is already registered", field="code") from None
+    except Conflict:  # owned by another workspace: say so without naming it
+        raise Problem(
+            409,
+            f"sender code {code!r} belongs to another workspace; "
+            "only an operator can share it with yours",
+            field="code",
+            slug="code-taken",
+        ) from None
+    except InputError as exc:  # the default provider cannot send (no such gateway configured)
+        raise from_input_error(exc, "code") from None
     return web.json_response(created.as_dict(), status=201, headers={"Location": "/v1/codes"})
 
 

@@ -655,7 +655,9 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                     {"name": "secret", "in": "query", "required": True, "schema": string(200)},
                 ],
                 description="Gateways post JSON or form data, or call with a query string (Kannel); the "
-                "receipt URL carries the shared `dlr_secret`.",
+                "receipt URL carries the route's secret (an account's own `dlr_secret`, else the "
+                "shared one). A receipt applies only to messages sent through that route; any "
+                "other id is answered `known: false`.",
             )
             for method in ("get", "post")
         },
@@ -668,7 +670,8 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
             ),
             "post": operation(
                 "addCode",
-                "Register a new sender code.",
+                "Register a new sender code; 409 when it exists or another workspace owns it "
+                "(only an operator shares a code).",
                 {201: answer("Registered.", ref("SenderCode"))},
                 (400, 409, 413, 415, 422),
                 body=json_body(ref("CreateCode")),

@@ -24,7 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from broadcaster import metrics
-from broadcaster.errors import FileRejected, InputError, InvalidTransition, NotFound
+from broadcaster.errors import Conflict, FileRejected, InputError, InvalidTransition, NotFound
+from broadcaster.logsafe import printable
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ def to_problem(exc: BaseException) -> Problem | None:
         return Problem(404, str(exc))
     if isinstance(exc, InvalidTransition):
         return Problem(409, str(exc), current=exc.current, action=exc.action)
+    if isinstance(exc, Conflict):
+        return Problem(409, str(exc), slug="conflict")
     if isinstance(exc, InputError):
         return from_input_error(exc)
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
@@ -166,7 +169,9 @@ async def problem_middleware(
             raise
         problem = to_problem(exc)
         if problem is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            log.exception(
+                "unhandled error on %s %s", printable(request.method), printable(request.path)
+            )
             problem = Problem(500, "the server failed on this request; it is logged")
         status = problem.status
         return problem.response()

@@ -1,4 +1,9 @@
-"""``/v1/dlr/{provider}``: delivery receipts from gateways, authenticated by a shared secret.
+"""``/v1/dlr/{provider}``: delivery receipts from gateways, authenticated by a secret.
+
+``{provider}`` is a route: a built-in provider or an account of ``BROADCASTER_ACCOUNTS``. An
+account may carry its own ``dlr_secret``; the others use ``BROADCASTER_DLR_SECRET``. A receipt
+applies only to messages sent through that route, and a message of another route is answered
+exactly like an unknown id (``known: false``), so a route learns nothing of another's messages.
 
 Gateways post JSON (Messangi), form data, or call with a query string (Kannel); all are read
 into one dict and handed to the provider's parser.
@@ -12,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from broadcaster.providers.registry import receipt_secret
 from broadcaster.services.receipts import apply_receipt
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,8 @@ async def receive_receipt(request: web.Request) -> web.Response:
     ctx = request.app["ctx"]
     name = request.match_info["provider"]
     secret = request.query.get("secret", "")
-    if not hmac.compare_digest(secret.encode(), ctx.settings.dlr_secret.encode()):
+    expected = receipt_secret(ctx.settings, name)
+    if not hmac.compare_digest(secret.encode(), expected.encode()):
         raise web.HTTPUnauthorized(text="bad or missing receipt secret")
     try:
         provider = ctx.provider_for(name)
@@ -49,7 +56,11 @@ async def receive_receipt(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable receipt: {exc}") from None
     result = apply_receipt(
-        ctx.engine, name, receipt, allow_private=ctx.settings.callback_allow_private
+        ctx.engine,
+        name,
+        receipt,
+        allow_private=ctx.settings.callback_allow_private,
+        default_provider=ctx.settings.provider,
     )
     return web.json_response(
         {"applied": result.applied, "status": result.status, "known": result.message_id is not None}

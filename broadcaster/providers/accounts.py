@@ -10,7 +10,7 @@ Accounts come as one JSON object, name → fields (the lead's settings read it f
      "opentext-eu": {"provider": "opentext", "base_url": "https://api.eu.cloudmessaging.opentext.com",
                      "username": "…", "password": "…", "extra": {"billing_code": "PROMO"}}}
 
-Secrets (``password``, ``api_key``, ``api_secret``, ``client_secret``) are ``SecretStr``: a repr,
+Secrets (``password``, ``api_key``, ``api_secret``, ``client_secret``, ``dlr_secret``) are ``SecretStr``: a repr,
 a log line or a validation error shows ``**********``, never the value. ``extra`` holds the
 few provider-specific knobs in ``EXTRA_KEYS`` (an unknown key is refused: typos surface at
 start-up, not as a silently ignored setting); it is not secret.
@@ -92,6 +92,9 @@ class AccountConfig(BaseModel):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     token_url: str | None = None
+    #: The secret its receipts must carry (``/v1/dlr/<account>?secret=…``); unset: the shared
+    #: ``BROADCASTER_DLR_SECRET``. One per account, so one gateway cannot post another's receipts.
+    dlr_secret: SecretStr | None = None
     #: Account-wide ceiling in messages (segments) per second, across all its sender codes.
     mps: Annotated[float, Field(ge=MIN_MPS, le=MAX_MPS)] | None = None
     #: Provider-specific knobs (``EXTRA_KEYS``); not secret.

@@ -14,14 +14,28 @@ from broadcaster.providers.messangi import MessangiProvider
 
 #: Path of our API that receives a gateway's delivery receipts (``broadcaster/api/receipts.py``).
 RECEIPT_PATH = "/v1/dlr/{provider}"
+#: Providers ``build_provider`` builds without an account (the others need one in
+#: ``BROADCASTER_ACCOUNTS``).
+BUILT_IN_PROVIDERS = ("messangi", "simulator")
 #: Share of the lease a whole chunk may spend sending, leaving time to store the results.
 LEASE_SHARE_FOR_SENDING = 0.8
 
 
+def receipt_secret(settings: Settings, key: str) -> str:
+    """The secret receipts to ``/v1/dlr/<key>`` must carry: the account's own, else the shared one."""
+    from broadcaster.providers.accounts import cached_accounts
+
+    account = cached_accounts(settings.accounts).get(key)
+    if account is not None and account.dlr_secret is not None:
+        return account.secret("dlr_secret")
+    return settings.dlr_secret
+
+
 def receipt_callback_url(settings: Settings, provider: str) -> str:
-    """Where gateways post receipts; the shared secret rides along so strangers cannot post."""
+    """Where gateways post receipts; the route's secret rides along so strangers cannot post."""
     base = settings.public_url.rstrip("/")
-    return f"{base}{RECEIPT_PATH.format(provider=provider)}?secret={quote(settings.dlr_secret, safe='')}"
+    secret = quote(receipt_secret(settings, provider), safe="")
+    return f"{base}{RECEIPT_PATH.format(provider=provider)}?secret={secret}"
 
 
 def send_deadline_s(settings: Settings) -> float:
@@ -68,7 +82,7 @@ def build_named_provider(settings: Settings, key: str) -> Provider:
 
 def build_provider(settings: Settings, name: str | None = None) -> Provider:
     """The adapter ``settings.provider`` names."""
-    if settings.provider in ("simulator", "messangi"):
+    if settings.provider in BUILT_IN_PROVIDERS:
         return MessangiProvider(
             settings.messangi_base_url,
             settings.messangi_api_key,

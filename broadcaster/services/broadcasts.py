@@ -18,6 +18,7 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
+from broadcaster.services.codes import may_use
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.store import broadcasts_repo, codes_repo
@@ -160,7 +161,7 @@ def create_from_table(
     normalizer = PhoneNormalizer(req.region or settings.default_region)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, req.workspace)
-        if codes_repo.find_code(conn, ws, sender) is None:
+        if codes_repo.find_code(conn, ws, sender) is None or not may_use(conn, ws, sender):
             raise InputError(
                 f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
                 f"{req.workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"

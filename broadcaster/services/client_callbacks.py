@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.errors import InputError
+from broadcaster.logsafe import printable
 from broadcaster.store import callbacks_repo
 from broadcaster.store.callbacks_repo import Claimed, Outcome
 from broadcaster.store.db import utcnow
@@ -490,7 +491,11 @@ async def deliver_pending(
         _count(report, result["outcome"])
         if result["outcome"] != Outcome.DELIVERED.value:
             log.info(
-                "callback %s to %s: %s (attempt %d)", row.id, row.url, result["err"], row.attempts
+                "callback %s to %s: %s (attempt %d)",
+                row.id,
+                printable(row.url),
+                printable(result["err"]),
+                row.attempts,
             )
         pending.append(result)
         if len(pending) >= FLUSH_EVERY:

@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from broadcaster.config import Settings
 from broadcaster.constants import MAX_MPS, MIN_MPS
-from broadcaster.errors import InputError, NotFound
+from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.store import codes_repo
 
 KINDS = ("long", "short", "alphanumeric")
@@ -81,6 +82,93 @@ def validate_code(code: str, kind: str, mps: float | None) -> None:
         raise InputError(f"mps must be from {MIN_MPS:g} to {MAX_MPS:g} messages/s, not {mps:g}")
 
 
+def owner_key(code: str) -> str:
+    """The key a code is owned under: ``+55501`` is ``55501``, ``ACME`` is ``acme``.
+
+    So that a workspace cannot take a code another owns by writing it another way.
+    """
+    return code.lstrip("+").casefold()
+
+
+def _configured(settings: Settings) -> str:
+    """Which providers and accounts a sender code may name, for error messages."""
+    from broadcaster.providers.registry import BUILT_IN_PROVIDERS
+
+    accounts = _accounts(settings)
+    listed = ", ".join(f"{n} ({a.provider})" for n, a in sorted(accounts.items())) or "none"
+    return (
+        f"configured providers: {', '.join(BUILT_IN_PROVIDERS)}; "
+        f"accounts (BROADCASTER_ACCOUNTS): {listed}"
+    )
+
+
+def _accounts(settings: Settings) -> dict[str, Any]:
+    from broadcaster.providers.accounts import AccountConfigError, cached_accounts
+
+    try:
+        return dict(cached_accounts(settings.accounts))
+    except AccountConfigError as exc:
+        raise InputError(f"BROADCASTER_ACCOUNTS: {exc}") from None
+
+
+def check_route(settings: Settings, provider: str | None, account: str | None) -> None:
+    """Refuse a provider or account that cannot send, naming the configured ones.
+
+    A code with an unknown route is accepted by nothing downstream: every beat tick and every
+    chunk would fail on it (``unknown provider 'kanel'``). The built-in providers send on their
+    own; kannel, vonage and opentext need an account in ``BROADCASTER_ACCOUNTS``.
+    """
+    from broadcaster.providers.registry import BUILT_IN_PROVIDERS
+
+    accounts = _accounts(settings)
+    if account is not None:
+        found = accounts.get(account)
+        if found is None:
+            raise InputError(f"unknown account {account!r}; {_configured(settings)}")
+        if provider is not None and provider not in (found.provider, account):
+            raise InputError(
+                f"account {account!r} is a {found.provider} account, not {provider!r}; "
+                f"{_configured(settings)}"
+            )
+        return
+    effective = provider or settings.provider
+    if effective in BUILT_IN_PROVIDERS or effective in accounts:
+        return
+    of_kind = sorted(n for n, a in accounts.items() if a.provider == effective)
+    if of_kind:
+        raise InputError(
+            f"provider {effective!r} sends only through an account: add --account "
+            f"{' or '.join(of_kind)}; {_configured(settings)}"
+        )
+    raise InputError(f"unknown provider {effective!r}; {_configured(settings)}")
+
+
+def _owner_name(conn: Connection, owner_id: int) -> str:
+    return codes_repo.workspace_name(conn, owner_id) or f"#{owner_id}"
+
+
+def _may_register(conn: Connection, code: str, ws: int, workspace: str) -> None:
+    """Claim an unowned code for ``ws``; refuse one another workspace owns or shares out."""
+    key = owner_key(code)
+    owner = codes_repo.code_owner(conn, key)
+    if owner is None:
+        codes_repo.claim_code(conn, key, ws)
+        return
+    if owner == ws:
+        return
+    name = _owner_name(conn, owner)
+    if codes_repo.is_shared_with(conn, key, ws):
+        raise Conflict(
+            f"sender code {code!r} belongs to workspace {name!r} and is shared with "
+            f"{workspace!r}: its kind, rate and route are the owner's "
+            f"(change them with: broadcaster codes add {code} --workspace {name} …)"
+        )
+    raise Conflict(
+        f"sender code {code!r} belongs to workspace {name!r}; only an operator can share it: "
+        f"broadcaster codes share {code} --workspace {workspace}"
+    )
+
+
 def add_code(
     engine: Engine,
     settings: Settings,
@@ -92,19 +180,78 @@ def add_code(
     account: str | None = None,
     workspace: str = codes_repo.DEFAULT_WORKSPACE,
 ) -> SenderCode:
-    """Add a sender code, or update its kind and rate when it exists (idempotent for scripts)."""
+    """Add a sender code, or update its kind and rate when it exists (idempotent for scripts).
+
+    A code string belongs to the first workspace that registers it (``Conflict`` for any other
+    unless an operator shares it); the owner's changes apply to every workspace it is shared
+    with, because a shared code is one code at the gateway with one rate.
+    """
     validate_code(code, kind, mps)
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        found = codes_repo.find_code(conn, ws, code)
-        values = {"kind": kind, "mps": mps, "provider": provider, "account": account}
-        if found:
-            codes_repo.update_code(conn, found["id"], **values)
+    check_route(settings, provider, account)
+    try:
+        with engine.begin() as conn:
+            ws = codes_repo.ensure_workspace(conn, workspace)
+            _may_register(conn, code, ws, workspace)
+            found = codes_repo.find_code(conn, ws, code)
+            values = {"kind": kind, "mps": mps, "provider": provider, "account": account}
+            if found:
+                codes_repo.update_code(conn, found["id"], **values)
+            else:
+                codes_repo.insert_code(conn, ws, code=code, **values)
+            codes_repo.update_shared_copies(conn, code, ws, owner_key(code), **values)
             row = codes_repo.find_code(conn, ws, code)
-        else:
-            row = codes_repo.insert_code(conn, ws, code=code, **values)
+    except IntegrityError:  # a concurrent registration claimed it between look-up and insert
+        raise Conflict(
+            f"sender code {code!r} was registered by a concurrent request; run it again to see "
+            "by whom (only an operator can share a code: broadcaster codes share)"
+        ) from None
     assert row is not None
     return to_sender_code(row, settings)
+
+
+def share_code(
+    engine: Engine, settings: Settings, code: str, workspace: str
+) -> tuple[SenderCode, str]:
+    """Let ``workspace`` send from ``code`` too (operator only); returns the code and its owner.
+
+    The shared workspace gets a copy of the owner's registration (kind, rate, route), kept in
+    step by the owner's ``codes add``; both send through one bucket, the code's own.
+    """
+    with engine.begin() as conn:
+        key = owner_key(code)
+        owner = codes_repo.code_owner(conn, key)
+        source = codes_repo.find_code(conn, owner, code) if owner is not None else None
+        if owner is None or source is None:
+            raise NotFound(
+                f"sender code {code!r} has no owner yet: register it in its workspace first "
+                f"(broadcaster codes add {code} --kind … --workspace OWNER)"
+            )
+        ws = codes_repo.ensure_workspace(conn, workspace)
+        name = _owner_name(conn, owner)
+        if ws == owner:
+            raise InputError(f"workspace {workspace!r} owns sender code {code!r} already")
+        codes_repo.add_share(conn, key, ws)
+        values = {k: source[k] for k in ("kind", "mps", "provider", "account")}
+        found = codes_repo.find_code(conn, ws, code)
+        if found:
+            codes_repo.update_code(conn, found["id"], **values)
+        else:
+            codes_repo.insert_code(conn, ws, code=code, **values)
+        row = codes_repo.find_code(conn, ws, code)
+    assert row is not None
+    return to_sender_code(row, settings), name
+
+
+def may_use(conn: Connection, workspace_id: int, code: str) -> bool:
+    """Whether ``workspace_id`` may send from ``code``: it owns it, or it is shared with it.
+
+    A code with no owner on record (a row written by hand) stays usable by its own workspace.
+    """
+    key = owner_key(code)
+    owner = codes_repo.code_owner(conn, key)
+    return (
+        owner is None or owner == workspace_id or codes_repo.is_shared_with(conn, key, workspace_id)
+    )
 
 
 def list_codes(

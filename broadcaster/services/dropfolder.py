@@ -56,6 +56,7 @@ from sqlalchemy.engine import Connection, Engine
 from broadcaster.config import Settings
 from broadcaster.errors import BroadcasterError, FileRejected, InputError
 from broadcaster.ingest import open_recipients
+from broadcaster.logsafe import printable
 from broadcaster.services.broadcasts import create_from_table
 from broadcaster.services.dropfolder_files import (
     DATA_SUFFIXES,
@@ -304,14 +305,16 @@ class DropFolder:
                 {"reason": "changed while being read; it is read again once it settles"},
             )
         except TRANSIENT_DB_ERRORS as exc:
-            log.warning("drop folder: %s waits for the database: %s", entry.name, exc)
+            log.warning(
+                "drop folder: %s waits for the database: %s", printable(entry.name), printable(exc)
+            )
             return Event(EventKind.RETRY, entry.name, {"reason": f"database: {type(exc).__name__}"})
         except BroadcasterError as exc:
             return self._fail(entry, sidecar, exc, now)
         except FileNotFoundError:
             return _gone(entry)
         except Exception as exc:  # a bug must not make the watcher retry one file forever
-            log.exception("drop folder: unexpected error on %s", entry.name)
+            log.exception("drop folder: unexpected error on %s", printable(entry.name))
             return self._fail(
                 entry,
                 sidecar,

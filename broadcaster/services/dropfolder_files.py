@@ -16,6 +16,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from broadcaster.logsafe import printable
+
 log = logging.getLogger(__name__)
 
 DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".json")
@@ -158,6 +160,10 @@ def file_away(
             report_path.unlink()
             return None
         if sidecar and not move_no_clobber(sidecar.path, side_path):
-            log.warning("drop folder: %s could not be moved beside %s", sidecar.name, name)
+            log.warning(
+                "drop folder: %s could not be moved beside %s",
+                printable(sidecar.name),
+                printable(name),
+            )
         return moved
     raise AssertionError("unreachable: names are endless")

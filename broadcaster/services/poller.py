@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider
 from broadcaster.services import control
 from broadcaster.services.client_callbacks import enqueue_status_changes
@@ -85,7 +86,7 @@ async def recover_leases(
             async with gate:
                 found = await provider.lookup(str(row["id"]))
         except Exception as exc:  # the gateway is down too: try again next tick
-            log.warning("lookup of message %s failed: %s", row["id"], exc)
+            log.warning("lookup of message %s failed: %s", row["id"], printable(exc))
             return
         if found.found:
             sent.append((row["id"], found.gateway_id))
@@ -220,7 +221,9 @@ async def poll_gateway_statuses(
             try:
                 receipts = await provider.poll_status(job_id)
             except Exception as exc:  # the gateway is down or the job unknown: next tick
-                log.warning("status of job %s via %s failed: %s", job_id, key, exc)
+                log.warning(
+                    "status of job %s via %s failed: %s", printable(job_id), key, printable(exc)
+                )
                 continue
             for receipt in receipts:
                 report.polled_receipts += apply_receipt(

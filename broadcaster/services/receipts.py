@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import metrics
 from broadcaster.domain.states import MessageStatus, receipt_applies
+from broadcaster.logsafe import printable
 from broadcaster.providers.base import Receipt
 from broadcaster.services.client_callbacks import enqueue_status_change
 from broadcaster.store import messages_repo
@@ -41,24 +42,43 @@ class Applied:
     broadcast_id: int | None = None
 
 
+def sent_through(msg: dict[str, Any], provider: str, default_provider: str | None) -> bool:
+    """Whether the message went out through route ``provider`` (an account or a provider).
+
+    The route is recorded at the claim. A message claimed before that column existed falls back
+    to its sender code's route; when even that cannot tell (no default provider given), it is
+    accepted as before.
+    """
+    route = msg["route"] or msg["code_account"] or msg["code_provider"] or default_provider
+    return route is None or route == provider
+
+
 def apply_receipt(
-    engine: Engine, provider: str, receipt: Receipt, *, allow_private: bool = False
+    engine: Engine,
+    provider: str,
+    receipt: Receipt,
+    *,
+    allow_private: bool = False,
+    default_provider: str | None = None,
 ) -> Applied:
     """Store the receipt in the history and move the message forward if the receipt is news.
 
+    ``provider`` is the route the receipt came through; it applies only to messages sent
+    through that route. A message of another route is treated exactly as an unknown id (not
+    linked, not applied, answered the same), so a route cannot touch or probe another's messages.
     A status change also queues the client's callbacks, in the same transaction (outbox).
     """
     now = utcnow()
     with engine.begin() as conn:
-        msg = messages_repo.find_for_receipt(conn, receipt.reference, receipt.gateway_id)
+        msg = _find_own(conn, receipt, provider, default_provider)
         applied = False
         status = None
         if msg is None:
             log.warning(
                 "receipt for unknown message ref=%s gateway_id=%s from %s",
-                receipt.reference,
-                receipt.gateway_id,
-                provider,
+                printable(receipt.reference),
+                printable(receipt.gateway_id),
+                printable(provider),
             )
         else:
             allowed = [s for s in _CANDIDATES if receipt_applies(s, receipt.status)]
@@ -67,7 +87,9 @@ def apply_receipt(
             )
             status = receipt.status.value if applied else _status_of(conn, msg["id"])
             if applied:
-                metrics.record_receipt(receipt.status.value, msg["sender_code"], provider)
+                metrics.record_receipt(
+                    receipt.status.value, msg["sender_code"], provider, workspace=msg["workspace"]
+                )
                 enqueue_status_change(
                     conn,
                     message_id=msg["id"],
@@ -92,6 +114,19 @@ def apply_receipt(
     return Applied(
         msg["id"] if msg else None, status, applied, msg["broadcast_id"] if msg else None
     )
+
+
+def _find_own(
+    conn: Any, receipt: Receipt, provider: str, default_provider: str | None
+) -> dict[str, Any] | None:
+    """The message of this route the receipt speaks of; a foreign one counts as none."""
+    msg = messages_repo.find_for_receipt(conn, receipt.reference, receipt.gateway_id, provider)
+    if msg is not None and not sent_through(msg, provider, default_provider):
+        # Our reference named another route's message: its gateway id may still be one of ours.
+        msg = messages_repo.find_for_receipt(conn, None, receipt.gateway_id, provider)
+    if msg is not None and not sent_through(msg, provider, default_provider):
+        return None
+    return msg
 
 
 def _status_of(conn: Any, message_id: int) -> str | None:

@@ -31,7 +31,13 @@ from broadcaster.domain.states import (
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
 from broadcaster.providers.registry import receipt_callback_url
 from broadcaster.services.client_callbacks import enqueue_status_changes
-from broadcaster.services.codes import SenderCode, account_ceilings, to_sender_code
+from broadcaster.services.codes import (
+    SenderCode,
+    account_ceilings,
+    may_use,
+    owner_key,
+    to_sender_code,
+)
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
@@ -74,6 +80,8 @@ class _Route:
     code: SenderCode
     limits: list[Limit]
     callback_url: str | None
+    #: The broadcast's workspace name: every metric carries it, so no tenant hides in another's.
+    workspace: str = ""
 
     @property
     def wants_callbacks(self) -> bool:
@@ -93,15 +101,28 @@ def _route(ctx: SendContext, broadcast_id: int) -> _Route | None:
         if b is None:
             return None
         row = codes_repo.find_code(conn, b["workspace_id"], b["sender_code"])
-    if row is None:
-        return None
+        if row is None or not may_use(conn, b["workspace_id"], b["sender_code"]):
+            # A row nobody authorised (written before codes had owners, or by hand) never
+            # reaches the owner's gateway route or bucket.
+            return None
+        workspace = codes_repo.workspace_name(conn, b["workspace_id"]) or ""
     code = to_sender_code(row, ctx.settings)
     key = code.route_key
-    limits = [Limit(f"{BUCKET_CODE_PREFIX}{key}:{code.code}", bounded_rate(code.mps))]
+    limits = [Limit(code_bucket_key(code), bounded_rate(code.mps))]
     ceiling = account_ceilings(ctx.settings).get(code.account or "")
     if ceiling:
         limits.append(Limit(f"{BUCKET_ACCOUNT_PREFIX}{code.account}", bounded_rate(ceiling)))
-    return _Route(b, code, limits, receipt_callback_url(ctx.settings, key))
+    return _Route(b, code, limits, receipt_callback_url(ctx.settings, key), workspace)
+
+
+def code_bucket_key(code: SenderCode) -> str:
+    """The Redis key of the bucket that enforces ``code``'s rate: one per code, globally.
+
+    A code string has one owner (``services/codes.py``) and a shared code carries its owner's
+    route, so every workspace allowed to send from it meets this one bucket, and no other
+    workspace's code ever does.
+    """
+    return f"{BUCKET_CODE_PREFIX}{code.route_key}:{owner_key(code.code)}"
 
 
 def _affordable(batch: list[tuple[int, int]], tokens: int) -> list[tuple[int, int]]:
@@ -143,16 +164,16 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
                     _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
-                    metrics.record_handback(route.code.code)
+                    metrics.record_handback(route.code.code, route.workspace)
                     outcome.handed_back = len(pending)
                     return outcome
                 await asyncio.sleep(grant.wait_s)
                 outcome.waited_s += grant.wait_s
-                metrics.record_throttle_wait(route.code.code, grant.wait_s)
+                metrics.record_throttle_wait(route.code.code, grant.wait_s, route.workspace)
                 continue
             take = _affordable(group, grant.granted)
             pending = pending[len(take) :]
-            claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take])
+            claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take], route.code.route_key)
             if not claimed and not _still_running(ctx, broadcast_id):
                 outcome.stopped = True
                 return outcome
@@ -172,7 +193,9 @@ def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: floa
     ctx.queue.send_chunk(broadcast_id, ids, countdown)
 
 
-def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages_repo.Claimed]:
+def _claim(
+    ctx: SendContext, broadcast_id: int, ids: list[int], route_key: str | None = None
+) -> list[messages_repo.Claimed]:
     """Claim with a lease that counts from when the claim took effect.
 
     The UPDATE may wait for SQLite's write lock (seconds, with several writers). A lease counted
@@ -185,7 +208,9 @@ def _claim(ctx: SendContext, broadcast_id: int, ids: list[int]) -> list[messages
     lease_s = ctx.settings.lease_s
     with ctx.engine.begin() as conn:
         asked = utcnow()
-        claimed = messages_repo.claim(conn, broadcast_id, ids, now=asked, lease_s=lease_s)
+        claimed = messages_repo.claim(
+            conn, broadcast_id, ids, now=asked, lease_s=lease_s, route=route_key
+        )
         took = utcnow()
         if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
             messages_repo.extend_lease(
@@ -244,8 +269,10 @@ def _record(
     ]
     outcome.sent += len(sent)
     outcome.failed += len(failed) + len(refused)
-    metrics.record_sent(route.code.code, route.code.route_key, len(sent))
-    metrics.record_failed(route.code.code, route.code.route_key, len(failed) + len(refused))
+    metrics.record_sent(route.code.code, route.code.route_key, len(sent), route.workspace)
+    metrics.record_failed(
+        route.code.code, route.code.route_key, len(failed) + len(refused), route.workspace
+    )
     outcome.unknown += sum(r.unknown for r in results)
     now = utcnow()
     with ctx.engine.begin() as conn:

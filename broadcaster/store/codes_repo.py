@@ -8,7 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from broadcaster.store.db import utcnow
-from broadcaster.store.models import sender_codes, workspaces
+from broadcaster.store.models import (
+    sender_code_owners,
+    sender_code_shares,
+    sender_codes,
+    workspaces,
+)
 
 DEFAULT_WORKSPACE = "default"
 
@@ -58,3 +63,71 @@ def list_codes(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
         .order_by(sender_codes.c.code)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def workspace_name(conn: Connection, workspace_id: int) -> str | None:
+    row = conn.execute(sa.select(workspaces.c.name).where(workspaces.c.id == workspace_id)).first()
+    return str(row.name) if row else None
+
+
+def code_owner(conn: Connection, code: str) -> int | None:
+    """The id of the workspace that owns sender code ``code``, or None when nobody does yet."""
+    row = conn.execute(
+        sa.select(sender_code_owners.c.workspace_id).where(sender_code_owners.c.code == code)
+    ).first()
+    return int(row.workspace_id) if row else None
+
+
+def claim_code(conn: Connection, code: str, workspace_id: int) -> None:
+    """Make ``workspace_id`` the owner; an IntegrityError when another claim came first."""
+    conn.execute(
+        sa.insert(sender_code_owners).values(
+            code=code, workspace_id=workspace_id, created_at=utcnow()
+        )
+    )
+
+
+def is_shared_with(conn: Connection, code: str, workspace_id: int) -> bool:
+    row = conn.execute(
+        sa.select(sa.literal(1)).where(
+            sender_code_shares.c.code == code, sender_code_shares.c.workspace_id == workspace_id
+        )
+    ).first()
+    return row is not None
+
+
+def add_share(conn: Connection, code: str, workspace_id: int) -> None:
+    """Let ``workspace_id`` use ``code`` too (idempotent)."""
+    if not is_shared_with(conn, code, workspace_id):
+        conn.execute(
+            sa.insert(sender_code_shares).values(
+                code=code, workspace_id=workspace_id, created_at=utcnow()
+            )
+        )
+
+
+def shared_with(conn: Connection, code: str) -> list[str]:
+    """Names of the workspaces ``code`` is shared with, sorted."""
+    rows = conn.execute(
+        sa.select(workspaces.c.name)
+        .join(sender_code_shares, sender_code_shares.c.workspace_id == workspaces.c.id)
+        .where(sender_code_shares.c.code == code)
+        .order_by(workspaces.c.name)
+    )
+    return [r[0] for r in rows]
+
+
+def update_shared_copies(
+    conn: Connection, code: str, owner_id: int, key: str, **values: Any
+) -> None:
+    """The owner changed ``code``: the same values in every workspace it is shared with."""
+    shared = sa.select(sender_code_shares.c.workspace_id).where(sender_code_shares.c.code == key)
+    conn.execute(
+        sa.update(sender_codes)
+        .where(
+            sender_codes.c.code == code,
+            sender_codes.c.workspace_id != owner_id,
+            sender_codes.c.workspace_id.in_(shared),
+        )
+        .values(**values)
+    )

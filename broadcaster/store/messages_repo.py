@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
-from broadcaster.store.models import broadcasts, messages
+from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
 
 M = MessageStatus
@@ -111,6 +111,7 @@ _CLAIM = (
         lease_until=sa.bindparam("lease_until", type_=sa.DateTime()),
         attempts=messages.c.attempts + 1,
         updated_at=sa.bindparam("now", type_=sa.DateTime()),
+        route=sa.bindparam("route", type_=sa.String()),
     )
     .returning(
         messages.c.id,
@@ -152,12 +153,19 @@ _RECORD_FAILED = (
 
 
 def claim(
-    conn: Connection, broadcast_id: int, ids: Sequence[int], *, now: datetime, lease_s: float
+    conn: Connection,
+    broadcast_id: int,
+    ids: Sequence[int],
+    *,
+    now: datetime,
+    lease_s: float,
+    route: str | None = None,
 ) -> list[Claimed]:
     """QUEUE → DEQUEUED with a lease, only while the broadcast is RUNNING (one statement).
 
     A suspend or stop committed before this runs makes it claim nothing: that is how sending
-    chunks see control within one sub-batch.
+    chunks see control within one sub-batch. ``route`` (the account or provider about to send
+    them) is recorded so that only that route's receipts apply to them.
     """
     rows = conn.execute(
         _CLAIM,
@@ -166,6 +174,7 @@ def claim(
             "bid": broadcast_id,
             "lease_until": now + timedelta(seconds=lease_s),
             "now": now,
+            "route": route,
         },
     )
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
@@ -256,17 +265,38 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
     return [(int(m), int(b)) for m, b in rows]
 
 
-_FOR_RECEIPT = sa.select(
-    messages.c.id,
-    messages.c.status,
-    messages.c.broadcast_id,
-    messages.c.gateway_id,
-    broadcasts.c.sender_code,
-).join(broadcasts, broadcasts.c.id == messages.c.broadcast_id)
+# The message with what tells its route (recorded at the claim; for rows claimed before
+# migration 0005, its sender code's) and its workspace (for the metrics).
+_FOR_RECEIPT = (
+    sa.select(
+        messages.c.id,
+        messages.c.status,
+        messages.c.broadcast_id,
+        messages.c.gateway_id,
+        messages.c.route,
+        broadcasts.c.sender_code,
+        workspaces.c.name.label("workspace"),
+        sender_codes.c.provider.label("code_provider"),
+        sender_codes.c.account.label("code_account"),
+    )
+    .join(broadcasts, broadcasts.c.id == messages.c.broadcast_id)
+    .join(workspaces, workspaces.c.id == broadcasts.c.workspace_id)
+    .outerjoin(
+        sender_codes,
+        sa.and_(
+            sender_codes.c.workspace_id == broadcasts.c.workspace_id,
+            sender_codes.c.code == broadcasts.c.sender_code,
+        ),
+    )
+)
 # Built once: constructing these per receipt cost more CPU than SQLite running them.
 _FOR_RECEIPT_BY_ID = _FOR_RECEIPT.where(messages.c.id == sa.bindparam("mid"))
+# Gateway ids are the gateway's own: two routes may both have a "1". Only this route's count.
 _FOR_RECEIPT_BY_GATEWAY_ID = _FOR_RECEIPT.where(
-    messages.c.gateway_id == sa.bindparam("gid", type_=sa.String())
+    messages.c.gateway_id == sa.bindparam("gid", type_=sa.String()),
+    sa.or_(
+        messages.c.route == sa.bindparam("route", type_=sa.String()), messages.c.route.is_(None)
+    ),
 )
 _ADVANCE = (
     sa.update(messages)
@@ -286,14 +316,22 @@ _MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("mid"))
 
 
 def find_for_receipt(
-    conn: Connection, reference: str | None, gateway_id: str | None
+    conn: Connection, reference: str | None, gateway_id: str | None, route: str | None = None
 ) -> dict[str, Any] | None:
-    """The message a receipt speaks of: by our reference first, else by the gateway's id."""
+    """The message a receipt speaks of: by our reference first, else by the gateway's id.
+
+    The row carries ``route`` (None before migration 0005) and its code's ``code_provider`` and
+    ``code_account``: the caller decides whether the receipt's route may touch it.
+    """
     row = None
-    if reference and reference.isdigit():
+    if reference and reference.isascii() and reference.isdigit():
         row = conn.execute(_FOR_RECEIPT_BY_ID, {"mid": int(reference)}).mappings().first()
     if row is None and gateway_id:
-        row = conn.execute(_FOR_RECEIPT_BY_GATEWAY_ID, {"gid": gateway_id}).mappings().first()
+        row = (
+            conn.execute(_FOR_RECEIPT_BY_GATEWAY_ID, {"gid": gateway_id, "route": route})
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 

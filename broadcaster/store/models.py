@@ -51,6 +51,29 @@ sender_codes = sa.Table(
     sa.UniqueConstraint("workspace_id", "code", name="uq_sender_codes_workspace_code"),
 )
 
+# A sender code string belongs to one workspace (migration 0005): the primary key makes a second
+# claim fail even between two concurrent registrations. Other workspaces use it only when an
+# operator shares it (``sender_code_shares``).
+sender_code_owners = sa.Table(
+    "sender_code_owners",
+    metadata,
+    sa.Column("code", sa.String(20), primary_key=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+sender_code_shares = sa.Table(
+    "sender_code_shares",
+    metadata,
+    sa.Column("code", sa.String(20), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 broadcasts = sa.Table(
     "broadcasts",
     metadata,
@@ -95,6 +118,9 @@ messages = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("gateway_id", sa.String(100), nullable=True),
     sa.Column("error", sa.String(300), nullable=True),
+    # The routing key (account or provider) that sent it, set at the claim (migration 0005): a
+    # receipt applies only when it comes back through the same route.
+    sa.Column("route", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime, nullable=True),  # while DEQUEUED
     sa.Column("dispatched_at", sa.DateTime, nullable=True),  # last time a chunk task carried it
     sa.Column("created_at", sa.DateTime, nullable=False),

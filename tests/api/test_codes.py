@@ -46,9 +46,10 @@ async def test_register_a_code_then_send_from_it(api):
 
 
 async def test_existing_code_is_409_and_unchanged(api):
+    accounts = '{"big": {"provider": "messangi", "base_url": "http://gw.invalid", "api_key": "k"}}'
     add_code(
         api.engine,
-        api.settings,
+        api.settings.model_copy(update={"accounts": accounts}),
         "55509",
         "short",
         mps=7,
@@ -69,11 +70,17 @@ async def test_existing_code_is_409_and_unchanged(api):
     )
 
 
-async def test_same_code_in_two_workspaces(api):
+async def test_a_code_belongs_to_the_first_workspace_that_registers_it(api):
     await api.json("POST", "/v1/codes", 201, json={"code": "777777", "kind": "short"})
-    await api.json(
-        "POST", "/v1/codes", 201, workspace="globex", json={"code": "777777", "kind": "short"}
-    )
+    # The same code, or the same code written another way, is refused to everyone else …
+    for code in ("777777", "+777777"):
+        body = await api.json(
+            "POST", "/v1/codes", 409, workspace="globex", json={"code": code, "kind": "short"}
+        )
+        assert body["field"] == "code" and "operator" in body["detail"]
+        assert "acme" not in body["detail"]  # … without naming the owner to a stranger
+    items = (await api.json("GET", "/v1/codes", 200, workspace="globex"))["items"]
+    assert [c["code"] for c in items] == ["55502"]
 
 
 @pytest.mark.parametrize(

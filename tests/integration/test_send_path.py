@@ -75,7 +75,7 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(stack.dev.workdir / "metrics"))
-    labels = {"code": "55501", "provider": "simulator"}
+    labels = {"code": "55501", "provider": "simulator", "workspace": "default"}
     assert registry.get_sample_value("broadcaster_messages_sent_total", labels) == 10_000
     assert registry.get_sample_value(
         "broadcaster_receipts_total", {"status": "DELIVRD", **labels}
