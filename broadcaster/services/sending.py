@@ -33,6 +33,7 @@ from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.codes import SenderCode, account_ceilings, to_sender_code
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
+from broadcaster.services.retries import schedule_retries
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
@@ -61,6 +62,8 @@ class ChunkOutcome:
     failed: int = 0
     unknown: int = 0
     handed_back: int = 0
+    #: Refused by a passing fault and queued again with a retry time.
+    retrying: int = 0
     stopped: bool = False
     waited_s: float = 0.0
     #: The last results recorded were all failures (the broadcast's streak may be non-zero).
@@ -226,15 +229,23 @@ def _record(
     failed = [
         (int(r.reference), r.error or "gateway error")
         for r in results
-        if r.status == MessageStatus.ERROR and not r.unknown
+        if r.status == MessageStatus.ERROR and not r.unknown and not r.retryable
     ]
-    outcome.sent += len(sent)
-    outcome.failed += len(failed)
-    metrics.record_sent(route.code.code, route.code.route_key, len(sent))
-    metrics.record_failed(route.code.code, route.code.route_key, len(failed))
+    # A passing fault outlasted the in-request attempts: queued again, not finalized.
+    refused = [
+        (int(r.reference), r.error or "gateway error")
+        for r in results
+        if r.status == MessageStatus.ERROR and r.retryable and not r.unknown
+    ]
     outcome.unknown += sum(r.unknown for r in results)
     now = utcnow()
+    requeued = 0
     with ctx.engine.begin() as conn:
+        if refused:
+            exhausted = schedule_retries(conn, ctx.settings, refused, now)
+            failed += exhausted
+            requeued = len(refused) - len(exhausted)
+            outcome.retrying += requeued
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
         if route.wants_callbacks:
@@ -248,12 +259,15 @@ def _record(
                 now=now,
                 allow_private=ctx.settings.callback_allow_private,
             )
-        if failed or outcome.failure_streak:
+        failures = len(failed) + requeued  # requeued ones too: a dead gateway still suspends
+        if failures or outcome.failure_streak:
             # Only touch the counter when there is news: a healthy run writes nothing here.
-            _track_failures(
-                conn, ctx.settings, broadcast_id, failures=len(failed), any_ok=bool(sent)
-            )
-            outcome.failure_streak = bool(failed) and not sent
+            _track_failures(conn, ctx.settings, broadcast_id, failures=failures, any_ok=bool(sent))
+            outcome.failure_streak = bool(failures) and not sent
+    outcome.sent += len(sent)
+    outcome.failed += len(failed)
+    metrics.record_sent(route.code.code, route.code.route_key, len(sent))
+    metrics.record_failed(route.code.code, route.code.route_key, len(failed))
 
 
 def _track_failures(
