@@ -37,20 +37,24 @@ def retry_window_s(settings: Settings) -> float:
 def schedule_retries(
     conn: Connection,
     settings: Settings,
-    refused: Sequence[tuple[int, str]],
+    refused: Sequence[tuple[int, str, int]],
     now: datetime,
     *,
     jitter: random.Random = _JITTER,
 ) -> list[tuple[int, str]]:
-    """Requeue each (message id, reason) for later; returns those whose window is spent.
+    """Requeue each (message id, reason, claim) for later; returns those whose window is spent.
 
+    ``claim`` is the message's attempt count when this send claimed it; a message claimed again
+    since (its lease ran out, the poller found it absent, another worker took it) is skipped.
     The returned pairs carry the final reason (sends made, last refusal) for ``record_failed``.
     """
-    reasons = dict(refused)
-    requeue: list[tuple[int, datetime, str]] = []
+    reasons = {mid: (reason, claim) for mid, reason, claim in refused}
+    requeue: list[tuple[int, int, datetime, str]] = []
     exhausted: list[tuple[int, str]] = []
     for state in messages_repo.retry_states(conn, list(reasons)):
-        reason = reasons[state.id]
+        reason, claim = reasons[state.id]
+        if state.attempts != claim:
+            continue
         at = next_retry_at(
             now=now,
             first_failed_at=state.retry_since or now,
@@ -63,7 +67,7 @@ def schedule_retries(
         if at is None:
             exhausted.append((state.id, _final_reason(state, reason)))
         else:
-            requeue.append((state.id, at, reason))
+            requeue.append((state.id, claim, at, reason))
     messages_repo.requeue_for_retry(conn, requeue, now)
     return exhausted
 

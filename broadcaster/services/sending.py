@@ -128,7 +128,10 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
         pending = messages_repo.queued_segments(conn, ids)
     s = ctx.settings
     provider = ctx.provider_for(route.code.route_key)
-    flow = InFlight(s.send_concurrency, lambda results: _record(ctx, route, results, outcome))
+    claims: dict[int, int] = {}  # message id -> its attempts at this chunk's claim
+    flow = InFlight(
+        s.send_concurrency, lambda results: _record(ctx, route, results, outcome, claims)
+    )
     try:
         while pending:
             room = await flow.room(at_least=min(s.send_group_size, len(pending)))
@@ -153,6 +156,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 outcome.stopped = True
                 return outcome
             for message in claimed:
+                claims[message.id] = message.attempts
                 flow.launch(_timed(provider, route.code.route_key, _outbound(route, message)))
     finally:
         await flow.close()
@@ -218,7 +222,11 @@ def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
 
 
 def _record(
-    ctx: SendContext, route: _Route, results: list[SendResult], outcome: ChunkOutcome
+    ctx: SendContext,
+    route: _Route,
+    results: list[SendResult],
+    outcome: ChunkOutcome,
+    claims: dict[int, int],
 ) -> None:
     broadcast_id = route.broadcast["id"]
     sent = [
@@ -233,7 +241,7 @@ def _record(
     ]
     # A passing fault outlasted the in-request attempts: queued again, not finalized.
     refused = [
-        (int(r.reference), r.error or "gateway error")
+        (int(r.reference), r.error or "gateway error", claims.get(int(r.reference), -1))
         for r in results
         if r.status == MessageStatus.ERROR and r.retryable and not r.unknown
     ]

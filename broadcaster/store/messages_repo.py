@@ -31,6 +31,8 @@ class Claimed:
     text: str
     encoding: str
     segments: int
+    #: Sends of this message so far, this claim's included: it names the claim (see requeue).
+    attempts: int = 0
 
 
 def _due(now: Any) -> Any:
@@ -128,6 +130,7 @@ _CLAIM = (
         messages.c.text,
         messages.c.encoding,
         messages.c.segments,
+        messages.c.attempts,
     )
 )
 # Plain comparisons in the executemany statements: executemany cannot expand an IN list.
@@ -218,7 +221,11 @@ def retry_states(conn: Connection, ids: Sequence[int]) -> list[RetryState]:
 
 _REQUEUE = (
     sa.update(messages)
-    .where(messages.c.id == sa.bindparam("mid"), messages.c.status == M.DEQUEUED.value)
+    .where(
+        messages.c.id == sa.bindparam("mid"),
+        messages.c.status == M.DEQUEUED.value,
+        messages.c.attempts == sa.bindparam("claim"),
+    )
     .values(
         status=M.QUEUE.value,
         retry_at=sa.bindparam("at", type_=sa.DateTime()),
@@ -234,16 +241,22 @@ _REQUEUE = (
 
 
 def requeue_for_retry(
-    conn: Connection, rows: Sequence[tuple[int, datetime, str]], now: datetime
+    conn: Connection, rows: Sequence[tuple[int, int, datetime, str]], now: datetime
 ) -> None:
-    """DEQUEUED → QUEUE, not to be claimed before its time; the reason kept, the window started.
+    """(id, claim, retry at, reason): DEQUEUED → QUEUE, not to be claimed before its time.
 
     The gateway does not hold these (the refusal was an answer, or the connection never opened),
-    so sending again later is no duplicate.
+    so sending again later is no duplicate. ``claim`` is the message's ``attempts`` when this
+    send claimed it: a message the poller released and another worker claimed since (a lease
+    that ran out) is that worker's, and is left alone, or its own answer would find it QUEUE.
     """
     if rows:
         conn.execute(
-            _REQUEUE, [{"mid": m, "at": at, "err": err[:300], "now": now} for m, at, err in rows]
+            _REQUEUE,
+            [
+                {"mid": m, "claim": n, "at": at, "err": err[:300], "now": now}
+                for m, n, at, err in rows
+            ],
         )
 
 

@@ -6,6 +6,7 @@ hand). Waits here are the retry times themselves, set to fractions of a second.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -18,6 +19,7 @@ from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.services.queries import list_messages
+from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
 from tests.integration.test_lifecycle import ListQueue
@@ -93,11 +95,15 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
         assert view["status"] == "RUNNING", view  # never COMPLETED while retries wait
         assert view["counts"] == {"QUEUE": 5} and view["retrying"] == 5, view
         assert view["nextRetryAt"] is not None
-        # a tick before the retries are due dispatches nothing
-        await poller.tick(engine, settings, queue, provider_for)
+        # a tick before the retries are due dispatches nothing (its time given: load-proof)
+        with engine.connect() as conn:
+            _, first_due = messages_repo.retry_summary(conn, bid)
+        before = first_due - timedelta(milliseconds=1)
+        await poller.tick(engine, settings, queue, provider_for, now=before)
         assert queue.chunks == []
         items = list_messages(engine, _workspace(engine, bid), bid).items
-        assert all(m["attempts"] == round_ + 1 and "HTTP 500" in m["error"] for m in items)
+        # (at least: on a loaded machine a retry may fall due before its chunk task ends)
+        assert all(m["attempts"] >= round_ + 1 and "HTTP 500" in m["error"] for m in items)
         time.sleep(settings.retry_cap_s)  # the retry time itself, not a race
     # When the gateway recovers, the next ticks send each waiting message once
     await gateway("/_sim/config", {"share_500": 0.0})
@@ -111,7 +117,7 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
     assert final["nextRetryAt"] is None and final["failedMessages"] == 0
     stats = await gateway("/_sim/stats")
     assert stats["accepted_total"] == 5 and stats["duplicates"] == []
-    assert stats["by_status_code"]["500"] == 5 * 3 * 2  # each refused 6 times first
+    assert stats["by_status_code"]["500"] >= 5 * 3 * 2  # each refused 6 times or more first
 
 
 def _workspace(engine, bid: int) -> int:
@@ -171,3 +177,41 @@ async def test_a_dead_gateway_still_suspends_the_broadcast(gateway_world):
     assert "consecutive gateway failures" in view["statusReason"]
     # nothing was finalized by the faults: every message is still to be sent
     assert view["counts"] == {"QUEUE": 60} and view["failedMessages"] == 0
+
+
+async def test_delete_removes_waiting_messages_of_a_suspended_broadcast(gateway_world):
+    make, gateway, tmp_path = gateway_world
+    settings, engine, queue, provider_for, ctx, _ = make(retry_base_s=30.0, retry_cap_s=60.0)
+    bid = _create(engine, settings, tmp_path, 3)
+    await _beat(settings, engine, queue, provider_for, ctx)
+    assert get_broadcast(engine, bid)["retrying"] == 3
+    control.suspend(engine, bid)
+    assert control.delete(engine, bid)["messages_removed"] == 3
+    await _beat(settings, engine, queue, provider_for, ctx)
+    assert (await gateway("/_sim/stats"))["accepted_total"] == 0
+
+
+async def test_a_refusal_never_requeues_a_message_another_worker_claimed_since(gateway_world):
+    """The lease of a slow send ran out, the poller found the message absent and released it,
+    and a second worker claimed it: the first send's late refusal must leave it to the second,
+    whose answer (SENT) would otherwise find it QUEUE, be dropped, and the retry resend it."""
+    from broadcaster.services.retries import schedule_retries
+    from broadcaster.store.db import utcnow
+
+    make, gateway, tmp_path = gateway_world
+    settings, engine, queue, provider_for, ctx, _ = make()
+    bid = _create(engine, settings, tmp_path, 1)
+    control.start(engine, settings, queue, bid)
+    (mid,) = queue.chunks.pop(0)[1]
+    with engine.begin() as conn:
+        (first,) = messages_repo.claim(conn, bid, [mid], now=utcnow(), lease_s=60)
+        messages_repo.release(conn, [mid], utcnow())  # the poller: lease out, gateway has none
+        (second,) = messages_repo.claim(conn, bid, [mid], now=utcnow(), lease_s=60)
+    assert second.attempts == first.attempts + 1
+    with engine.begin() as conn:  # the first worker's late refusal
+        assert schedule_retries(conn, settings, [(mid, "HTTP 500", first.attempts)], utcnow()) == []
+    assert get_broadcast(engine, bid)["counts"] == {"DEQUEUED": 1}  # still the second's claim
+    with engine.begin() as conn:  # the second worker's own refusal does requeue it
+        schedule_retries(conn, settings, [(mid, "HTTP 500", second.attempts)], utcnow())
+    view = get_broadcast(engine, bid)
+    assert view["counts"] == {"QUEUE": 1} and view["retrying"] == 1

@@ -204,7 +204,9 @@ def test_retry_statements_find_messages_by_primary_key_and_get_reads_only_the_re
         states = messages_repo.retry_states(conn, claimed)
         assert len(states) == 20
         later = now + timedelta(seconds=30)
-        messages_repo.requeue_for_retry(conn, [(s.id, later, "HTTP 500") for s in states], now)
+        messages_repo.requeue_for_retry(
+            conn, [(s.id, s.attempts, later, "HTTP 500") for s in states], now
+        )
 
     plans = _plans_of(engine, requeue)
     assert len(plans) == 2
