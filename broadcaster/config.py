@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broadcaster.constants import MAX_MPS, MIN_MPS
+from broadcaster.domain.retry import RETRY_BASE_S, RETRY_CAP_S, RETRY_WINDOW_S
 
 #: A rate in messages (segments) per second: a rate far below MIN_MPS makes waits that overflow
 #: dates and timers (``1e-300`` made every re-dispatch raise OverflowError).
@@ -73,6 +74,13 @@ class Settings(BaseSettings):
     gateway_timeout_s: float = 10.0
     #: Attempts per message for retryable gateway errors before ERROR.
     gateway_max_attempts: int = 5
+    #: A message still refused by a passing fault (429, 5xx, timeout, reset) after those attempts
+    #: goes back to the queue and is sent again for this long after its first such failure
+    #: (never longer than ``validity_s``); only then, or on a permanent refusal, is it ERROR.
+    retry_window_s: float = RETRY_WINDOW_S
+    #: Its first wait in the queue, doubling (with jitter) up to ``retry_cap_s``.
+    retry_base_s: float = RETRY_BASE_S
+    retry_cap_s: float = RETRY_CAP_S
     #: A chunk that would wait longer than this for tokens hands its remainder back to the queue.
     throttle_max_wait_s: float = 2.0
     #: Default messages (segments) per second by sender-code kind.

@@ -271,6 +271,8 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             },
             "links": {"type": "object", "additionalProperties": {"type": "string"}},
             "cancelled": integer(description="Messages a stop turned CANCELLED."),
+            "retrying": integer(description="QUEUE messages waiting for a retry after a fault."),
+            "nextRetryAt": string(nullable=True, description="When the next of them is due."),
         },
         ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
     )

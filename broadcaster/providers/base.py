@@ -32,7 +32,9 @@ class SendResult:
     """What became of one send.
 
     ``status`` is SENT (gateway accepted; ``gateway_id`` set) or ERROR (permanent; ``error``
-    says why). ``retryable`` ERRORs ran out of attempts. ``unknown`` means the adapter could not
+    says why). ``retryable`` ERRORs ran out of in-request attempts on a passing fault (429, 5xx,
+    a connection never made, or a resend proven safe by a look-up): the gateway does not hold
+    the message, and the caller queues it again. ``unknown`` means the adapter could not
     learn the outcome even after a look-up: the caller leaves the message claimed so the poller
     settles it later.
     """
@@ -43,6 +45,7 @@ class SendResult:
     error: str | None = None
     unknown: bool = False
     attempts: int = 1
+    retryable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,7 @@ class KannelProvider(HttpAdapter):
                 M.ERROR,
                 attempts=attempts,
                 error=self._scrub(f"gave up after {attempts} attempts: {exc}"),
+                retryable=True,
             )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
             return SendResult(

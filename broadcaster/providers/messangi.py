@@ -208,6 +208,7 @@ class MessangiProvider(HttpAdapter):
                 ref,
                 M.ERROR,
                 error=f"gave up after {progress.attempts} attempts: {exc}",
+                retryable=True,
                 attempts=progress.attempts,
             )
         except Exception as exc:  # a bug, or a surprise: maybe sent, so let the poller settle it

@@ -283,6 +283,7 @@ class OpenTextProvider(HttpAdapter):
                     M.ERROR,
                     attempts=attempts,
                     error=f"gave up after {attempts} attempts: {outcome}",
+                    retryable=True,
                 )
                 for r in refs
             ]

@@ -358,6 +358,7 @@ class VonageProvider(HttpAdapter):
                 M.ERROR,
                 attempts=progress.attempts,
                 error=f"gave up after {progress.attempts} attempts: {exc}",
+                retryable=True,
             )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
             return SendResult(

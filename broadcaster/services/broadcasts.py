@@ -21,6 +21,7 @@ from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services.codes import may_use
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
+from broadcaster.services.retries import retry_view
 from broadcaster.store import broadcasts_repo, codes_repo
 from broadcaster.store.db import utcnow
 
@@ -299,6 +300,7 @@ def get_broadcast(
         counts = broadcasts_repo.status_counts(conn, broadcast_id)
         # Counters derived now, not the poller's last copy: what a user reads is never stale.
         view = broadcast_view({**row, **derive_counters(counts)})
+        view.update(retry_view(conn, broadcast_id, lambda at: local_iso(at, row["timezone"])))
         view["counts"] = counts
         return view
 

@@ -40,6 +40,7 @@ from broadcaster.services.codes import (
 )
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
+from broadcaster.services.retries import schedule_retries
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
@@ -68,6 +69,8 @@ class ChunkOutcome:
     failed: int = 0
     unknown: int = 0
     handed_back: int = 0
+    #: Refused by a passing fault and queued again with a retry time.
+    retrying: int = 0
     stopped: bool = False
     waited_s: float = 0.0
     #: The last results recorded were all failures (the broadcast's streak may be non-zero).
@@ -153,7 +156,10 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
         pending = messages_repo.queued_segments(conn, ids)
     s = ctx.settings
     provider = ctx.provider_for(route.code.route_key)
-    flow = InFlight(s.send_concurrency, lambda results: _record(ctx, route, results, outcome))
+    claims: dict[int, int] = {}  # message id -> its attempts at this chunk's claim
+    flow = InFlight(
+        s.send_concurrency, lambda results: _record(ctx, route, results, outcome, claims)
+    )
     try:
         while pending:
             room = await flow.room(at_least=min(s.send_group_size, len(pending)))
@@ -178,6 +184,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 outcome.stopped = True
                 return outcome
             for message in claimed:
+                claims[message.id] = message.attempts
                 flow.launch(_timed(provider, route.code.route_key, _outbound(route, message)))
     finally:
         await flow.close()
@@ -248,7 +255,11 @@ def _still_running(ctx: SendContext, broadcast_id: int) -> bool:
 
 
 def _record(
-    ctx: SendContext, route: _Route, results: list[SendResult], outcome: ChunkOutcome
+    ctx: SendContext,
+    route: _Route,
+    results: list[SendResult],
+    outcome: ChunkOutcome,
+    claims: dict[int, int],
 ) -> None:
     broadcast_id = route.broadcast["id"]
     sent = [
@@ -259,7 +270,13 @@ def _record(
     failed = [
         (int(r.reference), r.error or "gateway error")
         for r in results
-        if r.status == MessageStatus.ERROR and not r.unknown
+        if r.status == MessageStatus.ERROR and not r.unknown and not r.retryable
+    ]
+    # A passing fault outlasted the in-request attempts: queued again, not finalized.
+    passing = [
+        (int(r.reference), r.error or "gateway error", claims.get(int(r.reference), -1))
+        for r in results
+        if r.status == MessageStatus.ERROR and r.retryable and not r.unknown
     ]
     # the gateway's refusals keep their seed name (BLACKLISTED, SEGMENTS_EXCEEDED…), not ERROR
     refused = [
@@ -267,15 +284,15 @@ def _record(
         for r in results
         if r.status in REFUSED_STATES and not r.unknown
     ]
-    outcome.sent += len(sent)
-    outcome.failed += len(failed) + len(refused)
-    metrics.record_sent(route.code.code, route.code.route_key, len(sent), route.workspace)
-    metrics.record_failed(
-        route.code.code, route.code.route_key, len(failed) + len(refused), route.workspace
-    )
     outcome.unknown += sum(r.unknown for r in results)
     now = utcnow()
+    requeued = 0
     with ctx.engine.begin() as conn:
+        if passing:
+            exhausted = schedule_retries(conn, ctx.settings, passing, now)
+            failed += exhausted
+            requeued = len(passing) - len(exhausted)
+            outcome.retrying += requeued
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
         messages_repo.record_refused(conn, refused, now)
@@ -291,16 +308,18 @@ def _record(
                 now=now,
                 allow_private=ctx.settings.callback_allow_private,
             )
-        if failed or refused or outcome.failure_streak:
+        # requeued ones count too: a dead gateway still suspends the broadcast
+        failures = len(failed) + len(refused) + requeued
+        if failures or outcome.failure_streak:
             # Only touch the counter when there is news: a healthy run writes nothing here.
-            _track_failures(
-                conn,
-                ctx.settings,
-                broadcast_id,
-                failures=len(failed) + len(refused),
-                any_ok=bool(sent),
-            )
-            outcome.failure_streak = bool(failed or refused) and not sent
+            _track_failures(conn, ctx.settings, broadcast_id, failures=failures, any_ok=bool(sent))
+            outcome.failure_streak = bool(failures) and not sent
+    outcome.sent += len(sent)
+    outcome.failed += len(failed) + len(refused)
+    metrics.record_sent(route.code.code, route.code.route_key, len(sent), route.workspace)
+    metrics.record_failed(
+        route.code.code, route.code.route_key, len(failed) + len(refused), route.workspace
+    )
 
 
 def _track_failures(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
 
@@ -30,6 +31,13 @@ class Claimed:
     text: str
     encoding: str
     segments: int
+    #: Sends of this message so far, this claim's included: it names the claim (see requeue).
+    attempts: int = 0
+
+
+def _due(now: Any) -> Any:
+    """Not waiting for a retry time (never retried, or its time has come)."""
+    return sa.or_(messages.c.retry_at.is_(None), messages.c.retry_at <= now)
 
 
 def mark_dispatched(
@@ -39,7 +47,10 @@ def mark_dispatched(
 
     The stamp is itself a compare-and-set, so two dispatchers never both enqueue one message.
     """
-    free = sa.or_(messages.c.dispatched_at.is_(None), messages.c.dispatched_at < stale_before)
+    free = sa.and_(
+        sa.or_(messages.c.dispatched_at.is_(None), messages.c.dispatched_at < stale_before),
+        _due(now),
+    )
     ids = [
         r[0]
         for r in conn.execute(
@@ -86,10 +97,10 @@ def restamp(conn: Connection, ids: Sequence[int], at: datetime) -> None:
 
 
 def queued_segments(conn: Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(id, segments) of the still-QUEUE messages among ``ids``, in id order."""
+    """(id, segments) of the still-QUEUE messages among ``ids`` not waiting for a retry, in order."""
     rows = conn.execute(
         sa.select(messages.c.id, messages.c.segments)
-        .where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value)
+        .where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value, _due(utcnow()))
         .order_by(messages.c.id)
     )
     return [(int(i), int(s)) for i, s in rows]
@@ -101,6 +112,7 @@ _CLAIM = (
     .where(
         messages.c.id.in_(sa.bindparam("ids", expanding=True)),
         _status == M.QUEUE.value,
+        _due(sa.bindparam("now", type_=sa.DateTime())),
         sa.exists().where(
             broadcasts.c.id == sa.bindparam("bid"),
             broadcasts.c.status == BroadcastStatus.RUNNING.value,
@@ -119,6 +131,7 @@ _CLAIM = (
         messages.c.text,
         messages.c.encoding,
         messages.c.segments,
+        messages.c.attempts,
     )
 )
 # Plain comparisons in the executemany statements: executemany cannot expand an IN list.
@@ -192,6 +205,80 @@ def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: dat
         conn.execute(
             _RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """What the retry schedule needs of a message a passing fault refused."""
+
+    id: int
+    attempts: int
+    retry_since: datetime | None
+
+
+def retry_states(conn: Connection, ids: Sequence[int]) -> list[RetryState]:
+    """The still-DEQUEUED messages among ``ids`` (a stop or a receipt may have come first)."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        sa.select(messages.c.id, messages.c.attempts, messages.c.retry_since).where(
+            messages.c.id.in_(list(ids)), _status == M.DEQUEUED.value
+        )
+    )
+    return [RetryState(int(i), int(a), s) for i, a, s in rows]
+
+
+_REQUEUE = (
+    sa.update(messages)
+    .where(
+        messages.c.id == sa.bindparam("mid"),
+        messages.c.status == M.DEQUEUED.value,
+        messages.c.attempts == sa.bindparam("claim"),
+    )
+    .values(
+        status=M.QUEUE.value,
+        retry_at=sa.bindparam("at", type_=sa.DateTime()),
+        retry_since=sa.func.coalesce(
+            messages.c.retry_since, sa.bindparam("now", type_=sa.DateTime())
+        ),
+        error=sa.bindparam("err", type_=sa.String()),
+        lease_until=None,
+        dispatched_at=None,
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+    )
+)
+
+
+def requeue_for_retry(
+    conn: Connection, rows: Sequence[tuple[int, int, datetime, str]], now: datetime
+) -> None:
+    """(id, claim, retry at, reason): DEQUEUED → QUEUE, not to be claimed before its time.
+
+    The gateway does not hold these (the refusal was an answer, or the connection never opened),
+    so sending again later is no duplicate. ``claim`` is the message's ``attempts`` when this
+    send claimed it: a message the poller released and another worker claimed since (a lease
+    that ran out) is that worker's, and is left alone, or its own answer would find it QUEUE.
+    """
+    if rows:
+        conn.execute(
+            _REQUEUE,
+            [
+                {"mid": m, "claim": n, "at": at, "err": err[:300], "now": now}
+                for m, n, at, err in rows
+            ],
+        )
+
+
+def retry_summary(conn: Connection, broadcast_id: int) -> tuple[int, datetime | None]:
+    """(messages waiting for a retry, the earliest retry time) of one broadcast."""
+    count, first = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(messages.c.retry_at)).where(
+            messages.c.broadcast_id == broadcast_id,
+            messages.c.retry_at.is_not(None),
+            _status == M.QUEUE.value,
+        )
+    ).one()
+    return int(count), first
 
 
 def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:

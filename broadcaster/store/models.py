@@ -123,6 +123,10 @@ messages = sa.Table(
     sa.Column("route", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime, nullable=True),  # while DEQUEUED
     sa.Column("dispatched_at", sa.DateTime, nullable=True),  # last time a chunk task carried it
+    # Migration 0009: a passing fault sent it back to the queue; not to be claimed before
+    # retry_at; retry_since (its first such failure) starts its retry window.
+    sa.Column("retry_at", sa.DateTime, nullable=True),
+    sa.Column("retry_since", sa.DateTime, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=True),
@@ -134,6 +138,15 @@ messages = sa.Table(
     # sent_at too: the expiry sweep seeks (status, NULL lease, sent_at < cutoff); see migration 0004
     sa.Index("ix_messages_status_lease_sent", "status", "lease_until", "sent_at"),
     sa.Index("ix_messages_gateway_id", "gateway_id"),
+    # Only messages that ever waited for a retry: `get` counts them and finds the next one due
+    # without reading a million never-retried rows; inserts and healthy sends never touch it.
+    sa.Index(
+        "ix_messages_broadcast_retry",
+        "broadcast_id",
+        "retry_at",
+        postgresql_where=sa.text("retry_at IS NOT NULL"),
+        sqlite_where=sa.text("retry_at IS NOT NULL"),
+    ),
     # A message id is the gateway's idempotency key (externalId): it must never be reused.
     sqlite_autoincrement=True,
 )

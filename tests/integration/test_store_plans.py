@@ -188,3 +188,32 @@ def test_the_expiry_sweep_seeks_old_sent_messages_instead_of_reading_every_sent_
         assert (
             messages_repo.expire_silent(conn, now - timedelta(minutes=30), now) != []
         )  # still expires
+
+
+def test_retry_statements_find_messages_by_primary_key_and_get_reads_only_the_retried(
+    queued,
+) -> None:
+    """A refusal requeued with its retry time touches its own rows; ``get``'s count of waiting
+    messages reads the partial retry index (the few that ever waited), not every QUEUE row."""
+    engine, bid, ids = queued
+    now = utcnow()
+    with engine.begin() as conn:
+        claimed = [c.id for c in messages_repo.claim(conn, bid, ids[:20], now=now, lease_s=60)]
+
+    def requeue(conn: sa.Connection) -> None:
+        states = messages_repo.retry_states(conn, claimed)
+        assert len(states) == 20
+        later = now + timedelta(seconds=30)
+        messages_repo.requeue_for_retry(
+            conn, [(s.id, s.attempts, later, "HTTP 500") for s in states], now
+        )
+
+    plans = _plans_of(engine, requeue)
+    assert len(plans) == 2
+    _assert_by_primary_key(plans)
+    summary = _plans_of(engine, lambda conn: messages_repo.retry_summary(conn, bid))
+    assert len(summary) == 1
+    assert "ix_messages_broadcast_retry" in summary[0][1], summary
+    with engine.connect() as conn:
+        waiting, first = messages_repo.retry_summary(conn, bid)
+    assert waiting == 20 and first == now + timedelta(seconds=30)

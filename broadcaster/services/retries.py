@@ -1,0 +1,85 @@
+"""Messages a passing fault refused: back to the queue with a retry time, or ERROR once the
+retry window is spent.
+
+The decision is made where the send's result is recorded, in the same transaction, so a
+message is never both waiting and finished. Only a ``retryable`` result comes here: the adapter
+saw an answer that refused it (429, 5xx) or a connection that never opened, or proved with a
+look-up that the gateway does not hold it, so a later send is no duplicate. An unknown outcome
+never comes here: the message stays claimed and the poller asks the gateway (lease recovery).
+
+Waiting messages are plain QUEUE rows with ``retry_at`` in the future: dispatch and the claim
+skip them until then, and the beat tick's top-up picks them up when due (no Celery ETA holds
+them, so a restart loses none). Stop cancels them, suspend holds them, completion waits for them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from broadcaster.config import Settings
+from broadcaster.domain.retry import next_retry_at
+from broadcaster.store import messages_repo
+
+#: One jitter source for the process.
+_JITTER = random.Random()
+
+
+def retry_window_s(settings: Settings) -> float:
+    """The retry window, never past the validity period (no message is tried after it)."""
+    return min(settings.retry_window_s, settings.validity_s)
+
+
+def schedule_retries(
+    conn: Connection,
+    settings: Settings,
+    refused: Sequence[tuple[int, str, int]],
+    now: datetime,
+    *,
+    jitter: random.Random = _JITTER,
+) -> list[tuple[int, str]]:
+    """Requeue each (message id, reason, claim) for later; returns those whose window is spent.
+
+    ``claim`` is the message's attempt count when this send claimed it; a message claimed again
+    since (its lease ran out, the poller found it absent, another worker took it) is skipped.
+    The returned pairs carry the final reason (sends made, last refusal) for ``record_failed``.
+    """
+    reasons = {mid: (reason, claim) for mid, reason, claim in refused}
+    requeue: list[tuple[int, int, datetime, str]] = []
+    exhausted: list[tuple[int, str]] = []
+    for state in messages_repo.retry_states(conn, list(reasons)):
+        reason, claim = reasons[state.id]
+        if state.attempts != claim:
+            continue
+        at = next_retry_at(
+            now=now,
+            first_failed_at=state.retry_since or now,
+            retries=max(state.attempts - 1, 0),
+            jitter=jitter.random(),
+            base_s=settings.retry_base_s,
+            cap_s=settings.retry_cap_s,
+            window_s=retry_window_s(settings),
+        )
+        if at is None:
+            exhausted.append((state.id, _final_reason(state, reason)))
+        else:
+            requeue.append((state.id, claim, at, reason))
+    messages_repo.requeue_for_retry(conn, requeue, now)
+    return exhausted
+
+
+def _final_reason(state: messages_repo.RetryState, reason: str) -> str:
+    since = state.retry_since.isoformat(timespec="seconds") + "Z" if state.retry_since else "now"
+    return f"retry window exhausted after {state.attempts} sends since {since}: {reason}"
+
+
+def retry_view(
+    conn: Connection, broadcast_id: int, iso: Callable[[datetime | None], str | None]
+) -> dict[str, Any]:
+    """``retrying`` (messages waiting for a retry) and ``nextRetryAt`` (the earliest), for ``get``."""
+    waiting, first = messages_repo.retry_summary(conn, broadcast_id)
+    return {"retrying": waiting, "nextRetryAt": iso(first) if waiting else None}
