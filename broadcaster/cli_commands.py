@@ -182,7 +182,12 @@ _control_command("delete", "Remove a broadcast with its messages (stop a RUNNING
 
 
 #: Modules that contribute commands through a ``COMMANDS`` tuple, one per area.
-COMMAND_MODULES = ("broadcaster.cli_run", "broadcaster.cli_api", "broadcaster.cli_watch")
+COMMAND_MODULES = (
+    "broadcaster.cli_run",
+    "broadcaster.cli_api",
+    "broadcaster.cli_watch",
+    "broadcaster.cli_workers",
+)
 
 
 def register(main: click.Group) -> None:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from broadcaster import metrics
 from broadcaster.errors import FileRejected, InputError, InvalidTransition, NotFound
+from broadcaster.outages import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +126,22 @@ def from_input_error(exc: InputError, field: str | None = None) -> Problem:
     return Problem(422, text, field=field)
 
 
+#: Seconds a client is told to wait (Retry-After) while the database or Redis is unreachable.
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
 def to_problem(exc: BaseException) -> Problem | None:
     """The problem an exception stands for; None for an unexpected one (a 500)."""
     if isinstance(exc, Problem):
         return exc
+    down = unavailable(exc)
+    if down is not None:  # a restart of PostgreSQL or Redis: the next request may well succeed
+        log.warning("%s unavailable: %s", down, exc.__class__.__name__)
+        return Problem(
+            503,
+            f"the {down} is unavailable; try again shortly",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+        )
     if isinstance(exc, NotFound):
         return Problem(404, str(exc))
     if isinstance(exc, InvalidTransition):
