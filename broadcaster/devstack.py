@@ -214,6 +214,10 @@ class DevStack:
             "beat", self.broadcaster("beat", "--schedule", str(self.workdir / "beat-schedule"))
         )
 
+    def start_watch(self, folder: Path) -> None:
+        """The drop-folder watcher on ``folder`` (the Procfile's ``watch``), as one more child."""
+        self._spawn("watch", self.broadcaster("watch", str(folder)))
+
     def stop(self, timeout_s: float = 15.0) -> None:
         """Terminate every child (their whole process groups), newest first."""
         for name in reversed(list(self.procs)):
