@@ -129,6 +129,10 @@ class DevStack:
 
     def start(self) -> DevStack:
         (self.workdir / "metrics").mkdir(parents=True, exist_ok=True)
+        # Ports the user named are checked before anything starts: a busy one is the error.
+        self.api_port = self._port("api", self.api_port)
+        if self.with_simulator:
+            self.simulator_port = self._port("simulator", self.simulator_port)
         try:
             self._start_redis()
             self.start_simulator()

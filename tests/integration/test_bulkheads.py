@@ -7,7 +7,10 @@ The broken codes are written straight into the database, as an old row or a hand
 
 from __future__ import annotations
 
+import os
+import signal
 import urllib.request
+from pathlib import Path
 
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
@@ -69,4 +72,37 @@ def test_a_broken_code_beside_a_good_broadcast(make_stack, tmp_path):
         "",
     )
     assert 'step="route"' in line and float(line.rsplit(" ", 1)[1]) >= 2, line
+    stack.assert_alive()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_celery_worker_that_dies_is_started_again_by_its_supervisor(make_stack, tmp_path):
+    """What kombu sometimes does on a Redis restart (the consumer dies), done by hand: the
+    Celery process under ``broadcaster worker send`` is SIGKILLed; its supervisor logs why and
+    starts it again, and a broadcast sent afterwards completes. The test restarts nothing."""
+    stack = make_stack(send_workers=1)
+    supervisor = stack.dev.procs["worker-send"].pid
+    stack.wait(lambda: bool(_children(supervisor)), 30, "the Celery worker under its supervisor")
+    (celery,) = _children(supervisor)
+    os.kill(celery, signal.SIGKILL)
+    stack.wait(
+        lambda: _children(supervisor) not in ([], [celery]),
+        30,
+        "the supervisor to start Celery again",
+    )
+    assert "worker send killed by SIGKILL" in stack.logs("worker-send")
+    assert stack.celery_restarts()["worker-send"] == 1
+
+    write_recipients(tmp_path / "list.csv", 200, seed=12)
+    add_code(stack.engine, stack.settings, "55506", "short", mps=1000)
+    bid = create_from_file(
+        stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(sender="55506", text="Hi")
+    )["id"]
+    stack.wait(
+        lambda: get_broadcast(stack.engine, bid)["status"] == "COMPLETED", 120, "the broadcast"
+    )
+    assert stack.sim("/_sim/stats")["accepted_total"] == 200
     stack.assert_alive()
