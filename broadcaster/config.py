@@ -120,7 +120,7 @@ def default_secret_problem(settings: Settings) -> str | None:
     return (
         f"{' and '.join(unset)} still {'have' if len(unset) > 1 else 'has'} the default value "
         f"{DEFAULT_SECRET!r}, refused with a shared database: set each to a long random string, "
-        "e.g. export BROADCASTER_DLR_SECRET=$(openssl rand -hex 32)"
+        f"e.g. export {unset[0]}=$(openssl rand -hex 32)"
     )
 
 

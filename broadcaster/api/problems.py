@@ -35,6 +35,9 @@ TYPE_PREFIX = "urn:broadcaster:problem:"
 #: Seed statuses an InputError may start with, and the input each one is about.
 _REFUSALS = {"INVALID_ROUTING": "to", "CODE_NOT_ALLOWED": "from", "SEGMENTS_EXCEEDED": "text"}
 
+#: Service-layer messages that start so are about this input (netguard, domain/schedule).
+_FIELD_OF_PREFIX = {"callback URL": "callbacks", "start time": "startDate"}
+
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -118,6 +121,9 @@ def from_input_error(exc: InputError, field: str | None = None) -> Problem:
             extra["line"] = exc.line
         return Problem(422, str(exc), field=field or "file", slug="file-rejected", **extra)
     text = str(exc)
+    for prefix, name in _FIELD_OF_PREFIX.items():
+        if field is None and text.startswith(prefix):
+            field = name
     for status, at in _REFUSALS.items():
         if text.startswith(status):
             return Problem(
