@@ -149,3 +149,12 @@ def test_compose_config_validates():
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("process", ["worker-send", "worker-control", "beat"])
+def test_celery_processes_run_under_broadcasters_supervisor(process):
+    """Celery's consumer can die on a Redis restart: every Celery process is started through
+    ``broadcaster worker``/``beat``, which start it again, in the Procfile and in compose."""
+    for command in (procfile()[process], app_services()[process]["command"]):
+        assert command[:2] in (["broadcaster", "worker"], ["broadcaster", "beat"]), command
+        assert "--no-supervise" not in command
