@@ -108,6 +108,19 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             else:
                 err_console.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
             sys.exit(code)
+        except Exception as exc:  # an unreachable database is the user's to fix, not a bug
+            from broadcaster.outages import unavailable
+
+            if unavailable(exc) != "database":
+                raise
+            from broadcaster.store.db import describe_unreachable
+
+            message = describe_unreachable(get_settings().database_url, exc)
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": message, "type": "DatabaseUnavailable"}))
+            else:
+                err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+            sys.exit(EXIT_INPUT)
 
     return wrapper
 

@@ -141,7 +141,10 @@ def broadcast() -> None:
 @click.option("--from", "sender", required=True, help="Sender code.")
 @click.option("--text", help="Template: {0} or <0> for columns, {name} for header names.")
 @click.option("--name", help="Broadcast name (default: the file name).")
-@click.option("--at", help="Start time, ISO 8601 (default: now).")
+@click.option(
+    "--at", help="Start time, ISO 8601 (default: now); over a minute in the past needs --now."
+)
+@click.option("--now", "start_now", is_flag=True, help="Start at once, whatever --at says.")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of --at.")
 @click.option("--region", help="ISO region for national numbers.")
 @click.option("--sheet", help="Excel sheet name.")
@@ -154,6 +157,7 @@ def broadcast_create(
     text: str | None,
     name: str | None,
     at: str | None,
+    start_now: bool,
     tz: str,
     region: str | None,
     sheet: str | None,
@@ -163,7 +167,9 @@ def broadcast_create(
     """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 
-    req = NewBroadcast(sender=sender, text=text, name=name, at=at, tz=tz, region=region)
+    req = NewBroadcast(
+        sender=sender, text=text, name=name, at=at, tz=tz, region=region, start_now=start_now
+    )
     view = create_from_file(engine(), settings(), file, req, sheet=sheet)
     if wait:
         from broadcaster.cli_progress import wait_for
@@ -218,7 +224,12 @@ _control_command("delete", "Remove a broadcast with its messages (stop a RUNNING
 
 
 #: Modules that contribute commands through a ``COMMANDS`` tuple, one per area.
-COMMAND_MODULES = ("broadcaster.cli_run", "broadcaster.cli_api", "broadcaster.cli_watch")
+COMMAND_MODULES = (
+    "broadcaster.cli_run",
+    "broadcaster.cli_api",
+    "broadcaster.cli_watch",
+    "broadcaster.cli_workers",
+)
 
 
 def register(main: click.Group) -> None:

@@ -30,10 +30,13 @@ DEMO_CODE = "55501"
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
+@handles_errors
 def api(host: str, port: int) -> None:
-    """Serve the HTTP API (receipts, v1 API, dashboard)."""
+    """Serve the HTTP API (receipts, v1 API, dashboard). A busy port: one line, exit 2."""
     from broadcaster.api.app import run_api
+    from broadcaster.cli_workers import refuse_default_secrets
 
+    refuse_default_secrets()
     run_api(settings(), host=host, port=port)
 
 
@@ -45,28 +48,58 @@ def simulator(ctx: click.Context, port: int) -> None:
     ``python -m broadcaster.providers.simulator``."""
     from broadcaster.providers.simulator import main as sim_main
 
-    sim_main(["--port", str(port), *ctx.args])
+    code = sim_main(["--port", str(port), *ctx.args])
+    if code:
+        sys.exit(code)
 
 
-def _stack(api_port: int, simulator_port: int, send_workers: int):  # type: ignore[no-untyped-def]
+#: Ports ``dev`` and ``demo`` try when none is given (a busy one: any free port instead).
+DEFAULT_API_PORT = 8080
+DEFAULT_SIMULATOR_PORT = 8025
+
+
+def _stack(  # type: ignore[no-untyped-def]
+    api_port: int | None, simulator_port: int | None, send_workers: int, *, demo: bool = False
+):
     from broadcaster.devstack import DevStack
 
     s = settings()
     url = s.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = "sqlite:///" + str(Path(url[len("sqlite:///") :]).resolve())
+    given = {"api": api_port, "simulator": simulator_port}
     return DevStack(
         database_url=url,
         redis_url=s.redis_url,
-        api_port=api_port,
-        simulator_port=simulator_port,
+        api_port=api_port or DEFAULT_API_PORT,
+        simulator_port=simulator_port or DEFAULT_SIMULATOR_PORT,
         send_workers=send_workers,
+        # the simulator only when it is the gateway: dev sends where the user configured (the
+        # demo always sends through the simulator, never to a paid gateway)
+        with_simulator=demo or s.provider == "simulator",
+        fixed_ports=frozenset(k for k, v in given.items() if v is not None),
     )
 
 
+def _gateway_line(stack) -> str:  # type: ignore[no-untyped-def]
+    """Which gateway this stack sends to, for the start-up banner."""
+    s = settings()
+    if stack.with_simulator:
+        return f"gateway: the carrier simulator at {stack.gateway_url}"
+    where = f" at {s.messangi_base_url}" if s.provider == "messangi" else ""
+    accounts = " (and the accounts of BROADCASTER_ACCOUNTS for codes that name one)"
+    return f"gateway: {s.provider}{where}{accounts if s.accounts else ''}"
+
+
 def _stack_options(fn):  # type: ignore[no-untyped-def]
-    fn = click.option("--api-port", default=8080, show_default=True, type=int)(fn)
-    fn = click.option("--simulator-port", default=8025, show_default=True, type=int)(fn)
+    fn = click.option(
+        "--api-port", type=int, help=f"[default: {DEFAULT_API_PORT}, or a free one if busy]"
+    )(fn)
+    fn = click.option(
+        "--simulator-port",
+        type=int,
+        help=f"[default: {DEFAULT_SIMULATOR_PORT}, or a free one if busy]",
+    )(fn)
     return click.option(
         "--workers",
         "send_workers",
@@ -84,15 +117,17 @@ def _interrupt(*_: object) -> None:
 @click.command()
 @_stack_options
 @handles_errors
-def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
-    """Run everything in the foreground: Redis, simulator, API, workers, beat. Ctrl-C stops it."""
+def dev(api_port: int | None, simulator_port: int | None, send_workers: int) -> None:
+    """Run everything in the foreground: Redis, API, workers, beat, and the simulator when it is
+    the gateway (BROADCASTER_PROVIDER=simulator, the default). Ctrl-C stops it."""
     engine()
     stack = _stack(api_port, simulator_port, send_workers).start()
     os.environ["BROADCASTER_REDIS_URL"] = stack.redis_url or ""
     console.print(
         f"[bold green]broadcaster is running[/]  API http://127.0.0.1:{stack.api_port}  "
-        f"simulator http://127.0.0.1:{stack.simulator_port}  Redis {stack.redis_url}\n"
-        f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}"
+        f"Redis {stack.redis_url}\n{_gateway_line(stack)}\n"
+        f"logs in {stack.workdir}\nIn another shell: export BROADCASTER_REDIS_URL={stack.redis_url}",
+        highlight=False,
     )
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
     try:
@@ -115,7 +150,12 @@ def dev(api_port: int, simulator_port: int, send_workers: int) -> None:
 @json_option
 @handles_errors
 def demo(
-    path: str, text: str, api_port: int, simulator_port: int, send_workers: int, as_json: bool
+    path: str,
+    text: str,
+    api_port: int | None,
+    simulator_port: int | None,
+    send_workers: int,
+    as_json: bool,
 ) -> None:
     """The main job, end to end: start the stack, send a real broadcast of a file through the
     simulator, show its progress and result, stop the stack."""
@@ -130,7 +170,7 @@ def demo(
             f"checked {safe(path)}: {report.valid} valid, {report.invalid} invalid, "
             f"{report.duplicates} duplicates, {report.total_segments} segments"
         )
-    stack = _stack(api_port, simulator_port, send_workers).start()
+    stack = _stack(api_port, simulator_port, send_workers, demo=True).start()
     try:
         add_code(eng, settings(), DEMO_CODE, "short", mps=100)
         view = create_from_file(

@@ -47,6 +47,30 @@ def _say(raw: dict[str, Any]) -> None:
         console.print(f"[yellow]{kind}[/] {name}: {event['reason']}", highlight=False)
 
 
+def _poll(drop: Any, stop: threading.Event, once: bool) -> list[Any]:
+    """One pass over the inbox; a folder or dependency that fails is reported and retried."""
+    try:
+        return list(drop.poll(stop=stop.is_set))
+    except OSError as exc:  # folder gone, unreadable or full: say so, keep trying
+        if once:
+            raise click.ClickException(f"drop folder {drop.root}: {exc}") from None
+        err_console.print(
+            f"[red]drop folder {safe(drop.root)}:[/] {safe(exc)}; trying again", highlight=False
+        )
+    except Exception as exc:  # PostgreSQL or Redis restarting: wait for it, keep watching
+        from broadcaster.outages import unavailable
+
+        down = unavailable(exc)
+        if down is None or once:
+            raise
+        err_console.print(
+            f"[red]drop folder {safe(drop.root)}:[/] the {down} is unavailable "
+            f"({type(exc).__name__}); trying again",
+            highlight=False,
+        )
+    return []
+
+
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
@@ -112,15 +136,7 @@ def watch(
             )
     told: set[tuple[str, str]] = set()  # (file, kind) of waiting/retry events already printed
     while True:
-        try:
-            events = drop.poll(stop=stop.is_set)
-        except OSError as exc:  # folder gone, unreadable or full: say so, keep trying
-            if once:
-                raise click.ClickException(f"drop folder {drop.root}: {exc}") from None
-            err_console.print(
-                f"[red]drop folder {safe(drop.root)}:[/] {safe(exc)}; trying again", highlight=False
-            )
-            events = []
+        events = _poll(drop, stop, once)
         for event in events:
             if event.kind in (EventKind.WAITING, EventKind.RETRY):
                 if (event.file, event.kind.value) in told:

@@ -115,6 +115,35 @@ class Settings(BaseSettings):
     watch_orphan_s: float = 3600.0
 
 
+#: The shipped value of the receipt and callback secrets: fine on one machine, never shared.
+DEFAULT_SECRET = "change-me"
+
+
+def default_secret_problem(settings: Settings) -> str | None:
+    """Why a process must not start with these settings, or None.
+
+    The default secrets are public (they are in this file): on a shared database (PostgreSQL),
+    anyone could forge receipts or client callbacks. SQLite means one machine, so they may stay.
+    """
+    if settings.database_url.startswith("sqlite"):
+        return None
+    unset = [
+        name
+        for name, value in (
+            ("BROADCASTER_DLR_SECRET", settings.dlr_secret),
+            ("BROADCASTER_CALLBACK_SECRET", settings.callback_secret),
+        )
+        if value == DEFAULT_SECRET
+    ]
+    if not unset:
+        return None
+    return (
+        f"{' and '.join(unset)} still {'have' if len(unset) > 1 else 'has'} the default value "
+        f"{DEFAULT_SECRET!r}, refused with a shared database: set each to a long random string, "
+        f"e.g. export {unset[0]}=$(openssl rand -hex 32)"
+    )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""

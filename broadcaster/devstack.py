@@ -21,6 +21,8 @@ from pathlib import Path
 from broadcaster.errors import BroadcasterError
 
 PYTHON = sys.executable
+#: The simulator's Bearer token (SimulatorConfig's default), sent when dev runs the simulator.
+SIMULATOR_API_KEY = "simulator-key"
 
 
 def free_port() -> int:
@@ -69,6 +71,11 @@ class DevStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="broadcaster-dev-")))
     log_to: Path | None = None
+    #: Run the carrier simulator and point the Messangi adapter at it. Off: the gateway the
+    #: user configured (``BROADCASTER_PROVIDER``, ``BROADCASTER_MESSANGI_*``, accounts) is used.
+    with_simulator: bool = True
+    #: Ports the user gave explicitly: busy is an error naming them, never a silent other port.
+    fixed_ports: frozenset[str] = frozenset()
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
 
@@ -78,15 +85,33 @@ class DevStack:
             {
                 "BROADCASTER_DATABASE_URL": self.database_url,
                 "BROADCASTER_REDIS_URL": self.redis_url or "",
-                "BROADCASTER_MESSANGI_BASE_URL": f"http://127.0.0.1:{self.simulator_port}/v1",
                 "BROADCASTER_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
                 "PYTHONUNBUFFERED": "1",
                 # every process writes its counters here; the API's /metrics sums them
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
             }
         )
+        if self.with_simulator:  # our simulator, with its own key: not the user's gateway key
+            env["BROADCASTER_MESSANGI_BASE_URL"] = self.gateway_url
+            env["BROADCASTER_MESSANGI_API_KEY"] = SIMULATOR_API_KEY
         env.update(self.extra_env)
         return env
+
+    @property
+    def gateway_url(self) -> str:
+        """The simulator's Messangi API base URL (meaningful when ``with_simulator``)."""
+        return f"http://127.0.0.1:{self.simulator_port}/v1"
+
+    def _port(self, which: str, port: int) -> int:
+        """``port`` if free; a busy one is an error when the user asked for it, else a free one."""
+        if port_is_free(port):
+            return port
+        if which in self.fixed_ports:
+            raise BroadcasterError(
+                f"--{which}-port {port} is already in use on 127.0.0.1: stop what holds it "
+                "or pick another port"
+            )
+        return free_port()
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -104,6 +129,10 @@ class DevStack:
 
     def start(self) -> DevStack:
         (self.workdir / "metrics").mkdir(parents=True, exist_ok=True)
+        # Ports the user named are checked before anything starts: a busy one is the error.
+        self.api_port = self._port("api", self.api_port)
+        if self.with_simulator:
+            self.simulator_port = self._port("simulator", self.simulator_port)
         try:
             self._start_redis()
             self.start_simulator()
@@ -145,8 +174,9 @@ class DevStack:
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
     def start_simulator(self) -> None:
-        if not port_is_free(self.simulator_port):
-            self.simulator_port = free_port()
+        if not self.with_simulator:
+            return
+        self.simulator_port = self._port("simulator", self.simulator_port)
         proc = self._spawn(
             "simulator",
             [
@@ -161,55 +191,36 @@ class DevStack:
         wait_for_port(self.simulator_port, proc=proc)
 
     def start_api(self) -> None:
-        if not port_is_free(self.api_port):
-            self.api_port = free_port()
+        self.api_port = self._port("api", self.api_port)
         proc = self._spawn(
             "api", [PYTHON, "-m", "broadcaster", "api", "--port", str(self.api_port)]
         )
         wait_for_port(self.api_port, 40, proc=proc)
 
-    def celery(self, *args: str) -> list[str]:
-        return [PYTHON, "-m", "celery", "-A", "workers.celery_app", *args]
+    def broadcaster(self, *args: str) -> list[str]:
+        """A ``broadcaster`` command: the same entrypoints as the Procfile's, supervisor included."""
+        return [PYTHON, "-m", "broadcaster", *args]
 
     def start_workers(self, name: str = "send") -> None:
         self._spawn(
             f"worker-{name}",
-            self.celery(
-                "worker",
-                "-Q",
-                "send",
-                "-c",
-                str(self.send_workers),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ),
+            self.broadcaster("worker", "send", "-c", str(self.send_workers), "-n", f"{name}@%h"),
         )
         self._spawn(
             "worker-control",
-            self.celery(
-                "worker",
-                "-Q",
-                "control,ingest,poll",
-                "-c",
-                str(self.control_workers),
-                "-n",
-                "control@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
+            self.broadcaster(
+                "worker", "control", "-c", str(self.control_workers), "-n", "control@%h"
             ),
         )
 
     def start_beat(self) -> None:
         self._spawn(
-            "beat",
-            self.celery("beat", "--loglevel", "INFO", "-s", str(self.workdir / "beat-schedule")),
+            "beat", self.broadcaster("beat", "--schedule", str(self.workdir / "beat-schedule"))
         )
+
+    def start_watch(self, folder: Path) -> None:
+        """The drop-folder watcher on ``folder`` (the Procfile's ``watch``), as one more child."""
+        self._spawn("watch", self.broadcaster("watch", str(folder)))
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Terminate every child (their whole process groups), newest first."""

@@ -88,6 +88,11 @@ QUEUE_DEPTH = Gauge(
     ["code"],
     multiprocess_mode="livemax",
 )
+TICK_FAILURES = Counter(
+    "broadcaster_tick_step_failures_total",
+    "Beat tick steps that failed (logged with their traceback); the other steps went on.",
+    ["step"],
+)
 HTTP_REQUESTS = Counter(
     "broadcaster_http_requests_total",
     "HTTP API requests by route and status.",
@@ -142,6 +147,10 @@ def set_queue_depth(depths: Mapping[str, int]) -> None:
         QUEUE_DEPTH.labels(code).set(n)
     _depth_codes.clear()
     _depth_codes.update(depths)
+
+
+def record_tick_failure(step: str) -> None:
+    TICK_FAILURES.labels(step).inc()
 
 
 def record_http(method: str, route: str, status: int, seconds: float) -> None:

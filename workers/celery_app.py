@@ -17,6 +17,12 @@ PREFETCH_MULTIPLIER = 1
 #: is found sooner anyway by the status poller (stale dispatch stamps, expired leases).
 VISIBILITY_TIMEOUT_S = 600
 
+#: Seconds between redis-py's PINGs on an idle broker or result connection: a connection that a
+#: Redis restart cut is found and replaced before a task is acknowledged on it.
+REDIS_HEALTH_CHECK_S = 10
+#: Socket deadline of a broker call, so a Redis that vanished mid-call is a clean error, not a hang.
+REDIS_SOCKET_TIMEOUT_S = 30
+
 QUEUES = ("send", "control", "ingest", "poll")
 #: How long an admin task's result waits in Redis for its script to read it.
 RESULT_EXPIRES_S = 3600
@@ -39,8 +45,21 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=PREFETCH_MULTIPLIER,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_S,
+            "health_check_interval": REDIS_HEALTH_CHECK_S,
+            "socket_keepalive": True,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+            "retry_on_timeout": True,
+        },
+        # Ride out a Redis restart however long it takes (Celery's default gives up after 100
+        # tries); a consumer that dies anyway is started again by broadcaster/supervise.py.
+        broker_connection_retry=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        redis_backend_health_check_interval=REDIS_HEALTH_CHECK_S,
+        redis_socket_keepalive=True,
+        redis_retry_on_timeout=True,
         task_ignore_result=True,
         # Admin tasks (docs/tasks.md) keep their results here so scripts can .get() them; every
         # other task ignores its result, so the send path writes nothing to it.

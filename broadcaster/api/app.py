@@ -75,6 +75,11 @@ def create_app(
 
 
 def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve until interrupted. The port is bound first: a busy one raises ``PortBusy`` before
+    any work; once serving, one line says where."""
+    from broadcaster import listen
+
+    sock = listen.bind(host, port)
     try:
         import uvloop
 
@@ -83,4 +88,9 @@ def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> No
         pass
     from workers.tasks import QUEUE  # the composition root: the API enqueues through Celery
 
-    web.run_app(create_app(settings, queue=QUEUE), host=host, port=port, print=None)
+    where = listen.url(host, port)
+    web.run_app(
+        create_app(settings, queue=QUEUE),
+        sock=sock,
+        print=lambda _: print(f"broadcaster API listening on {where}", flush=True),
+    )

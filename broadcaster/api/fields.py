@@ -9,7 +9,7 @@ from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
 from broadcaster.api.bodies import Fields
 from broadcaster.api.problems import invalid
-from broadcaster.domain.schedule import start_time_utc, zone
+from broadcaster.domain.schedule import refuse_past_start, start_time_utc, zone
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import InputError, TemplateError
 
@@ -78,4 +78,8 @@ def start_date_field(f: Fields, tz: str, now: datetime) -> str | None:
         raise invalid(
             f"startDate: must be between the years {YEARS[0]} and {YEARS[1]}", "startDate"
         )
+    try:  # as the command line does: a typo in the year must not start a campaign at once
+        refuse_past_start(at, now, 'leave startDate out (or send "now")')
+    except InputError as exc:
+        raise invalid(f"startDate: {exc}", "startDate") from None
     return raw

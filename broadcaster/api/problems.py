@@ -26,6 +26,7 @@ from aiohttp import web
 from broadcaster import metrics
 from broadcaster.errors import Conflict, FileRejected, InputError, InvalidTransition, NotFound
 from broadcaster.logsafe import printable
+from broadcaster.outages import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ TYPE_PREFIX = "urn:broadcaster:problem:"
 
 #: Seed statuses an InputError may start with, and the input each one is about.
 _REFUSALS = {"INVALID_ROUTING": "to", "CODE_NOT_ALLOWED": "from", "SEGMENTS_EXCEEDED": "text"}
+
+#: Service-layer messages that start so are about this input (netguard, domain/schedule).
+_FIELD_OF_PREFIX = {"callback URL": "callbacks", "start time": "startDate"}
 
 TITLES = {
     400: "Bad request",
@@ -118,6 +122,9 @@ def from_input_error(exc: InputError, field: str | None = None) -> Problem:
             extra["line"] = exc.line
         return Problem(422, str(exc), field=field or "file", slug="file-rejected", **extra)
     text = str(exc)
+    for prefix, name in _FIELD_OF_PREFIX.items():
+        if field is None and text.startswith(prefix):
+            field = name
     for status, at in _REFUSALS.items():
         if text.startswith(status):
             return Problem(
@@ -126,10 +133,22 @@ def from_input_error(exc: InputError, field: str | None = None) -> Problem:
     return Problem(422, text, field=field)
 
 
+#: Seconds a client is told to wait (Retry-After) while the database or Redis is unreachable.
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
 def to_problem(exc: BaseException) -> Problem | None:
     """The problem an exception stands for; None for an unexpected one (a 500)."""
     if isinstance(exc, Problem):
         return exc
+    down = unavailable(exc)
+    if down is not None:  # a restart of PostgreSQL or Redis: the next request may well succeed
+        log.warning("%s unavailable: %s", down, exc.__class__.__name__)
+        return Problem(
+            503,
+            f"the {down} is unavailable; try again shortly",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+        )
     if isinstance(exc, NotFound):
         return Problem(404, str(exc))
     if isinstance(exc, InvalidTransition):

@@ -43,6 +43,8 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResu
 from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS
 
+from broadcaster.errors import InputError
+
 
 class PhoneRefusal(StrEnum):
     """Why a cell is not a number we can send to."""
@@ -119,13 +121,19 @@ class _Digits:
     international: bool
 
 
+class UnknownRegion(InputError, ValueError):
+    """A region code phonenumbers does not know (still a ValueError for older callers)."""
+
+
 def _check_region(default_region: str | None) -> str | None:
     """A wrong region is a configuration error, not a row error: raise instead of refusing."""
     if default_region is None:
         return None
     region = default_region.upper()
     if region not in SUPPORTED_REGIONS:
-        raise ValueError(f"unknown default region {default_region!r}")
+        raise UnknownRegion(
+            f"unknown region {default_region!r}: give an ISO 3166 region code such as MX, GB, US"
+        )
     return region
 
 

@@ -34,6 +34,32 @@ def start_time_utc(at: str | None, tz: str, now: datetime) -> datetime:
     return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
+#: A start time further in the past than this is refused as a likely typo (a wrong year must not
+#: start a campaign at once); less than this is a slow typist or clock skew: it starts now.
+PAST_START_TOLERANCE_S = 60.0
+SECONDS_PER_MINUTE = 60
+SECONDS_PER_DAY = 86_400
+
+
+def refuse_past_start(start_at_utc: datetime, now_utc: datetime, how_to_start_now: str) -> None:
+    """InputError when ``start_at_utc`` is over :data:`PAST_START_TOLERANCE_S` before ``now_utc``.
+
+    ``how_to_start_now`` tells the caller's user how to start at once on purpose (``--now``).
+    """
+    late_s = (now_utc - start_at_utc).total_seconds()
+    if late_s <= PAST_START_TOLERANCE_S:
+        return
+    ago = (
+        f"{late_s / SECONDS_PER_DAY:,.0f} days"
+        if late_s >= SECONDS_PER_DAY
+        else f"{late_s / SECONDS_PER_MINUTE:,.0f} minutes"
+    )
+    raise InputError(
+        f"start time {start_at_utc:%Y-%m-%d %H:%M} UTC is {ago} in the past (a typo?); "
+        f"{how_to_start_now} to start at once"
+    )
+
+
 def is_due(start_at_utc: datetime, now_utc: datetime) -> bool:
     return start_at_utc <= now_utc
 

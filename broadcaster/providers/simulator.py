@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import re
+import sys
 import typing
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -36,6 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
+from broadcaster import listen
 from broadcaster.providers.simulator_config import STARTUP_ONLY, Dice, SimulatorConfig
 from broadcaster.providers.simulator_receipts import ReceiptDispatcher, now_ms
 from broadcaster.providers.simulator_store import Counters, MessageStore, iso_ms
@@ -345,8 +347,15 @@ def run_simulator(
     except ImportError:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    print(f"carrier simulator on http://{host}:{port}/v1", flush=True)
-    web.run_app(build_app(config), host=host, port=port, access_log=None, print=None, loop=loop)
+    sock = listen.bind(host, port)  # a busy port: PortBusy before anything starts
+    where = f"{listen.url(host, port)}/v1"
+    web.run_app(
+        build_app(config),
+        sock=sock,
+        access_log=None,
+        print=lambda _: print(f"carrier simulator listening on {where}", flush=True),
+        loop=loop,
+    )
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -408,7 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"bad simulator settings: {exc}")
         return 2
-    run_simulator(args.host, args.port, config)
+    try:
+        run_simulator(args.host, args.port, config)
+    except listen.PortBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

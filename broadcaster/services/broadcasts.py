@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.phones import PhoneNormalizer
-from broadcaster.domain.schedule import local_iso, start_time_utc
+from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import FileRejected, InputError, NotFound
@@ -137,6 +138,10 @@ class NewBroadcast:
     #: streamed and bounded per row). The API's batch send sets it: a small request must not be
     #: able to store hundreds of megabytes.
     max_text_bytes: int | None = None
+    #: Start at once, whatever ``at`` says (``--now``: a past ``at`` is otherwise refused).
+    start_now: bool = False
+    #: How the caller's user starts at once on purpose, for the refusal of a past ``at``.
+    start_now_hint: str = "give --now"
 
 
 def create_from_file(
@@ -158,7 +163,11 @@ def create_from_table(
     """One transaction: a file that fails half-way leaves nothing behind."""
     template = _template_for(req.text, table)
     sender = req.sender or table.meta.get("from") or ""
-    start_at = start_time_utc(req.at, req.tz, utcnow())
+    now = utcnow()
+    start_at = now if req.start_now else start_time_utc(req.at, req.tz, now)
+    refuse_past_start(start_at, now, req.start_now_hint)
+    for url in req.callbacks:  # refused now, naming why: not recorded to fail on every change
+        netguard.check_callback_url_static(url, allow_private=settings.callback_allow_private)
     normalizer = PhoneNormalizer(req.region or settings.default_region)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, req.workspace)

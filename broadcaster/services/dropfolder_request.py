@@ -174,6 +174,7 @@ def new_broadcast(
         region=fields.get("region"),
         workspace=fields.get("workspace") or workspace,
         request_dr=fields.get("requestDr", True),
+        start_now_hint='leave "at" out of the sidecar and defaults.json',
     )
 
 

@@ -2,6 +2,12 @@
 
 Everything here is idempotent and safe to run from several beat processes at once: each step is
 a compare-and-set or a recount.
+
+Bulkheads: each step (start due, recover leases, poll each broadcast's gateway, expire, reconcile
+each broadcast) runs on its own; one that fails is logged with its traceback, counted in
+``broadcaster_tick_step_failures_total{step}`` and the others go on. A broadcast whose sender
+code names no provider or account that exists is suspended with the reason, instead of failing
+every tick.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +26,7 @@ from sqlalchemy.engine import Engine
 from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider
 from broadcaster.services import control
@@ -37,10 +44,16 @@ log = logging.getLogger(__name__)
 LOOKUP_CONCURRENCY = 50
 #: Ended broadcasts keep being recounted this long, for late receipts.
 RECOUNT_ENDED_S = 600
+#: Width of ``broadcasts.status_reason`` (store/models.py).
+STATUS_REASON_CHARS = 300
 
 
 @dataclass
 class TickReport:
+    #: Steps that failed this tick ("reconcile:42" names the broadcast), each logged and counted.
+    failed_steps: list[str] = field(default_factory=list)
+    #: Broadcasts suspended because their sender code cannot be routed to any gateway.
+    unroutable: list[int] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
     completed: list[int] = field(default_factory=list)
     recovered_sent: int = 0
@@ -50,14 +63,51 @@ class TickReport:
     polled_receipts: int = 0
 
 
+def _failed(report: TickReport, step: str) -> None:
+    """Log the exception being handled with its traceback, count it, and note it in the report."""
+    log.exception("tick step %s failed; the other steps go on", step)
+    metrics.record_tick_failure(step.split(":", 1)[0])
+    report.failed_steps.append(step)
+
+
+def _isolated(report: TickReport, step: str, fn: Callable[..., Any], *args: Any) -> None:
+    """Run one step of the tick; its failure is :func:`_failed`, never the tick's."""
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - a bulkhead: every other step must still run
+        _failed(report, step)
+
+
+async def _isolated_async(report: TickReport, step: str, coro: Awaitable[Any]) -> None:
+    try:
+        await coro
+    except Exception:  # noqa: BLE001 - a bulkhead, as in _isolated
+        _failed(report, step)
+
+
 def start_due(
     engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport
 ) -> None:
     with engine.connect() as conn:
         due = broadcasts_repo.due_broadcasts(conn, now)
     for broadcast_id in due:
-        if control.start(engine, settings, queue, broadcast_id):
-            report.started.append(broadcast_id)
+        _isolated(
+            report,
+            f"start:{broadcast_id}",
+            _start_one,
+            engine,
+            settings,
+            queue,
+            broadcast_id,
+            report,
+        )
+
+
+def _start_one(
+    engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int, report: TickReport
+) -> None:
+    if control.start(engine, settings, queue, broadcast_id):
+        report.started.append(broadcast_id)
 
 
 async def recover_leases(
@@ -81,11 +131,11 @@ async def recover_leases(
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def settle(row: dict[str, Any]) -> None:
-        provider = provider_for(codes[(row["workspace_id"], row["sender_code"])])
         try:
+            provider = provider_for(codes[(row["workspace_id"], row["sender_code"])])
             async with gate:
                 found = await provider.lookup(str(row["id"]))
-        except Exception as exc:  # the gateway is down too: try again next tick
+        except Exception as exc:  # the gateway is down too (or unknown): try again next tick
             log.warning("lookup of message %s failed: %s", row["id"], printable(exc))
             return
         if found.found:
@@ -169,27 +219,56 @@ def reconcile(
     engine: Engine, settings: Settings, queue: TaskQueue, now: datetime, report: TickReport
 ) -> None:
     """Recount, complete, cancel stragglers of stopped broadcasts, and refill lost chunks."""
+    _isolated(report, "expire", expire, engine, settings, now, report)
+    depths: dict[str, int] = defaultdict(int)
+    for broadcast_id, status, code in _watched(engine, now):
+        _isolated(
+            report,
+            f"reconcile:{broadcast_id}",
+            _reconcile_one,
+            engine,
+            settings,
+            queue,
+            now,
+            report,
+            (broadcast_id, status, code),
+            depths,
+        )
+    metrics.set_queue_depth(depths)
+
+
+def expire(engine: Engine, settings: Settings, now: datetime, report: TickReport) -> None:
+    """Messages sent longer ago than their validity with no final receipt become EXPIRED."""
     with engine.begin() as conn:
         expired = messages_repo.expire_silent(
             conn, now - timedelta(seconds=settings.validity_s), now
         )
         _notify(conn, settings, expired, MessageStatus.EXPIRED, now)
         report.expired += len(expired)
-    depths: dict[str, int] = defaultdict(int)
-    for broadcast_id, status, code in _watched(engine, now):
-        if status == BroadcastStatus.STOPPED.value:
-            with engine.begin() as conn:
-                messages_repo.cancel_unsent(conn, broadcast_id, now)
-        if status == BroadcastStatus.RUNNING.value:
-            if _complete_if_done(engine, broadcast_id, now):
-                report.completed.append(broadcast_id)
-            else:
-                report.chunks_topped_up += top_up(engine, settings, queue, broadcast_id, now)
+
+
+def _reconcile_one(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    now: datetime,
+    report: TickReport,
+    watched: tuple[int, str, str],
+    depths: dict[str, int],
+) -> None:
+    broadcast_id, status, code = watched
+    if status == BroadcastStatus.STOPPED.value:
         with engine.begin() as conn:
-            counts = broadcasts_repo.status_counts(conn, broadcast_id)
-            broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
-        depths[code] += counts.get(MessageStatus.QUEUE.value, 0)
-    metrics.set_queue_depth(depths)
+            messages_repo.cancel_unsent(conn, broadcast_id, now)
+    if status == BroadcastStatus.RUNNING.value:
+        if _complete_if_done(engine, broadcast_id, now):
+            report.completed.append(broadcast_id)
+        else:
+            report.chunks_topped_up += top_up(engine, settings, queue, broadcast_id, now)
+    with engine.begin() as conn:
+        counts = broadcasts_repo.status_counts(conn, broadcast_id)
+        broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
+    depths[code] += counts.get(MessageStatus.QUEUE.value, 0)
 
 
 #: Gateway jobs asked about per broadcast per tick (gateways without push receipts).
@@ -203,32 +282,74 @@ async def poll_gateway_statuses(
     now: datetime,
     report: TickReport,
 ) -> None:
-    """Settle messages of gateways that only answer when asked (OpenText job status pages)."""
-    for broadcast_id, _, _ in _watched(engine, now):
-        with engine.connect() as conn:
-            b = broadcasts_repo.get_broadcast(conn, broadcast_id) or {}
-            code = (
-                codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}
-            )
-            key = code.get("account") or code.get("provider") or settings.provider
+    """Settle messages of gateways that only answer when asked (OpenText job status pages).
+
+    Each broadcast is its own step; one whose sender code routes nowhere is suspended."""
+    for broadcast_id, status, _ in _watched(engine, now):
+        await _isolated_async(
+            report,
+            f"poll:{broadcast_id}",
+            _poll_one(engine, settings, provider_for, broadcast_id, status, report),
+        )
+
+
+async def _poll_one(
+    engine: Engine,
+    settings: Settings,
+    provider_for: Callable[[str], Provider],
+    broadcast_id: int,
+    status: str,
+    report: TickReport,
+) -> None:
+    with engine.connect() as conn:
+        b = broadcasts_repo.get_broadcast(conn, broadcast_id) or {}
+        code = codes_repo.find_code(conn, b.get("workspace_id", 0), b.get("sender_code", "")) or {}
+        key = code.get("account") or code.get("provider") or settings.provider
+        try:
             provider = provider_for(key)
-            if not hasattr(provider, "poll_status"):
-                continue
-            jobs = messages_repo.in_network_gateway_ids(
-                conn, broadcast_id, limit=POLL_JOBS_PER_TICK
+        except Exception as exc:  # noqa: BLE001 - an account removed or a provider unknown
+            _suspend_unroutable(engine, broadcast_id, status, b.get("sender_code"), exc, report)
+            return
+        if not hasattr(provider, "poll_status"):
+            return
+        jobs = messages_repo.in_network_gateway_ids(conn, broadcast_id, limit=POLL_JOBS_PER_TICK)
+    for job_id in jobs:
+        try:
+            receipts = await provider.poll_status(job_id)
+        except Exception as exc:  # the gateway is down or the job unknown: next tick
+            log.warning(
+                "status of job %s via %s failed: %s", printable(job_id), key, printable(exc)
             )
-        for job_id in jobs:
-            try:
-                receipts = await provider.poll_status(job_id)
-            except Exception as exc:  # the gateway is down or the job unknown: next tick
-                log.warning(
-                    "status of job %s via %s failed: %s", printable(job_id), key, printable(exc)
-                )
-                continue
-            for receipt in receipts:
-                report.polled_receipts += apply_receipt(
-                    engine, key, receipt, allow_private=settings.callback_allow_private
-                ).applied
+            continue
+        for receipt in receipts:
+            report.polled_receipts += apply_receipt(
+                engine, key, receipt, allow_private=settings.callback_allow_private
+            ).applied
+
+
+def _suspend_unroutable(
+    engine: Engine,
+    broadcast_id: int,
+    status: str,
+    sender_code: str | None,
+    exc: Exception,
+    report: TickReport,
+) -> None:
+    """A RUNNING broadcast whose code routes to no gateway is suspended with the reason, so that
+    ``get`` says what to fix; it resumes where it stopped once the code or account is fixed."""
+    if status != BroadcastStatus.RUNNING.value:
+        return
+    reason = (
+        f"sender code {sender_code} cannot be sent through: {exc}; fix the code's provider or "
+        "account (BROADCASTER_ACCOUNTS), then resume"
+    )[:STATUS_REASON_CHARS]
+    log.error("broadcast %s suspended: %s", broadcast_id, reason)
+    metrics.record_tick_failure("route")
+    try:
+        control.suspend(engine, broadcast_id, reason=reason)
+    except (InvalidTransition, NotFound):  # suspended, stopped or deleted meanwhile
+        return
+    report.unroutable.append(broadcast_id)
 
 
 async def tick(
@@ -241,8 +362,12 @@ async def tick(
     """One beat: the scheduler and the status poller together."""
     now = now or utcnow()
     report = TickReport()
-    start_due(engine, settings, queue, now, report)
-    await recover_leases(engine, settings, provider_for, now, report)
-    await poll_gateway_statuses(engine, settings, provider_for, now, report)
-    reconcile(engine, settings, queue, now, report)
+    _isolated(report, "start_due", start_due, engine, settings, queue, now, report)
+    await _isolated_async(
+        report, "recover_leases", recover_leases(engine, settings, provider_for, now, report)
+    )
+    await _isolated_async(
+        report, "poll", poll_gateway_statuses(engine, settings, provider_for, now, report)
+    )
+    _isolated(report, "reconcile", reconcile, engine, settings, queue, now, report)
     return report

@@ -42,6 +42,24 @@ def engine_for(url: str) -> Engine:
     return create_engine(url)
 
 
+def describe_unreachable(url: str, exc: BaseException) -> str:
+    """One line on why the database at ``url`` cannot be used (its password hidden)."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if path.name and not path.parent.exists():
+            return (
+                f"the directory {path.parent} of the SQLite database does not exist "
+                f"(BROADCASTER_DATABASE_URL={shown}): create it or point the URL elsewhere"
+            )
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return (
+        f"cannot reach the database {shown}: {reason} "
+        "(is it running? check BROADCASTER_DATABASE_URL)"
+    )
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision``, the newest by default (idempotent; run on every start)."""
     from alembic import command

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from broadcaster.config import Settings
+from broadcaster.errors import InputError
 from broadcaster.services import client_callbacks
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.client_callbacks import (
@@ -451,14 +452,17 @@ async def test_dead_worker_lease_expires_and_stale_result_is_dropped(env, receiv
 def test_enqueue_rules(env) -> None:  # type: ignore[no-untyped-def]
     engine, _, _ = env
     url = "https://hooks.example.com/sms"
-    with_cb, ids = new_broadcast(env, (url, url, "ftp://hooks.example.com/x"), recipients=2)
+    # A URL refused without a lookup is refused when the broadcast is made, not stored
+    with pytest.raises(InputError, match="ftp"):
+        new_broadcast(env, (url, "ftp://hooks.example.com/x"), recipients=2)
+    with_cb, ids = new_broadcast(env, (url, url), recipients=2)
     no_dr, ids_no_dr = new_broadcast(env, (url,), recipients=1, request_dr=False)
     no_cb, ids_no_cb = new_broadcast(env, (), recipients=1)
     # requestDR false, or no callbacks: nothing is queued
     assert change(engine, no_dr, ids_no_dr, "SENT") == 0
     assert change(engine, no_cb, ids_no_cb, "SENT") == 0
-    # Duplicate URLs collapse; a bad scheme is stored refused; a repeat of a change adds nothing
-    assert change(engine, with_cb, ids, "SENT") == 4
+    # Duplicate URLs collapse; a repeat of a change adds nothing
+    assert change(engine, with_cb, ids, "SENT") == 2
     assert change(engine, with_cb, ids, "SENT") == 0
     assert change(engine, with_cb, ids[:1], "SENT") == 0
     # A message id that is not in the broadcast is ignored
@@ -470,10 +474,7 @@ def test_enqueue_rules(env) -> None:  # type: ignore[no-untyped-def]
             == 0
         )
     rows = deliveries_of(engine, ids[0])
-    assert [(r["url"], r["status"], r["outcome"]) for r in rows] == [
-        (url, "SENT", "pending"),
-        ("ftp://hooks.example.com/x", "SENT", "refused"),
-    ]
+    assert [(r["url"], r["status"], r["outcome"]) for r in rows] == [(url, "SENT", "pending")]
     assert rows[0]["payload"]["id"] == str(ids[0]) and rows[0]["payload"]["status"] == "SENT"
 
 

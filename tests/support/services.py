@@ -7,6 +7,7 @@ machine's server, or on a private cluster started here when no server answers.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -181,3 +182,83 @@ class PostgresDatabase:
             if self.proc and self.proc.poll() is None:
                 self.proc.terminate()
                 self.proc.wait(20)
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own, on a free port, that the test may restart.
+
+    Never the machine's shared server: restarting that would break every other test running.
+    """
+
+    port: int = field(default_factory=free_port)
+    cluster_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="bc-pg-private-"))
+    database: str = "broadcaster"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def _bindir(self) -> Path:
+        initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not initdbs:
+            raise RuntimeError("PostgreSQL is not installed (bash .ci/run installs it)")
+        return Path(initdbs[-1]).parent
+
+    def _as_postgres(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_postgres(), str(self._bindir() / "pg_ctl"), "-D", self.cluster_dir, *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    def start(self) -> PrivatePostgres:
+        """initdb (first time only), start, and create the database (first time only)."""
+        fresh = not (Path(self.cluster_dir) / "PG_VERSION").exists()
+        if fresh:
+            if os.geteuid() == 0:
+                shutil.chown(self.cluster_dir, "postgres")
+            subprocess.run(
+                [
+                    *self._as_postgres(),
+                    str(self._bindir() / "initdb"),
+                    "-D",
+                    self.cluster_dir,
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        options = f"-p {self.port} -k {self.cluster_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("start", "-w", "-l", f"{self.cluster_dir}/server.log", "-o", options)
+        if fresh:
+            import sqlalchemy as sa
+
+            admin = self.url.rsplit("/", 1)[0] + "/postgres"
+            engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{self.database}"'))
+            engine.dispose()
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` disconnects every client (a restart as an operator does it)."""
+        self._pg_ctl("stop", "-w", "-m", mode)
+
+    def restart(self) -> None:
+        """Stop (every client connection is cut) and start again on the same port and data."""
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)

@@ -72,6 +72,11 @@ def test_every_compose_command_parses(service):
 
 
 def _queues(command: list[str]) -> set[str]:
+    """The queues a worker command consumes: ``broadcaster worker ROLE`` or Celery's ``-Q``."""
+    if command[:2] == ["broadcaster", "worker"]:
+        from broadcaster.cli_workers import ROLE_QUEUES
+
+        return set(ROLE_QUEUES[command[2]].split(","))
     return set(command[command.index("-Q") + 1].split(",")) if "-Q" in command else set()
 
 
@@ -134,6 +139,7 @@ def test_compose_config_validates():
             "no compose CLI here (docker compose / docker-compose); structure checked above"
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
+    env |= {"BROADCASTER_DLR_SECRET": "s1", "BROADCASTER_CALLBACK_SECRET": "s2"}  # required
     out = subprocess.run(
         [*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True,
@@ -143,3 +149,12 @@ def test_compose_config_validates():
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("process", ["worker-send", "worker-control", "beat"])
+def test_celery_processes_run_under_broadcasters_supervisor(process):
+    """Celery's consumer can die on a Redis restart: every Celery process is started through
+    ``broadcaster worker``/``beat``, which start it again, in the Procfile and in compose."""
+    for command in (procfile()[process], app_services()[process]["command"]):
+        assert command[:2] in (["broadcaster", "worker"], ["broadcaster", "beat"]), command
+        assert "--no-supervise" not in command
