@@ -8,6 +8,7 @@
     │   └── TemplateError           a template that cannot be parsed
     ├── NotFound                    no such broadcast, message or sender code
     ├── InvalidTransition           a state change the state machine forbids (HTTP 409)
+    ├── ImportAbandoned             a stalled import's staged rows were swept: import it again
     └── GatewayError                a provider call failed
         ├── RetryableGatewayError   429, 5xx, timeouts, resets: try again (``retry_after_s``)
         ├── PermanentGatewayError   400/401/403 and refusals: never retried
@@ -48,6 +49,10 @@ class InvalidTransition(BroadcasterError):
     def __init__(self, entity: str, current: str, action: str) -> None:
         self.entity, self.current, self.action = entity, current, action
         super().__init__(f"cannot {action} {entity}: it is {current}")
+
+
+class ImportAbandoned(BroadcasterError):
+    """A staged import was swept as abandoned while it still ran; nothing of it was kept."""
 
 
 class GatewayError(BroadcasterError):

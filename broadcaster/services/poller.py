@@ -21,7 +21,7 @@ from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.providers.base import Provider
-from broadcaster.services import control
+from broadcaster.services import control, importer
 from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.dispatch import TaskQueue, top_up
@@ -47,6 +47,8 @@ class TickReport:
     expired: int = 0
     chunks_topped_up: int = 0
     polled_receipts: int = 0
+    #: Staged imports removed because their process died (services/importer.py).
+    swept_imports: list[int] = field(default_factory=list)
 
 
 def start_due(
@@ -242,4 +244,5 @@ async def tick(
     await recover_leases(engine, settings, provider_for, now, report)
     await poll_gateway_statuses(engine, settings, provider_for, now, report)
     reconcile(engine, settings, queue, now, report)
+    report.swept_imports = importer.sweep_abandoned(engine, settings.import_stale_s, now)
     return report
