@@ -11,7 +11,7 @@ past the 60 s busy timeout. PostgreSQL kept one huge transaction open too. Inste
                   and the caller's ``on_publish`` hook (the drop folder's ledger key), together
 
 Rows are read, validated and rendered *before* their transaction opens, so a transaction lasts
-only as long as its INSERTs (a few tens of ms for ``INSERT_BATCH_ROWS`` rows) and other writers
+only as long as its INSERTs (tens of ms for ``INSERT_BATCH_ROWS`` rows) and other writers
 get in between. A file of one batch is one transaction, as before.
 
 All or nothing still holds because an IMPORTING broadcast does not exist for any reader: no get,
@@ -50,7 +50,7 @@ DUPLICATE = "duplicate"
 #: Abandoned imports looked at per sweep.
 SWEEP_BROADCASTS = 20
 #: Delete batches one sweep spends at most (the rest waits for the next tick).
-SWEEP_BATCHES = 20
+SWEEP_BATCHES = 50
 
 
 @dataclass

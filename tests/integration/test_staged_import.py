@@ -513,6 +513,65 @@ def test_two_imports_of_one_key_publish_one_broadcast(env, tmp_path, gate):
     assert raw_counts(engine) == (1, BIG_ROWS, 0)
 
 
+def _lock_waiters(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+
+
+def test_publishers_racing_on_one_key_make_one_broadcast(env, database_url, tmp_path):
+    settings, engine = env
+    small = tmp_path / "small.csv"
+    small.write_text("phone,name\n" + "".join(f"{phone(i)},C{i}\n" for i in range(50)))
+    req = NewBroadcast(sender="55501", text=TEXT)
+    key = "b" * 64
+    holding, go_on = threading.Event(), threading.Event()
+
+    # Given a publisher that recorded the key and has not committed yet
+    def first(claim):
+        def hold(conn, broadcast_id: int) -> None:
+            claim(conn, broadcast_id)
+            holding.set()
+            assert go_on.wait(EVENT_WAIT_S)
+
+        return create_from_file(engine, settings, small, req, on_publish=hold)
+
+    a = ImportThread(lambda: create_once(engine, key, "small.csv", first))
+    a.start()
+    assert holding.wait(EVENT_WAIT_S)
+    try:
+        # When a second publisher of the same key gets there meanwhile
+        b = ImportThread(
+            lambda: create_once(
+                engine,
+                key,
+                "small.csv",
+                lambda claim: create_from_file(engine, settings, small, req, on_publish=claim),
+            )
+        )
+        b.start()
+        if database_url.startswith("postgresql"):  # it waits on the first one's key row
+            deadline = time.monotonic() + EVENT_WAIT_S
+            while _lock_waiters(engine) == 0:
+                assert not b.done.is_set(), "the second publisher did not wait for the first"
+                assert time.monotonic() < deadline, "the second publisher never reached the key"
+                time.sleep(0.01)
+    finally:
+        go_on.set()
+    assert a.done.wait(EVENT_WAIT_S) and b.done.wait(EVENT_WAIT_S)
+
+    # Then the first one's broadcast is the only one, and the second one says so
+    assert a.error is None and b.error is None, (a.error, b.error)
+    a_view, _ = a.view
+    b_view, b_known = b.view
+    assert b_view is None and b_known.broadcast_id == a_view["id"]
+    assert raw_counts(engine) == (1, 50, 0)
+
+
 # ---------------------------------------------------------------------------- exact counts
 
 
