@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.config import Settings
 from broadcaster.domain.phones import PhoneNormalizer
@@ -162,11 +162,14 @@ def create_from_table(
     normalizer = PhoneNormalizer(req.region or settings.default_region)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, req.workspace)
-        if codes_repo.find_code(conn, ws, sender) is None:
-            raise InputError(
-                f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
-                f"{req.workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"
-            )
+        _require_code(conn, ws, sender, req.workspace)
+
+    def publish(conn: Connection, broadcast_id: int) -> None:
+        # Checked again where it counts: the code may have gone while the rows were stored.
+        _require_code(conn, ws, sender, req.workspace)
+        if on_publish is not None:
+            on_publish(conn, broadcast_id)
+
     values = {
         "workspace_id": ws,
         "name": req.name or f"{table.source}",
@@ -179,7 +182,15 @@ def create_from_table(
         "callbacks": list(req.callbacks) or None,
     }
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
-    return broadcast_view(import_rows(engine, values, drafts, on_publish=on_publish))
+    return broadcast_view(import_rows(engine, values, drafts, on_publish=publish))
+
+
+def _require_code(conn: Connection, ws: int, sender: str, workspace: str) -> None:
+    if codes_repo.find_code(conn, ws, sender) is None:
+        raise InputError(
+            f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
+            f"{workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"
+        )
 
 
 def get_broadcast(

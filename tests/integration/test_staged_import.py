@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
-from broadcaster.errors import FileRejected, ImportAbandoned, NotFound
+from broadcaster.errors import FileRejected, ImportAbandoned, InputError, NotFound
 from broadcaster.ingest import open_recipients
 from broadcaster.services import control, poller, queries
 from broadcaster.services.broadcasts import (
@@ -43,7 +43,13 @@ from broadcaster.services.importer import sweep_abandoned
 from broadcaster.services.messages import get_message
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
-from broadcaster.store.models import broadcasts, imported_files, messages, row_errors
+from broadcaster.store.models import (
+    broadcasts,
+    imported_files,
+    messages,
+    row_errors,
+    sender_codes,
+)
 
 REPO = Path(__file__).parents[2]
 #: Rows of the big file: three full batches and a part, so an import spans four transactions.
@@ -324,6 +330,18 @@ def test_a_stalled_import_that_was_swept_fails_and_keeps_nothing(env, tmp_path, 
     gate.release.set()
     assert importing.done.wait(EVENT_WAIT_S)
     assert isinstance(importing.error, ImportAbandoned)
+    assert raw_counts(engine) == (0, 0, 0)
+
+
+def test_a_code_removed_while_importing_is_refused_when_publishing(env, tmp_path, gate):
+    settings, engine = env
+    importing = gated_import(engine, settings, write_big(tmp_path / "big.csv"), gate)
+    with engine.begin() as conn:  # the code goes while the rows are being stored
+        conn.execute(sa.delete(sender_codes).where(sender_codes.c.code == "55501"))
+    gate.release.set()
+    assert importing.done.wait(EVENT_WAIT_S)
+    assert isinstance(importing.error, InputError)
+    assert "CODE_NOT_ALLOWED" in str(importing.error)
     assert raw_counts(engine) == (0, 0, 0)
 
 
