@@ -92,10 +92,12 @@ def claim_key(key: str, name: str) -> PublishHook:
     :class:`KeyTaken` (rolling the publication back) when a live broadcast holds it already."""
 
     def claim(conn: Connection, broadcast_id: int) -> None:
-        known = _live(conn, key)
+        known = find(conn, key)
         if known is not None:
-            raise KeyTaken(known)
-        imports_repo.free_key(conn, key)  # held by a deleted broadcast, if at all
+            if _exists(conn, known.broadcast_id):
+                raise KeyTaken(known)
+            # Held by a deleted broadcast: free that entry only, never one just committed.
+            imports_repo.free_key(conn, key, known.broadcast_id)
         if not imports_repo.record_key(conn, key, name[:NAME_CHARS], broadcast_id, utcnow()):
             # A concurrent publisher committed it while we waited (PostgreSQL).
             taken = find(conn, key)

@@ -136,9 +136,17 @@ def find_key(conn: Connection, key: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def free_key(conn: Connection, key: str) -> None:
-    """Forget a key whose broadcast is gone: the same file may become a broadcast again."""
-    conn.execute(sa.delete(imported_files).where(imported_files.c.sha256 == key))
+def free_key(conn: Connection, key: str, broadcast_id: int | None) -> None:
+    """Forget a key whose broadcast (``broadcast_id``) is gone: the file may be imported again.
+
+    Only that entry: a concurrent import that just recorded the key for its new broadcast keeps it.
+    """
+    held_by = (
+        imported_files.c.broadcast_id.is_(None)
+        if broadcast_id is None
+        else imported_files.c.broadcast_id == broadcast_id
+    )
+    conn.execute(sa.delete(imported_files).where(imported_files.c.sha256 == key, held_by))
 
 
 def record_key(conn: Connection, key: str, name: str, broadcast_id: int, now: datetime) -> bool:
