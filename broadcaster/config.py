@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     #: Most bytes of rendered message text one ``POST /v1/messages/batch`` may store.
     api_batch_max_text_bytes: int = 16 * 1024 * 1024
 
+    #: An import stores its rows in batches, hidden until published; one whose last batch is
+    #: older than this was abandoned (its process died), and the poller removes what it stored.
+    import_stale_s: float = 600.0
+
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000
     max_file_bytes: int = 500 * 1024 * 1024

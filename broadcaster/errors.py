@@ -9,6 +9,7 @@
     ├── NotFound                    no such broadcast, message or sender code
     ├── InvalidTransition           a state change the state machine forbids (HTTP 409)
     ├── Conflict                    taken by someone else: a sender code another workspace owns (409)
+    ├── ImportAbandoned             a stalled import's staged rows were swept: import it again
     └── GatewayError                a provider call failed
         ├── RetryableGatewayError   429, 5xx, timeouts, resets: try again (``retry_after_s``)
         ├── PermanentGatewayError   400/401/403 and refusals: never retried
@@ -53,6 +54,10 @@ class InvalidTransition(BroadcasterError):
 
 class Conflict(BroadcasterError):
     """The thing asked for belongs to someone else (a sender code another workspace owns)."""
+
+
+class ImportAbandoned(BroadcasterError):
+    """A staged import was swept as abandoned while it still ran; nothing of it was kept."""
 
 
 class GatewayError(BroadcasterError):

@@ -122,11 +122,14 @@ def create_broadcast_from_file(
     req = NewBroadcast(
         sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace
     )
+    engine = _engine()
     return create_for_task(
-        _engine(),
+        engine,
         self.request.id,
         path,
-        lambda engine: create_from_file(engine, get_settings(), path, req, sheet=sheet),
+        lambda on_publish: create_from_file(
+            engine, get_settings(), path, req, sheet=sheet, on_publish=on_publish
+        ),
     )
 
 
@@ -137,11 +140,14 @@ def create_broadcast_from_json(
     from broadcaster.services.dropfolder_ledger import create_for_task
     from broadcaster.services.dropfolder_request import create_from_payload
 
+    engine = _engine()
     return create_for_task(
-        _engine(),
+        engine,
         self.request.id,
         "payload",
-        lambda engine: create_from_payload(engine, get_settings(), payload, workspace=workspace),
+        lambda on_publish: create_from_payload(
+            engine, get_settings(), payload, workspace=workspace, on_publish=on_publish
+        ),
     )
 
 

@@ -24,6 +24,25 @@ class BroadcastStatus(StrEnum):
     DELETED = "DELETED"
 
 
+class StagingStatus(StrEnum):
+    """A broadcast row that is not a broadcast yet (or any more): seen by no user and no worker.
+
+    Kept apart from :class:`BroadcastStatus` on purpose: no API filter, document or transition
+    names these; only the importer (``services/importer.py``) and its sweep write them.
+    """
+
+    #: Rows are being stored in batches; one publishing transaction makes it SCHEDULED/COMPLETED.
+    IMPORTING = "IMPORTING"
+    #: An import that failed or was abandoned; its rows are being deleted in batches.
+    DISCARDING = "DISCARDING"
+
+
+#: Statuses of rows that every read of broadcasts treats as "does not exist".
+STAGING_STATES: frozenset[str] = frozenset(StagingStatus)
+#: Not shown, not counted, not started: staging rows and the tombstone of a delete.
+INVISIBLE_BROADCAST_STATES: frozenset[str] = frozenset({*StagingStatus, BroadcastStatus.DELETED})
+
+
 class BroadcastAction(StrEnum):
     START = "start"
     SUSPEND = "suspend"

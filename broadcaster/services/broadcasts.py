@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import netguard
 from broadcaster.config import Settings
-from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
@@ -21,12 +20,12 @@ from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services.codes import may_use
 from broadcaster.services.counts import derive_counters
+from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.services.retries import retry_view
 from broadcaster.store import broadcasts_repo, codes_repo
 from broadcaster.store.db import utcnow
 
-DUPLICATE = "duplicate"
 ERRORS_SHOWN = 50
 
 
@@ -151,16 +150,24 @@ def create_from_file(
     req: NewBroadcast,
     *,
     sheet: str | None = None,
+    on_publish: PublishHook | None = None,
 ) -> dict[str, Any]:
     """Store a broadcast and one message per valid recipient, all or nothing."""
     with _open(path, settings, sheet) as table:
-        return create_from_table(engine, settings, table, req)
+        return create_from_table(engine, settings, table, req, on_publish=on_publish)
 
 
 def create_from_table(
-    engine: Engine, settings: Settings, table: RecipientTable, req: NewBroadcast
+    engine: Engine,
+    settings: Settings,
+    table: RecipientTable,
+    req: NewBroadcast,
+    *,
+    on_publish: PublishHook | None = None,
 ) -> dict[str, Any]:
-    """One transaction: a file that fails half-way leaves nothing behind."""
+    """All or nothing, in short transactions (:mod:`importer`): a file that fails half-way,
+    or a process killed half-way, leaves nothing visible, and other writers are never held up
+    for longer than one batch. ``on_publish`` runs in the transaction that makes it visible."""
     template = _template_for(req.text, table)
     sender = req.sender or table.meta.get("from") or ""
     now = utcnow()
@@ -171,35 +178,34 @@ def create_from_table(
     normalizer = PhoneNormalizer(req.region or settings.default_region)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, req.workspace)
-        if codes_repo.find_code(conn, ws, sender) is None or not may_use(conn, ws, sender):
-            raise InputError(
-                f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
-                f"{req.workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"
-            )
-        broadcast_id = broadcasts_repo.insert_broadcast(
-            conn,
-            workspace_id=ws,
-            name=req.name or f"{table.source}",
-            sender_code=sender,
-            template=template.source,
-            status=BroadcastStatus.SCHEDULED.value,
-            start_at=start_at,
-            timezone=req.tz,
-            source=table.source,
-            request_dr=req.request_dr,
-            callbacks=list(req.callbacks) or None,
-        )
-        drafts = build_drafts(table.rows, template, normalizer, table.columns)
-        if req.max_text_bytes is not None:
-            drafts = _capped(drafts, req.max_text_bytes)
-        stored = _store_drafts(conn, broadcast_id, drafts)
-        _finish_import(conn, broadcast_id, stored)
-        return broadcast_view(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})
+        _require_code(conn, ws, sender, req.workspace)
+
+    def publish(conn: Connection, broadcast_id: int) -> None:
+        # Checked again where it counts: the code may have gone while the rows were stored.
+        _require_code(conn, ws, sender, req.workspace)
+        if on_publish is not None:
+            on_publish(conn, broadcast_id)
+
+    values = {
+        "workspace_id": ws,
+        "name": req.name or f"{table.source}",
+        "sender_code": sender,
+        "template": template.source,
+        "start_at": start_at,
+        "timezone": req.tz,
+        "source": table.source,
+        "request_dr": req.request_dr,
+        "callbacks": list(req.callbacks) or None,
+    }
+    drafts = build_drafts(table.rows, template, normalizer, table.columns)
+    if req.max_text_bytes is not None:
+        drafts = _capped(drafts, req.max_text_bytes)
+    return broadcast_view(import_rows(engine, values, drafts, on_publish=publish))
 
 
 def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft | RowError]:
-    """The drafts, raising InputError (so the transaction rolls back) once their texts pass
-    ``max_bytes`` in UTF-8: the refusal comes before the rest is rendered."""
+    """The drafts, raising InputError (the import then discards what it staged) once their
+    texts pass ``max_bytes`` in UTF-8: the refusal comes before the rest is rendered."""
     total = 0
     for item in items:
         if isinstance(item, Draft):
@@ -212,87 +218,12 @@ def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft
         yield item
 
 
-@dataclass
-class _Stored:
-    invalid: int = 0
-    duplicates: int = 0
-
-
-def _store_drafts(
-    conn: Connection, broadcast_id: int, items: Iterator[Draft | RowError]
-) -> _Stored:
-    stored = _Stored()
-    now = utcnow()
-    msgs: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        kept = broadcasts_repo.insert_messages(conn, msgs)
-        for m in msgs:
-            if m["line"] not in kept:
-                stored.duplicates += 1
-                errors.append(
-                    {
-                        "broadcast_id": broadcast_id,
-                        "line": m["line"],
-                        "value": m["recipient"],
-                        "reason": DUPLICATE,
-                    }
-                )
-        broadcasts_repo.insert_row_errors(conn, errors)
-        msgs.clear()
-        errors.clear()
-
-    for item in items:
-        if isinstance(item, RowError):
-            stored.invalid += 1
-            errors.append(
-                {
-                    "broadcast_id": broadcast_id,
-                    "line": item.line,
-                    "value": item.value,
-                    "reason": item.reason,
-                }
-            )
-        else:
-            msgs.append(
-                {
-                    "broadcast_id": broadcast_id,
-                    "line": item.line,
-                    "recipient": item.recipient,
-                    "text": item.text,
-                    "encoding": item.encoding,
-                    "segments": item.segments,
-                    "status": item.status.value,
-                    "created_at": now,
-                    "external_id": item.external_id,
-                    "client_id": item.client_id,
-                }
-            )
-        if len(msgs) >= INSERT_BATCH_ROWS or len(errors) >= INSERT_BATCH_ROWS:
-            flush()
-    flush()
-    return stored
-
-
-def _finish_import(conn: Connection, broadcast_id: int, stored: _Stored) -> None:
-    counts = broadcasts_repo.status_counts(conn, broadcast_id)
-    counters = derive_counters(counts)
-    values: dict[str, Any] = {
-        **counters,
-        "invalid": stored.invalid,
-        "duplicates": stored.duplicates,
-    }
-    if counts.get(MessageStatus.QUEUE.value, 0) == 0:
-        # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
-        now = utcnow()
-        values.update(
-            status=BroadcastStatus.COMPLETED.value,
-            started_at=now,
-            ended_at=now,
-            status_reason="no sendable recipients",
+def _require_code(conn: Connection, ws: int, sender: str, workspace: str) -> None:
+    if codes_repo.find_code(conn, ws, sender) is None or not may_use(conn, ws, sender):
+        raise InputError(
+            f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
+            f"{workspace!r} (add it: broadcaster codes add {sender or 'CODE'} --kind …)"
         )
-    broadcasts_repo.set_counters(conn, broadcast_id, **values)
 
 
 def get_broadcast(

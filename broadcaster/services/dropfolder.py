@@ -24,8 +24,9 @@ One pass (:meth:`DropFolder.poll`) looks at every file in the inbox:
   for a data file of its name and, if none comes within ``orphan_s``, goes to ``failed/``. Write
   the sidecar first, or both under temporary names, to be sure.
 * **A restart never imports a file twice**: the import key (SHA-256 of the file's bytes and of the
-  fields given by sidecar and defaults) is written to ``imported_files`` in the same transaction
-  as the broadcast (:mod:`dropfolder_ledger`). A file whose key is known, because the watcher
+  fields given by sidecar and defaults) is written to ``imported_files`` in the transaction that
+  publishes the broadcast (:mod:`dropfolder_ledger`); a watcher killed before that leaves no key
+  and nothing visible, so the file is imported on the next pass, once. A file whose key is known, because the watcher
   crashed between commit and move or because the same content was dropped under another name
   with the same fields, goes to ``done/`` with the note "already imported as broadcast N". The
   same recipients with a different text (sidecar) are a new broadcast.
@@ -54,7 +55,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.config import Settings
-from broadcaster.errors import BroadcasterError, FileRejected, InputError
+from broadcaster.errors import BroadcasterError, FileRejected, ImportAbandoned, InputError
 from broadcaster.ingest import open_recipients
 from broadcaster.logsafe import printable
 from broadcaster.services.broadcasts import create_from_table
@@ -70,12 +71,7 @@ from broadcaster.services.dropfolder_files import (
     kind_of,
     settled,
 )
-from broadcaster.services.dropfolder_ledger import (
-    ConnectionAsEngine,
-    Known,
-    create_once,
-    sha256_file,
-)
+from broadcaster.services.dropfolder_ledger import Known, create_once, sha256_file
 from broadcaster.services.dropfolder_request import (
     check_required,
     merge,
@@ -83,6 +79,7 @@ from broadcaster.services.dropfolder_request import (
     read_fields,
     read_fields_file,
 )
+from broadcaster.services.importer import PublishHook
 from broadcaster.store import broadcasts_repo, codes_repo
 
 log = logging.getLogger(__name__)
@@ -296,7 +293,10 @@ class DropFolder:
             sha = sha256_file(entry.path)
             key = import_key(sha, given)
             view, known = create_once(
-                self.engine, key, entry.name, lambda conn: self._create(conn, entry, defaults, side)
+                self.engine,
+                key,
+                entry.name,
+                lambda claim: self._create(entry, defaults, side, claim),
             )
         except FileChanged:
             return Event(
@@ -304,6 +304,8 @@ class DropFolder:
                 entry.name,
                 {"reason": "changed while being read; it is read again once it settles"},
             )
+        except ImportAbandoned as exc:  # stalled so long that it was swept: not the file's fault
+            return Event(EventKind.RETRY, entry.name, {"reason": str(exc)})
         except TRANSIENT_DB_ERRORS as exc:
             log.warning(
                 "drop folder: %s waits for the database: %s", printable(entry.name), printable(exc)
@@ -327,10 +329,18 @@ class DropFolder:
         return self._imported(entry, sidecar, sha, given, view, now)
 
     def _create(
-        self, conn: Connection, entry: Entry, defaults: dict[str, Any], side: dict[str, Any]
+        self, entry: Entry, defaults: dict[str, Any], side: dict[str, Any], claim: PublishHook
     ) -> dict[str, Any]:
-        """Inside the ledger's transaction: read, create, and check the file did not change."""
+        """Read and create; the publication checks the file did not change and records its key."""
         sheet = merge(defaults, side).get("sheet")
+
+        def publish(conn: Connection, broadcast_id: int) -> None:
+            # The whole file has been read by now: a change since the listing means what was
+            # read may be half old, half new. Nothing is published; it is read again.
+            if Seen.of(entry.path) != entry.seen:
+                raise FileChanged(entry.name)
+            claim(conn, broadcast_id)
+
         with open_recipients(
             entry.path,
             sheet=sheet,
@@ -343,10 +353,11 @@ class DropFolder:
             fields = merge({"workspace": self.workspace}, defaults, own, side)
             check_required(fields, entry.name)
             req = new_broadcast(fields, workspace=self.workspace)
-            view = create_from_table(ConnectionAsEngine(conn), self.settings, table, req)  # type: ignore[arg-type]
-        view["rowErrors"] = broadcasts_repo.row_error_page(conn, view["id"], limit=ROW_ERRORS_SHOWN)
-        if Seen.of(entry.path) != entry.seen:
-            raise FileChanged(entry.name)
+            view = create_from_table(self.engine, self.settings, table, req, on_publish=publish)
+        with self.engine.connect() as conn:
+            view["rowErrors"] = broadcasts_repo.row_error_page(
+                conn, view["id"], limit=ROW_ERRORS_SHOWN
+            )
         return view
 
     def _waiting(self, entry: Entry, unsettled: Entry, now: float) -> Event:

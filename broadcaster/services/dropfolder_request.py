@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster.config import Settings
 from broadcaster.errors import FileRejected, InputError
-from broadcaster.services.broadcasts import NewBroadcast, create_from_table
+from broadcaster.services.broadcasts import NewBroadcast, PublishHook, create_from_table
 from broadcaster.store import codes_repo
 
 #: Canonical field → its accepted spellings (the canonical name first).
@@ -198,6 +198,7 @@ def create_from_payload(
     payload: Mapping[str, Any],
     *,
     workspace: str = codes_repo.DEFAULT_WORKSPACE,
+    on_publish: PublishHook | None = None,
 ) -> dict[str, Any]:
     """A broadcast from a seed-004 payload: the fields above plus ``to`` (or ``recipients``), a
     list of numbers or ``{"to": …, "params": […]}`` objects. All or nothing, like a file."""
@@ -212,5 +213,9 @@ def create_from_payload(
         data, "payload.json", max_rows=settings.max_rows, max_file_bytes=settings.max_file_bytes
     ) as table:
         return create_from_table(
-            engine, settings, table, new_broadcast(fields, workspace=workspace)
+            engine,
+            settings,
+            table,
+            new_broadcast(fields, workspace=workspace),
+            on_publish=on_publish,
         )

@@ -29,7 +29,7 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider
-from broadcaster.services import control
+from broadcaster.services import control, importer
 from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.dispatch import TaskQueue, top_up
@@ -61,6 +61,8 @@ class TickReport:
     expired: int = 0
     chunks_topped_up: int = 0
     polled_receipts: int = 0
+    #: Staged imports removed because their process died (services/importer.py).
+    swept_imports: list[int] = field(default_factory=list)
 
 
 def _failed(report: TickReport, step: str) -> None:
@@ -352,6 +354,10 @@ def _suspend_unroutable(
     report.unroutable.append(broadcast_id)
 
 
+def _sweep_imports(engine: Engine, settings: Settings, now: datetime, report: TickReport) -> None:
+    report.swept_imports = importer.sweep_abandoned(engine, settings.import_stale_s, now)
+
+
 async def tick(
     engine: Engine,
     settings: Settings,
@@ -370,4 +376,5 @@ async def tick(
         report, "poll", poll_gateway_statuses(engine, settings, provider_for, now, report)
     )
     _isolated(report, "reconcile", reconcile, engine, settings, queue, now, report)
+    _isolated(report, "sweep_imports", _sweep_imports, engine, settings, now, report)
     return report

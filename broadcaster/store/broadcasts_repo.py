@@ -10,9 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.states import STAGING_STATES, BroadcastStatus, MessageStatus
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, row_errors
+
+#: A broadcast still being imported (or being discarded) does not exist for any reader.
+_NOT_STAGING = broadcasts.c.status.not_in(sorted(STAGING_STATES))
 
 
 def insert_broadcast(conn: Connection, **values: Any) -> int:
@@ -52,7 +55,7 @@ def insert_row_errors(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 def get_broadcast(
     conn: Connection, broadcast_id: int, workspace_id: int | None = None
 ) -> dict[str, Any] | None:
-    q = sa.select(broadcasts).where(broadcasts.c.id == broadcast_id)
+    q = sa.select(broadcasts).where(broadcasts.c.id == broadcast_id, _NOT_STAGING)
     if workspace_id is not None:
         q = q.where(broadcasts.c.workspace_id == workspace_id)
     row = conn.execute(q).mappings().first()
@@ -67,7 +70,7 @@ def list_broadcasts(
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    q = sa.select(broadcasts).where(broadcasts.c.workspace_id == workspace_id)
+    q = sa.select(broadcasts).where(broadcasts.c.workspace_id == workspace_id, _NOT_STAGING)
     if status:
         q = q.where(broadcasts.c.status == status)
     q = q.order_by(broadcasts.c.id.desc()).limit(limit).offset(offset)

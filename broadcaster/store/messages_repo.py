@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.states import STAGING_STATES, BroadcastStatus, MessageStatus
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
@@ -399,7 +399,14 @@ _ADVANCE = (
 _ADVANCE_KEEPING_GATEWAY_ID = _ADVANCE.values(
     gateway_id=sa.func.coalesce(messages.c.gateway_id, sa.bindparam("gid", type_=sa.String()))
 )
-_MESSAGE = sa.select(messages).where(messages.c.id == sa.bindparam("mid"))
+# A message of a broadcast still being imported does not exist yet for any reader.
+_MESSAGE = sa.select(messages).where(
+    messages.c.id == sa.bindparam("mid"),
+    ~sa.exists().where(
+        broadcasts.c.id == messages.c.broadcast_id,
+        broadcasts.c.status.in_(sorted(STAGING_STATES)),
+    ),
+)
 
 
 def find_for_receipt(

@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.states import INVISIBLE_BROADCAST_STATES, STAGING_STATES, MessageStatus
 from broadcaster.store.models import broadcasts, messages, row_errors
+
+#: Deleted, or still being imported: no page, count or look-up shows it.
+_SHOWN = broadcasts.c.status.not_in(sorted(INVISIBLE_BROADCAST_STATES))
 
 #: Columns of one report row, in order (the report's header names them for users).
 REPORT_COLUMNS = (
@@ -56,7 +59,7 @@ def owned_broadcast(
             sa.select(broadcasts).where(
                 broadcasts.c.id == broadcast_id,
                 broadcasts.c.workspace_id == workspace_id,
-                broadcasts.c.status != BroadcastStatus.DELETED.value,
+                _SHOWN,
             )
         )
         .mappings()
@@ -71,7 +74,7 @@ def broadcasts_page(
     """Newest first; ``before_id`` is the last id of the previous page."""
     q = sa.select(broadcasts).where(
         broadcasts.c.workspace_id == workspace_id,
-        broadcasts.c.status != BroadcastStatus.DELETED.value,
+        _SHOWN,
     )
     if status:
         q = q.where(broadcasts.c.status == status)
@@ -135,7 +138,10 @@ def queue_depth(conn: Connection) -> dict[str, int]:
     q = (
         sa.select(broadcasts.c.sender_code, sa.func.count())
         .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
-        .where(messages.c.status == MessageStatus.QUEUE.value)
+        .where(
+            messages.c.status == MessageStatus.QUEUE.value,
+            broadcasts.c.status.not_in(sorted(STAGING_STATES)),  # not waiting to be sent yet
+        )
         .group_by(broadcasts.c.sender_code)
     )
     return {str(code): int(n) for code, n in conn.execute(q)}

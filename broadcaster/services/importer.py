@@ -1,0 +1,250 @@
+"""Store a broadcast's rows in short transactions, then publish it in one: all or nothing
+without holding the database's write lock for a whole file.
+
+One transaction per file held SQLite's single write lock for the whole import (a 200 MB upload:
+~50 s), and every other writer of every tenant (sends, receipts, codes) waited for it, failing
+past the 60 s busy timeout. PostgreSQL kept one huge transaction open too. Instead::
+
+    batch 1   tx: insert the broadcast as IMPORTING (hidden) + its first rows
+    batch k   tx: heartbeat (compare-and-set on IMPORTING) + rows
+    last      tx: its rows + publish: IMPORTING -> SCHEDULED or COMPLETED with the counters,
+                  and the caller's ``on_publish`` hook (the drop folder's ledger key), together
+
+Rows are read, validated and rendered *before* their transaction opens, so a transaction lasts
+only as long as its INSERTs (tens of ms for ``INSERT_BATCH_ROWS`` rows) and other writers
+get in between. A file of one batch is one transaction, as before.
+
+All or nothing still holds because an IMPORTING broadcast does not exist for any reader: no get,
+list, count, report, scheduler or poller query selects it (``STAGING_STATES``). A failure
+deletes what was staged (IMPORTING -> DISCARDING, then batched deletes); a process that dies
+leaves an IMPORTING row whose heartbeat stops, and :func:`sweep_abandoned` (run by every poller
+tick) removes it once the heartbeat is ``import_stale_s`` old.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from broadcaster.constants import INSERT_BATCH_ROWS
+from broadcaster.domain.states import BroadcastStatus, MessageStatus, StagingStatus
+from broadcaster.errors import ImportAbandoned
+from broadcaster.services.counts import derive_counters
+from broadcaster.services.recipients import Draft, RowError
+from broadcaster.store import broadcasts_repo, imports_repo
+from broadcaster.store.db import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Called inside the publishing transaction with the broadcast's id; raising aborts the import
+#: (nothing becomes visible). The drop folder records its file's key here.
+PublishHook = Callable[[Connection, int], None]
+
+DUPLICATE = "duplicate"
+#: Abandoned imports looked at per sweep.
+SWEEP_BROADCASTS = 20
+#: Delete batches one sweep spends at most (the rest waits for the next tick).
+SWEEP_BATCHES = 50
+
+
+@dataclass
+class _Batch:
+    """Rows of one transaction, prepared before it opens (broadcast id filled in at insert)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """What the stored rows add up to; counted as they are stored, so publishing reads nothing."""
+
+    invalid: int = 0
+    duplicates: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _batches(items: Iterable[Draft | RowError], rows: int, now: datetime) -> Iterator[_Batch]:
+    """Drafts and row errors in batches of at most ``rows`` each; at least one (maybe empty)."""
+    batch = _Batch()
+    for item in items:
+        if isinstance(item, RowError):
+            batch.errors.append({"line": item.line, "value": item.value, "reason": item.reason})
+        else:
+            batch.messages.append(
+                {
+                    "line": item.line,
+                    "recipient": item.recipient,
+                    "text": item.text,
+                    "encoding": item.encoding,
+                    "segments": item.segments,
+                    "status": item.status.value,
+                    "created_at": now,
+                    "external_id": item.external_id,
+                    "client_id": item.client_id,
+                }
+            )
+        if len(batch.messages) >= rows or len(batch.errors) >= rows:
+            yield batch
+            batch = _Batch()
+    yield batch
+
+
+def _with_last(batches: Iterator[_Batch]) -> Iterator[tuple[_Batch, bool]]:
+    """Each batch and whether it is the last: the next one is read before this one is stored,
+    so the last batch and the publication share one transaction."""
+    current = next(batches)
+    for following in batches:
+        yield current, False
+        current = following
+    yield current, True
+
+
+class _Staged:
+    """One import in progress: which broadcast row it owns and what is stored so far."""
+
+    def __init__(self, engine: Engine, values: dict[str, Any], on_publish: PublishHook | None):
+        self.engine = engine
+        self.values = values
+        self.on_publish = on_publish
+        self.broadcast_id: int | None = None  # set once its first transaction committed
+        self.tally = _Tally()
+
+    def store(self, batch: _Batch, last: bool) -> dict[str, Any] | None:
+        """One transaction: the batch, and on the last one the publication; the row if published."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if self.broadcast_id is None:
+                bid = broadcasts_repo.insert_broadcast(
+                    conn, status=StagingStatus.IMPORTING.value, **self.values
+                )
+            else:
+                bid = self.broadcast_id
+                if not imports_repo.heartbeat(conn, bid, now):
+                    raise ImportAbandoned(
+                        f"import of broadcast {bid} was abandoned (no progress for too long)"
+                    )
+            self._insert(conn, bid, batch)
+            row = self._publish(conn, bid, now) if last else None
+        self.broadcast_id = bid
+        return row
+
+    def _insert(self, conn: Connection, bid: int, batch: _Batch) -> None:
+        tally = self.tally
+        for m in batch.messages:
+            m["broadcast_id"] = bid
+        kept = broadcasts_repo.insert_messages(conn, batch.messages)
+        errors = batch.errors
+        tally.invalid += len(errors)
+        for m in batch.messages:
+            if m["line"] in kept:
+                tally.counts[m["status"]] += 1
+            else:  # the unique index said: this recipient is already in the broadcast
+                tally.duplicates += 1
+                errors.append({"line": m["line"], "value": m["recipient"], "reason": DUPLICATE})
+        for e in errors:
+            e["broadcast_id"] = bid
+        broadcasts_repo.insert_row_errors(conn, errors)
+
+    def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
+        counts = dict(self.tally.counts)
+        values: dict[str, Any] = {
+            **derive_counters(counts),
+            "invalid": self.tally.invalid,
+            "duplicates": self.tally.duplicates,
+        }
+        status = BroadcastStatus.SCHEDULED
+        if counts.get(MessageStatus.QUEUE.value, 0) == 0:
+            # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
+            status = BroadcastStatus.COMPLETED
+            values.update(started_at=now, ended_at=now, status_reason="no sendable recipients")
+        if not imports_repo.publish(conn, bid, status, now, **values):
+            raise ImportAbandoned(
+                f"import of broadcast {bid} was abandoned before it was published"
+            )
+        if self.on_publish is not None:
+            self.on_publish(conn, bid)
+        row = broadcasts_repo.get_broadcast(conn, bid)
+        assert row is not None  # published in this very transaction
+        return row
+
+
+def import_rows(
+    engine: Engine,
+    values: dict[str, Any],
+    items: Iterable[Draft | RowError],
+    *,
+    on_publish: PublishHook | None = None,
+    batch_rows: int = INSERT_BATCH_ROWS,
+) -> dict[str, Any]:
+    """Store a broadcast (``values``: its columns) with its rows; return its published row.
+
+    Raises whatever reading or storing raised, after removing everything staged: on any
+    failure nothing of the import is visible, and nothing of it is left once this returns
+    (unless the database itself failed; then the sweep removes it later).
+    """
+    staged = _Staged(engine, values, on_publish)
+    row: dict[str, Any] | None = None
+    try:
+        for batch, last in _with_last(_batches(items, batch_rows, utcnow())):
+            row = staged.store(batch, last)
+        assert row is not None  # the last batch published it
+        return row
+    except BaseException:
+        if staged.broadcast_id is not None:
+            discard(engine, staged.broadcast_id)
+        raise
+
+
+def discard(engine: Engine, broadcast_id: int) -> None:
+    """Remove a staged broadcast now, in batches; a database failure leaves it to the sweep."""
+    try:
+        with engine.begin() as conn:
+            taken = imports_repo.take_for_discard(conn, broadcast_id)
+        if taken:
+            _purge(engine, broadcast_id, max_batches=None)
+    except Exception:
+        log.exception("import of broadcast %s: clean-up failed; the sweep removes it", broadcast_id)
+
+
+def _purge(engine: Engine, broadcast_id: int, max_batches: int | None) -> int:
+    """Delete a DISCARDING broadcast's rows batch by batch, then the row; batches spent.
+
+    Stops after ``max_batches`` (None: no limit) with the row still DISCARDING, to go on later.
+    """
+    spent = 0
+    while max_batches is None or spent < max_batches:
+        with engine.begin() as conn:
+            removed = imports_repo.delete_rows(conn, broadcast_id, INSERT_BATCH_ROWS)
+        spent += 1
+        if removed == 0:
+            with engine.begin() as conn:
+                imports_repo.delete_broadcast(conn, broadcast_id)
+            break
+    return spent
+
+
+def sweep_abandoned(engine: Engine, stale_s: float, now: datetime) -> list[int]:
+    """Remove imports whose process died (no heartbeat for ``stale_s``), a bounded amount per
+    call; returns the broadcast ids taken. Safe beside live imports and other sweeps."""
+    stale_before = now - timedelta(seconds=stale_s)
+    with engine.connect() as conn:
+        candidates = imports_repo.abandoned(conn, stale_before, SWEEP_BROADCASTS)
+    taken: list[int] = []
+    budget = SWEEP_BATCHES
+    for bid in candidates:
+        if budget <= 0:
+            break
+        with engine.begin() as conn:
+            if not imports_repo.take_for_discard(conn, bid, stale_before):
+                continue  # it came back to life (a heartbeat), or is gone
+        log.warning("sweeping broadcast %s: its import stopped without finishing", bid)
+        taken.append(bid)
+        budget -= _purge(engine, bid, max_batches=budget)
+    return taken
