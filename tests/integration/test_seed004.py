@@ -147,7 +147,7 @@ def test_send_by_file_txt_and_xlsx_and_short_codes(env: Env) -> None:
     # Both are sent: getBroadcast agrees with /v1 and the gateway got every message
     for answer, n in ((sent, 5), (sent2, 3)):
         assert answer.result is not None
-        first = answer.result.find("message")
+        first = answer.payload.find("message")
         assert first is not None
         with env.stack.engine.connect() as conn:
             bid = conn.execute(
@@ -156,6 +156,10 @@ def test_send_by_file_txt_and_xlsx_and_short_codes(env: Env) -> None:
                 )
             ).scalar_one()
         env.wait_status(str(bid), "COMPLETED")
+        listed = env.v1(f"{bid}/messages")["items"]
+        assert [(str(m["id"]), m["to"].lstrip("+")) for m in listed] == [
+            (m.findtext("id"), m.findtext("to")) for m in answer.payload.iter("message")
+        ]
         seed = ok(c.get_broadcast(bid), "getBroadcast").fields("broadcast")
         same_as_v1(seed, env.v1(bid))
         assert (seed["expectedMessages"], seed["sentMessages"], seed["status"]) == (
