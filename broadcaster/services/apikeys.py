@@ -38,6 +38,7 @@ SIGNING_SECRET_BYTES = 32
 PUBLIC_MARK = "pk_"
 PUBLIC_HEX_CHARS = 32
 SEED_SECRET_LABEL = b"broadcaster seed-004 signature"
+_HEX = frozenset("0123456789abcdef")
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MAX_KEY_CHARS = 100
 WORKSPACE_NAME_CHARS = 100
@@ -226,10 +227,9 @@ class SeedKey:
 
 def by_public_key(engine: Engine, public_key: str) -> SeedKey | None:
     """The live key with this public key, or None (unknown, malformed or revoked)."""
-    if not public_key.startswith(PUBLIC_MARK) or len(public_key) != len(PUBLIC_MARK) + (
-        PUBLIC_HEX_CHARS
-    ):
-        return None
+    digits = public_key.removeprefix(PUBLIC_MARK)
+    if digits == public_key or len(digits) != PUBLIC_HEX_CHARS or set(digits) - _HEX:
+        return None  # never sent to the database: a NUL byte there is an error, not a miss
     with engine.connect() as conn:
         row = apikeys_repo.by_public_key(conn, public_key)
     if row is None or row["revoked_at"] is not None:

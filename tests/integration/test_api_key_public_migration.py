@@ -55,3 +55,5 @@ def test_existing_keys_get_distinct_public_keys_and_new_keys_sign(database_url):
     assert new.instance_id == found.principal.workspace_id == 1
     assert by_public_key(engine, "pk_" + "0" * 32) is None
     assert by_public_key(engine, "not a key") is None
+    assert by_public_key(engine, "pk_" + "\x00" * 32) is None  # refused before any SQL
+    assert by_public_key(engine, new.public_key.upper()) is None
