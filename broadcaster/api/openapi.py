@@ -683,6 +683,8 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
 
 
 def document(limits: ApiLimits) -> dict[str, Any]:
+    from broadcaster.api import seed004_openapi  # seed 004's /rest/api/... (signed URLs, XML)
+
     return {
         "openapi": "3.0.3",
         "info": {
@@ -695,7 +697,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(limits),
+        "paths": {**_paths(limits), **seed004_openapi.paths()},
         "components": {
             "securitySchemes": {
                 "bearerAuth": {

@@ -7,6 +7,12 @@ a 256-bit random secret needs no slow hash, and the comparison is constant-time.
 A key may also carry a *signing secret* (``--signing``): then every request made with the key
 must be signed (HMAC-SHA256, see ``broadcaster/api/signatures.py``). The server needs that secret
 itself to check signatures, so it is stored as given; it is shown once too.
+
+Seed 004's API (``broadcaster/api/seed004.py``) names a key by a *public key* (``pk_`` and 32
+hex characters, safe in a URL) and signs with a *seed secret*: HMAC-SHA256 of the label
+:data:`SEED_SECRET_LABEL` under the whole key, in hex. It is derived, so a client holding its key
+can always recompute it; the server keeps it (it must, to check a plain SHA-256 signature) but a
+database reader still cannot call ``/v1`` with it. Why so: docs/seed-api.md.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from broadcaster.errors import InputError, NotFound
-from broadcaster.store import codes_repo
+from broadcaster.store import apikeys_repo, codes_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import api_keys, workspaces
 
@@ -29,6 +35,10 @@ KEY_MARK = "bk_"
 PREFIX_HEX_CHARS = 12
 SECRET_BYTES = 32
 SIGNING_SECRET_BYTES = 32
+PUBLIC_MARK = "pk_"
+PUBLIC_HEX_CHARS = 32
+SEED_SECRET_LABEL = b"broadcaster seed-004 signature"
+_HEX = frozenset("0123456789abcdef")
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MAX_KEY_CHARS = 100
 WORKSPACE_NAME_CHARS = 100
@@ -44,6 +54,11 @@ class CreatedKey:
     key: str
     workspace: str
     signing_secret: str | None
+    #: Seed 004: the key's name in URLs, and the secret its signatures end with.
+    public_key: str = ""
+    seed_secret: str = ""
+    #: The workspace's number: seed 004's ``instanceId``.
+    instance_id: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +66,9 @@ class CreatedKey:
             "key": self.key,
             "workspace": self.workspace,
             "signing_secret": self.signing_secret,
+            "public_key": self.public_key,
+            "seed_secret": self.seed_secret,
+            "instance_id": self.instance_id,
         }
 
 
@@ -68,6 +86,11 @@ class Principal:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def seed_secret_of(key: str) -> str:
+    """The secret seed-004 signatures end with, derived from the whole key (shown with it)."""
+    return hmac.new(key.encode(), SEED_SECRET_LABEL, hashlib.sha256).hexdigest()
 
 
 def parse_prefix(key: str) -> str | None:
@@ -101,6 +124,7 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
     prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
     key = f"{KEY_MARK}{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
     signing_secret = secrets.token_urlsafe(SIGNING_SECRET_BYTES) if signing else None
+    public_key = PUBLIC_MARK + secrets.token_hex(PUBLIC_HEX_CHARS // 2)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         conn.execute(
@@ -110,9 +134,19 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
                 key_hash=hash_key(key),
                 secret=signing_secret,
                 created_at=utcnow(),
+                public_key=public_key,
+                seed_secret=seed_secret_of(key),
             )
         )
-    return CreatedKey(prefix=prefix, key=key, workspace=workspace, signing_secret=signing_secret)
+    return CreatedKey(
+        prefix=prefix,
+        key=key,
+        workspace=workspace,
+        signing_secret=signing_secret,
+        public_key=public_key,
+        seed_secret=seed_secret_of(key),
+        instance_id=int(ws),
+    )
 
 
 def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, Any]]:
@@ -179,4 +213,34 @@ def authenticate(engine: Engine, key: str) -> Principal | None:
         workspace_id=int(row.workspace_id),
         workspace=str(row.name),
         signing_secret=row.secret,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SeedKey:
+    """A live key named by its public key (seed 004), with the secret its signatures end with."""
+
+    principal: Principal
+    #: None for a key made before migration 0014: it cannot sign seed-004 calls.
+    seed_secret: str | None
+
+
+def by_public_key(engine: Engine, public_key: str) -> SeedKey | None:
+    """The live key with this public key, or None (unknown, malformed or revoked)."""
+    digits = public_key.removeprefix(PUBLIC_MARK)
+    if digits == public_key or len(digits) != PUBLIC_HEX_CHARS or set(digits) - _HEX:
+        return None  # never sent to the database: a NUL byte there is an error, not a miss
+    with engine.connect() as conn:
+        row = apikeys_repo.by_public_key(conn, public_key)
+    if row is None or row["revoked_at"] is not None:
+        return None
+    return SeedKey(
+        principal=Principal(
+            key_id=int(row["id"]),
+            prefix=str(row["prefix"]),
+            workspace_id=int(row["workspace_id"]),
+            workspace=str(row["name"]),
+            signing_secret=row["secret"],
+        ),
+        seed_secret=row["seed_secret"],
     )

@@ -141,6 +141,8 @@ class NewBroadcast:
     start_now: bool = False
     #: How the caller's user starts at once on purpose, for the refusal of a past ``at``.
     start_now_hint: str = "give --now"
+    #: The user recorded as owner (seed 004's ``userName``); None: nobody in particular.
+    owner: str | None = None
 
 
 def create_from_file(
@@ -196,6 +198,7 @@ def create_from_table(
         "source": table.source,
         "request_dr": req.request_dr,
         "callbacks": list(req.callbacks) or None,
+        "owner": req.owner,
     }
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
     if req.max_text_bytes is not None:
@@ -219,6 +222,7 @@ def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft
 
 
 def _require_code(conn: Connection, ws: int, sender: str, workspace: str) -> None:
+    """CODE_NOT_ALLOWED unless ``workspace`` may send from ``sender`` (its own or shared)."""
     if codes_repo.find_code(conn, ws, sender) is None or not may_use(conn, ws, sender):
         raise InputError(
             f"CODE_NOT_ALLOWED: sender code {sender!r} is not registered in workspace "
@@ -268,3 +272,7 @@ def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
         "createdAt": local_iso(row["created_at"], tz),
         "startedAt": local_iso(row["started_at"], tz),
     }
+
+
+#: The sender-code rule, for the edit of a broadcast (``services/broadcast_edit.py``).
+require_code = _require_code

@@ -153,17 +153,7 @@ class _Staged:
         broadcasts_repo.insert_row_errors(conn, errors)
 
     def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
-        counts = dict(self.tally.counts)
-        values: dict[str, Any] = {
-            **derive_counters(counts),
-            "invalid": self.tally.invalid,
-            "duplicates": self.tally.duplicates,
-        }
-        status = BroadcastStatus.SCHEDULED
-        if counts.get(MessageStatus.QUEUE.value, 0) == 0:
-            # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
-            status = BroadcastStatus.COMPLETED
-            values.update(started_at=now, ended_at=now, status_reason="no sendable recipients")
+        status, values = _outcome(self.tally, now)
         if not imports_repo.publish(conn, bid, status, now, **values):
             raise ImportAbandoned(
                 f"import of broadcast {bid} was abandoned before it was published"
@@ -173,6 +163,33 @@ class _Staged:
         row = broadcasts_repo.get_broadcast(conn, bid)
         assert row is not None  # published in this very transaction
         return row
+
+
+def _outcome(tally: _Tally, now: datetime) -> tuple[BroadcastStatus, dict[str, Any]]:
+    """The status and counters a broadcast of these stored rows is published with."""
+    counts = dict(tally.counts)
+    values: dict[str, Any] = {
+        **derive_counters(counts),
+        "invalid": tally.invalid,
+        "duplicates": tally.duplicates,
+    }
+    status = BroadcastStatus.SCHEDULED
+    if counts.get(MessageStatus.QUEUE.value, 0) == 0:
+        # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
+        status = BroadcastStatus.COMPLETED
+        values.update(started_at=now, ended_at=now, status_reason="no sendable recipients")
+    return status, values
+
+
+def store_in(
+    conn: Connection, engine: Engine, broadcast_id: int, items: Iterable[Draft | RowError]
+) -> tuple[BroadcastStatus, dict[str, Any]]:
+    """Store rows of an already visible broadcast inside the caller's transaction (an edit of
+    one that has not started, whose row the caller holds); the status and counters it gets."""
+    staged = _Staged(engine, {}, None)
+    for batch in _batches(items, INSERT_BATCH_ROWS, utcnow()):
+        staged._insert(conn, broadcast_id, batch)
+    return _outcome(staged.tally, utcnow())
 
 
 def import_rows(

@@ -164,3 +164,12 @@ def queue_depth(engine: Engine) -> dict[str, int]:
     """QUEUE messages per sender code now (all workspaces): the metrics gauge's source."""
     with engine.connect() as conn:
         return queries_repo.queue_depth(conn)
+
+
+def message_details(
+    engine: Engine, workspace_id: int, broadcast_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The first ``limit`` messages with text, client id and times (naive UTC), for seed 004."""
+    require_broadcast(engine, broadcast_id, workspace_id)
+    with engine.connect() as conn:
+        return queries_repo.message_details(conn, broadcast_id, limit)

@@ -146,3 +146,34 @@ def queued_count(conn: Connection, broadcast_id: int) -> int:
             )
         ).scalar_one()
     )
+
+
+def claim_unstarted(conn: Connection, broadcast_id: int, workspace_id: int) -> bool:
+    """Hold a broadcast of this workspace that never started (SCHEDULED, no ``started_at``) for
+    an edit: the UPDATE locks its row until the transaction ends, so the poller cannot start it
+    half-edited. False when it is not so (started, final, or not this workspace's)."""
+    result = conn.execute(
+        sa.update(broadcasts)
+        .where(
+            broadcasts.c.id == broadcast_id,
+            broadcasts.c.workspace_id == workspace_id,
+            broadcasts.c.status == BroadcastStatus.SCHEDULED.value,
+            broadcasts.c.started_at.is_(None),
+        )
+        .values(updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def clear_recipients(conn: Connection, broadcast_id: int) -> None:
+    """Drop a broadcast's messages and row errors (an edit replaces its recipient list)."""
+    conn.execute(sa.delete(messages).where(messages.c.broadcast_id == broadcast_id))
+    conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
+
+
+def update_broadcast(conn: Connection, broadcast_id: int, **values: Any) -> None:
+    conn.execute(
+        sa.update(broadcasts)
+        .where(broadcasts.c.id == broadcast_id)
+        .values(updated_at=utcnow(), **values)
+    )

@@ -35,6 +35,10 @@ api_keys = sa.Table(
     sa.Column("secret", sa.String(128), nullable=True),  # HMAC signing secret, optional
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("revoked_at", sa.DateTime, nullable=True),
+    # seed 004 (migration 0014): publicKey in its URLs, and the secret its signatures end with
+    sa.Column("public_key", sa.String(40), nullable=True),
+    sa.Column("seed_secret", sa.String(64), nullable=True),
+    sa.Index("ix_api_keys_public_key", "public_key", unique=True),
 )
 
 sender_codes = sa.Table(
@@ -100,6 +104,7 @@ broadcasts = sa.Table(
     sa.Column("started_at", sa.DateTime, nullable=True),
     sa.Column("ended_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("owner", sa.String(100), nullable=True),  # seed 004 userName (migration 0014)
     sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
     sqlite_autoincrement=True,  # ids are never reused after a delete (drop-folder ledger, gateways)
 )

@@ -145,3 +145,24 @@ def queue_depth(conn: Connection) -> dict[str, int]:
         .group_by(broadcasts.c.sender_code)
     )
     return {str(code): int(n) for code, n in conn.execute(q)}
+
+
+def message_details(conn: Connection, broadcast_id: int, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` messages of a broadcast with their texts (seed 004's ``<message>``)."""
+    q = (
+        sa.select(
+            messages.c.id,
+            messages.c.recipient,
+            messages.c.text,
+            messages.c.encoding,
+            messages.c.status,
+            messages.c.client_id,
+            messages.c.route,
+            messages.c.created_at,
+            messages.c.sent_at,
+        )
+        .where(messages.c.broadcast_id == broadcast_id)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
