@@ -119,9 +119,14 @@ def run(url: str, args: argparse.Namespace, tmp: Path) -> list[Round]:
         simulator_port=free_port(),
         api_port=free_port(),
         send_workers=2,
-        simulator_args=["--dlr-delay-s", str(DLR_DELAY_S), "--dlr-enroute", "true"],
+        simulator_args=["--dlr-delay-s", str(DLR_DELAY_S), "--dlr-enroute"],
         workdir=tmp,
-        extra_env={"BROADCASTER_TICK_S": "1"},
+        # secrets of its own: the processes refuse the defaults on PostgreSQL
+        extra_env={
+            "BROADCASTER_TICK_S": "1",
+            "BROADCASTER_DLR_SECRET": "bench-receipts-dlr-secret",
+            "BROADCASTER_CALLBACK_SECRET": "bench-receipts-callback-secret",
+        },
     ).start()
     settings = Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
     rounds = []
