@@ -6,11 +6,13 @@ applies only to messages sent through that route, and a message of another route
 exactly like an unknown id (``known: false``), so a route learns nothing of another's messages.
 
 Gateways post JSON (Messangi), form data, or call with a query string (Kannel); all are read
-into one dict and handed to the provider's parser.
+into one dict and handed to the provider's parser. Receipts arriving together are stored
+together (``broadcaster/services/receipt_groups.py``); each answer waits for its group's commit.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from typing import Any
@@ -18,10 +20,12 @@ from typing import Any
 from aiohttp import web
 
 from broadcaster.providers.registry import receipt_secret
-from broadcaster.services.receipts import apply_receipt
+from broadcaster.services.receipt_groups import ReceiptGroups
+from broadcaster.services.receipts import apply_receipts
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+GROUPS_KEY = web.AppKey("receipt_groups", ReceiptGroups)
 
 
 async def _payload(request: web.Request) -> dict[str, Any]:
@@ -55,18 +59,29 @@ async def receive_receipt(request: web.Request) -> web.Response:
         receipt = provider.parse_receipt(await _payload(request))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable receipt: {exc}") from None
-    result = apply_receipt(
-        ctx.engine,
-        name,
-        receipt,
-        allow_private=ctx.settings.callback_allow_private,
-        default_provider=ctx.settings.provider,
-    )
+    result = await request.app[GROUPS_KEY].submit(name, receipt)
     return web.json_response(
         {"applied": result.applied, "status": result.status, "known": result.message_id is not None}
     )
 
 
+async def _start_groups(app: web.Application) -> None:
+    ctx = app["ctx"]
+    apply = functools.partial(
+        apply_receipts,
+        ctx.engine,
+        allow_private=ctx.settings.callback_allow_private,
+        default_provider=ctx.settings.provider,
+    )
+    app[GROUPS_KEY] = ReceiptGroups(apply)
+
+
+async def _close_groups(app: web.Application) -> None:
+    await app[GROUPS_KEY].close()
+
+
 def add_routes(app: web.Application) -> None:
+    app.on_startup.append(_start_groups)
+    app.on_cleanup.append(_close_groups)
     app.router.add_route("POST", "/v1/dlr/{provider}", receive_receipt)
     app.router.add_route("GET", "/v1/dlr/{provider}", receive_receipt)

@@ -3,29 +3,35 @@
 A receipt may come before the send response (the message is still DEQUEUED: it applies), twice
 (the second is a no-op), or out of order (a late ENROUTE never overwrites a final DELIVRD).
 Every receipt is kept in the history, applied or not; unknown ids are logged, not crashed on.
+
+Receipts that arrive together are applied together (:func:`apply_receipts`): one transaction
+and one round of statements for the group, with exactly the outcome the same receipts would
+have one by one in arrival order. A group that cannot be applied whole (a row another writer
+moved meanwhile, a receipt the database refuses) is rolled back and applied one by one, so one
+bad receipt fails only itself.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import metrics
 from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Receipt
-from broadcaster.services.client_callbacks import enqueue_status_change
-from broadcaster.store import messages_repo
+from broadcaster.services.client_callbacks import enqueue_status_change, enqueue_status_changes
+from broadcaster.store import messages_repo, receipts_repo
 from broadcaster.store.db import utcnow
-from broadcaster.store.models import receipts
 
 log = logging.getLogger(__name__)
 
-_INSERT_RECEIPT = sa.insert(receipts)
 _CANDIDATES = [
     MessageStatus.DEQUEUED,
     MessageStatus.SENT,
@@ -98,18 +104,8 @@ def apply_receipt(
                     now=now,
                     allow_private=allow_private,
                 )
-        conn.execute(
-            _INSERT_RECEIPT,
-            {
-                "message_id": msg["id"] if msg else None,
-                "provider": provider,
-                "gateway_id": receipt.gateway_id,
-                "status": receipt.status.value,
-                "applied": applied,
-                "reported_at": (receipt.at or "")[:40] or None,
-                "received_at": now,
-                "raw": _jsonable(receipt.raw),
-            },
+        receipts_repo.insert(
+            conn, [_history_row(provider, receipt, msg["id"] if msg else None, applied, now)]
         )
     return Applied(
         msg["id"] if msg else None, status, applied, msg["broadcast_id"] if msg else None
@@ -141,17 +137,169 @@ def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _history_row(
+    provider: str, receipt: Receipt, message_id: int | None, applied: bool, now: datetime
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "provider": provider,
+        "gateway_id": receipt.gateway_id,
+        "status": receipt.status.value,
+        "applied": applied,
+        "reported_at": (receipt.at or "")[:40] or None,
+        "received_at": now,
+        "raw": _jsonable(receipt.raw),
+    }
+
+
 def history(engine: Engine, message_id: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                receipts.c.status,
-                receipts.c.applied,
-                receipts.c.reported_at,
-                receipts.c.received_at,
-                receipts.c.provider,
+        return receipts_repo.history(conn, message_id)
+
+
+# --- receipts in groups -------------------------------------------------------------------------
+
+#: (route the receipt came through, the receipt), in arrival order.
+Incoming = tuple[str, Receipt]
+#: What one receipt of a group came to: its answer, or the error that refused it alone.
+Outcome = Applied | Exception
+
+
+class _GroupRaced(Exception):
+    """A message of the group moved between the group's read and its write."""
+
+
+def apply_receipts(
+    engine: Engine,
+    group: Sequence[Incoming],
+    *,
+    allow_private: bool = False,
+    default_provider: str | None = None,
+) -> list[Outcome]:
+    """Apply a group of receipts in one transaction; one outcome per receipt, in order.
+
+    The outcome of each receipt is what :func:`apply_receipt` would give for it had the group's
+    receipts come one after the other in this order. When the group cannot commit whole, it is
+    rolled back and each receipt is applied on its own: an error then belongs to that receipt
+    alone (returned, not raised).
+    """
+    if not group:
+        return []
+    try:
+        return list(_apply_group(engine, group, allow_private, default_provider))
+    except Exception as exc:  # noqa: BLE001 - one by one below isolates the culprit
+        if not isinstance(exc, _GroupRaced):
+            log.warning("a group of %d receipts failed (%s); one by one", len(group), exc)
+    outcomes: list[Outcome] = []
+    for provider, receipt in group:
+        try:
+            outcomes.append(
+                apply_receipt(
+                    engine,
+                    provider,
+                    receipt,
+                    allow_private=allow_private,
+                    default_provider=default_provider,
+                )
             )
-            .where(receipts.c.message_id == message_id)
-            .order_by(receipts.c.id)
-        ).mappings()
-        return [dict(r) for r in rows]
+        except Exception as exc:  # noqa: BLE001 - the answer of this receipt alone
+            log.exception("receipt from %s failed", printable(provider))
+            outcomes.append(exc)
+    return outcomes
+
+
+@dataclass
+class _Tracked:
+    """One message's state while the group's receipts are replayed against it in memory."""
+
+    row: dict[str, Any]
+    status: str
+    gateway_id: str | None
+    changed: bool = False
+
+
+def _apply_group(
+    engine: Engine, group: Sequence[Incoming], allow_private: bool, default_provider: str | None
+) -> list[Applied]:
+    now = utcnow()
+    with engine.begin() as conn:
+        owners = _find_group(conn, group, default_provider)
+        tracked: dict[int, _Tracked] = {}
+        answers: list[Applied] = []
+        history: list[dict[str, Any]] = []
+        changes: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for (provider, receipt), msg in zip(group, owners, strict=True):
+            answer = _replay(tracked, provider, receipt, msg)
+            answers.append(answer)
+            history.append(_history_row(provider, receipt, answer.message_id, answer.applied, now))
+            if answer.applied and msg is not None:
+                changes[msg["broadcast_id"]].append((msg["id"], receipt.status.value))
+        moves = [
+            messages_repo.Advance(mid, t.row["status"], t.status, t.gateway_id)
+            for mid, t in tracked.items()
+            if t.changed
+        ]
+        if not messages_repo.advance_many(conn, moves, now):
+            raise _GroupRaced
+        receipts_repo.insert(conn, history)
+        for broadcast_id, pairs in changes.items():
+            enqueue_status_changes(
+                conn, broadcast_id=broadcast_id, changes=pairs, now=now, allow_private=allow_private
+            )
+    for (provider, receipt), answer, msg in zip(group, answers, owners, strict=True):
+        if answer.applied and msg is not None:
+            metrics.record_receipt(
+                receipt.status.value, msg["sender_code"], provider, workspace=msg["workspace"]
+            )
+    return answers
+
+
+def _replay(
+    tracked: dict[int, _Tracked], provider: str, receipt: Receipt, msg: dict[str, Any] | None
+) -> Applied:
+    """One receipt against the in-memory state of its message: what ``advance_status`` does."""
+    if msg is None:
+        _log_unknown(receipt, provider)
+        return Applied(None, None, False, None)
+    t = tracked.get(msg["id"])
+    if t is None:
+        t = tracked[msg["id"]] = _Tracked(msg, msg["status"], msg["gateway_id"])
+    current = MessageStatus(t.status)
+    applied = current in _CANDIDATES and receipt_applies(current, receipt.status)
+    if applied:
+        t.status, t.changed = receipt.status.value, True
+        t.gateway_id = t.gateway_id or receipt.gateway_id or None
+    return Applied(msg["id"], t.status, applied, msg["broadcast_id"])
+
+
+def _find_group(
+    conn: Connection, group: Sequence[Incoming], default_provider: str | None
+) -> list[dict[str, Any] | None]:
+    """Each receipt's own message, as :func:`_find_own` finds it, in two statements at most."""
+    refs = [messages_repo.receipt_reference_id(r.reference) for _, r in group]
+    by_id = messages_repo.find_many_by_id(conn, [m for m in refs if m is not None])
+    first: list[dict[str, Any] | None] = [by_id.get(m) if m is not None else None for m in refs]
+    # By gateway id: where the reference found nothing, or found another route's message.
+    keys = [
+        (r.gateway_id, provider)
+        for (provider, r), msg in zip(group, first, strict=True)
+        if r.gateway_id and (msg is None or not sent_through(msg, provider, default_provider))
+    ]
+    by_gid = messages_repo.find_many_by_gateway_id(conn, keys)
+    owners: list[dict[str, Any] | None] = []
+    for (provider, r), msg in zip(group, first, strict=True):
+        if msg is None or not sent_through(msg, provider, default_provider):
+            msg = by_gid.get((r.gateway_id, provider)) if r.gateway_id else None
+        if msg is not None and not sent_through(msg, provider, default_provider):
+            msg = None
+        owners.append(msg)
+    return owners
+
+
+def _log_unknown(receipt: Receipt, provider: str) -> None:
+    log.warning(
+        "receipt for unknown message ref=%s gateway_id=%s from %s",
+        printable(receipt.reference),
+        printable(receipt.gateway_id),
+        printable(provider),
+    )

@@ -418,8 +418,9 @@ def find_for_receipt(
     ``code_account``: the caller decides whether the receipt's route may touch it.
     """
     row = None
-    if reference and reference.isascii() and reference.isdigit():
-        row = conn.execute(_FOR_RECEIPT_BY_ID, {"mid": int(reference)}).mappings().first()
+    mid = receipt_reference_id(reference)
+    if mid is not None:
+        row = conn.execute(_FOR_RECEIPT_BY_ID, {"mid": mid}).mappings().first()
     if row is None and gateway_id:
         row = (
             conn.execute(_FOR_RECEIPT_BY_GATEWAY_ID, {"gid": gateway_id, "route": route})
@@ -483,3 +484,97 @@ def record_refused(
             _RECORD_REFUSED,
             [{"mid": mid, "st": st, "err": err[:300], "now": now} for mid, st, err in results],
         )
+
+
+# --- receipts in groups -------------------------------------------------------------------------
+
+#: The largest id a BIGINT holds: a reference beyond it names no message (and must not reach SQL).
+MAX_MESSAGE_ID = 2**63 - 1
+_FOR_RECEIPTS_BY_IDS = _FOR_RECEIPT.where(messages.c.id.in_(sa.bindparam("mids", expanding=True)))
+_FOR_RECEIPTS_BY_GATEWAY_IDS = _FOR_RECEIPT.where(
+    messages.c.gateway_id.in_(sa.bindparam("gids", expanding=True)),
+    sa.or_(
+        messages.c.route.in_(sa.bindparam("routes", expanding=True)), messages.c.route.is_(None)
+    ),
+).order_by(messages.c.id)
+# One shape for every message of a group: a compare-and-set on the status the group read, so a
+# row another writer moved meanwhile is not overwritten (the caller sees the short row count).
+_ADVANCE_SEEN = (
+    sa.update(messages)
+    .where(
+        messages.c.id == sa.bindparam("mid"),
+        messages.c.status == sa.bindparam("seen", type_=sa.String()),
+    )
+    .values(
+        status=sa.bindparam("to", type_=sa.String()),
+        updated_at=sa.bindparam("now", type_=sa.DateTime()),
+        gateway_id=sa.func.coalesce(messages.c.gateway_id, sa.bindparam("gid", type_=sa.String())),
+    )
+)
+
+
+def receipt_reference_id(reference: str | None) -> int | None:
+    """Our message id in a receipt's reference, or None when it cannot be one."""
+    if reference and reference.isascii() and reference.isdigit():
+        mid = int(reference)
+        return mid if mid <= MAX_MESSAGE_ID else None
+    return None
+
+
+def find_many_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """:func:`find_for_receipt`'s rows for many references at once, by message id."""
+    if not ids:
+        return {}
+    rows = conn.execute(_FOR_RECEIPTS_BY_IDS, {"mids": sorted(set(ids))}).mappings()
+    return {int(r["id"]): dict(r) for r in rows}
+
+
+def find_many_by_gateway_id(
+    conn: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(gateway id, route) → the message :func:`find_for_receipt` finds by gateway id.
+
+    One statement for the group; a message claimed before routes were recorded (route NULL)
+    matches any route, as in the one-receipt look-up, and the lowest id wins.
+    """
+    if not keys:
+        return {}
+    gids = sorted({g for g, _ in keys})
+    routes = sorted({r for _, r in keys})
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    wanted = set(keys)
+    for r in conn.execute(
+        _FOR_RECEIPTS_BY_GATEWAY_IDS, {"gids": gids, "routes": routes}
+    ).mappings():
+        for route in [r["route"]] if r["route"] is not None else routes:
+            key = (r["gateway_id"], route)
+            if key in wanted and key not in found:
+                found[key] = dict(r)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """One message's move in a group: from the status the group read to its last receipt's."""
+
+    message_id: int
+    seen: str
+    to: str
+    gateway_id: str | None
+
+
+def advance_many(conn: Connection, moves: Sequence[Advance], now: datetime) -> bool:
+    """Every move in one statement; False when any row was no longer at its ``seen`` status.
+
+    On False the caller must roll back: some of the rows moved, the others did not.
+    """
+    if not moves:
+        return True
+    result = conn.execute(
+        _ADVANCE_SEEN,
+        [
+            {"mid": m.message_id, "seen": m.seen, "to": m.to, "gid": m.gateway_id, "now": now}
+            for m in moves
+        ],
+    )
+    return int(result.rowcount) == len(moves)
