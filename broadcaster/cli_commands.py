@@ -41,15 +41,25 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--text", help="Message template, to check placeholders and count segments.")
 @click.option("--region", help="ISO region for national numbers, e.g. MX.")
 @click.option("--sheet", help="Excel sheet name (default: the first).")
+@click.option("--window", help="Send window HH:MM-HH:MM: say how many would wait if sent now.")
+@click.option("--tz", default="UTC", show_default=True, help="Zone of numbers of several zones.")
 @json_option
 @handles_errors
 def recipients_check(
-    file: str, text: str | None, region: str | None, sheet: str | None, as_json: bool
+    file: str,
+    text: str | None,
+    region: str | None,
+    sheet: str | None,
+    window: str | None,
+    tz: str,
+    as_json: bool,
 ) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
     from broadcaster.services.broadcasts import check_recipients
 
-    report = check_recipients(file, settings(), text=text, region=region, sheet=sheet)
+    report = check_recipients(
+        file, settings(), text=text, region=region, sheet=sheet, window=window, tz=tz
+    )
     emit(report.as_dict(), as_json, _render_check)
 
 
@@ -145,9 +155,21 @@ def broadcast() -> None:
     "--at", help="Start time, ISO 8601 (default: now); over a minute in the past needs --now."
 )
 @click.option("--now", "start_now", is_flag=True, help="Start at once, whatever --at says.")
-@click.option("--tz", default="UTC", show_default=True, help="Time zone of --at.")
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    help="Time zone of --at, and of --window for numbers that span several zones.",
+)
 @click.option("--region", help="ISO region for national numbers.")
 @click.option("--sheet", help="Excel sheet name.")
+@click.option(
+    "--window",
+    help="Quiet hours: send only HH:MM-HH:MM in each recipient's local time (e.g. 08:00-21:00).",
+)
+@click.option(
+    "--validity", help="Unsent this long after the start (2h, 30m, seconds): EXPIRED unsent."
+)
 @click.option("--wait", is_flag=True, help="Show progress until the broadcast ends.")
 @json_option
 @handles_errors
@@ -161,6 +183,8 @@ def broadcast_create(
     tz: str,
     region: str | None,
     sheet: str | None,
+    window: str | None,
+    validity: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -168,7 +192,15 @@ def broadcast_create(
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 
     req = NewBroadcast(
-        sender=sender, text=text, name=name, at=at, tz=tz, region=region, start_now=start_now
+        sender=sender,
+        text=text,
+        name=name,
+        at=at,
+        tz=tz,
+        region=region,
+        start_now=start_now,
+        window=window,
+        validity=validity,
     )
     view = create_from_file(engine(), settings(), file, req, sheet=sheet)
     if wait:

@@ -33,6 +33,8 @@ from broadcaster.api.fields import (
     region_field,
     start_date_field,
     timezone_field,
+    validity_field,
+    window_field,
 )
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import STATE_KEY, blocking, principal, state
@@ -80,6 +82,8 @@ def _new_broadcast(f: Fields, key: Principal, *, text_required: bool) -> NewBroa
         workspace=key.workspace,
         request_dr=f.flag("requestDR", True),
         callbacks=f.callbacks(),
+        window=window_field(f),
+        validity=validity_field(f),
     )
 
 

@@ -9,6 +9,7 @@ from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 
 from broadcaster.api.bodies import Fields
 from broadcaster.api.problems import invalid
+from broadcaster.domain.quiet_hours import MAX_VALIDITY_S, parse_validity_s, parse_window
 from broadcaster.domain.schedule import refuse_past_start, start_time_utc, zone
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import InputError, TemplateError
@@ -83,3 +84,28 @@ def start_date_field(f: Fields, tz: str, now: datetime) -> str | None:
     except InputError as exc:
         raise invalid(f"startDate: {exc}", "startDate") from None
     return raw
+
+
+def window_field(f: Fields) -> str | None:
+    """``window``: quiet hours as ``HH:MM-HH:MM`` in each recipient's local time; None: any hour."""
+    raw = f.text("window", max_chars=20)
+    if raw is None:
+        return None
+    try:
+        return str(parse_window(raw))
+    except InputError as exc:
+        raise invalid(f"window: {exc}", "window") from None
+
+
+def validity_field(f: Fields) -> float | None:
+    """``validity``: seconds (a number) or a duration string (``2h``, ``30m``); None: unlimited."""
+    value = f.data.get("validity")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f.number("validity", minimum=0, maximum=MAX_VALIDITY_S)
+    f.text("validity", max_chars=20)  # the shared checks: control characters, length
+    try:
+        return parse_validity_s(value)
+    except InputError as exc:
+        raise invalid(f"validity: {exc}", "validity") from None

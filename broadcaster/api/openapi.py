@@ -208,6 +208,21 @@ BROADCAST_FIELDS: dict[str, Schema] = {
     "region": string(3, description="ISO 3166 region for national numbers, e.g. MX."),
     "requestDR": {"type": "boolean", "default": True},
     "callbacks": CALLBACKS,
+    "window": string(
+        20,
+        description="Quiet hours: send only between HH:MM-HH:MM in each recipient's local time "
+        "(the number's zone; `timezone` for numbers of several zones); a start after the end "
+        "crosses midnight (21:00-08:00 is the night). Messages outside it wait in QUEUE.",
+        example="08:00-21:00",
+    ),
+    "validity": {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 2_592_000},
+            {"type": "string", "maxLength": 20, "example": "2h"},
+        ],
+        "description": "Seconds, or a duration (90s, 30m, 2h, 1d), from the start: a message "
+        "not sent by then ends EXPIRED unsent.",
+    },
     **CLIENT_IDS,
 }
 
@@ -273,6 +288,17 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             "cancelled": integer(description="Messages a stop turned CANCELLED."),
             "retrying": integer(description="QUEUE messages waiting for a retry after a fault."),
             "nextRetryAt": string(nullable=True, description="When the next of them is due."),
+            "window": string(nullable=True, description="Quiet hours, HH:MM-HH:MM local time."),
+            "validity": {"type": "number", "nullable": True, "description": "Seconds."},
+            "expiresAt": string(
+                nullable=True, description="The end of the validity: unsent ones EXPIRE then."
+            ),
+            "waitingForWindow": integer(
+                description="QUEUE messages whose recipient's send window is closed now."
+            ),
+            "nextWindowAt": string(
+                nullable=True, description="When the first of them may be sent."
+            ),
         },
         ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
     )

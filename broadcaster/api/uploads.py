@@ -79,6 +79,8 @@ FORM_FIELDS = frozenset(
         "sheet",
         "requestDR",
         "callbacks",
+        "window",
+        "validity",
     }
 )
 

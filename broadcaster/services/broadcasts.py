@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,24 @@ from sqlalchemy.engine import Connection, Engine
 from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.domain.phones import PhoneNormalizer
-from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc
+from broadcaster.domain.quiet_hours import (
+    Window,
+    closed_zones,
+    next_open,
+    parse_validity_s,
+    parse_window,
+    recipient_zone,
+)
+from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc, zone
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services.codes import may_use
-from broadcaster.services.counts import derive_counters
 from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.services.retries import retry_view
+from broadcaster.services.send_windows import live_counters, window_view
 from broadcaster.store import broadcasts_repo, codes_repo
 from broadcaster.store.db import utcnow
 
@@ -40,9 +49,15 @@ class CheckReport:
     total_segments: int = 0
     segments_exceeded: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: With a send window: valid recipients per local zone (to say how many would wait now).
+    zones: dict[str, int] = field(default_factory=dict)
+    window: str | None = None
+    #: How many would wait for their window if sent now, and when the first of them may go.
+    waiting_for_window: int = 0
+    next_window_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": self.source,
             "valid": self.valid,
             "invalid": self.invalid,
@@ -51,6 +66,23 @@ class CheckReport:
             "segments_exceeded": self.segments_exceeded,
             "errors": self.errors,
         }
+        if self.window is not None:
+            out.update(
+                window=self.window,
+                waiting_for_window=self.waiting_for_window,
+                next_window_at=self.next_window_at,
+                zones=self.zones,
+            )
+        return out
+
+    def judge_window(self, window: Window, tz: str, now: datetime) -> None:
+        """Fill in how many recipients would wait for ``window`` if the broadcast started now."""
+        self.window = str(window)
+        closed = closed_zones(window, list(self.zones), now)
+        self.waiting_for_window = sum(self.zones[z] for z in closed)
+        if closed:
+            first = min(next_open(window, z, now) for z in closed)
+            self.next_window_at = local_iso(first, tz)
 
 
 def _note(errors: list[dict[str, Any]], line: int, value: str, reason: str) -> None:
@@ -88,8 +120,17 @@ def check_recipients(
     text: str | None = None,
     region: str | None = None,
     sheet: str | None = None,
+    window: str | None = None,
+    tz: str = "UTC",
+    now: datetime | None = None,
 ) -> CheckReport:
-    """Read a file as a broadcast would, store nothing, and say what would happen."""
+    """Read a file as a broadcast would, store nothing, and say what would happen.
+
+    With a send ``window`` (and the broadcast's zone ``tz`` for numbers of several zones), it
+    also says how many would wait for their window if sent at ``now`` (default: the clock).
+    """
+    parsed = parse_window(window) if window is not None else None
+    zone(tz)
     normalizer = PhoneNormalizer(region or settings.default_region)
     with _open(path, settings, sheet) as table:
         report = CheckReport(source=table.source)
@@ -109,6 +150,11 @@ def check_recipients(
             report.valid += 1
             report.total_segments += item.segments
             report.segments_exceeded += item.status == MessageStatus.SEGMENTS_EXCEEDED
+            if parsed is not None and item.status == MessageStatus.QUEUE:
+                local = recipient_zone(item.recipient, tz)
+                report.zones[local] = report.zones.get(local, 0) + 1
+    if parsed is not None:
+        report.judge_window(parsed, tz, now or utcnow())
     return report
 
 
@@ -143,6 +189,11 @@ class NewBroadcast:
     start_now_hint: str = "give --now"
     #: The user recorded as owner (seed 004's ``userName``); None: nobody in particular.
     owner: str | None = None
+    #: Quiet hours: ``HH:MM-HH:MM`` in each recipient's local time (``tz`` where a number spans
+    #: several zones); None: any hour.
+    window: str | None = None
+    #: How long after its start an unsent message may still go (seconds or ``2h``); then EXPIRED.
+    validity: str | float | None = None
 
 
 def create_from_file(
@@ -172,6 +223,8 @@ def create_from_table(
     for longer than one batch. ``on_publish`` runs in the transaction that makes it visible."""
     template = _template_for(req.text, table)
     sender = req.sender or table.meta.get("from") or ""
+    window = parse_window(req.window) if req.window else None
+    validity_s = parse_validity_s(req.validity) if req.validity not in (None, "") else None
     now = utcnow()
     start_at = now if req.start_now else start_time_utc(req.at, req.tz, now)
     refuse_past_start(start_at, now, req.start_now_hint)
@@ -185,6 +238,8 @@ def create_from_table(
     def publish(conn: Connection, broadcast_id: int) -> None:
         # Checked again where it counts: the code may have gone while the rows were stored.
         _require_code(conn, ws, sender, req.workspace)
+        if zones:
+            broadcasts_repo.update_broadcast(conn, broadcast_id, zones=sorted(zones))
         if on_publish is not None:
             on_publish(conn, broadcast_id)
 
@@ -199,11 +254,28 @@ def create_from_table(
         "request_dr": req.request_dr,
         "callbacks": list(req.callbacks) or None,
         "owner": req.owner,
+        "send_window": str(window) if window else None,
+        "validity_s": validity_s,
     }
+    zones: set[str] = set()
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
+    if window is not None:
+        drafts = _zoned(drafts, req.tz, zones)
     if req.max_text_bytes is not None:
         drafts = _capped(drafts, req.max_text_bytes)
     return broadcast_view(import_rows(engine, values, drafts, on_publish=publish))
+
+
+def _zoned(
+    items: Iterator[Draft | RowError], fallback: str, zones: set[str]
+) -> Iterator[Draft | RowError]:
+    """Each draft with its recipient's zone (``fallback`` where the number spans several), the
+    zones met collected in ``zones``: a broadcast with a send window judges them at each claim."""
+    for item in items:
+        if isinstance(item, Draft):
+            item = replace(item, tz=recipient_zone(item.recipient, fallback))
+            zones.add(item.tz or fallback)
+        yield item
 
 
 def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft | RowError]:
@@ -231,8 +303,9 @@ def _require_code(conn: Connection, ws: int, sender: str, workspace: str) -> Non
 
 
 def get_broadcast(
-    engine: Engine, broadcast_id: int, workspace: str | None = None
+    engine: Engine, broadcast_id: int, workspace: str | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
+    """The broadcast with live counts; ``now`` (default: the clock) judges its send windows."""
     with engine.connect() as conn:
         ws = None
         if workspace is not None:
@@ -243,8 +316,11 @@ def get_broadcast(
             raise NotFound(f"broadcast {broadcast_id} does not exist")
         counts = broadcasts_repo.status_counts(conn, broadcast_id)
         # Counters derived now, not the poller's last copy: what a user reads is never stale.
-        view = broadcast_view({**row, **derive_counters(counts)})
+        view = broadcast_view({**row, **live_counters(conn, broadcast_id, counts)})
         view.update(retry_view(conn, broadcast_id, lambda at: local_iso(at, row["timezone"])))
+        view.update(
+            window_view(conn, row, now or utcnow(), lambda at: local_iso(at, row["timezone"]))
+        )
         view["counts"] = counts
         return view
 
@@ -271,6 +347,8 @@ def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "createdAt": local_iso(row["created_at"], tz),
         "startedAt": local_iso(row["started_at"], tz),
+        "window": row.get("send_window"),
+        "validity": row.get("validity_s"),
     }
 
 

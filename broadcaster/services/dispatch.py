@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from broadcaster.config import Settings
+from broadcaster.services.send_windows import gate_for
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
 
@@ -37,8 +38,15 @@ def dispatch(
     max_chunks: int,
     now: datetime | None = None,
 ) -> int:
-    """Enqueue up to ``max_chunks`` chunks of unclaimed, uncarried messages; returns how many."""
+    """Enqueue up to ``max_chunks`` chunks of unclaimed, uncarried messages; returns how many.
+
+    Messages whose send window is closed now are left waiting (services/send_windows.py).
+    """
     now = now or utcnow()
+    with engine.connect() as conn:
+        window = gate_for(conn, broadcast_id, now)
+    if window.shut:
+        return 0
     sent = 0
     for _ in range(max_chunks):
         with engine.begin() as conn:
@@ -48,6 +56,7 @@ def dispatch(
                 limit=settings.chunk_size,
                 now=now,
                 stale_before=stale_before(settings, now),
+                closed_zones=window.closed_zones,
             )
         if not ids:
             break

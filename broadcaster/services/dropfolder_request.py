@@ -15,6 +15,8 @@ One vocabulary for all of them (aliases are the seeds' spellings)::
     sheet                                        worksheet of an .xlsx (default: the first)
     workspace                                    workspace (default: "default")
     requestDr   request_dr                       ask the gateway for delivery receipts
+    window      sendWindow                       quiet hours "HH:MM-HH:MM", recipient's local time
+    validity                                     unsent this long after the start: EXPIRED ("2h", 7200)
 
 Layers merge field by field, later ones winning: ``defaults.json`` < the JSON file's own keys <
 the sidecar. A sidecar or payload key that is none of these is refused (a typo such as ``txet``
@@ -48,6 +50,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "sheet": ("sheet",),
     "workspace": ("workspace",),
     "requestDr": ("requestDr", "request_dr"),
+    "window": ("window", "sendWindow"),
+    "validity": ("validity",),
 }
 _CANONICAL = {alias: field for field, names in ALIASES.items() for alias in names}
 #: Keys a seed-004/Messangi payload may carry that say nothing about the broadcast itself.
@@ -89,6 +93,8 @@ def _coerce(field: str, value: Any, where: str) -> Any:
         return None
     if field == "from" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # a numeric short code written as a JSON number
+    if field == "validity" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value  # seconds
     if not isinstance(value, str):
         raise InputError(f"{where}: field {field!r} must be a string, not {type(value).__name__}")
     return normalize_at(value) if field == "at" else value
@@ -175,6 +181,8 @@ def new_broadcast(
         workspace=fields.get("workspace") or workspace,
         request_dr=fields.get("requestDr", True),
         start_now_hint='leave "at" out of the sidecar and defaults.json',
+        window=fields.get("window"),
+        validity=fields.get("validity"),
     )
 
 

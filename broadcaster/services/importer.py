@@ -88,6 +88,7 @@ def _batches(items: Iterable[Draft | RowError], rows: int, now: datetime) -> Ite
                     "created_at": now,
                     "external_id": item.external_id,
                     "client_id": item.client_id,
+                    "tz": item.tz,
                 }
             )
         if len(batch.messages) >= rows or len(batch.errors) >= rows:

@@ -32,9 +32,9 @@ from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider
 from broadcaster.services import control, importer
 from broadcaster.services.client_callbacks import enqueue_status_changes
-from broadcaster.services.counts import derive_counters
 from broadcaster.services.dispatch import TaskQueue, top_up
 from broadcaster.services.receipts import apply_receipt
+from broadcaster.services.send_windows import expire_past_validity, live_counters
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages
@@ -263,7 +263,9 @@ class Recounts:
             return due[1]
         with engine.begin() as conn:
             counts = broadcasts_repo.status_counts(conn, broadcast_id)
-            broadcasts_repo.set_counters(conn, broadcast_id, **derive_counters(counts))
+            broadcasts_repo.set_counters(
+                conn, broadcast_id, **live_counters(conn, broadcast_id, counts)
+            )
         cost_s = time.perf_counter() - started
         if cost_s < self.every_tick_below_s:
             self._due.pop(key, None)
@@ -307,11 +309,13 @@ def reconcile(
 
 
 def expire(engine: Engine, settings: Settings, now: datetime, report: TickReport) -> None:
-    """Messages sent longer ago than their validity with no final receipt become EXPIRED."""
+    """Messages sent longer ago than their validity with no final receipt become EXPIRED, and so
+    do unsent ones of a broadcast whose own validity (``--validity``) has run out."""
     with engine.begin() as conn:
         expired = messages_repo.expire_silent(
             conn, now - timedelta(seconds=settings.validity_s), now
         )
+        expired += expire_past_validity(conn, now)
         _notify(conn, settings, expired, MessageStatus.EXPIRED, now)
         report.expired += len(expired)
 

@@ -31,6 +31,8 @@ class Draft:
     status: MessageStatus  # QUEUE, or SEGMENTS_EXCEEDED when the text is too long
     external_id: str | None = None  # the client's own ids (seed 001), stored and echoed
     client_id: str | None = None
+    #: The recipient's IANA zone, for broadcasts with a send window (quiet hours); else None.
+    tz: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

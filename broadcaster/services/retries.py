@@ -41,8 +41,12 @@ def schedule_retries(
     now: datetime,
     *,
     jitter: random.Random = _JITTER,
+    deadline: datetime | None = None,
 ) -> list[tuple[int, str]]:
     """Requeue each (message id, reason, claim) for later; returns those whose window is spent.
+
+    ``deadline`` (the broadcast's validity end, if it has one) cuts every message's window
+    short: no retry is scheduled after it.
 
     ``claim`` is the message's attempt count when this send claimed it; a message claimed again
     since (its lease ran out, the poller found it absent, another worker took it) is skipped.
@@ -55,14 +59,18 @@ def schedule_retries(
         reason, claim = reasons[state.id]
         if state.attempts != claim:
             continue
+        first = state.retry_since or now
+        window_s = retry_window_s(settings)
+        if deadline is not None:
+            window_s = min(window_s, (deadline - first).total_seconds())
         at = next_retry_at(
             now=now,
-            first_failed_at=state.retry_since or now,
+            first_failed_at=first,
             retries=max(state.attempts - 1, 0),
             jitter=jitter.random(),
             base_s=settings.retry_base_s,
             cap_s=settings.retry_cap_s,
-            window_s=retry_window_s(settings),
+            window_s=window_s,
         )
         if at is None:
             exhausted.append((state.id, _final_reason(state, reason)))

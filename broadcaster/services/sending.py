@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ from broadcaster.services.codes import (
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
 from broadcaster.services.retries import schedule_retries
+from broadcaster.services.send_windows import gate, retry_deadline
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
@@ -59,6 +60,8 @@ class SendContext:
     bucket: TokenBucket
     queue: TaskQueue
     provider_for: Callable[[str], Provider]
+    #: The clock send windows and validity are judged by (naive UTC); tests pass their own.
+    clock: Callable[[], datetime] = utcnow
 
 
 @dataclass
@@ -153,7 +156,9 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
         return outcome
     outcome.failure_streak = route.broadcast["consecutive_failures"] > 0
     with ctx.engine.connect() as conn:
-        pending = messages_repo.queued_segments(conn, ids)
+        pending = messages_repo.queued_segments(
+            conn, ids, gate(route.broadcast, ctx.clock()).closed_zones
+        )
     s = ctx.settings
     provider = ctx.provider_for(route.code.route_key)
     claims: dict[int, int] = {}  # message id -> its attempts at this chunk's claim
@@ -179,7 +184,17 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 continue
             take = _affordable(group, grant.granted)
             pending = pending[len(take) :]
-            claimed = _claim(ctx, broadcast_id, [mid for mid, _ in take], route.code.route_key)
+            window = gate(route.broadcast, ctx.clock())
+            if window.shut:  # every window closed meanwhile, or the validity ran out
+                outcome.stopped = True
+                return outcome
+            claimed = _claim(
+                ctx,
+                broadcast_id,
+                [mid for mid, _ in take],
+                route.code.route_key,
+                window.closed_zones,
+            )
             if not claimed and not _still_running(ctx, broadcast_id):
                 outcome.stopped = True
                 return outcome
@@ -188,7 +203,7 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 flow.launch(_timed(provider, route.code.route_key, _outbound(route, message)))
     finally:
         await flow.close()
-    dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1)
+    dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1, now=ctx.clock())
     return outcome
 
 
@@ -201,7 +216,11 @@ def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: floa
 
 
 def _claim(
-    ctx: SendContext, broadcast_id: int, ids: list[int], route_key: str | None = None
+    ctx: SendContext,
+    broadcast_id: int,
+    ids: list[int],
+    route_key: str | None = None,
+    closed_zones: list[str] | None = None,
 ) -> list[messages_repo.Claimed]:
     """Claim with a lease that counts from when the claim took effect.
 
@@ -216,7 +235,13 @@ def _claim(
     with ctx.engine.begin() as conn:
         asked = utcnow()
         claimed = messages_repo.claim(
-            conn, broadcast_id, ids, now=asked, lease_s=lease_s, route=route_key
+            conn,
+            broadcast_id,
+            ids,
+            now=asked,
+            lease_s=lease_s,
+            route=route_key,
+            closed_zones=closed_zones or (),
         )
         took = utcnow()
         if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
@@ -289,7 +314,9 @@ def _record(
     requeued = 0
     with ctx.engine.begin() as conn:
         if passing:
-            exhausted = schedule_retries(conn, ctx.settings, passing, now)
+            exhausted = schedule_retries(
+                conn, ctx.settings, passing, now, deadline=retry_deadline(route.broadcast)
+            )
             failed += exhausted
             requeued = len(passing) - len(exhausted)
             outcome.retrying += requeued

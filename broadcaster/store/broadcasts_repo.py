@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,4 +176,52 @@ def update_broadcast(conn: Connection, broadcast_id: int, **values: Any) -> None
         sa.update(broadcasts)
         .where(broadcasts.c.id == broadcast_id)
         .values(updated_at=utcnow(), **values)
+    )
+
+
+def past_validity(conn: Connection, now: datetime) -> list[int]:
+    """Started, unfinished broadcasts (RUNNING or SUSPENDED) whose validity has run out by ``now``.
+
+    Few broadcasts are active at once, so the deadline is compared here rather than in SQL,
+    where date arithmetic differs between SQLite and PostgreSQL.
+    """
+    rows = conn.execute(
+        sa.select(broadcasts.c.id, broadcasts.c.started_at, broadcasts.c.validity_s).where(
+            broadcasts.c.status.in_(
+                [BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]
+            ),
+            broadcasts.c.validity_s.is_not(None),
+            broadcasts.c.started_at.is_not(None),
+        )
+    )
+    return [int(i) for i, started, validity in rows if started + timedelta(seconds=validity) <= now]
+
+
+def send_rules(conn: Connection, broadcast_id: int) -> dict[str, Any] | None:
+    """What decides which of a broadcast's messages may go now: window, zones, validity, start."""
+    row = (
+        conn.execute(
+            sa.select(
+                broadcasts.c.send_window,
+                broadcasts.c.zones,
+                broadcasts.c.validity_s,
+                broadcasts.c.started_at,
+            ).where(broadcasts.c.id == broadcast_id)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def expired_unsent_count(conn: Connection, broadcast_id: int) -> int:
+    """EXPIRED messages never sent (no ``sent_at``): the broadcast's validity ran out first."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                messages.c.broadcast_id == broadcast_id,
+                messages.c.status == MessageStatus.EXPIRED.value,
+                messages.c.sent_at.is_(None),
+            )
+        ).scalar_one()
     )

@@ -40,16 +40,31 @@ def _due(now: Any) -> Any:
     return sa.or_(messages.c.retry_at.is_(None), messages.c.retry_at <= now)
 
 
+def _in_window(closed_zones: Sequence[str]) -> Any:
+    """Not to a recipient whose zone's send window is closed now (quiet hours); no zone: open."""
+    if not closed_zones:
+        return sa.true()
+    return sa.or_(messages.c.tz.is_(None), messages.c.tz.not_in(list(closed_zones)))
+
+
 def mark_dispatched(
-    conn: Connection, broadcast_id: int, *, limit: int, now: datetime, stale_before: datetime
+    conn: Connection,
+    broadcast_id: int,
+    *,
+    limit: int,
+    now: datetime,
+    stale_before: datetime,
+    closed_zones: Sequence[str] = (),
 ) -> list[int]:
     """Pick up to ``limit`` QUEUE messages no live chunk carries, stamp them, return their ids.
 
     The stamp is itself a compare-and-set, so two dispatchers never both enqueue one message.
+    Messages to ``closed_zones`` (quiet hours) are left waiting.
     """
     free = sa.and_(
         sa.or_(messages.c.dispatched_at.is_(None), messages.c.dispatched_at < stale_before),
         _due(now),
+        _in_window(closed_zones),
     )
     ids = [
         r[0]
@@ -96,11 +111,19 @@ def restamp(conn: Connection, ids: Sequence[int], at: datetime) -> None:
         )
 
 
-def queued_segments(conn: Connection, ids: Sequence[int]) -> list[tuple[int, int]]:
-    """(id, segments) of the still-QUEUE messages among ``ids`` not waiting for a retry, in order."""
+def queued_segments(
+    conn: Connection, ids: Sequence[int], closed_zones: Sequence[str] = ()
+) -> list[tuple[int, int]]:
+    """(id, segments) of the still-QUEUE messages among ``ids`` not waiting for a retry or for
+    their send window, in order."""
     rows = conn.execute(
         sa.select(messages.c.id, messages.c.segments)
-        .where(messages.c.id.in_(list(ids)), _status == M.QUEUE.value, _due(utcnow()))
+        .where(
+            messages.c.id.in_(list(ids)),
+            _status == M.QUEUE.value,
+            _due(utcnow()),
+            _in_window(closed_zones),
+        )
         .order_by(messages.c.id)
     )
     return [(int(i), int(s)) for i, s in rows]
@@ -133,6 +156,10 @@ _CLAIM = (
         messages.c.segments,
         messages.c.attempts,
     )
+)
+# The same, for a broadcast with quiet hours: not to a recipient whose zone is closed now.
+_CLAIM_IN_WINDOW = _CLAIM.where(
+    sa.or_(messages.c.tz.is_(None), messages.c.tz.not_in(sa.bindparam("closed", expanding=True)))
 )
 # Plain comparisons in the executemany statements: executemany cannot expand an IN list.
 _RECORD_SENT = (
@@ -173,23 +200,26 @@ def claim(
     now: datetime,
     lease_s: float,
     route: str | None = None,
+    closed_zones: Sequence[str] = (),
 ) -> list[Claimed]:
     """QUEUE → DEQUEUED with a lease, only while the broadcast is RUNNING (one statement).
 
     A suspend or stop committed before this runs makes it claim nothing: that is how sending
     chunks see control within one sub-batch. ``route`` (the account or provider about to send
-    them) is recorded so that only that route's receipts apply to them.
+    them) is recorded so that only that route's receipts apply to them. Messages to
+    ``closed_zones`` (their send window is closed now) stay QUEUE.
     """
-    rows = conn.execute(
-        _CLAIM,
-        {
-            "ids": list(ids),
-            "bid": broadcast_id,
-            "lease_until": now + timedelta(seconds=lease_s),
-            "now": now,
-            "route": route,
-        },
-    )
+    params: dict[str, Any] = {
+        "ids": list(ids),
+        "bid": broadcast_id,
+        "lease_until": now + timedelta(seconds=lease_s),
+        "now": now,
+        "route": route,
+    }
+    if closed_zones:
+        rows = conn.execute(_CLAIM_IN_WINDOW, {**params, "closed": list(closed_zones)})
+    else:
+        rows = conn.execute(_CLAIM, params)
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
@@ -279,6 +309,41 @@ def retry_summary(conn: Connection, broadcast_id: int) -> tuple[int, datetime | 
         )
     ).one()
     return int(count), first
+
+
+def waiting_by_zone(
+    conn: Connection, broadcast_id: int, closed_zones: Sequence[str]
+) -> dict[str, int]:
+    """QUEUE messages per zone among ``closed_zones``: those waiting for their send window."""
+    if not closed_zones:
+        return {}
+    rows = conn.execute(
+        sa.select(messages.c.tz, sa.func.count())
+        .where(
+            messages.c.broadcast_id == broadcast_id,
+            messages.c.status == M.QUEUE.value,
+            messages.c.tz.in_(list(closed_zones)),
+        )
+        .group_by(messages.c.tz)
+    )
+    return {str(tz): int(n) for tz, n in rows}
+
+
+def expire_unsent(
+    conn: Connection, broadcast_id: int, now: datetime, reason: str
+) -> list[tuple[int, int]]:
+    """Every QUEUE message of a broadcast whose validity has passed: EXPIRED, never sent.
+
+    DEQUEUED ones are in flight (their answer decides them). Returns (message id, broadcast id)
+    of each, for the client callbacks.
+    """
+    rows = conn.execute(
+        sa.update(messages)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value)
+        .values(status=M.EXPIRED.value, updated_at=now, dispatched_at=None, error=reason[:300])
+        .returning(messages.c.id)
+    )
+    return [(int(r[0]), broadcast_id) for r in rows]
 
 
 def release(conn: Connection, ids: Sequence[int], now: datetime) -> int:

@@ -100,6 +100,11 @@ broadcasts = sa.Table(
     sa.Column("callbacks", sa.JSON, nullable=True),  # client URLs for status changes
     sa.Column("status_reason", sa.String(300), nullable=True),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    # Migration 0010: quiet hours (HH:MM-HH:MM in each recipient's local time) with the distinct
+    # zones of its messages, and the validity (s from the start) past which unsent ones EXPIRE.
+    sa.Column("send_window", sa.String(11), nullable=True),
+    sa.Column("validity_s", sa.Float, nullable=True),
+    sa.Column("zones", sa.JSON, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("started_at", sa.DateTime, nullable=True),
     sa.Column("ended_at", sa.DateTime, nullable=True),
@@ -132,6 +137,8 @@ messages = sa.Table(
     # retry_at; retry_since (its first such failure) starts its retry window.
     sa.Column("retry_at", sa.DateTime, nullable=True),
     sa.Column("retry_since", sa.DateTime, nullable=True),
+    # Migration 0010: the recipient's IANA zone, set at import for broadcasts with a send window.
+    sa.Column("tz", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=True),
