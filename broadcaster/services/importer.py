@@ -197,7 +197,7 @@ def store_in(
     """Store rows of an already visible broadcast inside the caller's transaction (an edit of
     one that has not started, whose row the caller holds); the status and counters it gets."""
     staged = _Staged(engine, {}, None)
-    for batch in _batches(items, INSERT_BATCH_ROWS, utcnow()):
+    for batch in _batches(items, INSERT_BATCH_ROWS):
         staged._insert(conn, broadcast_id, batch)
     return _outcome(staged.tally, utcnow())
 
