@@ -53,12 +53,17 @@ SWEEP_BROADCASTS = 20
 SWEEP_BATCHES = 50
 
 
+#: Each message status as the plain string stored (an enum's ``.value`` costs per row).
+_STATUS_TEXT = {status: status.value for status in MessageStatus}
+
+
 @dataclass
 class _Batch:
-    """Rows of one transaction, prepared before it opens (broadcast id filled in at insert)."""
+    """Rows of one transaction, prepared before it opens, as the tuples the store takes
+    (``broadcasts_repo.MESSAGE_ROW_COLUMNS`` / ``ERROR_ROW_COLUMNS``): no dict per row."""
 
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+    errors: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,30 +75,36 @@ class _Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def _batches(items: Iterable[Draft | RowError], rows: int, now: datetime) -> Iterator[_Batch]:
+def _batches(items: Iterable[Draft | RowError], rows: int) -> Iterator[_Batch]:
     """Drafts and row errors in batches of at most ``rows`` each; at least one (maybe empty)."""
     batch = _Batch()
+    messages, errors = batch.messages, batch.errors
+    status_text = _STATUS_TEXT
     for item in items:
-        if isinstance(item, RowError):
-            batch.errors.append({"line": item.line, "value": item.value, "reason": item.reason})
+        if type(item) is RowError:
+            errors.append((item.line, item.value, item.reason))
+            if len(errors) < rows:
+                continue
         else:
-            batch.messages.append(
-                {
-                    "line": item.line,
-                    "recipient": item.recipient,
-                    "text": item.text,
-                    "encoding": item.encoding,
-                    "segments": item.segments,
-                    "status": item.status.value,
-                    "created_at": now,
-                    "external_id": item.external_id,
-                    "client_id": item.client_id,
-                    "tz": item.tz,
-                }
+            assert isinstance(item, Draft)
+            messages.append(
+                (
+                    item.line,
+                    item.recipient,
+                    item.text,
+                    item.encoding,
+                    item.segments,
+                    status_text[item.status],
+                    item.external_id,
+                    item.client_id,
+                    item.tz,
+                )
             )
-        if len(batch.messages) >= rows or len(batch.errors) >= rows:
-            yield batch
-            batch = _Batch()
+            if len(messages) < rows:
+                continue
+        yield batch
+        batch = _Batch()
+        messages, errors = batch.messages, batch.errors
     yield batch
 
 
@@ -116,6 +127,7 @@ class _Staged:
         self.on_publish = on_publish
         self.broadcast_id: int | None = None  # set once its first transaction committed
         self.tally = _Tally()
+        self.created_at = utcnow()  # every message of one import carries the same
 
     def store(self, batch: _Batch, last: bool) -> dict[str, Any] | None:
         """One transaction: the batch, and on the last one the publication; the row if published."""
@@ -138,20 +150,18 @@ class _Staged:
 
     def _insert(self, conn: Connection, bid: int, batch: _Batch) -> None:
         tally = self.tally
-        for m in batch.messages:
-            m["broadcast_id"] = bid
-        kept = broadcasts_repo.insert_messages(conn, batch.messages)
+        duplicates = broadcasts_repo.store_messages(conn, bid, self.created_at, batch.messages)
         errors = batch.errors
         tally.invalid += len(errors)
-        for m in batch.messages:
-            if m["line"] in kept:
-                tally.counts[m["status"]] += 1
-            else:  # the unique index said: this recipient is already in the broadcast
-                tally.duplicates += 1
-                errors.append({"line": m["line"], "value": m["recipient"], "reason": DUPLICATE})
-        for e in errors:
-            e["broadcast_id"] = bid
-        broadcasts_repo.insert_row_errors(conn, errors)
+        tally.counts.update(m[5] for m in batch.messages)
+        if duplicates:  # the unique index said: this recipient is already in the broadcast
+            by_line = {m[0]: m for m in batch.messages}
+            for line in duplicates:
+                m = by_line[line]
+                tally.counts[m[5]] -= 1
+                errors.append((line, m[1], DUPLICATE))
+            tally.duplicates += len(duplicates)
+        broadcasts_repo.store_row_errors(conn, bid, errors)
 
     def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
         status, values = _outcome(self.tally, now)
@@ -188,7 +198,7 @@ def store_in(
     """Store rows of an already visible broadcast inside the caller's transaction (an edit of
     one that has not started, whose row the caller holds); the status and counters it gets."""
     staged = _Staged(engine, {}, None)
-    for batch in _batches(items, INSERT_BATCH_ROWS, utcnow()):
+    for batch in _batches(items, INSERT_BATCH_ROWS):
         staged._insert(conn, broadcast_id, batch)
     return _outcome(staged.tally, utcnow())
 
@@ -210,7 +220,7 @@ def import_rows(
     staged = _Staged(engine, values, on_publish)
     row: dict[str, Any] | None = None
     try:
-        for batch, last in _with_last(_batches(items, batch_rows, utcnow())):
+        for batch, last in _with_last(_batches(items, batch_rows)):
             row = staged.store(batch, last)
         assert row is not None  # the last batch published it
         return row

@@ -13,7 +13,7 @@ from broadcaster.constants import MAX_PARAM_CHARS, MAX_SENDABLE_CHARS
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.segments import SegmentInfo, measure, measure_truncated
 from broadcaster.domain.states import MessageStatus
-from broadcaster.domain.templates import Template
+from broadcaster.domain.templates import Placeholder, Template
 from broadcaster.ingest import RecipientRow, RowProblem
 
 MAX_VALUE_CHARS = 200
@@ -90,6 +90,57 @@ def render_draft(
     return rendered.text, measure_truncated(rendered.text, rendered.characters)
 
 
+@dataclass(frozen=True, slots=True)
+class _FastRender:
+    """A template compiled against one file's columns: ``str.format`` over the row's params.
+
+    Every placeholder, named or positional, becomes an index into ``params`` (a name through the
+    header, as the slow path resolves it), so a row whose values are all present, non-empty and
+    within bounds renders in one C call; any other row takes the slow path, which words the error.
+    """
+
+    #: ``str.format`` pattern with positional fields only (literal braces doubled).
+    pattern: str
+    #: Distinct params indexes the template reads.
+    needed: tuple[int, ...]
+
+
+def _fast_render(template: Template, index: dict[str, int]) -> _FastRender | None:
+    """The template as a format pattern over params; None when a name has no column."""
+    pieces: list[str] = []
+    needed: dict[int, None] = {}
+    for part in template.parts:
+        if isinstance(part, str):
+            pieces.append(part.replace("{", "{{").replace("}", "}}"))
+            continue
+        at = _slot_index(part, index)
+        if at is None:
+            return None
+        needed[at] = None
+        pieces.append(f"{{{at}}}")
+    return _FastRender("".join(pieces), tuple(needed))
+
+
+def _slot_index(slot: Placeholder, index: dict[str, int]) -> int | None:
+    """Which params value fills ``slot``: its position, or its header's column."""
+    if slot.index is not None:
+        return slot.index
+    return index.get(slot.key) if slot.key is not None else None
+
+
+def _render_fast(fast: _FastRender, params: tuple[str, ...]) -> str | None:
+    """The text of a row every value of which is present, non-empty and short; else None."""
+    count = len(params)
+    for at in fast.needed:
+        if at >= count:
+            return None
+        value = params[at]
+        if not value or len(value) > MAX_PARAM_CHARS:
+            return None
+    text = fast.pattern.format(*params)
+    return text if len(text) <= MAX_SENDABLE_CHARS else None
+
+
 def build_drafts(
     rows: Iterable[RecipientRow | RowProblem],
     template: Template | None,
@@ -99,6 +150,7 @@ def build_drafts(
     """One Draft or RowError per row, in file order. No template (a dry run): numbers only."""
     index = column_lookup(columns)
     wants_names = bool(template and template.names)
+    fast = _fast_render(template, index) if template is not None else None
     for row in rows:
         if isinstance(row, RowProblem):
             yield RowError(row.line, row.value[:MAX_VALUE_CHARS], row.reason)
@@ -110,6 +162,20 @@ def build_drafts(
             continue
         if template is None:
             yield Draft(row.line, phone.e164 or "", "", "GSM-7", 0, MessageStatus.QUEUE)
+            continue
+        text = _render_fast(fast, row.params) if fast is not None else None
+        if text is not None:  # the common row: same text and cost the slow path computes
+            info = measure(text)
+            yield Draft(
+                row.line,
+                phone.e164 or "",
+                text,
+                info.encoding,
+                info.segments,
+                MessageStatus.SEGMENTS_EXCEEDED if info.exceeded else MessageStatus.QUEUE,
+                row.external_id,
+                row.client_id,
+            )
             continue
         named = (
             {n: row.params[i] for n, i in index.items() if i < len(row.params)}
