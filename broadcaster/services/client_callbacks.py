@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import netguard
 from broadcaster.config import Settings
@@ -39,7 +38,7 @@ from broadcaster.errors import InputError
 from broadcaster.logsafe import printable
 from broadcaster.store import callbacks_repo
 from broadcaster.store.callbacks_repo import Claimed, Outcome
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, utcnow
 
 log = logging.getLogger(__name__)
 

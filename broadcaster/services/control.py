@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastAction, BroadcastStatus, broadcast_transition
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, messages_repo
-from broadcaster.store.db import utcnow
-from broadcaster.store.models import broadcasts, messages, row_errors
+from broadcaster.store.db import Connection, Engine, utcnow
 
 
 def _current(conn: Connection, broadcast_id: int, workspace_id: int | None) -> dict[str, Any]:
@@ -89,11 +85,7 @@ def resume(
     """
     with engine.begin() as conn:
         # Messages stamped by chunks that ended on the suspend are free to carry again.
-        conn.execute(
-            sa.update(messages)
-            .where(messages.c.broadcast_id == broadcast_id, messages.c.status == "QUEUE")
-            .values(dispatched_at=None)
-        )
+        messages_repo.undispatch_queued(conn, broadcast_id)
         # Suspended before its start time: it waits for that time again instead of sending now.
         current = _current(conn, broadcast_id, workspace_id)
         action = (
@@ -130,11 +122,7 @@ def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -
     """Remove a broadcast with its messages and row errors; a RUNNING one must be stopped first."""
     with engine.begin() as conn:
         transition(conn, broadcast_id, BroadcastAction.DELETE, workspace_id)
-        removed = conn.execute(
-            sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)
-        ).rowcount
-        conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
-        conn.execute(sa.delete(broadcasts).where(broadcasts.c.id == broadcast_id))
+        removed = broadcasts_repo.delete_with_messages(conn, broadcast_id)
     return {
         "id": broadcast_id,
         "status": BroadcastStatus.DELETED.value,

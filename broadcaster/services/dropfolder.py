@@ -51,9 +51,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy.exc
-from sqlalchemy.engine import Connection, Engine
-
 from broadcaster.config import Settings
 from broadcaster.errors import BroadcasterError, FileRejected, ImportAbandoned, InputError
 from broadcaster.ingest import open_recipients
@@ -80,18 +77,15 @@ from broadcaster.services.dropfolder_request import (
     read_fields_file,
 )
 from broadcaster.services.importer import PublishHook
-from broadcaster.store import broadcasts_repo, codes_repo
+from broadcaster.store import broadcasts_repo, codes_repo, db
+from broadcaster.store.db import Connection, Engine
 
 log = logging.getLogger(__name__)
 
 #: Row errors copied into a result file; the rest are in the database (``broadcast errors``).
 ROW_ERRORS_SHOWN = 50
 #: Database errors that say "try again later", not "this file is bad".
-TRANSIENT_DB_ERRORS = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.IntegrityError,
-)
+TRANSIENT_DB_ERRORS = db.TRANSIENT_DB_ERRORS
 
 
 class EventKind(StrEnum):

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.errors import NotFound
 from broadcaster.services.broadcasts import broadcast_view
 from broadcaster.store import queries_repo
+from broadcaster.store.db import Engine
 
 #: Rows per SQL page while streaming a report.
 REPORT_PAGE_ROWS = 5_000

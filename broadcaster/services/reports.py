@@ -30,9 +30,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.services import queries
+from broadcaster.store.db import Engine
 
 #: Header of the results (one row per message), in the order of queries_repo.REPORT_COLUMNS.
 HEADER = (

@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from broadcaster.config import Settings
 from broadcaster.domain.retry import next_retry_at
 from broadcaster.store import messages_repo
+from broadcaster.store.db import Connection
 
 #: One jitter source for the process.
 _JITTER = random.Random()

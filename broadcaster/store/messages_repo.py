@@ -382,6 +382,24 @@ def extend_lease(conn: Connection, ids: Sequence[int], until: datetime) -> None:
         )
 
 
+def undispatch_queued(conn: Connection, broadcast_id: int) -> None:
+    """Free a broadcast's QUEUE messages from the chunks that carried them (they ended)."""
+    conn.execute(
+        sa.update(messages)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value)
+        .values(dispatched_at=None)
+    )
+
+
+def only_message_id(conn: Connection, broadcast_id: int) -> int:
+    """The id of a one-message broadcast's message."""
+    return int(
+        conn.execute(
+            sa.select(messages.c.id).where(messages.c.broadcast_id == broadcast_id)
+        ).scalar_one()
+    )
+
+
 def cancel_unsent(conn: Connection, broadcast_id: int, now: datetime) -> int:
     """A stopped broadcast: every QUEUE message ends CANCELLED (DEQUEUED ones are in flight)."""
     return conn.execute(
