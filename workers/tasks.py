@@ -117,7 +117,7 @@ def create_broadcast_from_file(
     workspace: str = "default",
 ) -> dict[str, Any]:
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
-    from broadcaster.services.dropfolder_ledger import create_for_task
+    from broadcaster.services.ledger import create_for_task
 
     req = NewBroadcast(
         sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace
@@ -137,8 +137,8 @@ def create_broadcast_from_file(
 def create_broadcast_from_json(
     self: Any, payload: dict[str, Any], workspace: str = "default"
 ) -> dict[str, Any]:
-    from broadcaster.services.dropfolder_ledger import create_for_task
-    from broadcaster.services.dropfolder_request import create_from_payload
+    from broadcaster.services.ledger import create_for_task
+    from broadcaster.services.requests import create_from_payload
 
     engine = _engine()
     return create_for_task(
