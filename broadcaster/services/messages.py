@@ -6,6 +6,7 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.phones import normalize_phone
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -87,8 +88,7 @@ def message_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+_iso = utc_iso
 
 
 def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> dict[str, Any]:

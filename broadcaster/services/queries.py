@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.errors import NotFound
 from broadcaster.services.broadcasts import broadcast_view
 from broadcaster.store import queries_repo
@@ -28,8 +29,7 @@ class Page:
     next_after: tuple[int, ...] | None
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+_iso = utc_iso
 
 
 def require_broadcast(engine: Engine, broadcast_id: int, workspace_id: int) -> dict[str, Any]:
