@@ -14,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import STAGING_STATES, BroadcastStatus, MessageStatus
+from broadcaster.constants import ERROR_TEXT_CHARS
+from broadcaster.domain.states import (
+    IN_NETWORK_STATES,
+    STAGING_STATES,
+    BroadcastStatus,
+    MessageStatus,
+)
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
@@ -22,6 +28,8 @@ from broadcaster.store.sql import not_for_index
 M = MessageStatus
 #: Status as a filter on rows found by id: never the index to find them by (see NotForIndex).
 _status = not_for_index(messages.c.status)
+#: The gateway has these; receipts may still move them (sorted: the SQL text stays the same).
+_IN_NETWORK = sorted(s.value for s in IN_NETWORK_STATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +241,8 @@ def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: dat
     """DEQUEUED → ERROR with the reason."""
     if results:
         conn.execute(
-            _RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results]
+            _RECORD_FAILED,
+            [{"mid": mid, "err": err[:ERROR_TEXT_CHARS], "now": now} for mid, err in results],
         )
 
 
@@ -293,7 +302,7 @@ def requeue_for_retry(
         conn.execute(
             _REQUEUE,
             [
-                {"mid": m, "claim": n, "at": at, "err": err[:300], "now": now}
+                {"mid": m, "claim": n, "at": at, "err": err[:ERROR_TEXT_CHARS], "now": now}
                 for m, n, at, err in rows
             ],
         )
@@ -419,7 +428,7 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
         # lease_until IS NULL changes no answer (writing sent_at always clears the lease) and lets
         # the (status, lease_until, sent_at) index seek the old ones instead of reading every row.
         .where(
-            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+            messages.c.status.in_(_IN_NETWORK),
             messages.c.lease_until.is_(None),
             messages.c.sent_at < sent_before,
             # a broadcast sent with requestDR false asked for no receipt: its silence is normal
@@ -548,7 +557,7 @@ def in_network_gateway_ids(conn: Connection, broadcast_id: int, *, limit: int) -
         .where(
             messages.c.broadcast_id == broadcast_id,
             messages.c.gateway_id.is_not(None),
-            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+            messages.c.status.in_(_IN_NETWORK),
         )
         .limit(limit)
     )
@@ -565,7 +574,10 @@ def record_refused(
     if results:
         conn.execute(
             _RECORD_REFUSED,
-            [{"mid": mid, "st": st, "err": err[:300], "now": now} for mid, st, err in results],
+            [
+                {"mid": mid, "st": st, "err": err[:ERROR_TEXT_CHARS], "now": now}
+                for mid, st, err in results
+            ],
         )
 
 
