@@ -21,6 +21,7 @@ from broadcaster.cli import (
     safe,
     settings,
 )
+from broadcaster.domain.wire import message_out
 
 SAMPLE = Path(__file__).parent / "samples" / "recipients.csv"
 SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
@@ -205,7 +206,8 @@ def send(
         from broadcaster.services.messages import get_message
 
         result = get_message(engine(), result["id"])
-    emit(result, as_json, kv_table)
+    # --json uses the HTTP API's names (broadcastId, receipts' receivedAt), as GET /v1/messages/ID.
+    emit(message_out(result), as_json, kv_table)
 
 
 COMMANDS = (api, simulator, dev, demo, send)

@@ -42,6 +42,7 @@ from broadcaster.api.streaming import WorkspaceSlots, stream_pieces
 from broadcaster.api.uploads import receive_upload
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import FileRejected
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services import control, queries, reports
@@ -234,19 +235,13 @@ async def stop(request: web.Request) -> web.Response:
     await _reason(request)
     result = await blocking(request, control.stop, ctx.engine, bid, key.workspace_id)
     view = await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
-    return web.json_response({**view, "cancelled": result["cancelled"]})
+    return web.json_response({**view, "cancelled": result.cancelled})
 
 
 async def delete(request: web.Request) -> web.Response:
     ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
     result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
-    return web.json_response(
-        {
-            "id": result["id"],
-            "status": result["status"],
-            "messagesRemoved": result["messages_removed"],
-        }
-    )
+    return web.json_response(to_wire(result))
 
 
 async def list_messages(request: web.Request) -> web.Response:

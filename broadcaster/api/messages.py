@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from broadcaster.api.bodies import Fields, client_ids, path_id, read_json, recipient_rows
@@ -13,6 +11,7 @@ from broadcaster.api.state import blocking, principal, state
 from broadcaster.domain.phones import PhoneRefusal
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
+from broadcaster.domain.wire import message_out
 from broadcaster.ingest import RecipientTable
 from broadcaster.services import queries
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -20,25 +19,6 @@ from broadcaster.services.messages import get_message, send_one
 
 #: Row-error reasons that mean "the number is bad" (the batch answer's ``invalidNumber``).
 NUMBER_REASONS = frozenset(r.value for r in PhoneRefusal)
-
-
-def _iso_keys(receipt: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": receipt["status"],
-        "applied": receipt["applied"],
-        "provider": receipt["provider"],
-        "reportedAt": receipt["reported_at"],
-        "receivedAt": receipt["received_at"],
-    }
-
-
-def message_out(view: dict[str, Any]) -> dict[str, Any]:
-    """A message in the API's camelCase, with its receipt history."""
-    out = {
-        ("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"
-    }
-    out["receipts"] = [_iso_keys(r) for r in view.get("receipts", [])]
-    return out
 
 
 async def send_message(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ compare-and-set against the transition table; losing a race is an ``InvalidTrans
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from broadcaster.config import Settings
@@ -15,6 +16,24 @@ from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.db import Connection, Engine, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What a stop did: the broadcast's new status and how many unsent messages it cancelled."""
+
+    id: int
+    status: str
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete removed."""
+
+    id: int
+    status: str
+    messages_removed: int
 
 
 def _current(conn: Connection, broadcast_id: int, workspace_id: int | None) -> dict[str, Any]:
@@ -102,7 +121,7 @@ def resume(
     return status.value
 
 
-def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> Stopped:
     """Final: unsent messages end CANCELLED in the same transaction as the status change."""
     now = utcnow()
     with engine.begin() as conn:
@@ -115,16 +134,12 @@ def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> 
             status_reason="stopped by operator",
         )
         cancelled = messages_repo.cancel_unsent(conn, broadcast_id, now)
-    return {"id": broadcast_id, "status": status.value, "cancelled": cancelled}
+    return Stopped(id=broadcast_id, status=status.value, cancelled=cancelled)
 
 
-def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> Deleted:
     """Remove a broadcast with its messages and row errors; a RUNNING one must be stopped first."""
     with engine.begin() as conn:
         transition(conn, broadcast_id, BroadcastAction.DELETE, workspace_id)
         removed = broadcasts_repo.delete_with_messages(conn, broadcast_id)
-    return {
-        "id": broadcast_id,
-        "status": BroadcastStatus.DELETED.value,
-        "messages_removed": removed,
-    }
+    return Deleted(id=broadcast_id, status=BroadcastStatus.DELETED.value, messages_removed=removed)
