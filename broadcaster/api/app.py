@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy.engine import Engine
 
+from broadcaster.api.context import CTX, ApiContext
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.signatures import NonceStore
 from broadcaster.config import Settings
-from broadcaster.providers.base import Provider
 from broadcaster.services.dispatch import TaskQueue
 from broadcaster.store.db import engine_for, upgrade
-
-
-@dataclass
-class ApiContext:
-    settings: Settings
-    engine: Engine
-    #: Where resumed/started broadcasts' chunks go; Celery in production (set by ``run_api``).
-    queue: TaskQueue | None = None
-    providers: dict[str, Provider] = field(default_factory=dict)
-
-    def provider_for(self, name: str) -> Provider:
-        from broadcaster.providers.registry import build_named_provider
-
-        if name not in self.providers:
-            self.providers[name] = build_named_provider(self.settings, name)
-        return self.providers[name]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -56,7 +38,7 @@ def create_app(
         upgrade(settings.database_url)
     app = web.Application(client_max_size=settings.max_file_bytes, middlewares=v1.MIDDLEWARES)
     ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url), queue=queue)
-    app["ctx"] = ctx
+    app[CTX] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
     dashboard.add_routes(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broadcaster.api.bodies import Fields, client_ids, path_id, read_json, recipient_rows
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
@@ -22,7 +23,7 @@ NUMBER_REASONS = frozenset(r.value for r in PhoneRefusal)
 
 
 async def send_message(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     f = Fields(await read_json(request))
     sender = f.text("from", required=True, max_chars=SENDER_CHARS)
     to = f.text("to", required=True, max_chars=64)
@@ -69,7 +70,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 async def send_batch(request: web.Request) -> web.Response:
-    ctx, key, limits = request.app["ctx"], principal(request), state(request).limits
+    ctx, key, limits = request.app[CTX], principal(request), state(request).limits
     f = Fields(await read_json(request))
     sender = f.text("from", required=True, max_chars=SENDER_CHARS)
     text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
@@ -115,7 +116,7 @@ async def send_batch(request: web.Request) -> web.Response:
 
 
 async def read_message(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     view = await blocking(
         request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id
     )

@@ -8,6 +8,7 @@ from dataclasses import fields
 import pytest
 from pydantic import ValidationError
 
+from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.config import Settings
 
@@ -16,7 +17,7 @@ async def test_rate_limit_set_from_the_environment_holds_in_a_running_app(make_a
     monkeypatch.setenv("BROADCASTER_API_RATE_PER_S", "0.01")
     monkeypatch.setenv("BROADCASTER_API_RATE_BURST", "2")
     api = await make_api(limits=None)  # the app reads its limits from the settings
-    assert api.client.app["ctx"].settings.api_rate_burst == 2
+    assert api.client.app[CTX].settings.api_rate_burst == 2
     statuses = [(await api.call("GET", "/v1/codes")).status for _ in range(3)]
     assert statuses == [200, 200, 429]
 
