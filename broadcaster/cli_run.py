@@ -38,7 +38,9 @@ def api(host: str, port: int) -> None:
     from broadcaster.cli_workers import refuse_default_secrets
 
     refuse_default_secrets()
-    run_api(settings(), host=host, port=port)
+    from workers.tasks import QUEUE  # the command line composes: the API enqueues through Celery
+
+    run_api(settings(), QUEUE, host=host, port=port)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -57,9 +57,12 @@ def create_app(
     return app
 
 
-def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+def run_api(
+    settings: Settings, queue: TaskQueue, host: str = "127.0.0.1", port: int = 8080
+) -> None:
     """Serve until interrupted. The port is bound first: a busy one raises ``PortBusy`` before
-    any work; once serving, one line says where."""
+    any work; once serving, one line says where. ``queue`` is the caller's (the CLI hands it
+    Celery's): the API never imports the workers."""
     from broadcaster import listen
 
     sock = listen.bind(host, port)
@@ -69,11 +72,9 @@ def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> No
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    from workers.tasks import QUEUE  # the composition root: the API enqueues through Celery
-
     where = listen.url(host, port)
     web.run_app(
-        create_app(settings, queue=QUEUE),
+        create_app(settings, queue=queue),
         sock=sock,
         print=lambda _: print(f"broadcaster API listening on {where}", flush=True),
     )
