@@ -67,7 +67,7 @@ async def receive_receipt(request: web.Request) -> web.Response:
 
 
 async def _start_groups(app: web.Application) -> None:
-    ctx = app["ctx"]
+    ctx = app[CTX]
     apply = functools.partial(
         apply_receipts,
         ctx.engine,
