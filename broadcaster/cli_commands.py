@@ -20,6 +20,7 @@ from broadcaster.cli import (
     safe,
     settings,
 )
+from broadcaster.domain.wire import to_wire
 
 
 @click.group()
@@ -234,7 +235,8 @@ def _control(action: str, broadcast_id: int, as_json: bool) -> None:
     elif action == "suspend":
         result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id)}
     else:
-        result = getattr(control, action)(eng, broadcast_id)
+        # --json uses the HTTP API's names (messagesRemoved), like every other output.
+        result = to_wire(getattr(control, action)(eng, broadcast_id))
     emit(result, as_json, kv_table)
 
 

@@ -21,6 +21,7 @@ from broadcaster.cli import (
     safe,
     settings,
 )
+from broadcaster.domain.wire import message_out
 
 SAMPLE = Path(__file__).parent / "samples" / "recipients.csv"
 SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
@@ -37,7 +38,9 @@ def api(host: str, port: int) -> None:
     from broadcaster.cli_workers import refuse_default_secrets
 
     refuse_default_secrets()
-    run_api(settings(), host=host, port=port)
+    from workers.tasks import QUEUE  # the command line composes: the API enqueues through Celery
+
+    run_api(settings(), QUEUE, host=host, port=port)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -205,7 +208,8 @@ def send(
         from broadcaster.services.messages import get_message
 
         result = get_message(engine(), result["id"])
-    emit(result, as_json, kv_table)
+    # --json uses the HTTP API's names (broadcastId, receipts' receivedAt), as GET /v1/messages/ID.
+    emit(message_out(result), as_json, kv_table)
 
 
 COMMANDS = (api, simulator, dev, demo, send)

@@ -18,6 +18,9 @@ from broadcaster.domain.retry import RETRY_BASE_S, RETRY_CAP_S, RETRY_WINDOW_S
 #: A rate in messages (segments) per second: a rate far below MIN_MPS makes waits that overflow
 #: dates and timers (``1e-300`` made every re-dispatch raise OverflowError).
 Rate = Annotated[float, Field(ge=MIN_MPS, le=MAX_MPS)]
+#: A count or size that must be at least 1.
+Positive = Annotated[int, Field(gt=0)]
+MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -88,8 +91,35 @@ class Settings(BaseSettings):
     short_code_mps: Rate = 30.0
     alphanumeric_mps: Rate = 10.0
 
+    #: HTTP API limits, ``BROADCASTER_API_<NAME>`` (each is documented on ``ApiLimits`` in
+    #: broadcaster/api/limits.py, which reads every ``api_<name>`` field here).
+    #: Largest JSON request body, bytes.
+    api_json_max_bytes: Positive = 16 * MIB
+    #: Largest uploaded recipient file, bytes (0: ``max_file_bytes``).
+    api_upload_max_bytes: int = Field(default=0, ge=0)
+    #: Largest text field of a multipart upload, bytes.
+    api_form_field_max_bytes: Positive = 64 * 1024
+    #: Most recipients in one ``POST /v1/messages/batch``.
+    api_batch_max_recipients: Positive = 10_000
     #: Most bytes of rendered message text one ``POST /v1/messages/batch`` may store.
-    api_batch_max_text_bytes: int = 16 * 1024 * 1024
+    api_batch_max_text_bytes: int = 16 * MIB
+    #: Requests per second each API key may make on average, and its burst.
+    api_rate_per_s: float = Field(default=50.0, gt=0)
+    api_rate_burst: Positive = 100
+    #: A signed request's X-Timestamp may be this far from the server's clock, seconds.
+    api_signature_window_s: Positive = 300
+    #: Default and largest page size of list endpoints.
+    api_page_default: Positive = 50
+    api_page_max: Positive = 1_000
+    #: Keys of this workspace may read ``GET /metrics``.
+    api_metrics_workspace: str = "ops"
+    #: Threads for database calls, and threads that make report pieces.
+    api_db_threads: Positive = 8
+    api_report_threads: Positive = 2
+    #: Reports one workspace may stream at once (per API process).
+    api_report_per_workspace: Positive = 2
+    #: A report download whose client reads nothing for this long is dropped, seconds.
+    api_report_write_timeout_s: float = Field(default=30.0, gt=0)
 
     #: An import stores its rows in batches, hidden until published; one whose last batch is
     #: older than this was abandoned (its process died), and the poller removes what it stored.

@@ -7,6 +7,12 @@ BUCKET_CODE_PREFIX = "broadcaster:bucket:code:"
 #: Redis key prefix of the token bucket per provider account.
 BUCKET_ACCOUNT_PREFIX = "broadcaster:bucket:account:"
 
+#: Redis of a process whose ``BROADCASTER_REDIS_URL`` is unset (Celery broker, token buckets).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+#: Characters of an error text stored with a message or a callback delivery (longer is cut).
+ERROR_TEXT_CHARS = 300
+
 #: Redis key prefix of remembered signed-request nonces (``nonce:<key prefix>:<nonce>``).
 NONCE_KEY_PREFIX = "broadcaster:nonce:"
 

@@ -6,6 +6,7 @@ from celery import Celery
 from kombu import Queue
 
 from broadcaster.config import get_settings
+from broadcaster.constants import DEFAULT_REDIS_URL
 
 #: Chunk tasks carry hundreds of sends and may run for seconds; a worker should hold no more
 #: than the one it is running, or a killed worker takes a queue of others down with it.
@@ -30,7 +31,7 @@ RESULT_EXPIRES_S = 3600
 
 def make_app() -> Celery:
     settings = get_settings()
-    broker = settings.redis_url or "redis://127.0.0.1:6379/0"
+    broker = settings.redis_url or DEFAULT_REDIS_URL
     app = Celery("broadcaster", broker=broker, include=["workers.tasks"])
     app.conf.update(
         task_queues=[Queue(q) for q in QUEUES],

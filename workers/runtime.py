@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from broadcaster.config import Settings, get_settings
+from broadcaster.constants import DEFAULT_REDIS_URL
 from broadcaster.providers.base import Provider
 from broadcaster.services.sending import SendContext
 from broadcaster.store.db import engine_for
@@ -56,7 +57,7 @@ def context(queue: Any) -> SendContext:
 
         settings: Settings = get_settings()
         loop()
-        client = aioredis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+        client = aioredis.Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
         _context = SendContext(
             settings=settings,
             engine=engine_for(settings.database_url),

@@ -7,6 +7,7 @@ Admin scripts call the control tasks by name, e.g.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
@@ -81,12 +82,14 @@ def resume_broadcast(broadcast_id: int) -> str:
 
 @app.task(name="workers.tasks.stop_broadcast")
 def stop_broadcast(broadcast_id: int) -> dict[str, Any]:
-    return control.stop(_engine(), broadcast_id)
+    # The task's result keeps its names (id, status, cancelled): admin scripts read them.
+    return asdict(control.stop(_engine(), broadcast_id))
 
 
 @app.task(name="workers.tasks.delete_broadcast")
 def delete_broadcast(broadcast_id: int) -> dict[str, Any]:
-    return control.delete(_engine(), broadcast_id)
+    # The task's result keeps its names (id, status, messages_removed): admin scripts read them.
+    return asdict(control.delete(_engine(), broadcast_id))
 
 
 @app.task(name="workers.tasks.deliver_callbacks", acks_late=True)
@@ -117,7 +120,7 @@ def create_broadcast_from_file(
     workspace: str = "default",
 ) -> dict[str, Any]:
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
-    from broadcaster.services.dropfolder_ledger import create_for_task
+    from broadcaster.services.ledger import create_for_task
 
     req = NewBroadcast(
         sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace
@@ -137,8 +140,8 @@ def create_broadcast_from_file(
 def create_broadcast_from_json(
     self: Any, payload: dict[str, Any], workspace: str = "default"
 ) -> dict[str, Any]:
-    from broadcaster.services.dropfolder_ledger import create_for_task
-    from broadcaster.services.dropfolder_request import create_from_payload
+    from broadcaster.services.ledger import create_for_task
+    from broadcaster.services.requests import create_from_payload
 
     engine = _engine()
     return create_for_task(

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from aiohttp import web
-from sqlalchemy.engine import Engine
 
+from broadcaster.api.context import CTX, ApiContext
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.signatures import NonceStore
 from broadcaster.config import Settings
-from broadcaster.providers.base import Provider
 from broadcaster.services.dispatch import TaskQueue
 from broadcaster.store.db import engine_for, upgrade
-
-
-@dataclass
-class ApiContext:
-    settings: Settings
-    engine: Engine
-    #: Where resumed/started broadcasts' chunks go; Celery in production (set by ``run_api``).
-    queue: TaskQueue | None = None
-    providers: dict[str, Provider] = field(default_factory=dict)
-
-    def provider_for(self, name: str) -> Provider:
-        from broadcaster.providers.registry import build_named_provider
-
-        if name not in self.providers:
-            self.providers[name] = build_named_provider(self.settings, name)
-        return self.providers[name]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -56,7 +38,7 @@ def create_app(
         upgrade(settings.database_url)
     app = web.Application(client_max_size=settings.max_file_bytes, middlewares=v1.MIDDLEWARES)
     ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url), queue=queue)
-    app["ctx"] = ctx
+    app[CTX] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
     dashboard.add_routes(app)
@@ -75,9 +57,12 @@ def create_app(
     return app
 
 
-def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+def run_api(
+    settings: Settings, queue: TaskQueue, host: str = "127.0.0.1", port: int = 8080
+) -> None:
     """Serve until interrupted. The port is bound first: a busy one raises ``PortBusy`` before
-    any work; once serving, one line says where."""
+    any work; once serving, one line says where. ``queue`` is the caller's (the CLI hands it
+    Celery's): the API never imports the workers."""
     from broadcaster import listen
 
     sock = listen.bind(host, port)
@@ -87,11 +72,9 @@ def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> No
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    from workers.tasks import QUEUE  # the composition root: the API enqueues through Celery
-
     where = listen.url(host, port)
     web.run_app(
-        create_app(settings, queue=QUEUE),
+        create_app(settings, queue=queue),
         sock=sock,
         print=lambda _: print(f"broadcaster API listening on {where}", flush=True),
     )

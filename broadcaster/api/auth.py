@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from broadcaster.api.bodies import read_body, too_large
+from broadcaster.api.context import CTX
 from broadcaster.api.problems import Problem
 from broadcaster.api.signatures import (
     NONCE_HEADER,
@@ -145,7 +146,7 @@ async def auth_middleware(
     if is_public(request.path):
         return await handler(request)
     st = state(request)
-    engine = request.app["ctx"].engine
+    engine = request.app[CTX].engine
     key = await blocking(request, authenticate, engine, _bearer(request))
     if key is None:
         raise unauthorized("unknown, malformed or revoked API key")

@@ -24,6 +24,7 @@ from broadcaster.api.bodies import (
     read_json,
     recipient_rows,
 )
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import (
     MAX_TEXT_CHARS,
     NAME_CHARS,
@@ -42,6 +43,7 @@ from broadcaster.api.streaming import WorkspaceSlots, stream_pieces
 from broadcaster.api.uploads import receive_upload
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import FileRejected
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services import control, queries, reports
@@ -101,7 +103,7 @@ def _created(view: dict[str, Any]) -> web.Response:
 
 
 async def _create_from_json(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     f = Fields(await read_json(request))
     req = _new_broadcast(f, key, text_required=True)
     assert req.text is not None
@@ -150,7 +152,7 @@ def _create_from_file(
 
 
 async def _create_from_upload(request: web.Request) -> web.Response:
-    ctx, key, limits = request.app["ctx"], principal(request), state(request).limits
+    ctx, key, limits = request.app[CTX], principal(request), state(request).limits
     async with receive_upload(request) as upload:
         f = Fields(upload.fields, form=True)
         req = _new_broadcast(f, key, text_required=False)
@@ -184,7 +186,7 @@ async def create_broadcast(request: web.Request) -> web.Response:
 
 
 async def list_broadcasts(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     status = query_choice(request, "status", LISTED_STATUSES)
     page = await blocking(
         request,
@@ -199,7 +201,7 @@ async def list_broadcasts(request: web.Request) -> web.Response:
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     return web.json_response(
         await blocking(request, get_broadcast, ctx.engine, _bid(request), workspace=key.workspace)
     )
@@ -210,7 +212,7 @@ async def _reason(request: web.Request) -> str | None:
 
 
 async def suspend(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
+    ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     reason = await _reason(request)
     await blocking(request, control.suspend, ctx.engine, bid, key.workspace_id, reason)
     return web.json_response(
@@ -219,7 +221,7 @@ async def suspend(request: web.Request) -> web.Response:
 
 
 async def resume(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
+    ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     await _reason(request)
     await blocking(
         request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id
@@ -230,27 +232,21 @@ async def resume(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
+    ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     await _reason(request)
     result = await blocking(request, control.stop, ctx.engine, bid, key.workspace_id)
     view = await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
-    return web.json_response({**view, "cancelled": result["cancelled"]})
+    return web.json_response({**view, "cancelled": result.cancelled})
 
 
 async def delete(request: web.Request) -> web.Response:
-    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
+    ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
-    return web.json_response(
-        {
-            "id": result["id"],
-            "status": result["status"],
-            "messagesRemoved": result["messages_removed"],
-        }
-    )
+    return web.json_response(to_wire(result))
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     status = query_choice(request, "status", MESSAGE_STATUSES)
     page = await blocking(
         request,
@@ -266,7 +262,7 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def list_errors(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     page = await blocking(
         request,
         queries.list_row_errors,
@@ -280,7 +276,7 @@ async def list_errors(request: web.Request) -> web.Response:
 
 
 async def report(request: web.Request) -> web.StreamResponse:
-    ctx, key, bid = request.app["ctx"], principal(request), _bid(request)
+    ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
     assert fmt is not None
     await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)

@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from broadcaster.api.bodies import Fields, read_json
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal
@@ -22,13 +23,13 @@ from broadcaster.services.codes import KINDS, add_code, get_code, list_codes, va
 
 
 async def get_codes(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     codes = await blocking(request, list_codes, ctx.engine, ctx.settings, workspace=key.workspace)
     return web.json_response({"items": [c.as_dict() for c in codes]})
 
 
 async def post_code(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     f = Fields(await read_json(request))
     code = f.text("code", required=True, max_chars=SENDER_CHARS)
     kind = f.text("kind", required=True, max_chars=16)

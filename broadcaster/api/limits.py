@@ -1,9 +1,9 @@
 """The HTTP API's limits and knobs, in one typed object passed to ``create_app``.
 
-Defaults suit one API process on a small machine. ``ApiLimits.from_settings`` picks up any
-``api_<name>`` field a deployment adds to :class:`~broadcaster.config.Settings` (e.g.
-``api_rate_per_s``), so these become ``BROADCASTER_API_*`` variables without another reader of
-the environment.
+Defaults suit one API process on a small machine. Each field is also an ``api_<name>`` field
+of :class:`~broadcaster.config.Settings` with the same default, so a deployment sets it as
+``BROADCASTER_API_<NAME>`` (e.g. ``BROADCASTER_API_RATE_PER_S``); ``ApiLimits.from_settings``
+reads them all (tests/api/test_settings_limits.py keeps the two lists and defaults equal).
 """
 
 from __future__ import annotations

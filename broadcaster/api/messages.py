@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from broadcaster.api.bodies import Fields, client_ids, path_id, read_json, recipient_rows
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.domain.phones import PhoneRefusal
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
+from broadcaster.domain.wire import message_out
 from broadcaster.ingest import RecipientTable
 from broadcaster.services import queries
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -22,27 +22,8 @@ from broadcaster.services.messages import get_message, send_one
 NUMBER_REASONS = frozenset(r.value for r in PhoneRefusal)
 
 
-def _iso_keys(receipt: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": receipt["status"],
-        "applied": receipt["applied"],
-        "provider": receipt["provider"],
-        "reportedAt": receipt["reported_at"],
-        "receivedAt": receipt["received_at"],
-    }
-
-
-def message_out(view: dict[str, Any]) -> dict[str, Any]:
-    """A message in the API's camelCase, with its receipt history."""
-    out = {
-        ("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"
-    }
-    out["receipts"] = [_iso_keys(r) for r in view.get("receipts", [])]
-    return out
-
-
 async def send_message(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     f = Fields(await read_json(request))
     sender = f.text("from", required=True, max_chars=SENDER_CHARS)
     to = f.text("to", required=True, max_chars=64)
@@ -89,7 +70,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 async def send_batch(request: web.Request) -> web.Response:
-    ctx, key, limits = request.app["ctx"], principal(request), state(request).limits
+    ctx, key, limits = request.app[CTX], principal(request), state(request).limits
     f = Fields(await read_json(request))
     sender = f.text("from", required=True, max_chars=SENDER_CHARS)
     text = f.text("text", required=True, max_chars=MAX_TEXT_CHARS)
@@ -135,7 +116,7 @@ async def send_batch(request: web.Request) -> web.Response:
 
 
 async def read_message(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     view = await blocking(
         request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from broadcaster.api.context import CTX
 from broadcaster.providers.registry import receipt_secret
 from broadcaster.services.receipt_groups import ReceiptGroups
 from broadcaster.services.receipts import apply_receipts
@@ -45,7 +46,7 @@ async def _payload(request: web.Request) -> dict[str, Any]:
 
 
 async def receive_receipt(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     name = request.match_info["provider"]
     secret = request.query.get("secret", "")
     expected = receipt_secret(ctx.settings, name)
@@ -66,7 +67,7 @@ async def receive_receipt(request: web.Request) -> web.Response:
 
 
 async def _start_groups(app: web.Application) -> None:
-    ctx = app["ctx"]
+    ctx = app[CTX]
     apply = functools.partial(
         apply_receipts,
         ctx.engine,

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from broadcaster.api import seed004_xml as xml
 from broadcaster.api.bodies import INT32_MAX, read_body
 from broadcaster.api.broadcasts import _create_from_file
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import NAME_CHARS, SENDER_CHARS
 from broadcaster.api.problems import Problem, bad_request, invalid, to_problem
 from broadcaster.api.seed004_sign import digest_bytes, digest_file, signature_matches
@@ -105,7 +106,7 @@ def _params(request: web.Request, names: Sequence[str]) -> list[str]:
 async def _key(request: web.Request) -> SeedKey:
     """The key named by ``publicKey`` whose workspace is ``instanceId`` (401 otherwise)."""
     public_key = request.match_info["publicKey"]
-    key = await blocking(request, by_public_key, request.app["ctx"].engine, public_key)
+    key = await blocking(request, by_public_key, request.app[CTX].engine, public_key)
     if key is None:
         raise Problem(401, "publicKey: unknown, malformed or revoked")
     if key.seed_secret is None:
@@ -188,7 +189,7 @@ def _messages_result(engine: Engine, settings: Settings, view: dict[str, Any], w
 
 @seed_method("sendSMS")
 async def send_by_file(request: web.Request) -> web.Response:
-    ctx, limits = request.app["ctx"], state(request).limits
+    ctx, limits = request.app[CTX], state(request).limits
     key = await _key(request)
     async with receive_upload(request) as upload:
         extras = {n: upload.fields[n] for n in SEND_EXTRAS if n in upload.fields}
@@ -229,7 +230,7 @@ SHORTCODE_PARAMS = ("instanceId", "userName", "publicKey")
 
 @seed_method("getShortcodes")
 async def get_shortcodes(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, SHORTCODE_PARAMS)
     codes = await blocking(
         request, list_codes, ctx.engine, ctx.settings, workspace=key.principal.workspace
@@ -364,7 +365,7 @@ GET_FIELDS = (
 
 @seed_method("createBroadcastFromJson")
 async def create_from_json(request: web.Request) -> web.Response:
-    ctx, limits = request.app["ctx"], state(request).limits
+    ctx, limits = request.app[CTX], state(request).limits
     key = await _key(request)
     to = await _to_parameter(request)
     _check(request, key, CREATE_PARAMS, [digest_bytes(to.encode("utf-8"))])
@@ -384,7 +385,7 @@ ID_PARAMS = ("instanceId", "broadcastId", "publicKey")
 
 @seed_method("getBroadcast")
 async def read_broadcast(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, ID_PARAMS)
     view = await blocking(
         request, get_broadcast, ctx.engine, _broadcast_id(request), key.principal.workspace
@@ -394,7 +395,7 @@ async def read_broadcast(request: web.Request) -> web.Response:
 
 @seed_method("suspendBroadcast")
 async def suspend(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, ID_PARAMS)
     ws = key.principal.workspace_id
     await blocking(request, control.suspend, ctx.engine, _broadcast_id(request), ws, None)
@@ -403,7 +404,7 @@ async def suspend(request: web.Request) -> web.Response:
 
 @seed_method("resumeBroadcast")
 async def resume(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, ID_PARAMS)
     bid, ws = _broadcast_id(request), key.principal.workspace_id
     await blocking(request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, ws)
@@ -412,7 +413,7 @@ async def resume(request: web.Request) -> web.Response:
 
 @seed_method("stopBroadcast")
 async def stop(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, ID_PARAMS)
     ws = key.principal.workspace_id
     await blocking(request, control.stop, ctx.engine, _broadcast_id(request), ws)
@@ -421,7 +422,7 @@ async def stop(request: web.Request) -> web.Response:
 
 @seed_method("deleteBroadcast")
 async def delete(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     key = await _signed(request, ID_PARAMS)
     ws = key.principal.workspace_id
     await blocking(request, control.delete, ctx.engine, _broadcast_id(request), ws)

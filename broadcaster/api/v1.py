@@ -13,6 +13,7 @@ from aiohttp import web
 from broadcaster import metrics
 from broadcaster.api import broadcasts, codes, messages, openapi
 from broadcaster.api.auth import auth_middleware
+from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import Problem, problem_middleware
 from broadcaster.api.ratelimit import KeyBuckets
@@ -31,7 +32,7 @@ async def get_metrics(request: web.Request) -> web.Response:
             403,
             f"metrics span every workspace: use a key of workspace {limits.metrics_workspace!r}",
         )
-    depth = await blocking(request, queries.queue_depth, request.app["ctx"].engine)
+    depth = await blocking(request, queries.queue_depth, request.app[CTX].engine)
     metrics.set_queue_depth(depth)
     body = await blocking(request, metrics.render)
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
@@ -53,7 +54,7 @@ def setup(
     st = ApiState(
         limits=limits,
         buckets=KeyBuckets(rate_per_s=limits.rate_per_s, burst=limits.rate_burst),
-        nonces=nonces or nonce_store(NonceLedger(app["ctx"].engine), db_pool),
+        nonces=nonces or nonce_store(NonceLedger(app[CTX].engine), db_pool),
         db_pool=db_pool,
         report_pool=ThreadPoolExecutor(limits.report_threads, thread_name_prefix="api-report"),
         wall_clock=wall_clock,  # type: ignore[arg-type]

@@ -71,6 +71,8 @@ BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], B
 
 #: Broadcasts the status poller watches.
 ACTIVE_BROADCAST_STATES = frozenset({B.RUNNING, B.SUSPENDED})
+#: Broadcasts that ended by themselves or by an operator (the poller still recounts them a while).
+ENDED_BROADCAST_STATES = frozenset({B.COMPLETED, B.STOPPED})
 
 
 def broadcast_transition(

@@ -23,13 +23,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from broadcaster.errors import InputError, NotFound
 from broadcaster.store import apikeys_repo, codes_repo
-from broadcaster.store.db import utcnow
-from broadcaster.store.models import api_keys, workspaces
+from broadcaster.store.db import Engine, utcnow
 
 KEY_MARK = "bk_"
 PREFIX_HEX_CHARS = 12
@@ -127,16 +123,14 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
     public_key = PUBLIC_MARK + secrets.token_hex(PUBLIC_HEX_CHARS // 2)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
-        conn.execute(
-            sa.insert(api_keys).values(
-                workspace_id=ws,
-                prefix=prefix,
-                key_hash=hash_key(key),
-                secret=signing_secret,
-                created_at=utcnow(),
-                public_key=public_key,
-                seed_secret=seed_secret_of(key),
-            )
+        apikeys_repo.insert_key(
+            conn,
+            ws,
+            prefix,
+            key_hash=hash_key(key),
+            secret=signing_secret,
+            public_key=public_key,
+            seed_secret=seed_secret_of(key),
         )
     return CreatedKey(
         prefix=prefix,
@@ -151,21 +145,8 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
 
 def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, Any]]:
     """Every key's prefix, workspace and dates; never a secret."""
-    q = (
-        sa.select(
-            api_keys.c.prefix,
-            workspaces.c.name.label("workspace"),
-            api_keys.c.created_at,
-            api_keys.c.revoked_at,
-            api_keys.c.secret.is_not(None).label("signing"),
-        )
-        .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
-        .order_by(api_keys.c.id)
-    )
-    if workspace is not None:
-        q = q.where(workspaces.c.name == workspace)
     with engine.connect() as conn:
-        return [{**r, "signing": bool(r["signing"])} for r in conn.execute(q).mappings()]
+        return apikeys_repo.list_keys(conn, workspace)
 
 
 def revoke_key(engine: Engine, prefix: str) -> dict[str, Any]:
@@ -173,14 +154,13 @@ def revoke_key(engine: Engine, prefix: str) -> dict[str, Any]:
     bare = prefix.removeprefix(KEY_MARK)[:PREFIX_HEX_CHARS]
     now = utcnow()
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(api_keys.c.id, api_keys.c.revoked_at).where(api_keys.c.prefix == bare)
-        ).first()
-        if row is None:
+        found = apikeys_repo.revocation_of(conn, bare)
+        if found is None:
             raise NotFound(f"no API key with prefix {prefix!r}")
-        if row.revoked_at is None:
-            conn.execute(sa.update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
-        revoked_at = row.revoked_at or now
+        key_id, revoked_at = found
+        if revoked_at is None:
+            apikeys_repo.revoke(conn, key_id, now)
+        revoked_at = revoked_at or now
     return {"prefix": bare, "revoked_at": revoked_at}
 
 
@@ -191,18 +171,7 @@ def authenticate(engine: Engine, key: str) -> Principal | None:
     row = None
     if prefix is not None:
         with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(
-                    api_keys.c.id,
-                    api_keys.c.key_hash,
-                    api_keys.c.secret,
-                    api_keys.c.revoked_at,
-                    api_keys.c.workspace_id,
-                    workspaces.c.name,
-                )
-                .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
-                .where(api_keys.c.prefix == prefix)
-            ).first()
+            row = apikeys_repo.find_by_prefix(conn, prefix)
     stored = row.key_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(presented, stored) or row is None or row.revoked_at is not None:
         return None

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.config import Settings
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.schedule import refuse_past_start, start_time_utc
@@ -28,7 +26,7 @@ from broadcaster.services.broadcasts import (
 from broadcaster.services.importer import store_in
 from broadcaster.services.recipients import build_drafts
 from broadcaster.store import broadcasts_repo, codes_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Engine, utcnow
 
 EDIT_ACTION = "edit"
 

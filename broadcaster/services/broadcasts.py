@@ -9,8 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
 from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.domain.phones import PhoneNormalizer
@@ -33,7 +31,7 @@ from broadcaster.services.recipients import Draft, RowError, build_drafts, unkno
 from broadcaster.services.retries import retry_view
 from broadcaster.services.send_windows import live_counters, window_view
 from broadcaster.store import broadcasts_repo, codes_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, utcnow
 
 ERRORS_SHOWN = 50
 

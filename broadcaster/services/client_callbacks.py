@@ -31,15 +31,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import netguard
 from broadcaster.config import Settings
+from broadcaster.constants import ERROR_TEXT_CHARS
 from broadcaster.errors import InputError
 from broadcaster.logsafe import printable
 from broadcaster.store import callbacks_repo
 from broadcaster.store.callbacks_repo import Claimed, Outcome
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,9 @@ def _rows_for(
             netguard.check_callback_url_static(url, allow_private=allow_private)
         except InputError as exc:
             row.update(
-                outcome=Outcome.REFUSED.value, last_error=str(exc)[:300], next_attempt_at=None
+                outcome=Outcome.REFUSED.value,
+                last_error=str(exc)[:ERROR_TEXT_CHARS],
+                next_attempt_at=None,
             )
         rows.append(row)
     return rows
@@ -389,7 +391,7 @@ async def _post(
     except aiohttp.InvalidURL as exc:
         return _Attempt(Outcome.FAILED, f"invalid URL: {exc}")
     except aiohttp.ClientError as exc:
-        return _Attempt(None, f"{type(exc).__name__}: {exc}"[:300])
+        return _Attempt(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_CHARS])
     verdict = classify(status)
     if verdict is Outcome.DELIVERED:
         return _Attempt(verdict)

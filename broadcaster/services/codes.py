@@ -6,13 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
 from broadcaster.config import Settings
 from broadcaster.constants import MAX_MPS, MIN_MPS
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.store import codes_repo
+from broadcaster.store.db import Connection, Engine, IntegrityError
 
 KINDS = ("long", "short", "alphanumeric")
 _ALNUM = re.compile(r"^[A-Za-z0-9 ]{1,11}$")

@@ -7,18 +7,33 @@ compare-and-set against the transition table; losing a race is an ``InvalidTrans
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastAction, BroadcastStatus, broadcast_transition
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.store import broadcasts_repo, messages_repo
-from broadcaster.store.db import utcnow
-from broadcaster.store.models import broadcasts, messages, row_errors
+from broadcaster.store.db import Connection, Engine, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What a stop did: the broadcast's new status and how many unsent messages it cancelled."""
+
+    id: int
+    status: str
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete removed."""
+
+    id: int
+    status: str
+    messages_removed: int
 
 
 def _current(conn: Connection, broadcast_id: int, workspace_id: int | None) -> dict[str, Any]:
@@ -89,11 +104,7 @@ def resume(
     """
     with engine.begin() as conn:
         # Messages stamped by chunks that ended on the suspend are free to carry again.
-        conn.execute(
-            sa.update(messages)
-            .where(messages.c.broadcast_id == broadcast_id, messages.c.status == "QUEUE")
-            .values(dispatched_at=None)
-        )
+        messages_repo.undispatch_queued(conn, broadcast_id)
         # Suspended before its start time: it waits for that time again instead of sending now.
         current = _current(conn, broadcast_id, workspace_id)
         action = (
@@ -110,7 +121,7 @@ def resume(
     return status.value
 
 
-def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> Stopped:
     """Final: unsent messages end CANCELLED in the same transaction as the status change."""
     now = utcnow()
     with engine.begin() as conn:
@@ -123,20 +134,12 @@ def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> 
             status_reason="stopped by operator",
         )
         cancelled = messages_repo.cancel_unsent(conn, broadcast_id, now)
-    return {"id": broadcast_id, "status": status.value, "cancelled": cancelled}
+    return Stopped(id=broadcast_id, status=status.value, cancelled=cancelled)
 
 
-def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+def delete(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> Deleted:
     """Remove a broadcast with its messages and row errors; a RUNNING one must be stopped first."""
     with engine.begin() as conn:
         transition(conn, broadcast_id, BroadcastAction.DELETE, workspace_id)
-        removed = conn.execute(
-            sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)
-        ).rowcount
-        conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
-        conn.execute(sa.delete(broadcasts).where(broadcasts.c.id == broadcast_id))
-    return {
-        "id": broadcast_id,
-        "status": BroadcastStatus.DELETED.value,
-        "messages_removed": removed,
-    }
+        removed = broadcasts_repo.delete_with_messages(conn, broadcast_id)
+    return Deleted(id=broadcast_id, status=BroadcastStatus.DELETED.value, messages_removed=removed)

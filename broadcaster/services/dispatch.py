@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.config import Settings
 from broadcaster.services.send_windows import gate_for
 from broadcaster.store import messages_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Engine, utcnow
 
 
 class TaskQueue(Protocol):

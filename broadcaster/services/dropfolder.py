@@ -25,7 +25,7 @@ One pass (:meth:`DropFolder.poll`) looks at every file in the inbox:
   the sidecar first, or both under temporary names, to be sure.
 * **A restart never imports a file twice**: the import key (SHA-256 of the file's bytes and of the
   fields given by sidecar and defaults) is written to ``imported_files`` in the transaction that
-  publishes the broadcast (:mod:`dropfolder_ledger`); a watcher killed before that leaves no key
+  publishes the broadcast (:mod:`ledger`); a watcher killed before that leaves no key
   and nothing visible, so the file is imported on the next pass, once. A file whose key is known, because the watcher
   crashed between commit and move or because the same content was dropped under another name
   with the same fields, goes to ``done/`` with the note "already imported as broadcast N". The
@@ -34,7 +34,7 @@ One pass (:meth:`DropFolder.poll`) looks at every file in the inbox:
   its extension.
 
 Time comes in as an argument (``poll(now=…)``), so tests drive stability without sleeping.
-Names, settling and moves are in :mod:`dropfolder_files`; the fields in :mod:`dropfolder_request`.
+Names, settling and moves are in :mod:`dropfolder_files`; the fields in :mod:`requests`.
 """
 
 from __future__ import annotations
@@ -50,9 +50,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy.exc
-from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.config import Settings
 from broadcaster.errors import BroadcasterError, FileRejected, ImportAbandoned, InputError
@@ -71,27 +68,24 @@ from broadcaster.services.dropfolder_files import (
     kind_of,
     settled,
 )
-from broadcaster.services.dropfolder_ledger import Known, create_once, sha256_file
-from broadcaster.services.dropfolder_request import (
+from broadcaster.services.importer import PublishHook
+from broadcaster.services.ledger import Known, create_once, sha256_file
+from broadcaster.services.requests import (
     check_required,
     merge,
     new_broadcast,
     read_fields,
     read_fields_file,
 )
-from broadcaster.services.importer import PublishHook
-from broadcaster.store import broadcasts_repo, codes_repo
+from broadcaster.store import broadcasts_repo, codes_repo, db
+from broadcaster.store.db import Connection, Engine
 
 log = logging.getLogger(__name__)
 
 #: Row errors copied into a result file; the rest are in the database (``broadcast errors``).
 ROW_ERRORS_SHOWN = 50
 #: Database errors that say "try again later", not "this file is bad".
-TRANSIENT_DB_ERRORS = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.IntegrityError,
-)
+TRANSIENT_DB_ERRORS = db.TRANSIENT_DB_ERRORS
 
 
 class EventKind(StrEnum):

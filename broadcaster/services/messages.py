@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from broadcaster.config import Settings
 from broadcaster.domain.phones import normalize_phone
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
 from broadcaster.services.receipts import history
-from broadcaster.store import messages_repo
+from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.codes_repo import DEFAULT_WORKSPACE
-from broadcaster.store.models import broadcasts, messages
+from broadcaster.store.db import Engine
 
 
 def one_row_table(
@@ -66,10 +64,8 @@ def send_one(
     table = one_row_table(to, ids=(external_id, client_id))
     view = create_from_table(engine, settings, table, req)
     with engine.connect() as conn:
-        mid = conn.execute(
-            sa.select(messages.c.id).where(messages.c.broadcast_id == view["id"])
-        ).scalar_one()
-    return get_message(engine, int(mid))
+        mid = messages_repo.only_message_id(conn, view["id"])
+    return get_message(engine, mid)
 
 
 def message_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,17 +88,14 @@ def message_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+_iso = utc_iso
 
 
 def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> dict[str, Any]:
     with engine.connect() as conn:
         row = messages_repo.get_message(conn, message_id)
         if row is not None and workspace_id is not None:
-            owner = conn.execute(
-                sa.select(broadcasts.c.workspace_id).where(broadcasts.c.id == row["broadcast_id"])
-            ).scalar()
+            owner = broadcasts_repo.workspace_of(conn, row["broadcast_id"])
             row = row if owner == workspace_id else None
     if row is None:
         raise NotFound(f"message {message_id} does not exist")

@@ -28,10 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.store import nonces_repo
-from broadcaster.store.db import SQLITE_BUSY_TIMEOUT_MS, utcnow
+from broadcaster.store.db import SQLITE_BUSY_TIMEOUT_MS, Engine, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from broadcaster import metrics
 from broadcaster.config import Settings
-from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.states import (
+    BroadcastAction,
+    BroadcastStatus,
+    MessageStatus,
+    broadcast_transition,
+)
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider
@@ -36,8 +38,7 @@ from broadcaster.services.dispatch import TaskQueue, top_up
 from broadcaster.services.receipts import apply_receipt
 from broadcaster.services.send_windows import expire_past_validity, live_counters
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
-from broadcaster.store.db import utcnow
-from broadcaster.store.models import broadcasts, messages
+from broadcaster.store.db import Engine, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -178,44 +179,24 @@ def _notify(
 
 
 def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
-    """RUNNING → COMPLETED only when no message is left QUEUE or DEQUEUED (checked in the UPDATE)."""
-    unsent = sa.exists().where(
-        messages.c.broadcast_id == broadcast_id,
-        messages.c.status.in_([MessageStatus.QUEUE.value, MessageStatus.DEQUEUED.value]),
-    )
+    """RUNNING → COMPLETED only when no message is left unsent (checked in the UPDATE)."""
+    allowed, to = broadcast_transition(BroadcastAction.COMPLETE)
     with engine.begin() as conn:
-        done = conn.execute(
-            sa.update(broadcasts)
-            .where(
-                broadcasts.c.id == broadcast_id,
-                broadcasts.c.status == BroadcastStatus.RUNNING.value,
-                ~unsent,
-            )
-            .values(status=BroadcastStatus.COMPLETED.value, ended_at=now, updated_at=now)
-        ).rowcount
-    return done == 1
+        return broadcasts_repo.compare_and_set_status(
+            conn,
+            broadcast_id,
+            allowed & {BroadcastStatus.RUNNING},
+            to,
+            only_if_all_sent=True,
+            ended_at=now,
+            updated_at=now,
+        )
 
 
 def _watched(engine: Engine, now: datetime) -> list[tuple[int, str, str]]:
     """(id, status, sender code) of active broadcasts and of those that ended recently."""
-    recent = now - timedelta(seconds=RECOUNT_ENDED_S)
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(
-                sa.or_(
-                    broadcasts.c.status.in_(
-                        [BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]
-                    ),
-                    sa.and_(
-                        broadcasts.c.status.in_(
-                            [BroadcastStatus.COMPLETED.value, BroadcastStatus.STOPPED.value]
-                        ),
-                        broadcasts.c.ended_at >= recent,
-                    ),
-                )
-            )
-        )
-        return [(int(i), s, c) for i, s, c in rows]
+        return broadcasts_repo.watched(conn, now - timedelta(seconds=RECOUNT_ENDED_S))
 
 
 #: Share of wall time one broadcast's recount may take: 5 ms in a 2 s tick.

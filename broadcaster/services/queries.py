@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.errors import NotFound
 from broadcaster.services.broadcasts import broadcast_view
 from broadcaster.store import queries_repo
+from broadcaster.store.db import Engine
 
 #: Rows per SQL page while streaming a report.
 REPORT_PAGE_ROWS = 5_000
@@ -29,8 +29,7 @@ class Page:
     next_after: tuple[int, ...] | None
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value is not None else None
+_iso = utc_iso
 
 
 def require_broadcast(engine: Engine, broadcast_id: int, workspace_id: int) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.services import queries
+from broadcaster.store.db import Engine
 
 #: Header of the results (one row per message), in the order of queries_repo.REPORT_COLUMNS.
 HEADER = (
@@ -78,7 +78,7 @@ def _neutral(value: str) -> str:
 
 
 def _csv_time(value: Any) -> Any:
-    return value.isoformat(timespec="seconds") + "Z" if isinstance(value, datetime) else value
+    return utc_iso(value) if isinstance(value, datetime) else value
 
 
 def _csv_row(row: tuple[Any, ...]) -> list[Any]:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from broadcaster.config import Settings
 from broadcaster.domain.retry import next_retry_at
+from broadcaster.domain.schedule import utc_iso
 from broadcaster.store import messages_repo
+from broadcaster.store.db import Connection
 
 #: One jitter source for the process.
 _JITTER = random.Random()
@@ -81,7 +81,7 @@ def schedule_retries(
 
 
 def _final_reason(state: messages_repo.RetryState, reason: str) -> str:
-    since = state.retry_since.isoformat(timespec="seconds") + "Z" if state.retry_since else "now"
+    since = utc_iso(state.retry_since) or "now"
     return f"retry window exhausted after {state.attempts} sends since {since}: {reason}"
 
 

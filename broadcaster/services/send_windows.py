@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from broadcaster.domain.quiet_hours import (
     closed_zones,
     next_open,
@@ -39,6 +37,7 @@ from broadcaster.domain.quiet_hours import (
 from broadcaster.domain.states import MessageStatus
 from broadcaster.services.counts import derive_counters
 from broadcaster.store import broadcasts_repo, messages_repo
+from broadcaster.store.db import Connection
 
 #: Why a message ended EXPIRED without being sent.
 NOT_SENT_IN_VALIDITY = "not sent within the broadcast's validity of {validity_s:,.0f} s"

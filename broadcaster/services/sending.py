@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from broadcaster import metrics
 from broadcaster.config import Settings
 from broadcaster.constants import BUCKET_ACCOUNT_PREFIX, BUCKET_CODE_PREFIX, MAX_MPS, MIN_MPS
@@ -43,8 +40,7 @@ from broadcaster.services.inflight import InFlight
 from broadcaster.services.retries import schedule_retries
 from broadcaster.services.send_windows import gate, retry_deadline
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
-from broadcaster.store.db import utcnow
-from broadcaster.store.models import broadcasts
+from broadcaster.store.db import Engine, utcnow
 from broadcaster.throttle import Limit, TokenBucket
 
 #: A claim that took longer than this (waiting for the write lock) renews its leases at once.
@@ -355,16 +351,10 @@ def _track_failures(
     """Too many consecutive gateway failures suspend the broadcast instead of burning the list."""
     if not failures and not any_ok:
         return
-    counter = broadcasts.c.consecutive_failures
-    new_value = 0 if any_ok else counter + failures
-    conn.execute(
-        sa.update(broadcasts)
-        .where(broadcasts.c.id == broadcast_id)
-        .values(consecutive_failures=new_value)
-    )
     if any_ok:
+        broadcasts_repo.reset_consecutive_failures(conn, broadcast_id)
         return
-    value = conn.execute(sa.select(counter).where(broadcasts.c.id == broadcast_id)).scalar_one()
+    value = broadcasts_repo.add_consecutive_failures(conn, broadcast_id, failures)
     if value >= settings.auto_suspend_failures:
         allowed, to = broadcast_transition(BroadcastAction.SUSPEND)
         broadcasts_repo.compare_and_set_status(

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import STAGING_STATES, BroadcastStatus, MessageStatus
+from broadcaster.domain.states import (
+    ACTIVE_BROADCAST_STATES,
+    ENDED_BROADCAST_STATES,
+    STAGING_STATES,
+    UNSENT_STATES,
+    BroadcastStatus,
+    MessageStatus,
+)
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, row_errors
 
@@ -221,18 +228,83 @@ def compare_and_set_status(
     broadcast_id: int,
     allowed_from: frozenset[BroadcastStatus],
     to: BroadcastStatus,
+    *,
+    only_if_all_sent: bool = False,
     **values: Any,
 ) -> bool:
-    """Move a broadcast to ``to`` only if it is in ``allowed_from`` now; True when it moved."""
-    result = conn.execute(
-        sa.update(broadcasts)
-        .where(
-            broadcasts.c.id == broadcast_id,
-            broadcasts.c.status.in_([s.value for s in allowed_from]),
-        )
-        .values(status=to.value, updated_at=utcnow(), **values)
-    )
+    """Move a broadcast to ``to`` only if it is in ``allowed_from`` now; True when it moved.
+
+    ``only_if_all_sent`` adds "no message is left unsent" to the same UPDATE, so completing
+    cannot race a message put back in the queue between a check and the write.
+    """
+    where = [
+        broadcasts.c.id == broadcast_id,
+        broadcasts.c.status.in_([s.value for s in allowed_from]),
+    ]
+    if only_if_all_sent:
+        where.append(~_unsent_exists(broadcast_id))
+    values.setdefault("updated_at", utcnow())
+    result = conn.execute(sa.update(broadcasts).where(*where).values(status=to.value, **values))
     return result.rowcount == 1
+
+
+def _unsent_exists(broadcast_id: int) -> Any:
+    return sa.exists().where(
+        messages.c.broadcast_id == broadcast_id,
+        messages.c.status.in_([s.value for s in UNSENT_STATES]),
+    )
+
+
+def add_consecutive_failures(conn: Connection, broadcast_id: int, failures: int) -> int:
+    """Add ``failures`` to the broadcast's streak of gateway failures; the new streak."""
+    counter = broadcasts.c.consecutive_failures
+    conn.execute(
+        sa.update(broadcasts)
+        .where(broadcasts.c.id == broadcast_id)
+        .values(consecutive_failures=counter + failures)
+    )
+    return int(conn.execute(sa.select(counter).where(broadcasts.c.id == broadcast_id)).scalar_one())
+
+
+def reset_consecutive_failures(conn: Connection, broadcast_id: int) -> None:
+    """A send went through: the streak of gateway failures starts again from zero."""
+    conn.execute(
+        sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(consecutive_failures=0)
+    )
+
+
+def watched(conn: Connection, ended_after: datetime) -> list[tuple[int, str, str]]:
+    """(id, status, sender code) of active broadcasts and of those ended since ``ended_after``."""
+    rows = conn.execute(
+        sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(
+            sa.or_(
+                broadcasts.c.status.in_([s.value for s in ACTIVE_BROADCAST_STATES]),
+                sa.and_(
+                    broadcasts.c.status.in_([s.value for s in ENDED_BROADCAST_STATES]),
+                    broadcasts.c.ended_at >= ended_after,
+                ),
+            )
+        )
+    )
+    return [(int(i), s, c) for i, s, c in rows]
+
+
+def workspace_of(conn: Connection, broadcast_id: int) -> int | None:
+    """The workspace that owns a broadcast, or None when there is no such broadcast."""
+    owner = conn.execute(
+        sa.select(broadcasts.c.workspace_id).where(broadcasts.c.id == broadcast_id)
+    ).scalar()
+    return None if owner is None else int(owner)
+
+
+def delete_with_messages(conn: Connection, broadcast_id: int) -> int:
+    """Remove a broadcast, its messages and its row errors; how many messages went."""
+    removed = conn.execute(
+        sa.delete(messages).where(messages.c.broadcast_id == broadcast_id)
+    ).rowcount
+    conn.execute(sa.delete(row_errors).where(row_errors.c.broadcast_id == broadcast_id))
+    conn.execute(sa.delete(broadcasts).where(broadcasts.c.id == broadcast_id))
+    return int(removed)
 
 
 def due_broadcasts(conn: Connection, now: datetime, limit: int = 100) -> list[int]:

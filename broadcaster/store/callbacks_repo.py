@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from broadcaster.constants import ERROR_TEXT_CHARS
 from broadcaster.store.models import broadcasts, callback_deliveries, messages
 
 cd = callback_deliveries
@@ -181,7 +182,7 @@ def record(conn: Connection, results: Sequence[dict[str, Any]], now: datetime) -
             "lease": r["lease"],
             "new_outcome": r["outcome"],
             "next_at": r["next_at"],
-            "err": r["err"][:300] if r["err"] else None,
+            "err": r["err"][:ERROR_TEXT_CHARS] if r["err"] else None,
         }
         for r in results
     ]

@@ -7,10 +7,18 @@ from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection as Connection
+from sqlalchemy.engine import Engine as Engine
+from sqlalchemy.exc import IntegrityError as IntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+# Services name the database's types through the store (``from broadcaster.store.db import
+# Connection, Engine``): the store alone imports SQLAlchemy.
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: Database errors that say "try again later", not "this input is bad".
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, IntegrityError)
 
 
 def utcnow() -> datetime:

@@ -14,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import STAGING_STATES, BroadcastStatus, MessageStatus
+from broadcaster.constants import ERROR_TEXT_CHARS
+from broadcaster.domain.states import (
+    IN_NETWORK_STATES,
+    STAGING_STATES,
+    BroadcastStatus,
+    MessageStatus,
+)
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
@@ -22,6 +28,8 @@ from broadcaster.store.sql import not_for_index
 M = MessageStatus
 #: Status as a filter on rows found by id: never the index to find them by (see NotForIndex).
 _status = not_for_index(messages.c.status)
+#: The gateway has these; receipts may still move them (sorted: the SQL text stays the same).
+_IN_NETWORK = sorted(s.value for s in IN_NETWORK_STATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +241,8 @@ def record_failed(conn: Connection, results: Sequence[tuple[int, str]], now: dat
     """DEQUEUED → ERROR with the reason."""
     if results:
         conn.execute(
-            _RECORD_FAILED, [{"mid": mid, "err": err[:300], "now": now} for mid, err in results]
+            _RECORD_FAILED,
+            [{"mid": mid, "err": err[:ERROR_TEXT_CHARS], "now": now} for mid, err in results],
         )
 
 
@@ -293,7 +302,7 @@ def requeue_for_retry(
         conn.execute(
             _REQUEUE,
             [
-                {"mid": m, "claim": n, "at": at, "err": err[:300], "now": now}
+                {"mid": m, "claim": n, "at": at, "err": err[:ERROR_TEXT_CHARS], "now": now}
                 for m, n, at, err in rows
             ],
         )
@@ -382,6 +391,24 @@ def extend_lease(conn: Connection, ids: Sequence[int], until: datetime) -> None:
         )
 
 
+def undispatch_queued(conn: Connection, broadcast_id: int) -> None:
+    """Free a broadcast's QUEUE messages from the chunks that carried them (they ended)."""
+    conn.execute(
+        sa.update(messages)
+        .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value)
+        .values(dispatched_at=None)
+    )
+
+
+def only_message_id(conn: Connection, broadcast_id: int) -> int:
+    """The id of a one-message broadcast's message."""
+    return int(
+        conn.execute(
+            sa.select(messages.c.id).where(messages.c.broadcast_id == broadcast_id)
+        ).scalar_one()
+    )
+
+
 def cancel_unsent(conn: Connection, broadcast_id: int, now: datetime) -> int:
     """A stopped broadcast: every QUEUE message ends CANCELLED (DEQUEUED ones are in flight)."""
     return conn.execute(
@@ -401,7 +428,7 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
         # lease_until IS NULL changes no answer (writing sent_at always clears the lease) and lets
         # the (status, lease_until, sent_at) index seek the old ones instead of reading every row.
         .where(
-            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+            messages.c.status.in_(_IN_NETWORK),
             messages.c.lease_until.is_(None),
             messages.c.sent_at < sent_before,
             # a broadcast sent with requestDR false asked for no receipt: its silence is normal
@@ -530,7 +557,7 @@ def in_network_gateway_ids(conn: Connection, broadcast_id: int, *, limit: int) -
         .where(
             messages.c.broadcast_id == broadcast_id,
             messages.c.gateway_id.is_not(None),
-            messages.c.status.in_([M.SENT.value, M.ENROUTE.value, M.ACCEPTD.value]),
+            messages.c.status.in_(_IN_NETWORK),
         )
         .limit(limit)
     )
@@ -547,7 +574,10 @@ def record_refused(
     if results:
         conn.execute(
             _RECORD_REFUSED,
-            [{"mid": mid, "st": st, "err": err[:300], "now": now} for mid, st, err in results],
+            [
+                {"mid": mid, "st": st, "err": err[:ERROR_TEXT_CHARS], "now": now}
+                for mid, st, err in results
+            ],
         )
 
 

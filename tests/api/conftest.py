@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from broadcaster.api.app import create_app
+from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
@@ -40,7 +41,7 @@ class Api:
 
     @property
     def engine(self) -> Any:
-        return self.client.app["ctx"].engine  # type: ignore[index]
+        return self.client.app[CTX].engine
 
     def auth(self, workspace: str = "acme") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[workspace]}"}
@@ -83,7 +84,7 @@ def make_api(aiohttp_client: Any, tmp_path: Any) -> MakeApi:
         queue = ListQueue()
         app = create_app(settings, queue=queue, limits=limits, **app_kw)
         client = await aiohttp_client(app)
-        engine = app["ctx"].engine
+        engine = app[CTX].engine
         keys = {ws: create_key(engine, ws).key for ws in ("acme", "globex", "ops")}
         add_code(engine, settings, "55501", "short", workspace="acme")
         add_code(engine, settings, "55502", "short", workspace="globex")

@@ -9,6 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from broadcaster.api.context import CTX
 from broadcaster.config import Settings
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.services.codes import add_code, list_codes, share_code
@@ -132,7 +133,7 @@ def test_a_code_names_only_a_provider_and_account_that_exist(sqlite_url, provide
 async def test_the_api_refuses_a_code_when_the_default_provider_cannot_send(make_api):
     api = await make_api()
     broken = api.settings.model_copy(update={"provider": "kannel"})
-    api.client.app["ctx"].settings = broken
+    api.client.app[CTX].settings = broken
     body = await api.json("POST", "/v1/codes", 422, json={"code": "12346", "kind": "short"})
     assert "provider 'kannel'" in body["detail"] and "configured providers" in body["detail"]
     assert "12346" not in {c.code for c in list_codes(api.engine, broken, "acme")}

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from broadcaster import metrics
 from broadcaster.api.app import create_app
+from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
@@ -104,7 +105,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path, database_url: str) -
     limits = ApiLimits(rate_per_s=1e6, rate_burst=1_000_000, upload_max_bytes=1 << 20)
     settings = Settings(database_url=database_url, redis_url=None)
     app = create_app(settings, queue=ListQueue(), limits=limits)
-    engine = app["ctx"].engine
+    engine = app[CTX].engine
     key = create_key(engine, "acme").key
     add_code(engine, settings, "55501", "short", workspace="acme")
     from broadcaster.api.openapi import document

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from broadcaster.api.app import create_app
+from broadcaster.api.context import CTX
 from broadcaster.api.signatures import DatabaseNonces, RedisNonces
 from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
@@ -32,7 +33,7 @@ async def _app(aiohttp_client: Any, database_url: str, redis_url: str | None, **
     settings = Settings(database_url=database_url, default_region=None, redis_url=redis_url)
     app = create_app(settings, queue=ListQueue(), limits=TEST_LIMITS, **kw)
     client: TestClient = await aiohttp_client(app)
-    engine = app["ctx"].engine
+    engine = app[CTX].engine
     add_code(engine, settings, "55501", "short", workspace="acme")
     return client, engine, create_key(engine, "acme", signing=True)
 

@@ -99,7 +99,7 @@ def test_codes_and_broadcast_lifecycle(run):
     assert "cannot delete" in err["error"] and err["type"] == "InvalidTransition"
     stopped = run("broadcast", "stop", str(created["id"]), "--json")
     assert stopped == {"id": created["id"], "status": "STOPPED", "cancelled": 200}
-    assert run("broadcast", "delete", str(created["id"]), "--json")["messages_removed"] == 200
+    assert run("broadcast", "delete", str(created["id"]), "--json")["messagesRemoved"] == 200
     assert run("broadcast", "get", str(created["id"]), "--json", code=3)["type"] == "NotFound"
 
 
@@ -115,3 +115,16 @@ def test_bad_input_is_one_clear_error(run, tmp_path):
     assert "CODE_NOT_ALLOWED" in err["error"]
     out = run("codes", "add", "ABC", "--kind", "short", code=2)
     assert "must be 3-15 digits" in out
+
+
+def test_json_output_uses_the_http_api_field_names(run):
+    """``--json`` speaks the API's names (README changelog): broadcastId, messagesRemoved."""
+    run("codes", "add", "55501", "--kind", "short", "--json")
+    sent = run(
+        "send", "--from", "55501", "--to", "+525512345678", "--text", "hi", "--no-wait", "--json"
+    )
+    assert sent["status"] == "QUEUE" and isinstance(sent["broadcastId"], int)
+    assert "broadcast_id" not in sent and sent["receipts"] == []
+    run("broadcast", "stop", str(sent["broadcastId"]), "--json")
+    deleted = run("broadcast", "delete", str(sent["broadcastId"]), "--json")
+    assert deleted == {"id": sent["broadcastId"], "status": "DELETED", "messagesRemoved": 1}

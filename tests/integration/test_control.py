@@ -83,7 +83,7 @@ def test_stop_mid_run_cancels_the_rest_and_counts_add_up(make_stack, tmp_path):
     bid = start_broadcast(stack, tmp_path)
     stack.wait(lambda: accepted(stack) >= 300, 60, "300 sent")
     result = control.stop(stack.engine, bid)
-    assert result["status"] == "STOPPED" and result["cancelled"] > 0
+    assert result.status == "STOPPED" and result.cancelled > 0
     sent = settle(stack)
 
     def settled() -> bool:

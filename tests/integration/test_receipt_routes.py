@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.api.app import create_app
+from broadcaster.api.context import CTX
 from broadcaster.config import Settings
 from broadcaster.providers.base import Receipt
 from broadcaster.providers.registry import receipt_callback_url
@@ -128,7 +129,7 @@ async def test_an_account_with_its_own_receipt_secret(world):
     ok = await client.post(f"/v1/dlr/mg?secret={MG_SECRET}", json=_body(mg_mid))
     assert (await ok.json()) == {"applied": True, "status": "DELIVRD", "known": True}
     # and the callback URL put on the account's messages carries the account's secret
-    settings = client.app["ctx"].settings
+    settings = client.app[CTX].settings
     assert receipt_callback_url(settings, "mg").endswith(f"/v1/dlr/mg?secret={MG_SECRET}")
     assert receipt_callback_url(settings, "simulator").endswith(f"?secret={SHARED_SECRET}")
 

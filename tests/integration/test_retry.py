@@ -159,7 +159,7 @@ async def test_stop_cancels_waiting_messages_and_suspend_holds_them(gateway_worl
     await _beat(settings, engine, queue, provider_for, ctx)
     assert get_broadcast(engine, bid)["retrying"] == 4
     # stopped, they end CANCELLED and the broadcast STOPPED with every state counted once
-    assert control.stop(engine, bid)["cancelled"] == 4
+    assert control.stop(engine, bid).cancelled == 4
     await poller.tick(engine, settings, queue, provider_for)
     final = get_broadcast(engine, bid)
     assert final["status"] == "STOPPED" and final["counts"] == {"CANCELLED": 4}
@@ -186,7 +186,7 @@ async def test_delete_removes_waiting_messages_of_a_suspended_broadcast(gateway_
     await _beat(settings, engine, queue, provider_for, ctx)
     assert get_broadcast(engine, bid)["retrying"] == 3
     control.suspend(engine, bid)
-    assert control.delete(engine, bid)["messages_removed"] == 3
+    assert control.delete(engine, bid).messages_removed == 3
     await _beat(settings, engine, queue, provider_for, ctx)
     assert (await gateway("/_sim/stats"))["accepted_total"] == 0
 

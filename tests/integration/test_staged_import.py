@@ -38,8 +38,8 @@ from broadcaster.services.broadcasts import (
 )
 from broadcaster.services.codes import add_code
 from broadcaster.services.dropfolder import DropFolder, EventKind
-from broadcaster.services.dropfolder_ledger import create_once
 from broadcaster.services.importer import sweep_abandoned
+from broadcaster.services.ledger import create_once
 from broadcaster.services.messages import get_message
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow

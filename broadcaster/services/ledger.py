@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
 from broadcaster.domain.states import BroadcastStatus
 from broadcaster.services.importer import PublishHook
 from broadcaster.store import broadcasts_repo, imports_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, utcnow
 
 #: Bytes read per step while hashing a file (memory stays flat for any size).
 HASH_CHUNK_BYTES = 1024 * 1024

@@ -32,12 +32,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.config import Settings
 from broadcaster.errors import FileRejected, InputError
 from broadcaster.services.broadcasts import NewBroadcast, PublishHook, create_from_table
 from broadcaster.store import codes_repo
+from broadcaster.store.db import Engine
 
 #: Canonical field → its accepted spellings (the canonical name first).
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,50 @@
+"""One vocabulary on every wire: the HTTP API's bodies and the CLI's ``--json`` use these names.
+
+Services answer with frozen dataclasses (snake_case fields); :func:`to_wire` gives their API
+names (camelCase), so the two front ends cannot drift apart again (they did: ``messages_removed``
+on the command line, ``messagesRemoved`` over HTTP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from broadcaster.domain.schedule import utc_iso
+
+
+def camel(name: str) -> str:
+    """``messages_removed`` -> ``messagesRemoved``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_wire(value: Any) -> Any:
+    """A service's answer as JSON-ready data under the API's names (times in UTC ISO 8601)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {camel(f.name): to_wire(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_wire(v) for v in value]
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    return value
+
+
+def _receipt_out(receipt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": receipt["status"],
+        "applied": receipt["applied"],
+        "provider": receipt["provider"],
+        "reportedAt": receipt["reported_at"],
+        "receivedAt": receipt["received_at"],
+    }
+
+
+def message_out(view: dict[str, Any]) -> dict[str, Any]:
+    """A message view (services.messages) in the API's camelCase, with its receipt history."""
+    out = {
+        ("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"
+    }
+    out["receipts"] = [_receipt_out(r) for r in view.get("receipts", [])]
+    return out
