@@ -41,15 +41,24 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--text", help="Message template, to check placeholders and count segments.")
 @click.option("--region", help="ISO region for national numbers, e.g. MX.")
 @click.option("--sheet", help="Excel sheet name (default: the first).")
+@click.option("--workspace", help="Count the recipients this workspace's opt-outs would refuse.")
 @json_option
 @handles_errors
 def recipients_check(
-    file: str, text: str | None, region: str | None, sheet: str | None, as_json: bool
+    file: str,
+    text: str | None,
+    region: str | None,
+    sheet: str | None,
+    workspace: str | None,
+    as_json: bool,
 ) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
-    from broadcaster.services.broadcasts import check_recipients
+    from broadcaster.services.broadcasts import check_recipients, suppressed_in
 
-    report = check_recipients(file, settings(), text=text, region=region, sheet=sheet)
+    look = suppressed_in(engine(), workspace) if workspace else None
+    report = check_recipients(
+        file, settings(), text=text, region=region, sheet=sheet, suppressed=look
+    )
     emit(report.as_dict(), as_json, _render_check)
 
 
@@ -229,6 +238,7 @@ COMMAND_MODULES = (
     "broadcaster.cli_api",
     "broadcaster.cli_watch",
     "broadcaster.cli_workers",
+    "broadcaster.cli_compliance",
 )
 
 

@@ -27,12 +27,12 @@ class Keyword(StrEnum):
 
 
 DEFAULT_OPT_OUT = (
-    "STOP STOPALL UNSUBSCRIBE CANCEL END QUIT OPTOUT REVOKE "  # English (CTIA)
-    "BAJA ALTO CANCELAR "  # Spanish
-    "ARRET "  # French (ARRÊT)
-    "PARAR SAIR "  # Portuguese
-    "STOPP"  # German
-).split()
+    *("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"),  # CTIA
+    *("BAJA", "ALTO", "CANCELAR"),  # Spanish
+    "ARRET",  # French (ARRÊT)
+    *("PARAR", "SAIR"),  # Portuguese
+    "STOPP",  # German
+)
 DEFAULT_OPT_IN = ("START", "UNSTOP", "YES", "ALTA")
 DEFAULT_HELP = ("HELP", "AYUDA", "INFO")
 
@@ -106,7 +106,11 @@ DEFAULT_REPLIES: dict[Keyword, str] = {
     Keyword.OPT_IN: "You are subscribed again. Reply STOP to unsubscribe, HELP for help.",
     Keyword.HELP: "Reply STOP to unsubscribe, START to resubscribe.",
 }
-_REPLY_KEYS = {Keyword.OPT_OUT: "stop_reply", Keyword.OPT_IN: "start_reply", Keyword.HELP: "help_reply"}
+_REPLY_KEYS = {
+    Keyword.OPT_OUT: "stop_reply",
+    Keyword.OPT_IN: "start_reply",
+    Keyword.HELP: "help_reply",
+}
 
 
 def reply_text(keyword: Keyword, stored: Mapping[str, object] | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import netguard
 from broadcaster.config import Settings
+from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
@@ -23,7 +24,7 @@ from broadcaster.services.counts import derive_counters
 from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.services.retries import retry_view
-from broadcaster.store import broadcasts_repo, codes_repo
+from broadcaster.store import broadcasts_repo, codes_repo, optouts_repo
 from broadcaster.store.db import utcnow
 
 ERRORS_SHOWN = 50
@@ -39,6 +40,8 @@ class CheckReport:
     duplicates: int = 0
     total_segments: int = 0
     segments_exceeded: int = 0
+    #: Valid recipients on the workspace's suppression list: they would end BLACKLISTED.
+    blacklisted: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class CheckReport:
             "duplicates": self.duplicates,
             "total_segments": self.total_segments,
             "segments_exceeded": self.segments_exceeded,
+            "blacklisted": self.blacklisted,
             "errors": self.errors,
         }
 
@@ -88,12 +92,18 @@ def check_recipients(
     text: str | None = None,
     region: str | None = None,
     sheet: str | None = None,
+    suppressed: Callable[[list[str]], set[str]] | None = None,
 ) -> CheckReport:
-    """Read a file as a broadcast would, store nothing, and say what would happen."""
+    """Read a file as a broadcast would, store nothing, and say what would happen.
+
+    ``suppressed`` answers which of a batch of numbers are opted out (see
+    :func:`suppressed_in`); without it nothing counts as blacklisted.
+    """
     normalizer = PhoneNormalizer(region or settings.default_region)
     with _open(path, settings, sheet) as table:
         report = CheckReport(source=table.source)
         template = _optional_template(text, table)
+        batch: list[str] = []
         seen: set[int] = set()  # E.164 digits as ints: compact enough for a dry run
         for item in build_drafts(table.rows, template, normalizer, table.columns):
             if isinstance(item, RowError):
@@ -109,7 +119,30 @@ def check_recipients(
             report.valid += 1
             report.total_segments += item.segments
             report.segments_exceeded += item.status == MessageStatus.SEGMENTS_EXCEEDED
+            batch.append(item.recipient)
+            if len(batch) >= INSERT_BATCH_ROWS:
+                _count_suppressed(report, batch, suppressed)
+        _count_suppressed(report, batch, suppressed)
     return report
+
+
+def _count_suppressed(
+    report: CheckReport, batch: list[str], suppressed: Callable[[list[str]], set[str]] | None
+) -> None:
+    if suppressed is not None and batch:
+        report.blacklisted += len(suppressed(batch))
+    batch.clear()
+
+
+def suppressed_in(engine: Engine, workspace: str) -> Callable[[list[str]], set[str]]:
+    """For a dry run: which numbers of a batch the workspace's suppression list holds."""
+
+    def look(numbers: list[str]) -> set[str]:
+        with engine.begin() as conn:
+            ws = codes_repo.ensure_workspace(conn, workspace)
+            return optouts_repo.numbers_among(conn, ws, numbers)
+
+    return look
 
 
 def _open(
@@ -143,6 +176,9 @@ class NewBroadcast:
     start_now_hint: str = "give --now"
     #: The user recorded as owner (seed 004's ``userName``); None: nobody in particular.
     owner: str | None = None
+    #: A keyword's confirmation: the inbound message it answers (one reply each; exempt from
+    #: the suppression list, since a STOP's confirmation goes to a number just suppressed).
+    reply_to_inbound: int | None = None
 
 
 def create_from_file(
@@ -199,6 +235,7 @@ def create_from_table(
         "request_dr": req.request_dr,
         "callbacks": list(req.callbacks) or None,
         "owner": req.owner,
+        "reply_to_inbound": req.reply_to_inbound,
     }
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
     if req.max_text_bytes is not None:

@@ -37,7 +37,7 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus, StagingSta
 from broadcaster.errors import ImportAbandoned
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.recipients import Draft, RowError
-from broadcaster.store import broadcasts_repo, imports_repo
+from broadcaster.store import broadcasts_repo, imports_repo, optouts_repo
 from broadcaster.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class _Staged:
         tally = self.tally
         for m in batch.messages:
             m["broadcast_id"] = bid
+        self._suppress(conn, batch)
         kept = broadcasts_repo.insert_messages(conn, batch.messages)
         errors = batch.errors
         tally.invalid += len(errors)
@@ -151,6 +152,20 @@ class _Staged:
         for e in errors:
             e["broadcast_id"] = bid
         broadcasts_repo.insert_row_errors(conn, errors)
+
+    def _suppress(self, conn: Connection, batch: _Batch) -> None:
+        """Recipients on the workspace's suppression list are stored BLACKLISTED, never sent
+        (one primary-key look-up per batch; a keyword's confirmation is exempt). An opt-out
+        that comes later is refused by the send claim."""
+        if self.values.get("reply_to_inbound") is not None:
+            return
+        queued = [m["recipient"] for m in batch.messages if m["status"] == MessageStatus.QUEUE]
+        found = optouts_repo.numbers_among(conn, self.values["workspace_id"], queued)
+        for m in batch.messages:
+            hit = m["recipient"] in found and m["status"] == MessageStatus.QUEUE
+            if hit:
+                m["status"] = MessageStatus.BLACKLISTED.value
+            m["error"] = optouts_repo.SUPPRESSED_REASON if hit else None
 
     def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
         status, values = _outcome(self.tally, now)

@@ -27,7 +27,7 @@ from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Receipt
 from broadcaster.services.client_callbacks import enqueue_status_change, enqueue_status_changes
-from broadcaster.store import messages_repo, receipts_repo
+from broadcaster.store import messages_repo, optouts_repo, receipts_repo
 from broadcaster.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,10 @@ def apply_receipt(
                 metrics.record_receipt(
                     receipt.status.value, msg["sender_code"], provider, workspace=msg["workspace"]
                 )
+                if receipt.status is MessageStatus.BLACKLISTED:  # the gateway's opt-out list
+                    optouts_repo.add_from_messages(
+                        conn, [msg["id"]], f"receipt via {provider}", now
+                    )
                 enqueue_status_change(
                     conn,
                     message_id=msg["id"],

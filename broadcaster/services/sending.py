@@ -41,7 +41,7 @@ from broadcaster.services.codes import (
 from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
 from broadcaster.services.retries import schedule_retries
-from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
+from broadcaster.store import broadcasts_repo, codes_repo, messages_repo, optouts_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts
 from broadcaster.throttle import Limit, TokenBucket
@@ -218,6 +218,11 @@ def _claim(
         claimed = messages_repo.claim(
             conn, broadcast_id, ids, now=asked, lease_s=lease_s, route=route_key
         )
+        if len(claimed) < len(ids):  # some refused: those of suppressed numbers end BLACKLISTED
+            got = {c.id for c in claimed}
+            optouts_repo.blacklist_queued(
+                conn, broadcast_id, asked, [i for i in ids if i not in got]
+            )
         took = utcnow()
         if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
             messages_repo.extend_lease(
@@ -296,6 +301,10 @@ def _record(
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
         messages_repo.record_refused(conn, refused, now)
+        blacklisted = [m for m, st, _ in refused if st == MessageStatus.BLACKLISTED.value]
+        optouts_repo.add_from_messages(
+            conn, blacklisted, f"refused via {route.code.route_key}", now
+        )
         if route.wants_callbacks:
             changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [
                 (m, MessageStatus.ERROR.value) for m, _ in failed
