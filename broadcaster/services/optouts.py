@@ -27,7 +27,7 @@ MAX_IMPORT_ROWS = 1_000_000
 CSV_HEADER = ("number", "source", "detail", "created_at")
 
 
-def e164(number: str, region: str) -> str:
+def e164(number: str, region: str | None) -> str:
     """The number in E.164, or InputError naming it."""
     phone = normalize_phone(number, region)
     if not phone.ok or phone.e164 is None:
@@ -59,7 +59,7 @@ def add_optout(
     workspace: str,
     number: str,
     *,
-    region: str,
+    region: str | None,
     detail: str | None = None,
     source: str = optouts_repo.SOURCE_OPERATOR,
 ) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def add_optout(
     return entry_view(row)
 
 
-def remove_optout(engine: Engine, workspace: str, number: str, *, region: str) -> None:
+def remove_optout(engine: Engine, workspace: str, number: str, *, region: str | None) -> None:
     n = e164(number, region)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
@@ -81,7 +81,7 @@ def remove_optout(engine: Engine, workspace: str, number: str, *, region: str) -
             raise NotFound(f"{n} is not on the suppression list of workspace {workspace!r}")
 
 
-def _rows(lines: Iterable[list[str]], region: str) -> Iterator[tuple[str, str | None]]:
+def _rows(lines: Iterable[list[str]], region: str | None) -> Iterator[tuple[str, str | None]]:
     for line_no, cells in enumerate(lines, start=1):
         if not cells or not cells[0].strip():
             continue
@@ -94,7 +94,7 @@ def _rows(lines: Iterable[list[str]], region: str) -> Iterator[tuple[str, str | 
         yield number, (cells[1].strip() if len(cells) > 1 and cells[1].strip() else None)
 
 
-def import_csv(engine: Engine, workspace: str, text: str, *, region: str) -> dict[str, int]:
+def import_csv(engine: Engine, workspace: str, text: str, *, region: str | None) -> dict[str, int]:
     """Add every number of a CSV (all or nothing); returns ``{"read", "added"}``."""
     rows = list(_rows(csv.reader(io.StringIO(text)), region))
     if len(rows) > MAX_IMPORT_ROWS:

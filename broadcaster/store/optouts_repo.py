@@ -55,8 +55,12 @@ def add(
     ]
     if not values:
         return 0
-    stmt = _upsert(conn).on_conflict_do_nothing(index_elements=["workspace_id", "number"])
-    return sum(conn.execute(stmt, [v]).rowcount for v in values)
+    stmt = (
+        _upsert(conn)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "number"])
+        .returning(optouts.c.number)
+    )
+    return len(conn.execute(stmt, values).all())
 
 
 def remove(
