@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from broadcaster.domain.states import MessageStatus
 from broadcaster.store.models import broadcasts, messages, optouts
+from broadcaster.store.sql import not_for_index
 
 #: Where an entry came from.
 SOURCE_INBOUND = "inbound"  # a STOP keyword (a START removes only these)
@@ -148,11 +149,14 @@ def blacklist_queued(
         .where(broadcasts.c.id == broadcast_id, broadcasts.c.reply_to_inbound.is_(None))
         .scalar_subquery()
     )
+    by_id = ids is not None  # a claim's few ids: found by primary key, not the status index
+    status = not_for_index(messages.c.status) if by_id else messages.c.status
     stmt = (
         sa.update(messages)
         .where(
-            messages.c.broadcast_id == broadcast_id,
-            messages.c.status == MessageStatus.QUEUE.value,
+            (not_for_index(messages.c.broadcast_id) if by_id else messages.c.broadcast_id)
+            == broadcast_id,
+            status == MessageStatus.QUEUE.value,
             _suppressed(ws),
         )
         .values(
