@@ -276,3 +276,20 @@ async def test_inbound_is_forwarded_to_the_workspace_callback(db_api: Api) -> No
     assert len(rows) == 1
     assert rows[0]["message_id"] == -got["id"] and rows[0]["status"] == "INBOUND"
     assert rows[0]["payload"]["from"] == PHONES[5] and rows[0]["payload"]["text"] == "Hola"
+
+
+async def test_a_gateway_blacklisted_receipt_suppresses_the_number(db_api: Api) -> None:
+    api = db_api
+    view = await api.broadcast([{"to": p, "params": ["x"]} for p in PHONES[:2]])
+    bid = view["id"]
+    with api.engine.begin() as conn:
+        conn.execute(sa.update(broadcasts).where(broadcasts.c.id == bid).values(status="RUNNING"))
+        ids = [r[0] for r in conn.execute(sa.select(messages.c.id).order_by(messages.c.id))]
+        claimed = messages_repo.claim(conn, bid, ids, now=utcnow(), lease_s=60, route="simulator")
+        messages_repo.record_sent(conn, [(c.id, f"gw-{c.id}") for c in claimed], utcnow())
+    body = {"id": f"gw-{ids[0]}", "externalId": str(ids[0]), "status": "BLACKLISTED"}
+    resp = await api.client.post(f"/v1/dlr/simulator?secret={SECRET}", json=body)
+    assert (await resp.json())["applied"] is True
+    listed = await api.json("GET", "/v1/optouts", 200)
+    assert [(e["number"], e["source"]) for e in listed["items"]] == [(PHONES[0], "gateway")]
+    assert (await api.json("GET", "/v1/optouts", 200, "globex"))["items"] == []

@@ -229,9 +229,7 @@ def test_the_claims_opt_out_check_and_the_blacklisting_seek_by_key(queued) -> No
     now = utcnow()
     with engine.begin() as conn:
         ws = conn.execute(sa.select(broadcasts.c.workspace_id)).scalar_one()
-        optouts_repo.add(
-            conn, ws, [(f"+5255400{i:05d}", "import", None) for i in range(2000)], now
-        )
+        optouts_repo.add(conn, ws, [(f"+5255400{i:05d}", "import", None) for i in range(2000)], now)
         optouts_repo.add(conn, ws, [("+525530000003", "inbound", None)], now)
 
     def work(conn: sa.Connection) -> None:
