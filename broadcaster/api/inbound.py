@@ -18,6 +18,7 @@ from aiohttp import web
 
 from broadcaster import netguard
 from broadcaster.api.bodies import Fields, read_body, read_json
+from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.errors import InputError, NotFound
@@ -28,6 +29,9 @@ from broadcaster.services import inbound, optouts
 #: Digits of an E.164 number at most, with '+' (the column's width is 20).
 NUMBER_CHARS = 20
 DEFAULT_PAGE = 100
+#: Longest number as typed (spaces, dashes, brackets) that is read at all.
+MAX_NUMBER_INPUT = 40
+ID64_MAX = 2**63 - 1
 
 
 async def _mo_payload(request: web.Request) -> dict[str, Any]:
@@ -64,19 +68,21 @@ async def receive_inbound(request: web.Request) -> web.Response:
     return web.json_response(got.as_dict())
 
 
-def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
+def _int_query(
+    request: web.Request, name: str, default: int | None, maximum: int = ID64_MAX
+) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise invalid(f"{name}: must be a positive integer", name)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= maximum:
+        raise invalid(f"{name}: must be an integer from 1 to {maximum}", name)
     return int(raw)
 
 
 async def get_inbound(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     before = _int_query(request, "before", None)
-    limit = _int_query(request, "limit", DEFAULT_PAGE) or DEFAULT_PAGE
+    limit = _int_query(request, "limit", DEFAULT_PAGE, inbound.MAX_PAGE) or DEFAULT_PAGE
     items = await blocking(
         request, inbound.list_inbound, ctx.engine, key.workspace, before=before, limit=limit
     )
@@ -86,8 +92,10 @@ async def get_inbound(request: web.Request) -> web.Response:
 
 async def get_optouts(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    after = request.query.get("after", "")[:NUMBER_CHARS]
-    limit = _int_query(request, "limit", DEFAULT_PAGE) or DEFAULT_PAGE
+    after = request.query.get("after", "")
+    if len(after) > NUMBER_CHARS:
+        raise invalid(f"after: at most {NUMBER_CHARS} characters", "after")
+    limit = _int_query(request, "limit", DEFAULT_PAGE, optouts.MAX_PAGE) or DEFAULT_PAGE
     items = await blocking(
         request, optouts.list_optouts, ctx.engine, key.workspace, after=after, limit=limit
     )
@@ -98,14 +106,18 @@ async def get_optouts(request: web.Request) -> web.Response:
 def _region(request: web.Request, f: Fields | None = None) -> str | None:
     """For national numbers: the body's or query's ``region``, else BROADCASTER_DEFAULT_REGION."""
     region = (f.text("region", max_chars=3) if f else None) or request.query.get("region")
+    if region is not None and region.upper() not in SUPPORTED_REGIONS:
+        raise invalid(
+            f"region: {region[:8]!r} is not an ISO 3166 region code (e.g. MX, GB)", "region"
+        )
     region = region or request.app["ctx"].settings.default_region
-    return region.upper()[:3] if region else None
+    return region.upper() if region else None
 
 
 async def post_optout(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     f = Fields(await read_json(request))
-    number = f.text("number", required=True, max_chars=40)
+    number = f.text("number", required=True, max_chars=MAX_NUMBER_INPUT)
     detail = f.text("detail", max_chars=200)
     assert number is not None
     try:
@@ -125,16 +137,18 @@ async def post_optout(request: web.Request) -> web.Response:
 
 async def delete_optout(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
-    number = request.query.get("number") or request.match_info.get("number", "")
-    if not number:
-        raise invalid("number: is required (?number=+15551234567)", "number")
+    number = request.query.get("number", "")
+    if not number or len(number) > MAX_NUMBER_INPUT:
+        raise invalid(
+            f"number: 1 to {MAX_NUMBER_INPUT} characters (?number=+15551234567)", "number"
+        )
     try:
         await blocking(
             request,
             optouts.remove_optout,
             ctx.engine,
             key.workspace,
-            number[:40],
+            number,
             region=_region(request),
         )
     except InputError as exc:

@@ -171,9 +171,40 @@ def update_settings(engine: Engine, workspace: str, changes: dict[str, Any]) -> 
         raise InputError(
             f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTING_KEYS)}"
         )
+    _check_settings(changes)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         merged = {**inbound_repo.settings_of(conn, ws), **changes}
         merged = {k: v for k, v in merged.items() if v is not None}
         inbound_repo.save_settings(conn, ws, merged, utcnow())
     return merged
+
+
+#: Longest reply text a workspace may set (10 GSM segments).
+MAX_REPLY_CHARS = 1530
+#: Most words one keyword list may hold.
+MAX_KEYWORDS = 100
+REPLY_KEYS = ("stop_reply", "start_reply", "help_reply")
+LIST_KEYS = ("opt_out", "opt_in", "help")
+
+
+def _check_settings(changes: dict[str, Any]) -> None:
+    """Refuse a setting of the wrong shape, naming it (stored settings are always usable)."""
+    kw, replies, url = (changes.get(k) for k in SETTING_KEYS)
+    if kw is not None:
+        if not isinstance(kw, dict) or set(kw) - set(LIST_KEYS):
+            raise InputError(f"keywords: an object with lists {', '.join(LIST_KEYS)}")
+        for name, words in kw.items():
+            ok = isinstance(words, list) and len(words) <= MAX_KEYWORDS
+            if not ok or not all(isinstance(w, str) and 0 < len(w) <= 40 for w in words):
+                raise InputError(f"keywords.{name}: a list of at most {MAX_KEYWORDS} words")
+    if replies is not None:
+        if not isinstance(replies, dict) or set(replies) - set(REPLY_KEYS):
+            raise InputError(f"replies: an object with texts {', '.join(REPLY_KEYS)}")
+        for name, text in replies.items():
+            if text is not None and (not isinstance(text, str) or len(text) > MAX_REPLY_CHARS):
+                raise InputError(
+                    f"replies.{name}: a text of at most {MAX_REPLY_CHARS} characters, or null"
+                )
+    if url is not None and (not isinstance(url, str) or len(url) > 500):
+        raise InputError("inbound_callback_url: a URL of at most 500 characters, or null")
