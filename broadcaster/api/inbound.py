@@ -167,6 +167,8 @@ async def export_optouts(request: web.Request) -> web.Response:
 async def import_optouts(request: web.Request) -> web.Response:
     ctx, key = request.app["ctx"], principal(request)
     raw = await read_body(request, state(request).limits.json_max_bytes)
+    if not raw.strip():
+        raise invalid("the body is empty: send the CSV (text/csv, number[,detail] per line)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

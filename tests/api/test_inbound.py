@@ -293,3 +293,8 @@ async def test_a_gateway_blacklisted_receipt_suppresses_the_number(db_api: Api) 
     listed = await api.json("GET", "/v1/optouts", 200)
     assert [(e["number"], e["source"]) for e in listed["items"]] == [(PHONES[0], "gateway")]
     assert (await api.json("GET", "/v1/optouts", 200, "globex"))["items"] == []
+
+
+async def test_an_empty_csv_import_is_refused(api: Api) -> None:
+    got = await api.json("POST", "/v1/optouts.csv", 422, data=b"")
+    assert "empty" in got["detail"]
