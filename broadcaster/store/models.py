@@ -106,8 +106,9 @@ broadcasts = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("owner", sa.String(100), nullable=True),  # seed 004 userName (migration 0014)
     # Migration 0013: a keyword's confirmation (one per inbound message; exempt from opt-outs)
-    sa.Column("reply_to_inbound", sa.BigInteger, nullable=True, unique=True),
+    sa.Column("reply_to_inbound", sa.BigInteger, nullable=True),
     sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
+    sa.Index("ix_broadcasts_reply_to_inbound", "reply_to_inbound", unique=True),
     sqlite_autoincrement=True,  # ids are never reused after a delete (drop-folder ledger, gateways)
 )
 

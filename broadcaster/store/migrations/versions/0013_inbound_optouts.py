@@ -74,14 +74,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("workspace_id", "number", name="pk_optouts"),
     )
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("reply_to_inbound", sa.BigInteger(), nullable=True))
-        batch_op.create_unique_constraint("uq_broadcasts_reply_to_inbound", ["reply_to_inbound"])
+    # A plain ADD COLUMN and a unique index: no batch copy of broadcasts, which on SQLite would
+    # recreate the table without AUTOINCREMENT (and reuse a deleted broadcast's id).
+    op.add_column("broadcasts", sa.Column("reply_to_inbound", sa.BigInteger(), nullable=True))
+    op.create_index(
+        "ix_broadcasts_reply_to_inbound", "broadcasts", ["reply_to_inbound"], unique=True
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_broadcasts_reply_to_inbound", type_="unique")
+    op.drop_index("ix_broadcasts_reply_to_inbound", table_name="broadcasts")
+    with op.batch_alter_table(
+        "broadcasts", schema=None, table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
         batch_op.drop_column("reply_to_inbound")
     op.drop_table("optouts")
     op.drop_index("ix_inbound_messages_workspace_id", table_name="inbound_messages")
