@@ -1,7 +1,7 @@
 """inbound messages, per-workspace suppression list and settings; replies tied to their inbound
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0014
 Create Date: 2026-12-01 10:50:00
 
 ``inbound_messages`` holds each MO once: (route, gateway id) is unique, so a gateway that retries
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
