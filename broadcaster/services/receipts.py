@@ -222,6 +222,9 @@ class _Tracked:
     changed: bool = False
 
 
+BLACKLISTED = MessageStatus.BLACKLISTED.value
+
+
 def _apply_group(
     engine: Engine, group: Sequence[Incoming], allow_private: bool, default_provider: str | None
 ) -> list[Applied]:
@@ -246,6 +249,9 @@ def _apply_group(
         if not messages_repo.advance_many(conn, moves, now):
             raise _GroupRaced
         receipts_repo.insert(conn, history)
+        # a gateway's BLACKLISTED: its number joins the workspace's suppression list (source gateway)
+        refused = [m for pairs in changes.values() for m, st in pairs if st == BLACKLISTED]
+        optouts_repo.add_from_messages(conn, refused, "receipt via gateway", now)
         for broadcast_id, pairs in changes.items():
             enqueue_status_changes(
                 conn, broadcast_id=broadcast_id, changes=pairs, now=now, allow_private=allow_private
