@@ -44,6 +44,7 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--sheet", help="Excel sheet name (default: the first).")
 @click.option("--window", help="Send window HH:MM-HH:MM: say how many would wait if sent now.")
 @click.option("--tz", default="UTC", show_default=True, help="Zone of numbers of several zones.")
+@click.option("--workspace", help="Count the recipients this workspace's opt-outs would refuse.")
 @json_option
 @handles_errors
 def recipients_check(
@@ -53,13 +54,22 @@ def recipients_check(
     sheet: str | None,
     window: str | None,
     tz: str,
+    workspace: str | None,
     as_json: bool,
 ) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
-    from broadcaster.services.broadcasts import check_recipients
+    from broadcaster.services.broadcasts import check_recipients, suppressed_in
 
+    look = suppressed_in(engine(), workspace) if workspace else None
     report = check_recipients(
-        file, settings(), text=text, region=region, sheet=sheet, window=window, tz=tz
+        file,
+        settings(),
+        text=text,
+        region=region,
+        sheet=sheet,
+        window=window,
+        tz=tz,
+        suppressed=look,
     )
     emit(report.as_dict(), as_json, _render_check)
 
@@ -263,6 +273,7 @@ COMMAND_MODULES = (
     "broadcaster.cli_api",
     "broadcaster.cli_watch",
     "broadcaster.cli_workers",
+    "broadcaster.cli_compliance",
 )
 
 

@@ -35,7 +35,8 @@ from broadcaster.api.uploads import CHUNK_BYTES, SPOOLED_BODY
 from broadcaster.services.apikeys import Principal, authenticate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/dashboard"})
-PUBLIC_PREFIXES = ("/v1/dlr/", "/rest/api/")  # seed 004 signs its URLs (api/seed004.py)
+# seed 004 signs its URLs (api/seed004.py); gateways post MOs with their route's secret
+PUBLIC_PREFIXES = ("/v1/dlr/", "/rest/api/", "/v1/inbound/")
 #: Spooled signed uploads stay in memory up to this size, then go to a temporary file.
 SPOOL_MEMORY_BYTES = 1024 * 1024
 #: Retry-After of a signed request refused because the replay guard could not answer, seconds.

@@ -708,6 +708,12 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
     }
 
 
+def _inbound_paths() -> dict[str, Schema]:
+    from broadcaster.api.openapi_inbound import paths  # it imports this module's helpers
+
+    return paths()
+
+
 def document(limits: ApiLimits) -> dict[str, Any]:
     from broadcaster.api import seed004_openapi  # seed 004's /rest/api/... (signed URLs, XML)
 
@@ -723,7 +729,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": {**_paths(limits), **seed004_openapi.paths()},
+        "paths": {**_paths(limits), **seed004_openapi.paths(), **_inbound_paths()},
         "components": {
             "securitySchemes": {
                 "bearerAuth": {

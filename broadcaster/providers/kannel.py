@@ -48,6 +48,7 @@ from broadcaster.constants import MAX_SEGMENTS
 from broadcaster.domain.segments import UCS_2, measure
 from broadcaster.domain.states import MessageStatus
 from broadcaster.errors import GatewayError, OutcomeUnknown, PermanentGatewayError
+from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
     BACKOFF_BASE_S,
@@ -59,6 +60,7 @@ from broadcaster.providers.http import (
     retried,
     snippet,
 )
+from broadcaster.providers.inbound import Inbound
 
 M = MessageStatus
 
@@ -253,6 +255,10 @@ class KannelProvider(HttpAdapter):
     async def lookup(self, reference: str) -> LookupResult:
         """Kannel has no look-up: "assume it has it", so the caller never resends (module doc)."""
         return LookupResult(found=True, gateway_id=None, status=None)
+
+    def parse_mo(self, payload: dict[str, Any]) -> Inbound:
+        """An inbound (MO) webhook: see ``providers/inbound.py``."""
+        return inbound.parse_kannel(payload)
 
     def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
         """A dlr-url call's query (``ref``, ``status`` = Kannel's %d, ``at``, ``answer``).

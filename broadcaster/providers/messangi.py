@@ -34,6 +34,7 @@ from broadcaster.errors import (
     PermanentGatewayError,
     RetryableGatewayError,
 )
+from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
     BACKOFF_BASE_S,
@@ -45,6 +46,7 @@ from broadcaster.providers.http import (
     retried,
     snippet,
 )
+from broadcaster.providers.inbound import Inbound
 
 M = MessageStatus
 
@@ -313,6 +315,10 @@ class MessangiProvider(HttpAdapter):
             )
 
     # -- receipts ------------------------------------------------------------------------------
+
+    def parse_mo(self, payload: dict[str, Any]) -> Inbound:
+        """An inbound (MO) webhook: see ``providers/inbound.py``."""
+        return inbound.parse_messangi(payload)
 
     def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
         """A receipt callback body ``{id, externalId, status, date, from, to}`` as a ``Receipt``."""

@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from broadcaster import listen
+from broadcaster.providers import simulator_mo
 from broadcaster.providers.simulator_config import STARTUP_ONLY, Dice, SimulatorConfig
 from broadcaster.providers.simulator_receipts import ReceiptDispatcher, now_ms
 from broadcaster.providers.simulator_store import Counters, MessageStore, iso_ms
@@ -221,6 +222,7 @@ async def _send(sim: Simulator, request: web.Request) -> web.StreamResponse:
     if fault == "drop_before":
         return _drop(request)
     data = _accept(sim, body)
+    simulator_mo.after_accept(request.app, body["from"], body["to"])
     if fault == "drop_after":
         return _drop(request)
     if fault == "slow":
@@ -332,6 +334,7 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_get("/_sim/stats/rate", sim_rate)
     app.router.add_get("/_sim/messages", sim_messages)
     app.router.add_post("/_sim/reset", sim_reset)
+    simulator_mo.setup(app)  # MO replies (issue 13)
     return app
 
 

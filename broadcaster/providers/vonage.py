@@ -70,6 +70,7 @@ from broadcaster.errors import (
     PermanentGatewayError,
     RetryableGatewayError,
 )
+from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
     BACKOFF_BASE_S,
@@ -82,6 +83,7 @@ from broadcaster.providers.http import (
     retried,
     snippet,
 )
+from broadcaster.providers.inbound import Inbound
 
 M = MessageStatus
 
@@ -432,6 +434,10 @@ class VonageProvider(HttpAdapter):
     async def lookup(self, reference: str) -> LookupResult:
         """No look-up by reference: "assume it has it", so the caller never resends (module doc)."""
         return LookupResult(found=True, gateway_id=None, status=None)
+
+    def parse_mo(self, payload: dict[str, Any]) -> Inbound:
+        """An inbound (MO) webhook: see ``providers/inbound.py``."""
+        return inbound.parse_vonage(payload)
 
     def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
         """A delivery receipt webhook: ``messageId, status, client-ref, msisdn, err-code, …``.

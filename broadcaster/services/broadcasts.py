@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -11,6 +11,7 @@ from typing import Any
 
 from broadcaster import netguard
 from broadcaster.config import Settings
+from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.quiet_hours import (
     Window,
@@ -30,7 +31,7 @@ from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.services.retries import retry_view
 from broadcaster.services.send_windows import live_counters, window_view
-from broadcaster.store import broadcasts_repo, codes_repo
+from broadcaster.store import broadcasts_repo, codes_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
 ERRORS_SHOWN = 50
@@ -46,6 +47,8 @@ class CheckReport:
     duplicates: int = 0
     total_segments: int = 0
     segments_exceeded: int = 0
+    #: Valid recipients on the workspace's suppression list: they would end BLACKLISTED.
+    blacklisted: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     #: With a send window: valid recipients per local zone (to say how many would wait now).
     zones: dict[str, int] = field(default_factory=dict)
@@ -62,6 +65,7 @@ class CheckReport:
             "duplicates": self.duplicates,
             "total_segments": self.total_segments,
             "segments_exceeded": self.segments_exceeded,
+            "blacklisted": self.blacklisted,
             "errors": self.errors,
         }
         if self.window is not None:
@@ -121,11 +125,14 @@ def check_recipients(
     window: str | None = None,
     tz: str = "UTC",
     now: datetime | None = None,
+    suppressed: Callable[[list[str]], set[str]] | None = None,
 ) -> CheckReport:
     """Read a file as a broadcast would, store nothing, and say what would happen.
 
     With a send ``window`` (and the broadcast's zone ``tz`` for numbers of several zones), it
     also says how many would wait for their window if sent at ``now`` (default: the clock).
+    ``suppressed`` answers which of a batch of numbers are opted out (see
+    :func:`suppressed_in`); without it nothing counts as blacklisted.
     """
     parsed = parse_window(window) if window is not None else None
     zone(tz)
@@ -133,6 +140,7 @@ def check_recipients(
     with _open(path, settings, sheet) as table:
         report = CheckReport(source=table.source)
         template = _optional_template(text, table)
+        batch: list[str] = []
         seen: set[int] = set()  # E.164 digits as ints: compact enough for a dry run
         for item in build_drafts(table.rows, template, normalizer, table.columns):
             if isinstance(item, RowError):
@@ -151,9 +159,32 @@ def check_recipients(
             if parsed is not None and item.status == MessageStatus.QUEUE:
                 local = recipient_zone(item.recipient, tz)
                 report.zones[local] = report.zones.get(local, 0) + 1
+            batch.append(item.recipient)
+            if len(batch) >= INSERT_BATCH_ROWS:
+                _count_suppressed(report, batch, suppressed)
+        _count_suppressed(report, batch, suppressed)
     if parsed is not None:
         report.judge_window(parsed, tz, now or utcnow())
     return report
+
+
+def _count_suppressed(
+    report: CheckReport, batch: list[str], suppressed: Callable[[list[str]], set[str]] | None
+) -> None:
+    if suppressed is not None and batch:
+        report.blacklisted += len(suppressed(batch))
+    batch.clear()
+
+
+def suppressed_in(engine: Engine, workspace: str) -> Callable[[list[str]], set[str]]:
+    """For a dry run: which numbers of a batch the workspace's suppression list holds."""
+
+    def look(numbers: list[str]) -> set[str]:
+        with engine.begin() as conn:
+            ws = codes_repo.ensure_workspace(conn, workspace)
+            return optouts_repo.numbers_among(conn, ws, numbers)
+
+    return look
 
 
 def _open(
@@ -192,6 +223,9 @@ class NewBroadcast:
     window: str | None = None
     #: How long after its start an unsent message may still go (seconds or ``2h``); then EXPIRED.
     validity: str | float | None = None
+    #: A keyword's confirmation: the inbound message it answers (one reply each; exempt from
+    #: the suppression list, since a STOP's confirmation goes to a number just suppressed).
+    reply_to_inbound: int | None = None
 
 
 def create_from_file(
@@ -254,6 +288,7 @@ def create_from_table(
         "owner": req.owner,
         "send_window": str(window) if window else None,
         "validity_s": validity_s,
+        "reply_to_inbound": req.reply_to_inbound,
     }
     zones: set[str] = set()
     drafts = build_drafts(table.rows, template, normalizer, table.columns)

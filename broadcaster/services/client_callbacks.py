@@ -520,3 +520,22 @@ def deliveries_of(engine: Engine, message_id: int) -> list[dict[str, Any]]:
     """A message's callback rows (url, status, outcome, attempts, last_error…), oldest first."""
     with engine.connect() as conn:
         return callbacks_repo.for_message(conn, message_id)
+
+
+#: Outbox rows of an inbound message: its id negated in ``message_id`` (message ids are
+#: positive) and this status, so the one outbox (one row per key, status, URL; leased, retried,
+#: signed) forwards MOs too without a table of its own.
+INBOUND_EVENT = "INBOUND"
+
+
+def enqueue_inbound(
+    conn: Connection,
+    inbound_id: int,
+    urls: Sequence[str],
+    payload: dict[str, Any],
+    now: datetime,
+    allow_private: bool,
+) -> int:
+    """Queue an inbound message for the workspace's callback URLs, in the caller's transaction."""
+    rows = _rows_for(urls, -inbound_id, INBOUND_EVENT, payload, now, allow_private)
+    return callbacks_repo.insert(conn, rows)

@@ -35,10 +35,16 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus, StagingSta
 from broadcaster.errors import ImportAbandoned
 from broadcaster.services.counts import derive_counters
 from broadcaster.services.recipients import Draft, RowError
-from broadcaster.store import broadcasts_repo, imports_repo
+from broadcaster.store import broadcasts_repo, imports_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Positions in an import row (``broadcasts_repo.MESSAGE_ROW_COLUMNS``) that the suppression
+#: step reads and rewrites.
+_RECIPIENT = broadcasts_repo.MESSAGE_ROW_COLUMNS.index("recipient")
+_STATUS = broadcasts_repo.MESSAGE_ROW_COLUMNS.index("status")
+_ERROR = broadcasts_repo.MESSAGE_ROW_COLUMNS.index("error")
 
 #: Called inside the publishing transaction with the broadcast's id; raising aborts the import
 #: (nothing becomes visible). The drop folder records its file's key here.
@@ -96,6 +102,7 @@ def _batches(items: Iterable[Draft | RowError], rows: int) -> Iterator[_Batch]:
                     item.external_id,
                     item.client_id,
                     item.tz,
+                    None,  # error: set by the suppression step for opted-out recipients
                 )
             )
             if len(messages) < rows:
@@ -148,18 +155,41 @@ class _Staged:
 
     def _insert(self, conn: Connection, bid: int, batch: _Batch) -> None:
         tally = self.tally
+        self._suppress(conn, batch)
         duplicates = broadcasts_repo.store_messages(conn, bid, self.created_at, batch.messages)
         errors = batch.errors
         tally.invalid += len(errors)
-        tally.counts.update(m[5] for m in batch.messages)
+        tally.counts.update(m[_STATUS] for m in batch.messages)
         if duplicates:  # the unique index said: this recipient is already in the broadcast
             by_line = {m[0]: m for m in batch.messages}
             for line in duplicates:
                 m = by_line[line]
-                tally.counts[m[5]] -= 1
-                errors.append((line, m[1], DUPLICATE))
+                tally.counts[m[_STATUS]] -= 1
+                errors.append((line, m[_RECIPIENT], DUPLICATE))
             tally.duplicates += len(duplicates)
         broadcasts_repo.store_row_errors(conn, bid, errors)
+
+    def _suppress(self, conn: Connection, batch: _Batch) -> None:
+        """Recipients on the workspace's suppression list are stored BLACKLISTED, never sent
+        (one primary-key look-up per batch; a keyword's confirmation is exempt). An opt-out
+        that comes later is refused by the send claim."""
+        if self.values.get("reply_to_inbound") is not None:
+            return
+        queue = MessageStatus.QUEUE.value
+        rows = batch.messages  # tuples in broadcasts_repo.MESSAGE_ROW_COLUMNS order
+        queued = [m[_RECIPIENT] for m in rows if m[_STATUS] == queue]
+        found = optouts_repo.numbers_among(conn, self.values["workspace_id"], queued)
+        if not found:
+            return
+        blacklisted = MessageStatus.BLACKLISTED.value
+        for i, m in enumerate(rows):
+            if m[_STATUS] == queue and m[_RECIPIENT] in found:
+                rows[i] = (
+                    *m[:_STATUS],
+                    blacklisted,
+                    *m[_STATUS + 1 : _ERROR],
+                    optouts_repo.SUPPRESSED_REASON,
+                )
 
     def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
         status, values = _outcome(self.tally, now)

@@ -27,7 +27,7 @@ from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Receipt
 from broadcaster.services.client_callbacks import enqueue_status_change, enqueue_status_changes
-from broadcaster.store import messages_repo, receipts_repo
+from broadcaster.store import messages_repo, optouts_repo, receipts_repo
 from broadcaster.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,10 @@ def apply_receipt(
                 metrics.record_receipt(
                     receipt.status.value, msg["sender_code"], provider, workspace=msg["workspace"]
                 )
+                if receipt.status is MessageStatus.BLACKLISTED:  # the gateway's opt-out list
+                    optouts_repo.add_from_messages(
+                        conn, [msg["id"]], f"receipt via {provider}", now
+                    )
                 enqueue_status_change(
                     conn,
                     message_id=msg["id"],
@@ -218,6 +222,9 @@ class _Tracked:
     changed: bool = False
 
 
+BLACKLISTED = MessageStatus.BLACKLISTED.value
+
+
 def _apply_group(
     engine: Engine, group: Sequence[Incoming], allow_private: bool, default_provider: str | None
 ) -> list[Applied]:
@@ -242,6 +249,9 @@ def _apply_group(
         if not messages_repo.advance_many(conn, moves, now):
             raise _GroupRaced
         receipts_repo.insert(conn, history)
+        # a gateway's BLACKLISTED: its number joins the workspace's suppression list (source gateway)
+        refused = [m for pairs in changes.values() for m, st in pairs if st == BLACKLISTED]
+        optouts_repo.add_from_messages(conn, refused, "receipt via gateway", now)
         for broadcast_id, pairs in changes.items():
             enqueue_status_changes(
                 conn, broadcast_id=broadcast_id, changes=pairs, now=now, allow_private=allow_private

@@ -39,7 +39,7 @@ from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
 from broadcaster.services.retries import schedule_retries
 from broadcaster.services.send_windows import gate, retry_deadline
-from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
+from broadcaster.store import broadcasts_repo, codes_repo, messages_repo, optouts_repo
 from broadcaster.store.db import Engine, utcnow
 from broadcaster.throttle import Limit, TokenBucket
 
@@ -239,6 +239,11 @@ def _claim(
             route=route_key,
             closed_zones=closed_zones or (),
         )
+        if len(claimed) < len(ids):  # some refused: those of suppressed numbers end BLACKLISTED
+            got = {c.id for c in claimed}
+            optouts_repo.blacklist_queued(
+                conn, broadcast_id, asked, [i for i in ids if i not in got]
+            )
         took = utcnow()
         if claimed and (took - asked).total_seconds() > LEASE_SLACK_S:
             messages_repo.extend_lease(
@@ -319,6 +324,10 @@ def _record(
         messages_repo.record_sent(conn, sent, now)
         messages_repo.record_failed(conn, failed, now)
         messages_repo.record_refused(conn, refused, now)
+        blacklisted = [m for m, st, _ in refused if st == MessageStatus.BLACKLISTED.value]
+        optouts_repo.add_from_messages(
+            conn, blacklisted, f"refused via {route.code.route_key}", now
+        )
         if route.wants_callbacks:
             changes = [(m, MessageStatus.SENT.value) for m, _ in sent] + [
                 (m, MessageStatus.ERROR.value) for m, _ in failed

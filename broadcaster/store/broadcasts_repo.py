@@ -70,6 +70,7 @@ MESSAGE_ROW_COLUMNS = (
     "external_id",
     "client_id",
     "tz",
+    "error",
 )
 #: Columns of an import's row-error tuples (:func:`store_row_errors`).
 ERROR_ROW_COLUMNS = ("line", "value", "reason")
@@ -77,7 +78,8 @@ ERROR_ROW_COLUMNS = ("line", "value", "reason")
 _PG_STAGE = "broadcaster_import_stage"
 _PG_STAGE_DDL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGE} (line integer, recipient text, text text, "
-    "encoding text, segments integer, status text, external_id text, client_id text, tz text) "
+    "encoding text, segments integer, status text, external_id text, client_id text, tz text, "
+    "error text) "
     "ON COMMIT DELETE ROWS"
 )
 _COLUMNS_SQL = ", ".join(MESSAGE_ROW_COLUMNS)

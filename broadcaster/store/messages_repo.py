@@ -21,6 +21,7 @@ from broadcaster.domain.states import (
     BroadcastStatus,
     MessageStatus,
 )
+from broadcaster.store import optouts_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, messages, sender_codes, workspaces
 from broadcaster.store.sql import not_for_index
@@ -148,6 +149,8 @@ _CLAIM = (
             broadcasts.c.id == sa.bindparam("bid"),
             broadcasts.c.status == BroadcastStatus.RUNNING.value,
         ),
+        # a number suppressed after import (a STOP mid-broadcast) is not sent from now on
+        optouts_repo.not_suppressed_at_claim(sa.bindparam("bid")),
     )
     .values(
         status=M.DEQUEUED.value,

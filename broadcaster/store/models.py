@@ -110,7 +110,10 @@ broadcasts = sa.Table(
     sa.Column("ended_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("owner", sa.String(100), nullable=True),  # seed 004 userName (migration 0014)
+    # Migration 0013: a keyword's confirmation (one per inbound message; exempt from opt-outs)
+    sa.Column("reply_to_inbound", sa.BigInteger, nullable=True),
     sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
+    sa.Index("ix_broadcasts_reply_to_inbound", "reply_to_inbound", unique=True),
     sqlite_autoincrement=True,  # ids are never reused after a delete (drop-folder ledger, gateways)
 )
 
@@ -236,4 +239,44 @@ signed_nonces = sa.Table(
     sa.Column("nonce", sa.String(64), primary_key=True),
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Index("ix_signed_nonces_expires_at", "expires_at"),
+)
+
+# Migration 0013: two-way messaging and the suppression list (issue 13).
+workspace_settings = sa.Table(
+    "workspace_settings",
+    metadata,
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    # keyword lists, reply texts, inbound callback URL (services/inbound_settings.py)
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(64), nullable=False),  # the account or provider it came through
+    sa.Column("gateway_id", sa.String(100), nullable=False),
+    # the workspace owning the code it was sent to; None: no workspace owns that code
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("sender", sa.String(20), nullable=False),  # the subscriber, E.164
+    sa.Column("recipient", sa.String(20), nullable=False),  # our sender code
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("keyword", sa.String(16), nullable=False),  # domain.keywords.Keyword
+    sa.Column("reported_at", sa.String(40), nullable=True),  # the gateway's own time text
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    # a gateway that retries an MO stores nothing new
+    sa.UniqueConstraint("route", "gateway_id", name="uq_inbound_messages_route_gateway_id"),
+    sa.Index("ix_inbound_messages_workspace_id", "workspace_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+optouts = sa.Table(
+    "optouts",
+    metadata,
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("number", sa.String(20), primary_key=True),  # E.164 with '+'
+    sa.Column("source", sa.String(16), nullable=False),  # inbound | gateway | operator | import
+    sa.Column("detail", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )

@@ -50,7 +50,9 @@ async def test_document_names_every_route(api):
     assert doc["paths"]["/healthz"]["get"]["security"] == []
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            public = path in ("/healthz", "/dashboard") or path.startswith("/v1/dlr/")
+            public = path in ("/healthz", "/dashboard") or path.startswith(
+                ("/v1/dlr/", "/v1/inbound/")
+            )
             assert public or {"401", "429"} <= set(op["responses"]), (method, path)
             if "{id}" in path:
                 assert "404" in op["responses"], (method, path)

@@ -217,3 +217,28 @@ def test_retry_statements_find_messages_by_primary_key_and_get_reads_only_the_re
     with engine.connect() as conn:
         waiting, first = messages_repo.retry_summary(conn, bid)
     assert waiting == 20 and first == now + timedelta(seconds=30)
+
+
+def test_the_claims_opt_out_check_and_the_blacklisting_seek_by_key(queued) -> None:
+    """With 2,000 numbers suppressed, the claim's NOT EXISTS reads the opt-outs by their
+    primary key (workspace, number), and marking the refused ones BLACKLISTED finds its messages
+    by id: a STOP mid-broadcast costs no scan of the list or the queue."""
+    from broadcaster.store import optouts_repo
+
+    engine, bid, ids = queued
+    now = utcnow()
+    with engine.begin() as conn:
+        ws = conn.execute(sa.select(broadcasts.c.workspace_id)).scalar_one()
+        optouts_repo.add(conn, ws, [(f"+5255400{i:05d}", "import", None) for i in range(2000)], now)
+        optouts_repo.add(conn, ws, [("+525530000003", "inbound", None)], now)
+
+    def work(conn: sa.Connection) -> None:
+        got = messages_repo.claim(conn, bid, ids[:10], now=now, lease_s=60)
+        assert len(got) == 9  # the fourth number is suppressed
+        assert optouts_repo.blacklist_queued(conn, bid, now, ids[:10]) == 1
+
+    plans = _plans_of(engine, work)
+    _assert_by_primary_key(plans)
+    for sql, plan in plans:
+        assert "optouts" not in sql or "optouts_1 (workspace_id=? AND number=?)" in plan, plan
+        assert "SCAN optouts" not in plan, (sql, plan)

@@ -182,7 +182,13 @@ class KannelHarness:
         max_messages: int = 10,
         log_level: int = 1,
         install: bool = True,
+        mo: tuple[str, ...] = (),
+        inbound_url: str | None = None,
     ) -> None:
+        """``mo``: fakesmsc lines (``"sender receiver text msgdata"``) it sends as MO, one each,
+        half a second apart; ``inbound_url``: the ``sms-service`` ``get-url`` base (query
+        ``from=%p&to=%P&text=%a&id=%I&at=%t`` appended, docs/inbound.md)."""
+        self.mo, self.inbound_url = mo, inbound_url
         self.username, self.password = username, password
         self.max_messages, self.log_level, self.install = max_messages, log_level, install
         self.admin_password = "kannel-admin"
@@ -215,7 +221,7 @@ class KannelHarness:
             max_messages=self.max_messages,
             log_level=self.log_level,
             workdir=self.workdir,
-        )
+        ) + (SMS_SERVICE_MO.format(url=self.inbound_url) if self.inbound_url else SMS_SERVICE_NONE)
 
     def start(self, timeout_s: float = 30.0) -> tuple[str, str, str]:
         """Start all three; returns (sendsms base URL, username, password) once Kannel is ready."""
@@ -239,10 +245,10 @@ class KannelHarness:
                     "-r",
                     str(self.smsc_port),
                     "-i",
-                    "0",
+                    "0.5" if self.mo else "0",
                     "-m",
-                    "0",
-                    "1 2 text unused",
+                    str(len(self.mo)),
+                    *(self.mo or ("1 2 text unused",)),
                 ],
             )
             self._spawn("smsbox", [SMSBOX, "-v", str(self.log_level), str(conf)])
@@ -389,8 +395,18 @@ username = {username}
 password = {password}
 max-messages = {max_messages}
 concatenation = true
-
+"""
+SMS_SERVICE_NONE = """
 group = sms-service
 keyword = default
 text = "No service specified"
+"""
+#: MO messages to broadcaster's inbound webhook; no reply from Kannel itself (broadcaster sends
+#: the confirmation through its own send path).
+SMS_SERVICE_MO = """
+group = sms-service
+keyword = default
+catch-all = true
+max-messages = 0
+get-url = "{url}&from=%p&to=%P&text=%a&id=%I&at=%t"
 """
