@@ -18,6 +18,7 @@ from aiohttp import web
 
 from broadcaster import netguard
 from broadcaster.api.bodies import Fields, read_body, read_json
+from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal, state
@@ -51,7 +52,7 @@ async def _mo_payload(request: web.Request) -> dict[str, Any]:
 
 
 async def receive_inbound(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     name = request.match_info["account"]
     secret = request.query.get("secret", "")
     if not hmac.compare_digest(secret.encode(), receipt_secret(ctx.settings, name).encode()):
@@ -80,7 +81,7 @@ def _int_query(
 
 
 async def get_inbound(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     before = _int_query(request, "before", None)
     limit = _int_query(request, "limit", DEFAULT_PAGE, inbound.MAX_PAGE) or DEFAULT_PAGE
     items = await blocking(
@@ -91,7 +92,7 @@ async def get_inbound(request: web.Request) -> web.Response:
 
 
 async def get_optouts(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     after = request.query.get("after", "")
     if len(after) > NUMBER_CHARS:
         raise invalid(f"after: at most {NUMBER_CHARS} characters", "after")
@@ -110,12 +111,12 @@ def _region(request: web.Request, f: Fields | None = None) -> str | None:
         raise invalid(
             f"region: {region[:8]!r} is not an ISO 3166 region code (e.g. MX, GB)", "region"
         )
-    region = region or request.app["ctx"].settings.default_region
+    region = region or request.app[CTX].settings.default_region
     return region.upper() if region else None
 
 
 async def post_optout(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     f = Fields(await read_json(request))
     number = f.text("number", required=True, max_chars=MAX_NUMBER_INPUT)
     detail = f.text("detail", max_chars=200)
@@ -136,7 +137,7 @@ async def post_optout(request: web.Request) -> web.Response:
 
 
 async def delete_optout(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     number = request.query.get("number", "")
     if not number or len(number) > MAX_NUMBER_INPUT:
         raise invalid(
@@ -159,13 +160,13 @@ async def delete_optout(request: web.Request) -> web.Response:
 
 
 async def export_optouts(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     text = await blocking(request, optouts.export_csv, ctx.engine, key.workspace)
     return web.Response(text=text, content_type="text/csv")
 
 
 async def import_optouts(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     raw = await read_body(request, state(request).limits.json_max_bytes)
     if not raw.strip():
         raise invalid("the body is empty: send the CSV (text/csv, number[,detail] per line)")
@@ -183,13 +184,13 @@ async def import_optouts(request: web.Request) -> web.Response:
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     got = await blocking(request, inbound.workspace_settings, ctx.engine, key.workspace)
     return web.json_response(got)
 
 
 async def put_settings(request: web.Request) -> web.Response:
-    ctx, key = request.app["ctx"], principal(request)
+    ctx, key = request.app[CTX], principal(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")

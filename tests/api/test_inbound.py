@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from broadcaster.api.context import CTX
 from broadcaster.config import Settings
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
@@ -183,8 +184,8 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
     settings = Settings(
         database_url=api.settings.database_url, accounts=ACCOUNTS, default_region=None
     )
-    api.client.app["ctx"].settings = settings  # type: ignore[index]
-    api.client.app["ctx"].providers.clear()  # type: ignore[index]
+    api.client.app[CTX].settings = settings
+    api.client.app[CTX].providers.clear()
     # Vonage/KPN (seed 002) as a query string, then as form data (a retry: stored once)
     q = {
         "msisdn": PHONES[40][1:],

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.api.app import create_app
+from broadcaster.api.context import CTX
 from broadcaster.config import Settings
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import inbound_messages, optouts
@@ -42,7 +43,7 @@ def test_kannel_mo_reaches_the_inbound_webhook(sqlite_url: str) -> None:
     }
     settings = Settings(database_url=sqlite_url, accounts=json.dumps(accounts), redis_url=None)
     app = create_app(settings, queue=ListQueue())
-    engine = app["ctx"].engine
+    engine = app[CTX].engine
     add_code(engine, settings, CODE, "long", workspace="acme")
     with ServedApp(app) as served:
         url = served.url(f"/v1/inbound/kannel-main?secret={SECRET}")
