@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,33 @@ def test_bad_input_is_one_clear_error(run, tmp_path):
     assert "CODE_NOT_ALLOWED" in err["error"]
     out = run("codes", "add", "ABC", "--kind", "short", code=2)
     assert "must be 3-15 digits" in out
+
+
+def _alembic_runs(caplog: pytest.LogCaptureFixture) -> int:
+    """How many Alembic runs were logged (each opens one migration context and says so)."""
+    return sum(1 for r in caplog.records if r.getMessage().startswith("Context impl"))
+
+
+def test_reads_run_no_migrations_and_writes_run_them_once(run, caplog):
+    run("codes", "list", "--json")  # an empty database gets its schema on first use
+    with caplog.at_level(logging.INFO, logger="alembic.runtime.migration"):
+        caplog.clear()
+        assert run("codes", "list", "--json") == []
+        assert _alembic_runs(caplog) == 0
+        caplog.clear()
+        run("codes", "add", "55501", "--kind", "short", "--json")
+        assert _alembic_runs(caplog) == 1
+        caplog.clear()
+        sent = run(
+            "send",
+            "--from",
+            "55501",
+            "--to",
+            "+525512345678",
+            "--text",
+            "hi",
+            "--no-wait",
+            "--json",
+        )
+        assert sent["status"] == "QUEUE"
+        assert _alembic_runs(caplog) == 1  # was 2: ``send`` asked for the engine twice
