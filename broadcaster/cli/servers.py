@@ -22,15 +22,19 @@ def api(host: str, port: int) -> None:
     run_api(settings(), host=host, port=port)
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--port", default=8025, show_default=True, type=int)
+@click.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],  # --help is the simulator's own: every flag, documented
+    }
+)
 @click.pass_context
-def simulator(ctx: click.Context, port: int) -> None:
-    """Run the carrier simulator (a Messangi-compatible gateway). Extra flags: see --help of
-    ``python -m broadcaster.providers.simulator``."""
-    from broadcaster.providers.simulator import main as sim_main
+def simulator(ctx: click.Context) -> None:
+    """Run the carrier simulator (a Messangi-compatible gateway); --help lists its flags."""
+    from broadcaster.simulator.cli import main as sim_main
 
-    code = sim_main(["--port", str(port), *ctx.args])
+    code = sim_main(ctx.args, prog="broadcaster simulator")
     if code:
         sys.exit(code)
 
