@@ -11,11 +11,10 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from broadcaster import heap
 from broadcaster.config import get_settings
 from broadcaster.services import control, poller, sending
 from broadcaster.store.db import engine_for
-from workers import runtime
+from workers import heap, runtime
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)

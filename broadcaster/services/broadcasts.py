@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from broadcaster import netguard
 from broadcaster.config import Settings
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.quiet_hours import (
     Window,

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import metrics
 from broadcaster.config import Settings
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
