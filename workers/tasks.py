@@ -91,9 +91,11 @@ def delete_broadcast(broadcast_id: int) -> dict[str, Any]:
 @app.task(name="workers.tasks.deliver_callbacks", acks_late=True)
 def deliver_callbacks() -> dict[str, int]:
     from broadcaster.services.client_callbacks import deliver_pending
+    from broadcaster.webhooks.http import HttpWebhookTransport
 
-    session = runtime.callback_session()
-    return runtime.run(deliver_pending(_engine(), get_settings(), session)).as_dict()
+    settings = get_settings()
+    transport = HttpWebhookTransport(runtime.callback_session(), settings.callback_timeout_s)
+    return runtime.run(deliver_pending(_engine(), settings, transport)).as_dict()
 
 
 # ---------------------------------------------------------------------------- admin task API
