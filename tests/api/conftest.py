@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,21 +14,8 @@ from broadcaster.api.limits import ApiLimits
 from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.codes import add_code
-
-#: Numbers the phone rules accept (Mexico City mobiles).
-PHONES = [f"+5255{n:08d}" for n in range(1, 50)]
-#: Generous limits so that tests which do not test them never meet them.
-TEST_LIMITS = ApiLimits(rate_per_s=100_000, rate_burst=100_000, upload_max_bytes=5 * 1024 * 1024)
-
-
-@dataclass
-class ListQueue:
-    """The TaskQueue of the tests: remembers the chunks it was given."""
-
-    chunks: list[tuple[int, list[int], float]] = field(default_factory=list)
-
-    def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
-        self.chunks.append((broadcast_id, list(ids), countdown_s))
+from tests.support.api import PHONES, TEST_LIMITS
+from tests.support.inprocess import ListQueue
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.uploads import FILE_EXTENSIONS
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 from tests.support.hostile_files import build_hostile_files
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -21,7 +21,7 @@ from broadcaster.simulator.app import build_app
 from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import RedisTokenBucket
-from tests.api.conftest import ListQueue
+from tests.support.inprocess import ListQueue
 
 #: A start time far enough ahead that the scheduler never starts the broadcast in a test.
 LATER = "2099-01-01T00:00:00"

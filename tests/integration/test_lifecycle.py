@@ -25,14 +25,7 @@ from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import messages, receipts
 from broadcaster.throttle import MemoryTokenBucket
-
-
-class ListQueue:
-    def __init__(self) -> None:
-        self.chunks: list[tuple[int, list[int], float]] = []
-
-    def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
-        self.chunks.append((broadcast_id, ids, countdown_s))
+from tests.support.inprocess import ListQueue
 
 
 @pytest.fixture

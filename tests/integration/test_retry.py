@@ -22,7 +22,7 @@ from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
-from tests.integration.test_lifecycle import ListQueue
+from tests.support.inprocess import ListQueue
 
 
 @pytest.fixture
