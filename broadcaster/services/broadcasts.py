@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from broadcaster.config import Settings
-from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.domain.quiet_hours import (
     Window,

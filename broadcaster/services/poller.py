@@ -26,7 +26,6 @@ from sqlalchemy.engine import Engine
 
 from broadcaster import metrics
 from broadcaster.config import Settings
-from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.quiet_hours import (
     closed_zones,
     next_open,
@@ -37,7 +38,6 @@ from broadcaster.domain.quiet_hours import (
     validity_deadline,
 )
 from broadcaster.domain.states import MessageStatus
-from broadcaster.services.counts import derive_counters
 from broadcaster.store import broadcasts_repo, messages_repo
 
 #: Why a message ended EXPIRED without being sent.
