@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from broadcaster.config import Settings  # noqa: E402
+from broadcaster.domain.counts import derive_counters  # noqa: E402
 from broadcaster.domain.states import BroadcastStatus, MessageStatus  # noqa: E402
 from broadcaster.services import poller  # noqa: E402
-from broadcaster.services.counts import derive_counters  # noqa: E402
 from broadcaster.store import broadcasts_repo, codes_repo  # noqa: E402
 from broadcaster.store.db import engine_for, upgrade, utcnow  # noqa: E402
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import sqlalchemy as sa  # noqa: E402
 from bench_send import sim, tree_cpu_s, wait_idle, write_list  # noqa: E402
 
+from broadcaster.cli.devstack import DevStack, free_port  # noqa: E402
 from broadcaster.config import Settings  # noqa: E402
-from broadcaster.devstack import DevStack, free_port  # noqa: E402
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file  # noqa: E402
 from broadcaster.services.codes import add_code  # noqa: E402
 from broadcaster.store.db import engine_for, upgrade  # noqa: E402

@@ -41,8 +41,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from broadcaster.cli.devstack import DevStack, free_port  # noqa: E402
 from broadcaster.config import Settings  # noqa: E402
-from broadcaster.devstack import DevStack, free_port  # noqa: E402
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast  # noqa: E402
 from broadcaster.services.codes import add_code  # noqa: E402
 from broadcaster.store.db import engine_for, upgrade  # noqa: E402

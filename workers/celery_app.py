@@ -54,7 +54,7 @@ def make_app() -> Celery:
             "retry_on_timeout": True,
         },
         # Ride out a Redis restart however long it takes (Celery's default gives up after 100
-        # tries); a consumer that dies anyway is started again by broadcaster/supervise.py.
+        # tries); a consumer that dies anyway is started again by broadcaster/cli/supervise.py.
         broker_connection_retry=True,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,

@@ -105,6 +105,6 @@ def callback_session() -> Any:
 
 
 async def _open_callback_session() -> Any:
-    from broadcaster.services.client_callbacks import make_session
+    from broadcaster.webhooks.http import make_session
 
     return make_session(get_settings())

@@ -12,11 +12,10 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from broadcaster import heap
 from broadcaster.config import get_settings
 from broadcaster.services import control, poller, sending
 from broadcaster.store.db import engine_for
-from workers import runtime
+from workers import heap, runtime
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -95,9 +94,11 @@ def delete_broadcast(broadcast_id: int) -> dict[str, Any]:
 @app.task(name="workers.tasks.deliver_callbacks", acks_late=True)
 def deliver_callbacks() -> dict[str, int]:
     from broadcaster.services.client_callbacks import deliver_pending
+    from broadcaster.webhooks.http import HttpWebhookTransport
 
-    session = runtime.callback_session()
-    return runtime.run(deliver_pending(_engine(), get_settings(), session)).as_dict()
+    settings = get_settings()
+    transport = HttpWebhookTransport(runtime.callback_session(), settings.callback_timeout_s)
+    return runtime.run(deliver_pending(_engine(), settings, transport)).as_dict()
 
 
 # ---------------------------------------------------------------------------- admin task API

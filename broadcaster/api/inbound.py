@@ -16,13 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from broadcaster import netguard
 from broadcaster.api.bodies import Fields, read_body, read_json
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.errors import InputError, NotFound
+from broadcaster.net import guard as netguard
 from broadcaster.providers.inbound import parse_for
 from broadcaster.providers.registry import receipt_secret
 from broadcaster.services import inbound, optouts

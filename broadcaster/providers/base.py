@@ -8,7 +8,7 @@ come back through ``parse_receipt``; lost outcomes are settled with ``lookup``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from broadcaster.domain.states import MessageStatus
 
@@ -82,9 +82,28 @@ class Provider(Protocol):
         ...
 
     def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
-        """Turn a receipt callback body (or query string as a dict) into a ``Receipt``."""
+        """Turn a receipt callback body (or query string as a dict) into a ``Receipt``.
+
+        The failure contract, the same for every adapter (tests/unit/test_provider_contract.py):
+        a payload it cannot read raises ``ValueError`` with the reason (the receipt endpoint
+        answers 400), and nothing else ever escapes, whatever the payload holds. A status
+        outside the gateway's vocabulary is either that ``ValueError`` or ``UNKNOWN``, as the
+        adapter's docstring says; a gateway whose receipts are polled raises ``ValueError``.
+        """
         ...
 
     async def close(self) -> None:
         """Release the HTTP session."""
+        ...
+
+
+@runtime_checkable
+class StatusPoller(Protocol):
+    """A gateway whose outcomes are polled, not pushed (OpenText): the poller asks each tick.
+
+    Test with ``isinstance(provider, StatusPoller)``: an adapter that has ``poll_status`` is one.
+    """
+
+    async def poll_status(self, job_id: str) -> list[Receipt]:
+        """The receipts the gateway now reports for one of our jobs (``SendResult.gateway_id``)."""
         ...

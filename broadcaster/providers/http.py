@@ -4,15 +4,15 @@ What a failed call means for a resend decides everything here::
 
     outcome                           examples                                     raised as
     never reached the gateway         connection refused, DNS, connect timeout     RetryableGatewayError
-    refused, worth another try        429 (Retry-After), 408, 425, 5xx             RetryableGatewayError
+    refused, worth another try        429 (Retry-After), 408, 425, 5xx but 501/505 RetryableGatewayError
     refused for good                  400, 401, 403, 404, 413, 422, other 4xx      PermanentGatewayError
     may have reached the gateway      timeout after sending, reset or disconnect   OutcomeUnknown
                                       mid-response, payload error, unreadable 2xx
 
 Only ``OutcomeUnknown`` obliges the adapter to ask the gateway before any resend: gateways are
 not idempotent. ``request`` performs one call and raises exactly these; ``check_status`` turns
-a non-2xx reply into one; ``retrying`` is the tenacity policy (exponential backoff with full
-jitter, Retry-After honoured, bounded by attempts and by a ``Deadline``).
+a non-2xx reply into one; ``retrying`` is the tenacity policy (the statuses, Retry-After and
+jittered backoff of broadcaster/net/retry.py, bounded by attempts and by a ``Deadline``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -40,9 +39,8 @@ from broadcaster.errors import (
     PermanentGatewayError,
     RetryableGatewayError,
 )
+from broadcaster.net import retry as retry_policy
 
-#: Statuses worth another try besides every 5xx.
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 #: How much of a response body an error message quotes.
 SNIPPET_CHARS = 200
 #: Connecting is safe to retry, so it gets its own, shorter timeout.
@@ -66,28 +64,9 @@ def snippet(text: str, limit_chars: int = SNIPPET_CHARS) -> str:
 
 
 def parse_retry_after(value: str | None, *, now_epoch_s: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
-
-    Returns None when absent or unreadable, never a negative number, at most
-    ``MAX_RETRY_AFTER_S``. Fractional seconds are accepted (some gateways send them).
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None or when.tzinfo is None:
-            return None
-        now = time.time() if now_epoch_s is None else now_epoch_s
-        seconds = when.timestamp() - now
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    """Seconds to wait from a gateway's ``Retry-After`` (seconds or an HTTP date), at most
+    ``MAX_RETRY_AFTER_S``: the shared policy of broadcaster/net/retry.py with the gateway cap."""
+    return retry_policy.parse_retry_after(value, cap_s=MAX_RETRY_AFTER_S, now_epoch_s=now_epoch_s)
 
 
 def classify_status(
@@ -97,7 +76,7 @@ def classify_status(
     if status < 400:
         return None
     reason = f"HTTP {status}: {snippet(body)}" if body else f"HTTP {status}"
-    if status in RETRYABLE_STATUSES or status >= 500:
+    if retry_policy.is_retryable(status):
         retry_after = parse_retry_after((headers or {}).get("Retry-After"))
         return RetryableGatewayError(reason, retry_after_s=retry_after)
     return PermanentGatewayError(reason, status=status)
@@ -210,9 +189,8 @@ class Deadline:
 
 
 class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
-    """Full-jitter exponential backoff; a ``retry_after_s`` on the error wins, plus ≤10 % jitter.
-
-    Jitter on Retry-After keeps a crowd of requests refused together from returning together.
+    """The shared backoff (broadcaster/net/retry.py): jittered exponential, ``retry_after_s`` on
+    the error a floor plus ≤10 % jitter, so a crowd refused together does not return together.
     After an ``OutcomeUnknown`` it waits at least ``settle_s``: a gateway still working on the
     request we gave up on should have stored it before we ask whether it did.
     """
@@ -230,10 +208,13 @@ class wait_backoff_or_retry_after(wait_base):  # noqa: N801 (tenacity's naming)
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after = getattr(exc, "retry_after_s", None)
-        if retry_after is not None:
-            return retry_after * (1.0 + 0.1 * self._rng.random())
-        ceiling = min(self.cap_s, self.base_s * 2 ** (retry_state.attempt_number - 1))
-        backoff_s = self._rng.uniform(0.0, ceiling)
+        backoff_s = retry_policy.backoff_s(
+            retry_state.attempt_number,
+            base_s=self.base_s,
+            cap_s=self.cap_s,
+            rng=self._rng,
+            retry_after_s=retry_after,
+        )
         return max(backoff_s, self.settle_s) if isinstance(exc, OutcomeUnknown) else backoff_s
 
 

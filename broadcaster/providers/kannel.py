@@ -33,12 +33,13 @@ unknown outcome: it returns ``unknown=True`` (the caller keeps the message claim
 then records the message SENT, never resends it, and lets receipts settle it: if Kannel did have
 it, the dlr-url (which carries our reference) brings ACCEPTD/DELIVRD; if it did not, no receipt
 ever comes and the validity sweep ends it EXPIRED. Rare loss, reported as such, is preferred to a
-duplicate to a real person. ``supports_lookup = False`` says so to callers that care.
+duplicate to a real person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -61,6 +62,8 @@ from broadcaster.providers.http import (
     snippet,
 )
 from broadcaster.providers.inbound import Inbound
+
+log = logging.getLogger(__name__)
 
 M = MessageStatus
 
@@ -107,7 +110,6 @@ class KannelProvider(HttpAdapter):
 
     name = "kannel"
     #: Kannel cannot be asked about a reference: ``lookup`` only says "assume it has it".
-    supports_lookup = False
 
     def __init__(
         self,
@@ -233,6 +235,7 @@ class KannelProvider(HttpAdapter):
                 retryable=True,
             )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
+            log.exception("%s: unexpected failure sending %s", self.name, ref)
             return SendResult(
                 ref,
                 M.DEQUEUED,

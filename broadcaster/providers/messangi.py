@@ -20,6 +20,7 @@ The gateway is not idempotent, so one message's send is::
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +48,8 @@ from broadcaster.providers.http import (
     snippet,
 )
 from broadcaster.providers.inbound import Inbound
+
+log = logging.getLogger(__name__)
 
 M = MessageStatus
 
@@ -214,6 +217,7 @@ class MessangiProvider(HttpAdapter):
                 attempts=progress.attempts,
             )
         except Exception as exc:  # a bug, or a surprise: maybe sent, so let the poller settle it
+            log.exception("%s: unexpected failure sending %s", self.name, ref)
             return SendResult(
                 ref,
                 M.DEQUEUED,

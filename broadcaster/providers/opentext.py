@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,8 @@ from broadcaster.providers.http import (
     retried,
     snippet,
 )
+
+log = logging.getLogger(__name__)
 
 M = MessageStatus
 
@@ -159,7 +162,6 @@ class OpenTextProvider(HttpAdapter):
 
     name = "opentext"
     #: The API cannot be asked about a reference: ``lookup`` only says "assume it has it".
-    supports_lookup = False
 
     def __init__(
         self,
@@ -287,6 +289,9 @@ class OpenTextProvider(HttpAdapter):
                 )
                 for r in refs
             ]
+        log.error(
+            "%s: unexpected failure sending a job of %d", self.name, len(refs), exc_info=outcome
+        )
         return [
             SendResult(
                 r,

@@ -55,6 +55,7 @@ GET query or POST body (JSON or form), which our API merges into one dict.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ from broadcaster.providers.http import (
     snippet,
 )
 from broadcaster.providers.inbound import Inbound
+
+log = logging.getLogger(__name__)
 
 M = MessageStatus
 
@@ -260,7 +263,6 @@ class VonageProvider(HttpAdapter):
 
     name = "vonage"
     #: The API cannot be asked about a reference: ``lookup`` only says "assume it has it".
-    supports_lookup = False
 
     def __init__(
         self,
@@ -363,6 +365,7 @@ class VonageProvider(HttpAdapter):
                 retryable=True,
             )
         except Exception as exc:  # a bug or a surprise after the call may have gone out
+            log.exception("%s: unexpected failure sending %s", self.name, ref)
             return SendResult(
                 ref,
                 M.DEQUEUED,

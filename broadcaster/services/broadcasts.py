@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.phones import PhoneNormalizer
@@ -26,6 +25,7 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
+from broadcaster.net import guard as netguard
 from broadcaster.services.codes import may_use
 from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names

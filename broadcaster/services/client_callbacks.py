@@ -10,8 +10,8 @@ Delivery is at least once: a worker killed after the client answered but before 
 written delivers that row again once its lease ends. Clients deduplicate on the
 ``X-Broadcaster-Delivery`` header (one id per row) or on (id, status).
 
-Outcomes: 2xx → delivered. 408, 429, 5xx, timeouts, connection errors, DNS failures → retried
-with exponential backoff and jitter, then failed after ``callback_max_attempts``. Other 3xx/4xx →
+Outcomes: 2xx → delivered. 408, 425, 429, 5xx (but 501/505…: broadcaster/net/retry.py), timeouts,
+connection errors, DNS failures → retried with exponential backoff and jitter, then failed after ``callback_max_attempts``. Other 3xx/4xx →
 failed at once (redirects are never followed: they could point anywhere). A URL that is not
 http(s), carries credentials or reaches a non-public address → refused, never POSTed.
 """
@@ -30,16 +30,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
-
-from broadcaster import netguard
 from broadcaster.config import Settings
 from broadcaster.constants import ERROR_TEXT_CHARS
 from broadcaster.errors import InputError
 from broadcaster.logsafe import printable
+from broadcaster.net import guard as netguard
+from broadcaster.net import retry as retry_policy
 from broadcaster.store import callbacks_repo
 from broadcaster.store.callbacks_repo import Claimed, Outcome
 from broadcaster.store.db import Connection, Engine, utcnow
+from broadcaster.webhooks.transport import Failure, WebhookTransport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ SIGNATURE_HEADER = "X-Broadcaster-Signature"
 TIMESTAMP_HEADER = "X-Broadcaster-Timestamp"
 #: One id per outbox row: the same value on every retry of one notification.
 DELIVERY_HEADER = "X-Broadcaster-Delivery"
-USER_AGENT = "broadcaster-callbacks/1"
 
 #: Backoff before attempt n+1 is about BASE × 2^(n-1), capped, then scaled by a jitter in [½, 1].
 BACKOFF_BASE_S = 2.0
@@ -61,8 +60,6 @@ LEASE_MARGIN_S = 30.0
 DEFAULT_CONCURRENCY = 50
 #: Attempt results are written in batches of this many (and at the end of a call).
 FLUSH_EVERY = 50
-#: Statuses answered with "try again later" although they are 4xx.
-RETRYABLE_4XX = frozenset({408, 429})
 
 
 # --- pure parts -------------------------------------------------------------------------------
@@ -151,7 +148,7 @@ def classify(http_status: int) -> Outcome | None:
     """DELIVERED, FAILED (never retried), or None: retry later."""
     if 200 <= http_status < 300:
         return Outcome.DELIVERED
-    if http_status in RETRYABLE_4XX or http_status >= 500:
+    if retry_policy.is_retryable(http_status):
         return None
     return Outcome.FAILED
 
@@ -164,18 +161,15 @@ def backoff_s(
     The jitter spreads a burst of failures (a client's outage) so they do not all come back at
     once; a Retry-After from the client is a floor.
     """
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (max(attempt, 1) - 1))
-    delay = ceiling * (0.5 + 0.5 * (rng or random).random())
     if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, RETRY_AFTER_CAP_S))
-    return delay
+        retry_after_s = min(retry_after_s, RETRY_AFTER_CAP_S)
+    return retry_policy.backoff_s(
+        attempt, base_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S, rng=rng, retry_after_s=retry_after_s
+    )
 
 
 def _retry_after_s(value: str | None) -> float | None:
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
-        return None  # an HTTP date: rare for webhooks, the backoff is enough
+    return retry_policy.parse_retry_after(value, cap_s=RETRY_AFTER_CAP_S)
 
 
 # --- enqueue: inside the caller's transaction ------------------------------------------------
@@ -319,23 +313,6 @@ class DeliveryReport:
         return asdict(self)
 
 
-def make_session(settings: Settings) -> aiohttp.ClientSession:
-    """The HTTP session for callbacks: connects only to addresses the SSRF guard accepted.
-
-    Call inside a running event loop. No proxies from the environment, no cookies kept.
-    """
-    resolver = None if settings.callback_allow_private else netguard.GuardedResolver()
-    connector = aiohttp.TCPConnector(
-        resolver=resolver, limit=DEFAULT_CONCURRENCY * 2, ttl_dns_cache=10
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": USER_AGENT},
-        trust_env=False,
-    )
-
-
 class _Checks:
     """One DNS check per (host, port) per call, shared by concurrent attempts."""
 
@@ -363,7 +340,7 @@ class _Attempt:
 
 
 async def _post(
-    session: aiohttp.ClientSession, settings: Settings, row: Claimed, now: datetime
+    transport: WebhookTransport, settings: Settings, row: Claimed, now: datetime
 ) -> _Attempt:
     body = encode_body(row.payload)
     timestamp = str(int(now.replace(tzinfo=UTC).timestamp()))
@@ -373,34 +350,27 @@ async def _post(
         SIGNATURE_HEADER: sign(settings.callback_secret, timestamp, body),
         DELIVERY_HEADER: str(row.id),
     }
-    try:
-        async with session.post(
-            row.url,
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=settings.callback_timeout_s),
-        ) as resp:
-            status, retry_after = resp.status, resp.headers.get("Retry-After")
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, netguard.RefusedAddress):
-            return _Attempt(Outcome.REFUSED, f"callback URL {row.url!r} is refused: {exc.os_error}")
-        return _Attempt(None, f"connection failed: {exc}")
-    except TimeoutError:
-        return _Attempt(None, f"no answer within {settings.callback_timeout_s:g} s")
-    except aiohttp.InvalidURL as exc:
-        return _Attempt(Outcome.FAILED, f"invalid URL: {exc}")
-    except aiohttp.ClientError as exc:
-        return _Attempt(None, f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_CHARS])
+    sent = await transport.post(row.url, body, headers)
+    if sent.status is None:
+        return _Attempt(_FAILURE_OUTCOME[sent.failure or Failure.TRANSIENT], sent.detail)
+    status = sent.status
     verdict = classify(status)
     if verdict is Outcome.DELIVERED:
         return _Attempt(verdict)
     why = "redirects are not followed" if 300 <= status < 400 else ""
-    return _Attempt(verdict, f"HTTP {status} {why}".strip(), _retry_after_s(retry_after))
+    return _Attempt(verdict, f"HTTP {status} {why}".strip(), _retry_after_s(sent.retry_after))
+
+
+#: What a POST that got no status means for the row (None: retry later).
+_FAILURE_OUTCOME: dict[Failure, Outcome | None] = {
+    Failure.REFUSED_ADDRESS: Outcome.REFUSED,
+    Failure.INVALID_URL: Outcome.FAILED,
+    Failure.TRANSIENT: None,
+}
 
 
 async def _attempt(
-    session: aiohttp.ClientSession,
+    transport: WebhookTransport,
     settings: Settings,
     checks: _Checks,
     row: Claimed,
@@ -412,7 +382,7 @@ async def _attempt(
         return _Attempt(Outcome.REFUSED, str(exc))
     except OSError as exc:  # name did not resolve: perhaps a passing DNS fault
         return _Attempt(None, f"DNS lookup failed: {exc}")
-    return await _post(session, settings, row, clock())
+    return await _post(transport, settings, row, clock())
 
 
 def _result(
@@ -461,14 +431,15 @@ def _flush(
 async def deliver_pending(
     engine: Engine,
     settings: Settings,
-    session: aiohttp.ClientSession,
+    transport: WebhookTransport,
     *,
     limit: int = 500,
     now: datetime | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     rng: random.Random | None = None,
 ) -> DeliveryReport:
-    """Claim up to ``limit`` due callbacks, POST them (at most ``concurrency`` at once), record.
+    """Claim up to ``limit`` due callbacks, POST them through ``transport`` (at most
+    ``concurrency`` at once), record.
 
     ``now`` (naive UTC) freezes the clock for tests; by default each step reads the time. Safe to
     run in any number of workers at once: a row is delivered by whoever claimed it.
@@ -484,7 +455,7 @@ async def deliver_pending(
 
     async def one(row: Claimed) -> tuple[Claimed, _Attempt]:
         async with gate:
-            return row, await _attempt(session, settings, checks, row, clock)
+            return row, await _attempt(transport, settings, checks, row, clock)
 
     pending: list[dict[str, Any]] = []
     for done in asyncio.as_completed([one(row) for row in claimed]):

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from broadcaster.constants import INSERT_BATCH_ROWS
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.states import BroadcastStatus, MessageStatus, StagingStatus
 from broadcaster.errors import ImportAbandoned
-from broadcaster.services.counts import derive_counters
 from broadcaster.services.recipients import Draft, RowError
 from broadcaster.store import broadcasts_repo, imports_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow

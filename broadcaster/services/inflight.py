@@ -9,7 +9,7 @@ short transaction per batch rather than one per message.
 Sends run on lanes: up to ``limit`` long-lived tasks that take the next launched send when they
 finish one, and park when there is none. A task per message (its creation, scheduling, registry
 and done callback) cost 13 µs more CPU per message: the adapter through the simulator with 100
-in flight, 77 vs 90 µs, with the collector settings of ``broadcaster/heap.py`` in both.
+in flight, 77 vs 90 µs, with the collector settings of ``workers/heap.py`` in both.
 """
 
 from __future__ import annotations

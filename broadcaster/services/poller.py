@@ -31,7 +31,7 @@ from broadcaster.domain.states import (
 )
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
-from broadcaster.providers.base import Provider
+from broadcaster.providers.base import Provider, StatusPoller
 from broadcaster.services import control, importer
 from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.dispatch import TaskQueue, top_up
@@ -364,7 +364,7 @@ async def _poll_one(
         except Exception as exc:  # noqa: BLE001 - an account removed or a provider unknown
             _suspend_unroutable(engine, broadcast_id, status, b.get("sender_code"), exc, report)
             return
-        if not hasattr(provider, "poll_status"):
+        if not isinstance(provider, StatusPoller):
             return
         jobs = messages_repo.in_network_gateway_ids(conn, broadcast_id, limit=POLL_JOBS_PER_TICK)
     for job_id in jobs:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.quiet_hours import (
     closed_zones,
     next_open,
@@ -35,7 +36,6 @@ from broadcaster.domain.quiet_hours import (
     validity_deadline,
 )
 from broadcaster.domain.states import MessageStatus
-from broadcaster.services.counts import derive_counters
 from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.db import Connection
 

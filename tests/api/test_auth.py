@@ -9,19 +9,9 @@ import aiohttp
 import pytest
 
 from broadcaster.api.limits import ApiLimits
-from broadcaster.api.signatures import MemoryNonces, RedisNonces, sign
+from broadcaster.api.signatures import MemoryNonces, RedisNonces
 from broadcaster.services.apikeys import authenticate, create_key, parse_prefix, revoke_key
-from tests.api.conftest import PHONES, TEST_LIMITS
-
-PROBLEM = "application/problem+json"
-
-
-async def problem(resp: aiohttp.ClientResponse, status: int) -> dict:
-    body = await resp.json(content_type=None)
-    assert resp.status == status, (resp.status, body)
-    assert resp.content_type == PROBLEM
-    assert body["status"] == status and body["type"].startswith("urn:broadcaster:problem:")
-    return body
+from tests.support.api import PHONES, TEST_LIMITS, problem, signed_headers
 
 
 @pytest.mark.parametrize(
@@ -143,26 +133,6 @@ async def signed(make_api):
     api.client.app[v1.STATE_KEY].wall_clock = clock
     created = create_key(api.engine, "acme", signing=True)
     return api, created, clock
-
-
-def signed_headers(
-    created,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    *,
-    ts: float | None = None,
-    nonce: str | None = None,
-    secret: str | None = None,
-) -> dict[str, str]:
-    ts_text = str(int(ts if ts is not None else time.time()))
-    nonce = nonce or f"n{time.monotonic_ns()}"
-    return {
-        "Authorization": f"Bearer {created.key}",
-        "X-Timestamp": ts_text,
-        "X-Nonce": nonce,
-        "X-Signature": sign(secret or created.signing_secret, method, path, ts_text, nonce, body),
-    }
 
 
 async def test_signed_request_passes(signed):

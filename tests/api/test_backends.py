@@ -8,7 +8,7 @@ import io
 import aiohttp
 import pytest
 
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 pytestmark = pytest.mark.postgres
 

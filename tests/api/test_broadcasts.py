@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from broadcaster.services.broadcasts import get_broadcast
 from broadcaster.store.models import broadcasts, messages
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 
 async def test_create_from_json_like_seed_004(api):

@@ -15,7 +15,7 @@ from broadcaster.services.receipts import apply_receipt
 from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, callback_deliveries, messages
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 HOOK = "https://client.example.com/sms-status"
 

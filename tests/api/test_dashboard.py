@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from broadcaster.api import dashboard
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 CHROMIUM = (
     shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 
 async def test_a_start_date_in_the_past_is_refused(api):

@@ -18,7 +18,8 @@ from broadcaster.config import Settings
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, callback_deliveries, inbound_messages, messages
-from tests.api.conftest import PHONES, Api, MakeApi
+from tests.support.api import PHONES
+from tests.support.api_client import Api, MakeApi
 
 SECRET = "change-me"  # the default BROADCASTER_DLR_SECRET
 KPN_SECRET = "kpn-own"

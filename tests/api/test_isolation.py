@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES
 
 BROADCAST_ROUTES = [
     ("GET", "/v1/broadcasts/{b}"),

@@ -8,7 +8,7 @@ from broadcaster.api.limits import ApiLimits
 from broadcaster.domain.states import MessageStatus
 from broadcaster.providers.base import Receipt
 from broadcaster.services.receipts import apply_receipt
-from tests.api.conftest import PHONES, TEST_LIMITS
+from tests.support.api import PHONES, TEST_LIMITS
 
 
 async def test_single_send_is_queued_like_seed_001(api):

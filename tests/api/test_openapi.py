@@ -21,7 +21,7 @@ from broadcaster.api.limits import ApiLimits
 from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.codes import add_code
-from tests.api.conftest import ListQueue
+from tests.support.inprocess import ListQueue
 from tests.support.services import free_port, wait_port
 
 #: Cases per operation and phase; the whole run stays well under a minute on two cores.

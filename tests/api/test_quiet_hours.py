@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.store.models import broadcasts, messages
-from tests.api.test_uploads import form
+from tests.support.api import form
 
 WIDE = ["+12125550100", "+14155550100", "+525512345678", "+61412345678"]
 

@@ -25,8 +25,8 @@ from broadcaster.services.codes import add_code
 from broadcaster.services.nonces import NonceLedger
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import broadcasts, signed_nonces
-from tests.api.conftest import PHONES, TEST_LIMITS, ListQueue
-from tests.api.test_auth import problem, signed_headers
+from tests.support.api import PHONES, TEST_LIMITS, problem, signed_headers
+from tests.support.inprocess import ListQueue
 
 
 async def _app(aiohttp_client: Any, database_url: str, redis_url: str | None, **kw: Any) -> Any:

@@ -29,8 +29,7 @@ from broadcaster.config import Settings
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
-from tests.api.conftest import PHONES
-from tests.api.test_reports import _fill
+from tests.support.api import PHONES, fill_messages
 from tests.support.services import free_port, wait_port
 
 #: Rows of the big report: ~12 MB of CSV, far more than loopback socket buffers hold.
@@ -131,7 +130,7 @@ def _broadcast(api: dict[str, Any], workspace: str, code: str, n: int) -> int:
 def test_idle_downloads_do_not_block_another_workspaces_report(api_process):
     api = api_process
     big = _broadcast(api, "acme", "55501", 1)
-    _fill(_Db(api["engine"]), big, BIG_ROWS)
+    fill_messages(_Db(api["engine"]), big, BIG_ROWS)
     small = _broadcast(api, "globex", "55502", 3)
     # Given two downloads of acme's big report that are never read (as many as the pool has
     # threads)...
@@ -209,7 +208,7 @@ async def test_client_that_reads_nothing_is_dropped_and_its_slot_freed(make_api)
     limits = ApiLimits(rate_per_s=1e6, rate_burst=1_000_000, report_write_timeout_s=1.0)
     api = await make_api(limits=limits)
     bid = (await api.broadcast([PHONES[0]], text="x"))["id"]
-    _fill(api, bid, BIG_ROWS)
+    fill_messages(api, bid, BIG_ROWS)
     slots = api.client.app[REPORT_SLOTS]
     port = api.client.server.port
     # ...when a client requests the big report and reads nothing...
@@ -237,7 +236,7 @@ async def test_a_big_xlsx_shares_the_pool_with_a_small_report(make_api, tmp_path
     limits = ApiLimits(rate_per_s=1e6, rate_burst=1_000_000, report_threads=1)
     api = await make_api(limits=limits)
     big = (await api.broadcast([PHONES[0]], text="x"))["id"]
-    _fill(api, big, 40_000)  # several seconds of openpyxl work
+    fill_messages(api, big, 40_000)  # several seconds of openpyxl work
     small = (await api.broadcast(workspace="globex"))["id"]
     big_resp = await api.call("GET", f"/v1/broadcasts/{big}/report?format=xlsx")
     assert big_resp.status == 200

@@ -14,12 +14,10 @@ from pathlib import Path
 import openpyxl
 import psutil
 import pytest
-import sqlalchemy as sa
 
 from broadcaster.services.reports import HEADER, write_csv, write_xlsx
 from broadcaster.store.db import utcnow
-from broadcaster.store.models import messages
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES, fill_messages
 
 ROWS_BIG = 100_000
 #: Allowed growth while streaming a 100,000-row report (the brief's generous bound).
@@ -100,33 +98,6 @@ def test_xlsx_writer_survives_control_characters():
     assert wb["results"].cell(2, 8).value == "bad\ufffdbyte"
 
 
-def _fill(api, bid: int, n: int) -> None:
-    now = utcnow()
-    with api.engine.begin() as conn:
-        for start in range(0, n, 20_000):
-            conn.execute(
-                sa.insert(messages),
-                [
-                    {
-                        "broadcast_id": bid,
-                        "line": i + 10,
-                        "recipient": f"+1415{i:07d}",
-                        "text": f"Hello number {i}, "
-                        "this is a message of ordinary length for a report row.",
-                        "encoding": "GSM-7",
-                        "segments": 1,
-                        "status": "DELIVRD",
-                        "attempts": 1,
-                        "gateway_id": f"gw-{i}",
-                        "created_at": now,
-                        "sent_at": now,
-                        "updated_at": now,
-                    }
-                    for i in range(start, min(n, start + 20_000))
-                ],
-            )
-
-
 class PeakRss:
     """Samples this process's RSS every few milliseconds in a thread."""
 
@@ -158,7 +129,7 @@ class PeakRss:
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 async def test_100k_row_report_streams_with_flat_memory(api, fmt, tmp_path):
     bid = (await api.broadcast([PHONES[0]], text="x"))["id"]
-    _fill(api, bid, ROWS_BIG)
+    fill_messages(api, bid, ROWS_BIG)
     target = Path(tmp_path) / f"report.{fmt}"
     # Given a warm app (one small request first), when the report is downloaded piece by piece...
     await api.call("GET", f"/v1/broadcasts/{bid}/errors")
@@ -195,7 +166,7 @@ async def test_100k_row_report_streams_with_flat_memory(api, fmt, tmp_path):
 
 async def test_client_that_leaves_stops_the_producer(api):
     bid = (await api.broadcast([PHONES[0]], text="x"))["id"]
-    _fill(api, bid, 30_000)
+    fill_messages(api, bid, 30_000)
     resp = await api.call("GET", f"/v1/broadcasts/{bid}/report")
     assert resp.status == 200
     await resp.content.readany()
@@ -217,7 +188,7 @@ async def test_xlsx_producer_stops_soon_after_the_client_leaves(make_api):
 
     api = await make_api(limits=ApiLimits(report_threads=1, rate_per_s=1e6, rate_burst=1_000_000))
     bid = (await api.broadcast([PHONES[0]], text="x"))["id"]
-    _fill(api, bid, 60_000)  # ~8 s of openpyxl work
+    fill_messages(api, bid, 60_000)  # ~8 s of openpyxl work
     resp = await api.call("GET", f"/v1/broadcasts/{bid}/report?format=xlsx")
     assert resp.status == 200
     await asyncio.sleep(0.5)

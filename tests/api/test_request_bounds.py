@@ -28,7 +28,7 @@ from broadcaster.services.apikeys import create_key
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import broadcasts, messages
-from tests.api.conftest import PHONES, TEST_LIMITS
+from tests.support.api import PHONES, TEST_LIMITS
 from tests.support.services import RedisServer, free_port, wait_port
 
 #: RSS the API process may gain over a refused or bounded attack (the old code gained ~600 MB).

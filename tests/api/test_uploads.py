@@ -12,20 +12,10 @@ import pytest
 
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.uploads import FILE_EXTENSIONS
-from tests.api.conftest import PHONES
+from tests.support.api import PHONES, form
 from tests.support.hostile_files import build_hostile_files
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def form(
-    data: bytes, filename: str, content_type: str = "application/octet-stream", **fields: str
-) -> aiohttp.FormData:
-    f = aiohttp.FormData()
-    for k, v in fields.items():
-        f.add_field(k, v)
-    f.add_field("file", data, filename=filename, content_type=content_type)
-    return f
 
 
 def xlsx_bytes(rows: list[list[object]]) -> bytes:

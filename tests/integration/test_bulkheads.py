@@ -16,7 +16,7 @@ from broadcaster.services.apikeys import create_key
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store import codes_repo
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 
 
 def _insert_code(engine, code: str, *, provider: str | None, account: str | None) -> None:

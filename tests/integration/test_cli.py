@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from broadcaster.cli import main
-from broadcaster.config import get_settings
 
 SAMPLE = Path(__file__).parents[2] / "broadcaster" / "samples" / "recipients.csv"
-
-
-@pytest.fixture
-def run(sqlite_url, monkeypatch):
-    monkeypatch.setenv("BROADCASTER_DATABASE_URL", sqlite_url)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return json.loads(result.stdout) if "--json" in args else result.output
-
-    yield invoke
-    get_settings.cache_clear()
 
 
 def test_segments(run):
@@ -128,3 +109,33 @@ def test_json_output_uses_the_http_api_field_names(run):
     run("broadcast", "stop", str(sent["broadcastId"]), "--json")
     deleted = run("broadcast", "delete", str(sent["broadcastId"]), "--json")
     assert deleted == {"id": sent["broadcastId"], "status": "DELETED", "messagesRemoved": 1}
+
+
+def _alembic_runs(caplog: pytest.LogCaptureFixture) -> int:
+    """How many Alembic runs were logged (each opens one migration context and says so)."""
+    return sum(1 for r in caplog.records if r.getMessage().startswith("Context impl"))
+
+
+def test_reads_run_no_migrations_and_writes_run_them_once(run, caplog):
+    run("codes", "list", "--json")  # an empty database gets its schema on first use
+    with caplog.at_level(logging.INFO, logger="alembic.runtime.migration"):
+        caplog.clear()
+        assert run("codes", "list", "--json") == []
+        assert _alembic_runs(caplog) == 0
+        caplog.clear()
+        run("codes", "add", "55501", "--kind", "short", "--json")
+        assert _alembic_runs(caplog) == 1
+        caplog.clear()
+        sent = run(
+            "send",
+            "--from",
+            "55501",
+            "--to",
+            "+525512345678",
+            "--text",
+            "hi",
+            "--no-wait",
+            "--json",
+        )
+        assert sent["status"] == "QUEUE"
+        assert _alembic_runs(caplog) == 1  # was 2: ``send`` asked for the engine twice

@@ -8,7 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from broadcaster.cli import EXIT_CONFLICT, EXIT_INPUT, main
+from broadcaster.cli import main
+from broadcaster.cli._output import EXIT_CONFLICT, EXIT_INPUT
 from broadcaster.config import get_settings
 
 ACCOUNTS = json.dumps(

@@ -8,7 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from broadcaster.cli import EXIT_INPUT, EXIT_NOT_FOUND, main
+from broadcaster.cli import main
+from broadcaster.cli._output import EXIT_INPUT, EXIT_NOT_FOUND
 from broadcaster.config import get_settings
 from broadcaster.providers.inbound import Inbound
 from broadcaster.services.codes import add_code

@@ -21,7 +21,7 @@ from broadcaster.config import Settings
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 from tests.support.services import free_port
 from tests.support.simulator import SimulatorProcess
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.test_cli import run  # noqa: F401 - the fixture
-
 
 def test_create_with_window_and_validity_and_check_dry_run(run, tmp_path):  # noqa: F811
     f = tmp_path / "wide.txt"

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from broadcaster.cli import main, safe
+from broadcaster.cli import main
+from broadcaster.cli._output import safe
 from broadcaster.config import get_settings
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\u202eevil\x9b31m[red]x[/]"

@@ -33,13 +33,13 @@ from broadcaster.services.client_callbacks import (
     deliveries_of,
     enqueue_status_change,
     enqueue_status_changes,
-    make_session,
     verify,
 )
 from broadcaster.services.codes import add_code
 from broadcaster.store import callbacks_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import callback_deliveries, messages
+from broadcaster.webhooks.http import HttpWebhookTransport, make_session
 
 SAMPLE = Path(__file__).parents[2] / "broadcaster" / "samples" / "recipients.csv"
 SECRET = "test-callback-secret"
@@ -185,12 +185,17 @@ def outbox(engine) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
         ]
 
 
+def via(session: aiohttp.ClientSession, settings: Settings) -> HttpWebhookTransport:
+    """The transport the Celery task gives the use case, over this test's session."""
+    return HttpWebhookTransport(session, settings.callback_timeout_s)
+
+
 async def drain(
     engine, settings, session, *, now: datetime | None = None, **kw: Any
 ) -> list[client_callbacks.DeliveryReport]:  # type: ignore[no-untyped-def]
     reports = []
     while True:
-        report = await deliver_pending(engine, settings, session, now=now, **kw)
+        report = await deliver_pending(engine, settings, via(session, settings), now=now, **kw)
         reports.append(report)
         if report.claimed == 0:
             return reports
@@ -235,11 +240,13 @@ async def test_5xx_retried_with_backoff_then_delivered(env, receiver) -> None:  
     change(engine, broadcast_id, ids, "SENT")
     t0 = utcnow()
     async with aiohttp.ClientSession() as session:
-        first = await deliver_pending(engine, settings, session, now=t0)
+        first = await deliver_pending(engine, settings, via(session, settings), now=t0)
         assert (first.claimed, first.retrying) == (3, 3)
         # Not due again until its backoff has passed
         assert (
-            await deliver_pending(engine, settings, session, now=t0 + timedelta(milliseconds=900))
+            await deliver_pending(
+                engine, settings, via(session, settings), now=t0 + timedelta(milliseconds=900)
+            )
         ).claimed == 0
         rows = outbox(engine)
         assert all(
@@ -251,10 +258,14 @@ async def test_5xx_retried_with_backoff_then_delivered(env, receiver) -> None:  
             for r in rows
         )
         # Second failure waits longer (2-4 s), the third attempt succeeds
-        second = await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=2))
+        second = await deliver_pending(
+            engine, settings, via(session, settings), now=t0 + timedelta(seconds=2)
+        )
         assert second.retrying == 3
         assert all(r["next_attempt_at"] >= t0 + timedelta(seconds=4) for r in outbox(engine))
-        third = await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=7))
+        third = await deliver_pending(
+            engine, settings, via(session, settings), now=t0 + timedelta(seconds=7)
+        )
         assert third.delivered == 3
     rows = outbox(engine)
     assert [(r["outcome"], r["attempts"]) for r in rows] == [("delivered", 3)] * 3
@@ -288,7 +299,7 @@ async def test_timeouts_and_429_retry_until_attempts_run_out(env, receiver) -> N
     now = utcnow()
     async with aiohttp.ClientSession() as session:
         for attempt in range(1, settings.callback_max_attempts + 1):
-            report = await deliver_pending(engine, settings, session, now=now)
+            report = await deliver_pending(engine, settings, via(session, settings), now=now)
             assert report.claimed == 2, attempt
             by_url = {r["url"].rsplit("/", 1)[1]: r for r in outbox(engine)}
             assert by_url["slow"]["attempts"] == by_url["busy"]["attempts"] == attempt
@@ -297,7 +308,9 @@ async def test_timeouts_and_429_retry_until_attempts_run_out(env, receiver) -> N
                 # Retry-After: 30 is honoured as a floor
                 assert by_url["busy"]["next_attempt_at"] >= now + timedelta(seconds=30)
             now += timedelta(hours=2)
-        assert (await deliver_pending(engine, settings, session, now=now)).claimed == 0
+        assert (
+            await deliver_pending(engine, settings, via(session, settings), now=now)
+        ).claimed == 0
     rows = outbox(engine)
     assert all(
         r["outcome"] == "failed" and r["attempts"] == settings.callback_max_attempts for r in rows
@@ -360,7 +373,7 @@ async def test_dns_rebinding_refused_at_connect(env, receiver, monkeypatch) -> N
         change(engine, broadcast_id, ids, "SENT", allow_private=False) == 2
     )  # names: judged later
     async with make_session(strict) as session:
-        report = await deliver_pending(engine, strict, session)
+        report = await deliver_pending(engine, strict, via(session, strict))
     assert report.refused == 2
     errors = {r["url"].split("/")[2].split(":")[0]: r["last_error"] for r in outbox(engine)}
     assert "resolves to 127.0.0.1, a loopback address" in errors["checked-first.test"]
@@ -425,9 +438,13 @@ async def test_dead_worker_lease_expires_and_stale_result_is_dropped(env, receiv
     assert len(dead) == 1
     async with aiohttp.ClientSession() as session:
         assert (
-            await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=30))
+            await deliver_pending(
+                engine, settings, via(session, settings), now=t0 + timedelta(seconds=30)
+            )
         ).claimed == 0
-        report = await deliver_pending(engine, settings, session, now=t0 + timedelta(seconds=36))
+        report = await deliver_pending(
+            engine, settings, via(session, settings), now=t0 + timedelta(seconds=36)
+        )
     assert report.delivered == 1
     [row] = outbox(engine)
     assert (row["outcome"], row["attempts"]) == ("delivered", 2)

@@ -14,14 +14,14 @@ from prometheus_client import REGISTRY
 from broadcaster.config import Settings
 from broadcaster.errors import Conflict, InputError
 from broadcaster.providers.registry import build_named_provider
-from broadcaster.providers.simulator import build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code, share_code
+from broadcaster.simulator.app import build_app
+from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import RedisTokenBucket
-from tests.api.conftest import ListQueue
+from tests.support.inprocess import ListQueue
 
 #: A start time far enough ahead that the scheduler never starts the broadcast in a test.
 LATER = "2099-01-01T00:00:00"

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -23,26 +21,12 @@ from broadcaster.domain.states import MessageStatus
 from broadcaster.providers.accounts import build_account_provider, load_accounts
 from broadcaster.providers.base import OutboundMessage, Receipt
 from broadcaster.providers.kannel import KannelProvider, dlr_url_for
-from tests.support.kannel import KannelHarness, KannelUnavailable
+from tests.support.kannel import KannelHarness
 from tests.support.services import free_port
 
 M = MessageStatus
 #: A secret with characters Kannel's %-escapes could eat once percent-encoded.
 SECRET = "s/é+%&A"
-
-
-@pytest.fixture(scope="module")
-def kannel() -> Iterator[KannelHarness]:
-    harness = KannelHarness()
-    try:
-        harness.start()
-    except KannelUnavailable as exc:
-        reason = f"REAL KANNEL TESTS NOT RUN: {exc} (apt-get install kannel kannel-extras)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    yield harness
-    harness.stop()
 
 
 class ReceiptSink:

@@ -10,15 +10,14 @@ import pytest
 
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
-from tests.integration.test_kannel import kannel  # noqa: F401  (fixture: real Kannel or loud skip)
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 
 pytestmark = pytest.mark.slow
 
 N = 1000
 
 
-def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path):  # noqa: F811
+def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path):
     base_url, user, password = kannel.start_info
     accounts = {
         "kannel-main": {

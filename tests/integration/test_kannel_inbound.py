@@ -17,7 +17,7 @@ from broadcaster.api.context import CTX
 from broadcaster.config import Settings
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import inbound_messages, optouts
-from tests.api.conftest import ListQueue
+from tests.support.inprocess import ListQueue
 from tests.support.kannel import KannelHarness, KannelUnavailable
 from tests.support.served import ServedApp
 

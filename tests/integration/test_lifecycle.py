@@ -15,24 +15,17 @@ from broadcaster.config import Settings
 from broadcaster.domain.states import MessageStatus as M
 from broadcaster.providers.base import Receipt
 from broadcaster.providers.registry import build_named_provider
-from broadcaster.providers.simulator import build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.services.receipts import apply_receipt
+from broadcaster.simulator.app import build_app
+from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import messages, receipts
 from broadcaster.throttle import MemoryTokenBucket
-
-
-class ListQueue:
-    def __init__(self) -> None:
-        self.chunks: list[tuple[int, list[int], float]] = []
-
-    def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
-        self.chunks.append((broadcast_id, ids, countdown_s))
+from tests.support.inprocess import ListQueue
 
 
 @pytest.fixture

@@ -16,14 +16,7 @@ from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
 from tests.support.fake_opentext import FAIL_SUFFIX, PASSWORD, USERNAME, FakeOpenText
-
-
-class ListQueue:
-    def __init__(self) -> None:
-        self.chunks: list[tuple[int, list[int], float]] = []
-
-    def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
-        self.chunks.append((broadcast_id, ids, countdown_s))
+from tests.support.inprocess import ListQueue, close_all
 
 
 async def test_poller_settles_opentext_messages_from_job_status(
@@ -80,8 +73,3 @@ async def _settle(engine, settings, queue, provider_for, bid) -> None:
     assert final["status"] == "COMPLETED"
     assert final["counts"].get("DELIVRD") == 40
     assert sum(final["counts"].values()) == 41 and "SENT" not in final["counts"], final["counts"]
-
-
-async def close_all(providers) -> None:
-    for p in providers.values():
-        await p.close()

@@ -18,7 +18,7 @@ from broadcaster.domain.states import FINAL_STATES, SENT_STATES
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 from tests.support.services import PrivatePostgres
 from tests.support.stack import Stack
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
+from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.states import MessageStatus
 from broadcaster.providers.base import Receipt
 from broadcaster.services import poller
-from broadcaster.services.counts import derive_counters
 from broadcaster.services.receipts import apply_receipts
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow

@@ -17,8 +17,6 @@ import pytest
 
 from broadcaster.config import Settings
 from broadcaster.providers.registry import build_named_provider
-from broadcaster.providers.simulator import build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
 from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import (
     NewBroadcast,
@@ -27,9 +25,11 @@ from broadcaster.services.broadcasts import (
     get_broadcast,
 )
 from broadcaster.services.codes import add_code
+from broadcaster.simulator.app import build_app
+from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.throttle import MemoryTokenBucket
-from tests.integration.test_lifecycle import ListQueue
+from tests.support.inprocess import ListQueue
 
 NEW_YORK = [f"+1212555{i:04d}" for i in range(100, 103)]
 SAN_FRANCISCO = [f"+1415555{i:04d}" for i in range(100, 102)]

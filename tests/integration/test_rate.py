@@ -6,7 +6,7 @@ import pytest
 
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from broadcaster.config import Settings
 from broadcaster.constants import MIN_MPS
 from broadcaster.providers.registry import build_named_provider
-from broadcaster.providers.simulator import build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
+from broadcaster.simulator.app import build_app
+from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import sender_codes
 from broadcaster.throttle import MemoryTokenBucket, RedisTokenBucket

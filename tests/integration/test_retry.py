@@ -13,16 +13,16 @@ import pytest
 
 from broadcaster.config import Settings
 from broadcaster.providers.registry import build_named_provider
-from broadcaster.providers.simulator import build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
 from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.services.queries import list_messages
+from broadcaster.simulator.app import build_app
+from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
-from tests.integration.test_lifecycle import ListQueue
+from tests.support.inprocess import ListQueue
 
 
 @pytest.fixture

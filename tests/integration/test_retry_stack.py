@@ -17,7 +17,7 @@ from broadcaster.domain.states import FINAL_STATES, SENT_STATES
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import messages
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

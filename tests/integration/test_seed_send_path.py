@@ -19,7 +19,7 @@ from broadcaster.services.reports import write_report
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import messages
 from broadcaster.throttle import MemoryTokenBucket
-from tests.integration.test_opentext_poll import ListQueue, close_all
+from tests.support.inprocess import ListQueue, close_all
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
 
 #: The strict gateway's text limit in these tests, so that one recipient's text goes over it.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,24 +10,9 @@ import sqlalchemy as sa
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import messages, receipts
+from tests.support.recipients import write_recipients
 
 pytestmark = pytest.mark.slow
-
-
-def write_recipients(path: Path, n: int, seed: int = 1) -> dict[str, tuple[str, str]]:
-    """n distinct Mexican mobile numbers with a name and a balance; returns number → values."""
-    rng = random.Random(seed)
-    numbers: set[int] = set()
-    while len(numbers) < n:
-        numbers.add(5255_1000_0000 + rng.randrange(0, 9000_0000))
-    rows = {}
-    with path.open("w") as f:
-        f.write("msisdn;name;balance\n")
-        for i, num in enumerate(sorted(numbers)):
-            name, balance = f"Cliente {i}", f"{rng.randrange(1, 10**6) / 100:.2f}"
-            f.write(f"{num};{name};{balance}\n")
-            rows[f"+{num}"] = (name, balance)
-    return rows
 
 
 def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):

@@ -13,9 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from broadcaster.providers.simulator import SIM, _parser, build_app, config_from_args
-from broadcaster.providers.simulator_config import SimulatorConfig
-from broadcaster.providers.simulator_store import MessageStore
+from broadcaster.simulator.app import SIM, build_app
+from broadcaster.simulator.cli import _parser, config_from_args
+from broadcaster.simulator.config import SimulatorConfig
+from broadcaster.simulator.store import MessageStore
 
 AUTH = {"Authorization": "Bearer simulator-key"}
 Client = TestClient  # type: ignore[type-arg]
@@ -311,3 +312,34 @@ def test_command_line_settings() -> None:
     assert (config.share_429, config.retry_after_s, config.share_500) == (0.05, 2.0, 0.1)
     assert config.dlr_enroute and dict(config.dlr_mix) == {"DELIVRD": 0.9, "UNDELIV": 0.1}
     assert config.fault_script == ("slow", "ok", "500") and config.seed == 5
+
+
+def test_every_flag_has_help_in_both_entry_points() -> None:
+    """``python -m broadcaster.simulator --help`` and ``broadcaster simulator --help`` list every
+    knob of SimulatorConfig with a sentence, not a bare metavar."""
+    import subprocess
+    import sys
+    from dataclasses import fields
+
+    from click.testing import CliRunner
+
+    from broadcaster.cli import main
+
+    parser = _parser()
+    undocumented = [a.dest for a in parser._actions if not a.help]
+    assert undocumented == []
+    flags = {opt for a in parser._actions for opt in a.option_strings}
+    assert {"--" + f.name.replace("_", "-") for f in fields(SimulatorConfig)} <= flags
+    module = subprocess.run(
+        [sys.executable, "-m", "broadcaster.simulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    command = CliRunner().invoke(main, ["simulator", "--help"])
+    for out, prog in (
+        (module.stdout, "python -m broadcaster.simulator"),
+        (command.output, "broadcaster simulator"),
+    ):
+        assert out.startswith(f"usage: {prog}")
+        assert "--share-429" in out and "Retry-After" in out and "--callback-timeout-s" in out

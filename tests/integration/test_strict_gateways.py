@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.models import messages, receipts
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 from tests.support.served import ServedApp
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
 from tests.support.strict_opentext import PASSWORD, USERNAME, StrictOpenText

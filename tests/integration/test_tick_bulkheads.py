@@ -16,7 +16,7 @@ from broadcaster.services import poller
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade, utcnow
-from tests.integration.test_send_path import write_recipients
+from tests.support.recipients import write_recipients
 
 
 @dataclass

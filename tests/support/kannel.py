@@ -32,8 +32,11 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.support.services import free_port, wait_port
 
@@ -410,3 +413,17 @@ catch-all = true
 max-messages = 0
 get-url = "{url}&from=%p&to=%P&text=%a&id=%I&at=%t"
 """
+
+
+@pytest.fixture(scope="module")
+def kannel() -> Iterator[KannelHarness]:
+    harness = KannelHarness()
+    try:
+        harness.start()
+    except KannelUnavailable as exc:
+        reason = f"REAL KANNEL TESTS NOT RUN: {exc} (apt-get install kannel kannel-extras)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield harness
+    harness.stop()

@@ -42,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SimulatorProcess:
-    """``python -m broadcaster.providers.simulator`` on a free port, with its control API."""
+    """``python -m broadcaster.simulator`` on a free port, with its control API."""
 
     def __init__(self, *, port: int | None = None, **config: Any) -> None:
         self.port = port or free_port()
@@ -72,7 +72,7 @@ class SimulatorProcess:
         cmd = [
             sys.executable,
             "-m",
-            "broadcaster.providers.simulator",
+            "broadcaster.simulator",
             "--host",
             "127.0.0.1",
             "--port",

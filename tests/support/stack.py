@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from broadcaster.cli.devstack import DevStack
 from broadcaster.config import Settings
-from broadcaster.devstack import DevStack
 from broadcaster.store.db import engine_for, upgrade
 from tests.support.services import RedisServer, free_port
 

@@ -1,6 +1,6 @@
 """A strict Messangi Outbound SMS gateway written from seed 001's text alone, as a web.Application.
 
-Unlike the lenient simulator (``broadcaster/providers/simulator.py``) it accepts only what the
+Unlike the lenient simulator (``broadcaster/simulator/app.py``) it accepts only what the
 seed defines, the way a real gateway built from that document would::
 
     fake = StrictMessangi(api_key="KEY", codes={"12345"}, blacklist={"+5215500000009"})

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from broadcaster import heap
+from workers import heap
 
 PROBE = """
 import gc
-from broadcaster import heap
+from workers import heap
 before = gc.get_freeze_count()
 heap.settle()
 print(before, gc.get_freeze_count() > 1000, gc.get_threshold()[0])

@@ -19,8 +19,8 @@ from broadcaster.domain.states import MessageStatus
 from broadcaster.errors import RetryableGatewayError
 from broadcaster.providers.base import OutboundMessage
 from broadcaster.providers.messangi import MessangiProvider
-from broadcaster.providers.simulator import SIM, Simulator, build_app
-from broadcaster.providers.simulator_config import SimulatorConfig
+from broadcaster.simulator.app import SIM, Simulator, build_app
+from broadcaster.simulator.config import SimulatorConfig
 from tests.support.services import free_port
 
 M = MessageStatus

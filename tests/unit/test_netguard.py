@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from broadcaster import netguard
 from broadcaster.errors import InputError
-from broadcaster.netguard import address_problem, check_callback_url, check_callback_url_static
+from broadcaster.net import guard as netguard
+from broadcaster.net.guard import address_problem, check_callback_url, check_callback_url_static
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from broadcaster.supervise import Backoff, Supervisor, describe_exit
+from broadcaster.cli.supervise import Backoff, Supervisor, describe_exit
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from broadcaster.cli import console, engine
+from broadcaster.cli._output import console, engine
 from broadcaster.domain.states import IN_NETWORK_STATES, BroadcastStatus
 from broadcaster.services.broadcasts import get_broadcast
 

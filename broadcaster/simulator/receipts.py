@@ -19,8 +19,8 @@ import time
 
 import aiohttp
 
-from broadcaster.providers.simulator_config import Dice
-from broadcaster.providers.simulator_store import Counters, MessageStore, iso_ms
+from broadcaster.simulator.config import Dice
+from broadcaster.simulator.store import Counters, MessageStore, iso_ms
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Celery processes under broadcaster's own supervisor: ``broadcaster worker send|control`` and
 ``broadcaster beat`` (the Procfile, docker-compose and ``broadcaster dev`` run these).
 
-Each runs the Celery command as a child and starts it again when it dies (broadcaster/supervise.py),
+Each runs the Celery command as a child and starts it again when it dies (broadcaster/cli/supervise.py),
 so a Redis or PostgreSQL restart that kills Celery's consumer costs seconds, not the broadcast.
 """
 
@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from broadcaster.cli import EXIT_INPUT, err_console, settings
+from broadcaster.cli._output import EXIT_INPUT, err_console, settings
 
 #: The queues each worker role consumes (workers/celery_app.py routes the tasks to them).
 ROLE_QUEUES = {"send": "send", "control": "control,ingest,poll"}
@@ -61,7 +61,7 @@ def _run(argv: list[str], name: str, supervised: bool, *, needs_secrets: bool = 
         import os
 
         os.execv(argv[0], argv)
-    from broadcaster.supervise import supervise
+    from broadcaster.cli.supervise import supervise
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     sys.exit(supervise(argv, name))

@@ -7,7 +7,15 @@ from typing import Any
 import click
 from rich.table import Table
 
-from broadcaster.cli import console, emit, engine, handles_errors, json_option, kv_table, safe
+from broadcaster.cli._output import (
+    console,
+    emit,
+    engine,
+    handles_errors,
+    json_option,
+    kv_table,
+    safe,
+)
 
 
 @click.group()
@@ -28,7 +36,7 @@ def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
     """Create a key for WORKSPACE. The key is printed once and cannot be shown again."""
     from broadcaster.services.apikeys import create_key
 
-    created = create_key(engine(), workspace, signing=signing)
+    created = create_key(engine(migrate=True), workspace, signing=signing)
 
     def render(d: dict[str, Any]) -> None:
         kv_table({k: v for k, v in d.items() if v is not None}, title="new API key")
@@ -74,7 +82,7 @@ def apikey_revoke(prefix: str, as_json: bool) -> None:
     """Revoke the key with PREFIX (the 12 characters after bk_); it stops working at once."""
     from broadcaster.services.apikeys import revoke_key
 
-    emit(revoke_key(engine(), prefix), as_json, kv_table)
+    emit(revoke_key(engine(migrate=True), prefix), as_json, kv_table)
 
 
 COMMANDS: tuple[click.Command, ...] = (apikey,)

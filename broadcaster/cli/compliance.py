@@ -11,7 +11,15 @@ from typing import Any
 import click
 from rich.table import Table
 
-from broadcaster.cli import console, emit, engine, handles_errors, json_option, safe, settings
+from broadcaster.cli._output import (
+    console,
+    emit,
+    engine,
+    handles_errors,
+    json_option,
+    safe,
+    settings,
+)
 
 WORKSPACE = click.option(
     "--workspace", default="default", show_default=True, help="Whose messages or list."
@@ -60,8 +68,8 @@ def inbound_list(workspace: str, limit: int, before: int | None, as_json: bool) 
 def inbound_settings(workspace: str, changes: tuple[str, ...], as_json: bool) -> None:
     """Show or change keyword lists (``keywords``), reply texts (``replies``) and the
     ``inbound_callback_url``; a value is JSON (``null`` removes the key)."""
-    from broadcaster import netguard
     from broadcaster.errors import InputError
+    from broadcaster.net import guard as netguard
     from broadcaster.services.inbound import update_settings, workspace_settings
 
     parsed: dict[str, Any] = {}

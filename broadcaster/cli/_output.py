@@ -1,4 +1,5 @@
-"""The ``broadcaster`` command line: tables and progress for people, ``--json`` for scripts."""
+"""What every command shares: consoles, ``--json`` and tables, terminal-safe text, exit codes,
+errors as one line, settings and the database engine."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from broadcaster.config import Settings, get_settings
 from broadcaster.errors import BroadcasterError, Conflict, InvalidTransition, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 console = Console()
 err_console = Console(stderr=True)
@@ -129,13 +133,25 @@ def settings() -> Settings:
     return get_settings()
 
 
-def engine():  # type: ignore[no-untyped-def]
-    """The database engine with the schema brought up to date (Alembic, idempotent)."""
+def engine(*, migrate: bool = False) -> Engine:
+    """The database engine. ``migrate=True`` first brings the schema up to date (Alembic,
+    idempotent): commands that write ask for it once, at their start (``migrate``, ``dev``,
+    ``demo``, create, add, control...). Reads run no Alembic on a database that has a schema
+    (one catalogue query instead); a database without one still gets it, so a first
+    ``codes list`` answers ``[]`` rather than "no such table"."""
+    import sqlalchemy as sa
+
     from broadcaster.store.db import engine_for, upgrade
 
-    s = settings()
-    upgrade(s.database_url)
-    return engine_for(s.database_url)
+    url = settings().database_url
+    eng = engine_for(url)
+    if migrate or not sa.inspect(eng).has_table(ALEMBIC_VERSION_TABLE):
+        upgrade(url)
+    return eng
+
+
+#: The table where Alembic records the schema's revision: absent means no schema yet.
+ALEMBIC_VERSION_TABLE = "alembic_version"
 
 
 def render_broadcast(view: dict[str, Any]) -> None:
@@ -150,32 +166,3 @@ def kv_table(data: dict[str, Any], title: str | None = None) -> None:
         if not isinstance(v, (dict, list)):
             table.add_row(f"[bold]{safe(k)}[/]", "" if v is None else safe(v))
     console.print(table)
-
-
-@click.group()
-@click.version_option(package_name="broadcaster")
-def main() -> None:
-    """Bulk SMS broadcasts: recipient files in, rate-limited sends through SMS gateways out."""
-
-
-@main.command()
-@click.argument("text")
-@json_option
-def segments(text: str, as_json: bool) -> None:
-    """How TEXT is encoded and how many SMS segments it costs."""
-    from broadcaster.domain.segments import measure
-
-    emit(measure(text).as_dict(), as_json, lambda d: kv_table(d))
-
-
-@main.command()
-@handles_errors
-def migrate() -> None:
-    """Bring the database schema up to date."""
-    engine()
-    click.echo("schema up to date")
-
-
-from broadcaster.cli_commands import register  # noqa: E402  (sub-groups live beside, by area)
-
-register(main)

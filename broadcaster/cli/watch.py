@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from broadcaster.cli import (
+from broadcaster.cli._output import (
     console,
     engine,
     err_console,
@@ -116,7 +116,7 @@ def watch(
     s = settings()
     drop = DropFolder(
         folder,
-        engine(),
+        engine(migrate=True),
         s,
         stable_s=s.watch_stable_s if stable_s is None else stable_s,
         orphan_s=s.watch_orphan_s,

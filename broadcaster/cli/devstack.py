@@ -182,7 +182,7 @@ class DevStack:
             [
                 PYTHON,
                 "-m",
-                "broadcaster.providers.simulator",
+                "broadcaster.simulator",
                 "--port",
                 str(self.simulator_port),
                 *self.simulator_args,

@@ -1,4 +1,4 @@
-"""Commands that run processes: api, simulator, dev (the whole stack), demo, send."""
+"""Commands that run the whole stack or use it: dev, demo, send."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from broadcaster.cli import (
+from broadcaster.cli._output import (
     console,
     emit,
     engine,
@@ -28,34 +28,6 @@ SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out
 DEMO_CODE = "55501"
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@handles_errors
-def api(host: str, port: int) -> None:
-    """Serve the HTTP API (receipts, v1 API, dashboard). A busy port: one line, exit 2."""
-    from broadcaster.api.app import run_api
-    from broadcaster.cli_workers import refuse_default_secrets
-
-    refuse_default_secrets()
-    from workers.tasks import QUEUE  # the command line composes: the API enqueues through Celery
-
-    run_api(settings(), QUEUE, host=host, port=port)
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--port", default=8025, show_default=True, type=int)
-@click.pass_context
-def simulator(ctx: click.Context, port: int) -> None:
-    """Run the carrier simulator (a Messangi-compatible gateway). Extra flags: see --help of
-    ``python -m broadcaster.providers.simulator``."""
-    from broadcaster.providers.simulator import main as sim_main
-
-    code = sim_main(["--port", str(port), *ctx.args])
-    if code:
-        sys.exit(code)
-
-
 #: Ports ``dev`` and ``demo`` try when none is given (a busy one: any free port instead).
 DEFAULT_API_PORT = 8080
 DEFAULT_SIMULATOR_PORT = 8025
@@ -64,7 +36,7 @@ DEFAULT_SIMULATOR_PORT = 8025
 def _stack(  # type: ignore[no-untyped-def]
     api_port: int | None, simulator_port: int | None, send_workers: int, *, demo: bool = False
 ):
-    from broadcaster.devstack import DevStack
+    from broadcaster.cli.devstack import DevStack
 
     s = settings()
     url = s.database_url
@@ -123,7 +95,7 @@ def _interrupt(*_: object) -> None:
 def dev(api_port: int | None, simulator_port: int | None, send_workers: int) -> None:
     """Run everything in the foreground: Redis, API, workers, beat, and the simulator when it is
     the gateway (BROADCASTER_PROVIDER=simulator, the default). Ctrl-C stops it."""
-    engine()
+    engine(migrate=True)
     stack = _stack(api_port, simulator_port, send_workers).start()
     os.environ["BROADCASTER_REDIS_URL"] = stack.redis_url or ""
     console.print(
@@ -162,11 +134,11 @@ def demo(
 ) -> None:
     """The main job, end to end: start the stack, send a real broadcast of a file through the
     simulator, show its progress and result, stop the stack."""
-    from broadcaster.cli_progress import wait_for
+    from broadcaster.cli.progress import wait_for
     from broadcaster.services.broadcasts import NewBroadcast, check_recipients, create_from_file
     from broadcaster.services.codes import add_code
 
-    eng = engine()
+    eng = engine(migrate=True)
     report = check_recipients(path, settings(), text=text)
     if not as_json:
         console.print(
@@ -199,10 +171,12 @@ def send(
     sender: str, number: str, text: str, region: str | None, wait: bool, as_json: bool
 ) -> None:
     """Send one message (through the running workers: broadcaster dev)."""
-    from broadcaster.cli_progress import wait_for
+    from broadcaster.cli.progress import wait_for
     from broadcaster.services.messages import send_one
 
-    result = send_one(engine(), settings(), sender=sender, to=number, text=text, region=region)
+    result = send_one(
+        engine(migrate=True), settings(), sender=sender, to=number, text=text, region=region
+    )
     if wait and result["status"] == "QUEUE":
         wait_for(result["broadcast_id"], True, timeout_s=60)
         from broadcaster.services.messages import get_message
@@ -212,4 +186,4 @@ def send(
     emit(message_out(result), as_json, kv_table)
 
 
-COMMANDS = (api, simulator, dev, demo, send)
+COMMANDS: tuple[click.Command, ...] = (dev, demo, send)

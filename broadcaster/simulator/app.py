@@ -18,30 +18,26 @@ Control and measurement (no auth; a test tool)::
     GET  /_sim/messages?externalId=  the public look-up, without auth
     POST /_sim/reset                 forget messages, counters and pending receipts
 
-Run it: ``python -m broadcaster.providers.simulator --port 8025 --share-429 0.05``.
+Run it: ``python -m broadcaster.simulator --port 8025 --share-429 0.05``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import re
-import sys
-import typing
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import fields
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from broadcaster import listen
-from broadcaster.providers import simulator_mo
-from broadcaster.providers.simulator_config import STARTUP_ONLY, Dice, SimulatorConfig
-from broadcaster.providers.simulator_receipts import ReceiptDispatcher, now_ms
-from broadcaster.providers.simulator_store import Counters, MessageStore, iso_ms
+from broadcaster.simulator import mo as simulator_mo
+from broadcaster.simulator.config import STARTUP_ONLY, Dice, SimulatorConfig
+from broadcaster.simulator.receipts import ReceiptDispatcher, now_ms
+from broadcaster.simulator.store import Counters, MessageStore, iso_ms
 
 log = logging.getLogger(__name__)
 
@@ -359,74 +355,3 @@ def run_simulator(
         print=lambda _: print(f"carrier simulator listening on {where}", flush=True),
         loop=loop,
     )
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m broadcaster.providers.simulator",
-        description="Messangi-compatible carrier simulator with faults on demand.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8025)
-    parser.add_argument("--config-json", help="settings as one JSON object (applied first)")
-    hints = typing.get_type_hints(SimulatorConfig)
-    for f in fields(SimulatorConfig):
-        flag = "--" + f.name.replace("_", "-")
-        hint = hints[f.name]
-        if hint is bool:
-            parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None
-            )
-        elif hint in (int, float, str):
-            parser.add_argument(flag, dest=f.name, type=hint, default=None)
-        elif f.name == "seed":
-            parser.add_argument(flag, dest=f.name, type=int, default=None)
-        elif f.name == "default_callback_url":
-            parser.add_argument(flag, dest=f.name, default=None)
-        else:  # mappings and lists: JSON, or NAME=WEIGHT,… / a,b,c
-            parser.add_argument(flag, dest=f.name, type=_loose_json, default=None)
-    parser.add_argument("--log-level", default="WARNING")
-    return parser
-
-
-def _loose_json(text: str) -> Any:
-    """``{"DELIVRD": 0.9}`` or ``DELIVRD=0.9,UNDELIV=0.1`` or ``slow,ok,500``."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        if all("=" in p for p in parts):
-            return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in parts)}
-        return parts
-
-
-def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
-    changes: dict[str, Any] = json.loads(args.config_json) if args.config_json else {}
-    for f in fields(SimulatorConfig):
-        value = getattr(args, f.name)
-        if value is not None:
-            changes[f.name] = value
-    return SimulatorConfig().updated(changes)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper())
-    try:
-        config = config_from_args(args)
-    except (ValueError, TypeError) as exc:
-        print(f"bad simulator settings: {exc}")
-        return 2
-    try:
-        run_simulator(args.host, args.port, config)
-    except listen.PortBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

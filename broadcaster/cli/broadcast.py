@@ -1,0 +1,136 @@
+"""``broadcaster broadcast``: create, inspect and control broadcasts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from broadcaster.cli._output import (
+    ASCII_INT,
+    emit,
+    engine,
+    handles_errors,
+    json_option,
+    kv_table,
+    render_broadcast,
+    settings,
+)
+
+
+@click.group()
+def broadcast() -> None:
+    """Create, inspect and control broadcasts."""
+
+
+@broadcast.command("create")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--from", "sender", required=True, help="Sender code.")
+@click.option("--text", help="Template: {0} or <0> for columns, {name} for header names.")
+@click.option("--name", help="Broadcast name (default: the file name).")
+@click.option(
+    "--at", help="Start time, ISO 8601 (default: now); over a minute in the past needs --now."
+)
+@click.option("--now", "start_now", is_flag=True, help="Start at once, whatever --at says.")
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    help="Time zone of --at, and of --window for numbers that span several zones.",
+)
+@click.option("--region", help="ISO region for national numbers.")
+@click.option("--sheet", help="Excel sheet name.")
+@click.option(
+    "--window",
+    help="Quiet hours: send only HH:MM-HH:MM in each recipient's local time (e.g. 08:00-21:00).",
+)
+@click.option(
+    "--validity", help="Unsent this long after the start (2h, 30m, seconds): EXPIRED unsent."
+)
+@click.option("--wait", is_flag=True, help="Show progress until the broadcast ends.")
+@json_option
+@handles_errors
+def broadcast_create(
+    file: str,
+    sender: str,
+    text: str | None,
+    name: str | None,
+    at: str | None,
+    start_now: bool,
+    tz: str,
+    region: str | None,
+    sheet: str | None,
+    window: str | None,
+    validity: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
+    from broadcaster.services.broadcasts import NewBroadcast, create_from_file
+
+    req = NewBroadcast(
+        sender=sender,
+        text=text,
+        name=name,
+        at=at,
+        tz=tz,
+        region=region,
+        start_now=start_now,
+        window=window,
+        validity=validity,
+    )
+    view = create_from_file(engine(migrate=True), settings(), file, req, sheet=sheet)
+    if wait:
+        from broadcaster.cli.progress import wait_for
+
+        view = wait_for(view["id"], as_json)
+    emit(view, as_json, kv_table)
+
+
+@broadcast.command("get")
+@click.argument("broadcast_id", type=ASCII_INT)
+@json_option
+@handles_errors
+def broadcast_get(broadcast_id: int, as_json: bool) -> None:
+    """Show a broadcast: status, expected, sent, delivered, failed."""
+    from broadcaster.services.broadcasts import get_broadcast
+
+    view = get_broadcast(engine(), broadcast_id)
+    emit(view, as_json, render_broadcast)
+
+
+def _control(action: str, broadcast_id: int, as_json: bool) -> None:
+    from broadcaster.domain.wire import to_wire
+    from broadcaster.services import control
+
+    eng = engine(migrate=True)
+    if action == "resume":
+        result: Any = {
+            "id": broadcast_id,
+            "status": control.resume(eng, settings(), None, broadcast_id),
+        }
+    elif action == "suspend":
+        result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id)}
+    else:
+        # --json uses the HTTP API's names (messagesRemoved), like every other output.
+        result = to_wire(getattr(control, action)(eng, broadcast_id))
+    emit(result, as_json, kv_table)
+
+
+def _control_command(action: str, doc: str) -> click.Command:
+    @broadcast.command(action, help=doc)
+    @click.argument("broadcast_id", type=ASCII_INT)
+    @json_option
+    @handles_errors
+    def command(broadcast_id: int, as_json: bool) -> None:
+        _control(action, broadcast_id, as_json)
+
+    return command
+
+
+_control_command("suspend", "Pause a SCHEDULED or RUNNING broadcast; unsent messages stay QUEUE.")
+_control_command("resume", "Continue a SUSPENDED broadcast exactly where it stopped.")
+_control_command("stop", "Stop for good; unsent messages end CANCELLED.")
+_control_command("delete", "Remove a broadcast with its messages (stop a RUNNING one first).")
+
+COMMANDS: tuple[click.Command, ...] = (broadcast,)
