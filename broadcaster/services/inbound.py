@@ -13,9 +13,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
 from broadcaster.config import Settings
 from broadcaster.domain.keywords import Keyword, KeywordLists, classify, reply_text
 from broadcaster.errors import BroadcasterError, InputError
@@ -26,7 +23,7 @@ from broadcaster.services.client_callbacks import enqueue_inbound, iso_utc
 from broadcaster.services.codes import owner_key
 from broadcaster.services.messages import one_row_table
 from broadcaster.store import codes_repo, inbound_repo, optouts_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, IntegrityError, utcnow
 
 log = logging.getLogger(__name__)
 

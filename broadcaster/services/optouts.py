@@ -12,13 +12,11 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from broadcaster.domain.phones import normalize_phone
 from broadcaster.errors import InputError, NotFound
 from broadcaster.services.client_callbacks import iso_utc
 from broadcaster.store import codes_repo, optouts_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Engine, utcnow
 
 #: Most entries one page returns.
 MAX_PAGE = 1000

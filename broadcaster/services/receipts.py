@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-
 from broadcaster import metrics
 from broadcaster.domain.states import MessageStatus, receipt_applies
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Receipt
 from broadcaster.services.client_callbacks import enqueue_status_change, enqueue_status_changes
 from broadcaster.store import messages_repo, optouts_repo, receipts_repo
-from broadcaster.store.db import utcnow
+from broadcaster.store.db import Connection, Engine, utcnow
 
 log = logging.getLogger(__name__)
 
