@@ -23,7 +23,8 @@ from broadcaster.cli._output import (
 )
 from broadcaster.domain.wire import message_out
 
-SAMPLE = Path(__file__).parent / "samples" / "recipients.csv"
+#: The sample recipient file shipped in the package (broadcaster/samples/).
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "recipients.csv"
 SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
 DEMO_CODE = "55501"
 
