@@ -95,6 +95,8 @@ def _rows(lines: Iterable[list[str]], region: str | None) -> Iterator[tuple[str,
 def import_csv(engine: Engine, workspace: str, text: str, *, region: str | None) -> dict[str, int]:
     """Add every number of a CSV (all or nothing); returns ``{"read", "added"}``."""
     rows = list(_rows(csv.reader(io.StringIO(text)), region))
+    if not rows:  # nothing that reads as a number: a wrong file, not an empty success
+        raise InputError("no phone number in the CSV: send number[,detail] per line")
     if len(rows) > MAX_IMPORT_ROWS:
         raise InputError(f"{len(rows):,} numbers; one import takes at most {MAX_IMPORT_ROWS:,}")
     with engine.begin() as conn:
