@@ -70,7 +70,7 @@ def edit_unstarted(
         if req.owner:
             values["owner"] = req.owner
         drafts = build_drafts(table.rows, template, normalizer, table.columns)
-        status, counters = store_in(conn, engine, broadcast_id, drafts)
+        status, counters = store_in(conn, engine, broadcast_id, drafts, workspace_id=ws)
         broadcasts_repo.update_broadcast(
             conn, broadcast_id, status=status.value, **values, **counters
         )

@@ -221,11 +221,17 @@ def _outcome(tally: _Tally, now: datetime) -> tuple[BroadcastStatus, dict[str, A
 
 
 def store_in(
-    conn: Connection, engine: Engine, broadcast_id: int, items: Iterable[Draft | RowError]
+    conn: Connection,
+    engine: Engine,
+    broadcast_id: int,
+    items: Iterable[Draft | RowError],
+    *,
+    workspace_id: int,
 ) -> tuple[BroadcastStatus, dict[str, Any]]:
     """Store rows of an already visible broadcast inside the caller's transaction (an edit of
-    one that has not started, whose row the caller holds); the status and counters it gets."""
-    staged = _Staged(engine, {}, None)
+    one that has not started, whose row the caller holds); the status and counters it gets.
+    ``workspace_id``: whose suppression list applies to the new recipients."""
+    staged = _Staged(engine, {"workspace_id": workspace_id}, None)
     for batch in _batches(items, INSERT_BATCH_ROWS):
         staged._insert(conn, broadcast_id, batch)
     return _outcome(staged.tally, utcnow())
