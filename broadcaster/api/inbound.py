@@ -96,6 +96,10 @@ async def get_optouts(request: web.Request) -> web.Response:
     after = request.query.get("after", "")
     if len(after) > NUMBER_CHARS:
         raise invalid(f"after: at most {NUMBER_CHARS} characters", "after")
+    if not all(c == "+" or "0" <= c <= "9" for c in after):  # a NUL made PostgreSQL fail (500)
+        raise invalid(
+            "after: an E.164 number (+ and ASCII digits), as the last page ended", "after"
+        )
     limit = _int_query(request, "limit", DEFAULT_PAGE, optouts.MAX_PAGE) or DEFAULT_PAGE
     items = await blocking(
         request, optouts.list_optouts, ctx.engine, key.workspace, after=after, limit=limit

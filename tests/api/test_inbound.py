@@ -307,3 +307,9 @@ async def test_a_csv_import_without_a_number_is_refused(api: Api) -> None:
     for body in (b"{}", b"number,detail\n"):
         got = await api.json("POST", "/v1/optouts.csv", 422, data=body)
         assert "no phone number" in got["detail"]
+
+
+async def test_an_optouts_cursor_that_is_not_a_number_is_refused(api: Api) -> None:
+    # schemathesis on PostgreSQL: a NUL in ?after= was a 500
+    got = await api.json("GET", "/v1/optouts?after=%2B52%00x", 422)
+    assert "after" in got["detail"]
