@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from broadcaster.api.bodies import Fields, read_body, read_json
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
+from broadcaster.api.receipts import gateway_payload
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.errors import InputError, NotFound
 from broadcaster.net import guard as netguard
@@ -35,22 +35,6 @@ MAX_NUMBER_INPUT = 40
 ID64_MAX = 2**63 - 1
 
 
-async def _mo_payload(request: web.Request) -> dict[str, Any]:
-    data: dict[str, Any] = {k: v for k, v in request.query.items() if k != "secret"}
-    if request.method == "POST" and request.can_read_body:
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                raise web.HTTPBadRequest(text="inbound body is not JSON") from None
-            if not isinstance(body, dict):
-                raise web.HTTPBadRequest(text="inbound body must be a JSON object")
-            data.update(body)
-        else:
-            data.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-    return data
-
-
 async def receive_inbound(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     name = request.match_info["account"]
@@ -62,7 +46,7 @@ async def receive_inbound(request: web.Request) -> web.Response:
     except (KeyError, ValueError):
         raise web.HTTPNotFound(text=f"no provider {name!r}") from None
     try:
-        msg = parse_for(provider, await _mo_payload(request))
+        msg = parse_for(provider, await gateway_payload(request, "inbound"))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable inbound message: {exc}") from None
     got = await blocking(request, inbound.receive, ctx.engine, ctx.settings, name, msg)

@@ -29,16 +29,17 @@ routes = web.RouteTableDef()
 GROUPS_KEY = web.AppKey("receipt_groups", ReceiptGroups)
 
 
-async def _payload(request: web.Request) -> dict[str, Any]:
+async def gateway_payload(request: web.Request, what: str = "receipt") -> dict[str, Any]:
+    """A gateway's fields from the query and a JSON or form body (``what`` names it in errors)."""
     data: dict[str, Any] = {k: v for k, v in request.query.items() if k != "secret"}
     if request.method == "POST" and request.can_read_body:
         if request.content_type == "application/json":
             try:
                 body = await request.json()
             except ValueError:
-                raise web.HTTPBadRequest(text="receipt body is not JSON") from None
+                raise web.HTTPBadRequest(text=f"{what} body is not JSON") from None
             if not isinstance(body, dict):
-                raise web.HTTPBadRequest(text="receipt body must be a JSON object")
+                raise web.HTTPBadRequest(text=f"{what} body must be a JSON object")
             data.update(body)
         else:
             data.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
@@ -57,7 +58,7 @@ async def receive_receipt(request: web.Request) -> web.Response:
     except (KeyError, ValueError):
         raise web.HTTPNotFound(text=f"no provider {name!r}") from None
     try:
-        receipt = provider.parse_receipt(await _payload(request))
+        receipt = provider.parse_receipt(await gateway_payload(request))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable receipt: {exc}") from None
     result = await request.app[GROUPS_KEY].submit(name, receipt)
