@@ -103,7 +103,9 @@ def unique_names(name: str) -> Iterator[str]:
 
 
 def move_no_clobber(src: Path, dst: Path) -> bool:
-    """Move ``src`` to ``dst`` unless ``dst`` exists; False when it does. Never overwrites."""
+    """Move ``src`` to ``dst`` unless ``dst`` exists; False when it does. Never overwrites.
+
+    FileNotFoundError: ``src`` left meanwhile (nothing is left at ``dst`` then)."""
     try:
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
@@ -122,8 +124,21 @@ def move_no_clobber(src: Path, dst: Path) -> bool:
             return False
         shutil.move(str(src), str(dst))
         return True
-    os.unlink(src)
+    try:
+        os.unlink(src)
+    except FileNotFoundError:
+        # Another watcher linked the same file under its own name and unlinked it first: it
+        # owns the move, so this second name must not stay behind as a duplicate.
+        os.unlink(dst)
+        raise
     return True
+
+
+def _move_sidecar(src: Path, dst: Path) -> bool:
+    try:
+        return move_no_clobber(src, dst)
+    except FileNotFoundError:  # an operator took it meanwhile
+        return False
 
 
 def file_away(
@@ -159,7 +174,7 @@ def file_away(
         except FileNotFoundError:  # taken meanwhile (by an operator, or a second watcher)
             report_path.unlink()
             return None
-        if sidecar and not move_no_clobber(sidecar.path, side_path):
+        if sidecar and not _move_sidecar(sidecar.path, side_path):
             log.warning(
                 "drop folder: %s could not be moved beside %s",
                 printable(sidecar.name),
