@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -43,6 +43,10 @@ class ServedApp:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(CALL_TIMEOUT_S)
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """``await make()`` on the app's loop (a fake that calls out, e.g. delivers an MO)."""
+        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(CALL_TIMEOUT_S)
 
     def __enter__(self) -> ServedApp:
         self._thread.start()

@@ -16,7 +16,7 @@ import pytest
 from broadcaster.cli.devstack import DevStack
 from broadcaster.config import Settings
 from broadcaster.store.db import engine_for, upgrade
-from tests.support.services import RedisServer, free_port
+from tests.support.services import free_port
 
 
 class Stack:
@@ -77,7 +77,10 @@ class Stack:
 
 
 @pytest.fixture
-def make_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+def make_stack(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """Stacks on the session's redis-server, flushed first (``redis_url``): each test's database
+    starts its ids at 1, so a chunk, lease marker or bucket left by an earlier test's stack would
+    otherwise act on this test's broadcasts of the same ids."""
     stacks: list[Stack] = []
 
     def make(
@@ -98,7 +101,7 @@ def make_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[.
         }
         dev = DevStack(
             database_url=url,
-            redis_url=redis_server.url,
+            redis_url=redis_url,
             simulator_port=free_port(),
             api_port=free_port(),
             send_workers=send_workers,

@@ -29,6 +29,11 @@ with ``{id, from, to, status, date, externalId, clientId}`` (the fields the seed
 when ``from`` is not one of ``codes``, ``BLACKLISTED`` for a number in ``blacklist``,
 ``INVALID_ROUTING`` for a ``to`` that is not E.164. Nothing else is served: the seed defines no
 look-up route (a GET on ``/messages`` is 405, as aiohttp answers for a POST-only route).
+
+Replies (MO): seed 001 sends them elsewhere ("If you desire to receive SMS messages (MO), go to
+the Receive SMS section", which it does not include), so :meth:`StrictMessangi.deliver_mo` posts
+the Messangi-compatible JSON that issue 13 names, ``{"id", "from", "to", "text", "date"}``, and
+nothing more, to the webhook URL an operator would configure for the account.
 """
 
 from __future__ import annotations
@@ -171,6 +176,23 @@ class StrictMessangi:
         return web.json_response({"meta": meta, "data": data})
 
     # -- receipts --------------------------------------------------------------------------------
+
+    async def deliver_mo(
+        self, url: str, sender: str, to: str, text: str, gid: str | None = None
+    ) -> tuple[int, str]:
+        """POST one subscriber's reply to ``url``; (HTTP status, body) of the answer."""
+        body = {
+            "id": gid or f"mo-{uuid.uuid4().hex[:12]}",
+            "from": sender,
+            "to": to,
+            "text": text,
+            "date": _now_iso(),
+        }
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        timeout = aiohttp.ClientTimeout(total=RECEIPT_TIMEOUT_S)
+        async with self._session.post(url, json=body, timeout=timeout) as resp:
+            return resp.status, await resp.text()
 
     def outcome(self, body: dict[str, Any]) -> str:
         """The status word a message's receipt carries."""

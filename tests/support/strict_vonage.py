@@ -21,6 +21,13 @@ message-price, network}]}``.
 
 Seed 002 defines no delivery receipts for sent messages (its only webhook is for inbound SMS),
 so this gateway posts none: a message it accepts stays SENT.
+
+Inbound SMS: "Register Webhook endpoint" is ``POST {SMS_PATH}/register`` with ``to`` and
+``callback_url`` (form or JSON; 400 without them), answered with the seed's ``{"message": "Your
+callback url is registered."}``. :meth:`StrictVonage.deliver_mo` then calls the URL registered
+for the number the subscriber wrote to with the inbound webhook's parameters (``msisdn``,
+``to``, ``messageId``, ``text``, ``type``, ``keyword``, ``message-timestamp``), as a GET query
+string by default or a POSTed form; a number without a registered webhook gets nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 TOKEN_PATH = "/oauth/client_credential/accesstoken"
@@ -41,6 +49,7 @@ FORM = "application/x-www-form-urlencoded"
 #: Seed: "expires_in": "3599".
 EXPIRES_IN_S = 3599
 DIGITS = re.compile(r"^\d{6,15}$")
+MO_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -51,13 +60,63 @@ class StrictVonage:
     refused: list[tuple[int, str]] = field(default_factory=list)
     token_requests: int = 0
     _tokens: dict[str, float] = field(default_factory=dict)
+    #: Number (digits) -> the callback URL registered for its inbound SMS.
+    webhooks: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(130000000001))
+    _session: aiohttp.ClientSession | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(TOKEN_PATH, self.token)
         app.router.add_post(SMS_PATH + "/send", self.send)
+        app.router.add_post(SMS_PATH + "/register", self.register)
+        app.on_cleanup.append(self._close)
         return app
+
+    async def _close(self, _app: web.Application) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def register(self, request: web.Request) -> web.Response:
+        try:
+            body: Any = (
+                dict(await request.post()) if request.content_type == FORM else await request.json()
+            )
+        except ValueError:
+            return self._refuse(400, "Bad request")
+        if not isinstance(body, dict):
+            return self._refuse(400, "Bad request")
+        to, url = body.get("to"), body.get("callback_url")
+        if not isinstance(to, str) or not isinstance(url, str) or not DIGITS.match(to) or not url:
+            return self._refuse(400, "Bad request: to and callback_url")
+        self.webhooks[to] = url
+        return web.json_response({"message": "Your callback url is registered."})
+
+    async def deliver_mo(
+        self, msisdn: str, to: str, text: str, message_id: str | None = None, method: str = "GET"
+    ) -> tuple[int, str]:
+        """The subscriber ``msisdn`` writes ``text`` to ``to``; (HTTP status, body) answered."""
+        url = self.webhooks.get(to)
+        if url is None:
+            raise LookupError(f"no webhook registered for {to}")
+        params = {
+            "msisdn": msisdn.lstrip("+"),
+            "to": to,
+            "messageId": message_id or str(next(self._ids)),
+            "text": text,
+            "type": "text",
+            "keyword": (text.split() or [""])[0].upper(),
+            "message-timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        }
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        timeout = aiohttp.ClientTimeout(total=MO_TIMEOUT_S)
+        if method == "GET":
+            call = self._session.get(url, params=params, timeout=timeout)
+        else:
+            call = self._session.post(url, data=params, timeout=timeout)
+        async with call as resp:
+            return resp.status, await resp.text()
 
     def _refuse(self, status: int, why: str) -> web.Response:
         self.refused.append((status, why))
