@@ -40,3 +40,8 @@ MAX_MPS = 100_000.0
 #: loaded 2-core machine, 100k rows: 1,000 rows held the lock ~60-95 ms median but took 1.1-2x
 #: as long as one transaction; 5,000 held it ~130-250 ms at about the same rate).
 INSERT_BATCH_ROWS = 5_000
+
+#: Largest value of an INTEGER column on PostgreSQL (broadcast ids, line numbers).
+INT32_MAX = 2_147_483_647
+#: Largest value of a BIGINT id the API and the command line accept (18 digits).
+ID64_MAX = 999_999_999_999_999_999

@@ -6,8 +6,6 @@ surrogates (PostgreSQL and UTF-8 cannot store them) rather than failing deep in 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -18,6 +16,10 @@ from yarl import URL
 
 from broadcaster.api.problems import Problem, bad_request, invalid
 from broadcaster.api.state import request_key, state
+from broadcaster.constants import ID64_MAX as ID64_MAX  # re-exported for the routes
+from broadcaster.constants import INT32_MAX as INT32_MAX
+from broadcaster.domain import wire
+from broadcaster.domain.wire import encode_cursor as encode_cursor  # re-exported for the routes
 from broadcaster.ingest import RecipientRow
 
 RAW_BODY = request_key("raw_body", bytes)
@@ -308,37 +310,15 @@ def page_limit(request: web.Request) -> int:
     return query_int(request, "limit", limits.page_default, 1, limits.page_max)
 
 
-def encode_cursor(key: tuple[int, ...] | None) -> str | None:
-    if key is None:
-        return None
-    return base64.urlsafe_b64encode(".".join(str(k) for k in key).encode()).decode().rstrip("=")
-
-
-#: Largest value of an INTEGER column on PostgreSQL (broadcast ids, line numbers).
-INT32_MAX = 2_147_483_647
-#: Largest value of a BIGINT id this API accepts (18 digits, as the routes match).
-ID64_MAX = 999_999_999_999_999_999
-
-
 def decode_cursor(request: web.Request, maxima: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The keyset position a previous page returned as ``nextCursor``; 400 for anything else.
-
-    ``maxima`` bounds each part by its column's type, so a forged cursor never reaches SQL
-    with a number the database would choke on.
-    """
+    """The keyset position a previous page returned as ``nextCursor``; 400 for anything else."""
     raw = request.query.get("cursor")
     if raw is None or raw == "":
         return None
     try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
-        values = tuple(int(p) for p in text.split("."))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return wire.decode_cursor(raw, maxima)
+    except ValueError:
         raise bad_request("cursor: not a cursor this API returned", "cursor") from None
-    if len(values) != len(maxima) or any(
-        not 0 <= v <= top for v, top in zip(values, maxima, strict=True)
-    ):
-        raise bad_request("cursor: not a cursor this API returned", "cursor")
-    return values
 
 
 def path_id(request: web.Request, maximum: int = ID64_MAX, what: str = "resource") -> int:

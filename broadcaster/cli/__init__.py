@@ -13,6 +13,7 @@ import click
 from broadcaster.cli import (
     apikeys,
     broadcast,
+    broadcast_views,
     codes,
     compliance,
     recipients,
@@ -48,7 +49,18 @@ def migrate() -> None:
     click.echo("schema up to date")
 
 
-for _area in (recipients, codes, broadcast, servers, run, apikeys, watch, workers, compliance):
+for _area in (
+    recipients,
+    codes,
+    broadcast,
+    broadcast_views,
+    servers,
+    run,
+    apikeys,
+    watch,
+    workers,
+    compliance,
+):
     for _command in _area.COMMANDS:
         main.add_command(_command)
 

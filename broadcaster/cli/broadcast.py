@@ -17,13 +17,23 @@ from broadcaster.cli._output import (
     settings,
 )
 
+#: ``--workspace`` of the commands that take a broadcast id: without it, the operator reaches any
+#: workspace's broadcast; with it, another workspace's id is "not found" (exit 3), as over HTTP.
+ANY_WORKSPACE = click.option(
+    "--workspace", help="Only a broadcast of this workspace (default: any workspace's)."
+)
 
-@click.group()
+
+@click.group(epilog="Example: broadcaster broadcast list --status RUNNING")
 def broadcast() -> None:
     """Create, inspect and control broadcasts."""
 
 
-@broadcast.command("create")
+@broadcast.command(
+    "create",
+    epilog="Example: broadcaster broadcast create clients.csv --from 55501 "
+    "--text 'Hi {name}, your order shipped' --at 2026-12-24T09:00 --tz America/Mexico_City",
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--from", "sender", required=True, help="Sender code.")
 @click.option("--text", help="Template: {0} or <0> for columns, {name} for header names.")
@@ -48,6 +58,9 @@ def broadcast() -> None:
     "--validity", help="Unsent this long after the start (2h, 30m, seconds): EXPIRED unsent."
 )
 @click.option("--wait", is_flag=True, help="Show progress until the broadcast ends.")
+@click.option(
+    "--workspace", default="default", show_default=True, help="Workspace of the broadcast."
+)
 @json_option
 @handles_errors
 def broadcast_create(
@@ -63,6 +76,7 @@ def broadcast_create(
     window: str | None,
     validity: str | None,
     wait: bool,
+    workspace: str,
     as_json: bool,
 ) -> None:
     """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
@@ -78,6 +92,7 @@ def broadcast_create(
         start_now=start_now,
         window=window,
         validity=validity,
+        workspace=workspace,
     )
     view = create_from_file(engine(migrate=True), settings(), file, req, sheet=sheet)
     if wait:
@@ -87,50 +102,56 @@ def broadcast_create(
     emit(view, as_json, kv_table)
 
 
-@broadcast.command("get")
+@broadcast.command("get", epilog="Example: broadcaster broadcast get 12 --json")
 @click.argument("broadcast_id", type=ASCII_INT)
+@ANY_WORKSPACE
 @json_option
 @handles_errors
-def broadcast_get(broadcast_id: int, as_json: bool) -> None:
+def broadcast_get(broadcast_id: int, workspace: str | None, as_json: bool) -> None:
     """Show a broadcast: status, expected, sent, delivered, failed."""
     from broadcaster.services.broadcasts import get_broadcast
 
-    view = get_broadcast(engine(), broadcast_id)
+    view = get_broadcast(engine(), broadcast_id, workspace=workspace)
     emit(view, as_json, render_broadcast)
 
 
-def _control(action: str, broadcast_id: int, as_json: bool) -> None:
+def _control(action: str, broadcast_id: int, workspace: str | None, as_json: bool) -> None:
     from broadcaster.domain.wire import to_wire
     from broadcaster.services import control
+    from broadcaster.services.queries import workspace_scope
 
     eng = engine(migrate=True)
+    ws = workspace_scope(eng, workspace)
     if action == "resume":
         result: Any = {
             "id": broadcast_id,
-            "status": control.resume(eng, settings(), None, broadcast_id),
+            "status": control.resume(eng, settings(), None, broadcast_id, ws),
         }
     elif action == "suspend":
-        result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id)}
+        result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id, ws)}
     else:
         # --json uses the HTTP API's names (messagesRemoved), like every other output.
-        result = to_wire(getattr(control, action)(eng, broadcast_id))
+        result = to_wire(getattr(control, action)(eng, broadcast_id, ws))
     emit(result, as_json, kv_table)
 
 
 def _control_command(action: str, doc: str) -> click.Command:
-    @broadcast.command(action, help=doc)
+    @broadcast.command(action, help=doc, epilog=f"Example: broadcaster broadcast {action} 12")
     @click.argument("broadcast_id", type=ASCII_INT)
+    @ANY_WORKSPACE
     @json_option
     @handles_errors
-    def command(broadcast_id: int, as_json: bool) -> None:
-        _control(action, broadcast_id, as_json)
+    def command(broadcast_id: int, workspace: str | None, as_json: bool) -> None:
+        _control(action, broadcast_id, workspace, as_json)
 
     return command
 
 
 _control_command("suspend", "Pause a SCHEDULED or RUNNING broadcast; unsent messages stay QUEUE.")
 _control_command("resume", "Continue a SUSPENDED broadcast exactly where it stopped.")
-_control_command("stop", "Stop for good; unsent messages end CANCELLED.")
+_control_command(
+    "stop", "Stop for good (a SCHEDULED one is cancelled); unsent messages end CANCELLED."
+)
 _control_command("delete", "Remove a broadcast with its messages (stop a RUNNING one first).")
 
 COMMANDS: tuple[click.Command, ...] = (broadcast,)

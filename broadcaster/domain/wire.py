@@ -7,6 +7,8 @@ on the command line, ``messagesRemoved`` over HTTP).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -48,3 +50,28 @@ def message_out(view: dict[str, Any]) -> dict[str, Any]:
     }
     out["receipts"] = [_receipt_out(r) for r in view.get("receipts", [])]
     return out
+
+
+def encode_cursor(key: tuple[int, ...] | None) -> str | None:
+    """A page's keyset position as the opaque ``nextCursor`` text (HTTP and ``--json`` alike)."""
+    if key is None:
+        return None
+    return base64.urlsafe_b64encode(".".join(str(k) for k in key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, maxima: tuple[int, ...]) -> tuple[int, ...]:
+    """The keyset position of a cursor :func:`encode_cursor` made; ValueError for anything else.
+
+    ``maxima`` bounds each part by its column's type, so a forged cursor never reaches SQL
+    with a number the database would choke on.
+    """
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+        values = tuple(int(p) for p in text.split("."))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a cursor this API returned") from None
+    if len(values) != len(maxima) or any(
+        not 0 <= v <= top for v, top in zip(values, maxima, strict=True)
+    ):
+        raise ValueError("not a cursor this API returned")
+    return values

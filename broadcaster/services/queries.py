@@ -14,7 +14,7 @@ from typing import Any
 from broadcaster.domain.schedule import utc_iso
 from broadcaster.errors import NotFound
 from broadcaster.services.broadcasts import broadcast_view
-from broadcaster.store import queries_repo
+from broadcaster.store import codes_repo, queries_repo
 from broadcaster.store.db import Engine
 
 #: Rows per SQL page while streaming a report.
@@ -32,8 +32,13 @@ class Page:
 _iso = utc_iso
 
 
-def require_broadcast(engine: Engine, broadcast_id: int, workspace_id: int) -> dict[str, Any]:
-    """The broadcast row, or NotFound when it is not this workspace's (or does not exist)."""
+def require_broadcast(
+    engine: Engine, broadcast_id: int, workspace_id: int | None
+) -> dict[str, Any]:
+    """The broadcast row, or NotFound when it is not this workspace's (or does not exist).
+
+    ``workspace_id`` None: any workspace's (the operator's command line without --workspace).
+    """
     with engine.connect() as conn:
         row = queries_repo.owned_broadcast(conn, broadcast_id, workspace_id)
     if row is None:
@@ -80,9 +85,18 @@ def message_item(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def workspace_scope(engine: Engine, workspace: str | None) -> int | None:
+    """The id of workspace ``workspace`` (created on first use, as every command does), or None
+    for "any workspace": the command line's operator reads any broadcast by its id."""
+    if workspace is None:
+        return None
+    with engine.begin() as conn:
+        return codes_repo.ensure_workspace(conn, workspace)
+
+
 def list_messages(
     engine: Engine,
-    workspace_id: int,
+    workspace_id: int | None,
     broadcast_id: int,
     *,
     status: str | None = None,
@@ -101,7 +115,7 @@ def list_messages(
 
 def list_row_errors(
     engine: Engine,
-    workspace_id: int,
+    workspace_id: int | None,
     broadcast_id: int,
     *,
     after: tuple[int, ...] | None = None,

@@ -51,20 +51,14 @@ MESSAGE_PAGE_COLUMNS = (
 
 
 def owned_broadcast(
-    conn: Connection, broadcast_id: int, workspace_id: int
+    conn: Connection, broadcast_id: int, workspace_id: int | None
 ) -> dict[str, Any] | None:
-    """The broadcast if it exists, is not deleted and belongs to the workspace; else None."""
-    row = (
-        conn.execute(
-            sa.select(broadcasts).where(
-                broadcasts.c.id == broadcast_id,
-                broadcasts.c.workspace_id == workspace_id,
-                _SHOWN,
-            )
-        )
-        .mappings()
-        .first()
-    )
+    """The broadcast if it exists, is not deleted and belongs to the workspace (None: any
+    workspace, the operator's command line); else None."""
+    q = sa.select(broadcasts).where(broadcasts.c.id == broadcast_id, _SHOWN)
+    if workspace_id is not None:
+        q = q.where(broadcasts.c.workspace_id == workspace_id)
+    row = conn.execute(q).mappings().first()
     return dict(row) if row else None
 
 
