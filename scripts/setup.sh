@@ -23,6 +23,9 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && ! ls /usr/lib/postgresql/*
 fi
 # Kannel (bearerbox, smsbox and fakesmsc) for the tests against a real open-source gateway.
 { [ -x /usr/sbin/bearerbox ] && [ -x /usr/lib/kannel/test/fakesmsc ]; } || missing+=(kannel kannel-extras)
+# Chromium (Debian's package, /usr/bin/chromium) for the dashboard's browser tests, driven by
+# Playwright with this binary: Playwright's own browser downloads are never used.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt_install "${missing[@]}"

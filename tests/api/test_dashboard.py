@@ -1,5 +1,5 @@
-"""``GET /dashboard``: the static page, its headers, and (when Chromium is installed) the page driven
-for real in a headless browser over the DevTools protocol against the API on a real port."""
+"""``GET /dashboard``: the static page, its headers, and the page driven for real in
+headless Chromium (Playwright) against the API on a real port."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import hashlib
 import re
 import shutil
 import subprocess
-import time
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from broadcaster.api import dashboard
+from tests.support import browser
 from tests.support.api import PHONES
+from tests.support.browser import open_tab
 
-CHROMIUM = (
-    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-)
 NODE = shutil.which("node")
 #: Every v1 call the page makes, as it appears in its script.
 USED_ROUTES = (
@@ -152,88 +147,20 @@ def test_script_parses(tmp_path):
 # ---- The real page in headless Chromium --------------------------------------------------------
 
 
-class Cdp:
-    """The few DevTools protocol calls the browser test needs, over one page's websocket."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws, self.next_id = ws, 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        mid = self.next_id
-        await self.ws.send_json({"id": mid, "method": method, "params": params})
-        while True:
-            msg = await self.ws.receive_json()
-            if msg.get("id") == mid:
-                assert "error" not in msg, msg
-                return msg["result"]
-
-    async def js(self, expression: str) -> Any:
-        out = await self.call(
-            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
-        )
-        assert "exceptionDetails" not in out, out["exceptionDetails"]
-        return out["result"].get("value")
-
-    async def until(self, expression: str, timeout_s: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = await self.js(expression)
-            if value:
-                return value
-            assert time.monotonic() < deadline, f"timed out waiting for: {expression}"
-            await asyncio.sleep(0.1)
-
-
-async def _open_browser(
-    tmp_path: Path, url: str
-) -> tuple[asyncio.subprocess.Process, aiohttp.ClientSession, Cdp]:
-    profile = tmp_path / "profile"
-    assert CHROMIUM is not None
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--remote-allow-origins=*",
-        "--remote-debugging-port=0",
-        f"--user-data-dir={profile}",
-        url,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text().strip()):
-        assert time.monotonic() < deadline and proc.returncode is None, "Chromium did not start"
-        await asyncio.sleep(0.1)
-    port = int(port_file.read_text().split()[0])
-    session = aiohttp.ClientSession()
-    while True:
-        async with session.get(f"http://127.0.0.1:{port}/json/list") as resp:
-            pages = [t for t in await resp.json() if t["type"] == "page"]
-        if pages:
-            break
-        await asyncio.sleep(0.1)
-    ws = await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
-    return proc, session, Cdp(ws)
+def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch):
+    monkeypatch.setattr(browser, "CHROMIUM", None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        browser.require_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium"):
+        browser.require_chromium()
 
 
 def _q(selector: str) -> str:
     return f"document.querySelector({selector!r})"
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (apt-get install chromium): "
-    "the page is checked without a browser only",
-)
 async def test_the_page_in_a_real_browser(api, tmp_path):
     hostile = '<img src=x onerror="window.pwned=1">'
     first = await api.broadcast(
@@ -249,136 +176,120 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
 
-    proc, session, cdp = await _open_browser(tmp_path, url)
-    try:
-        async with asyncio.timeout(90):
-            await cdp.until(
-                "document.readyState === 'complete' && !!document.getElementById('rows')"
-            )
-            await cdp.call(
-                "Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads)
-            )
-            assert await cdp.js(_q("#key-state") + ".textContent") == "no key"
+    async with open_tab(tmp_path, url) as cdp, asyncio.timeout(90):
+        await cdp.until("document.readyState === 'complete' && !!document.getElementById('rows')")
+        assert await cdp.js(_q("#key-state") + ".textContent") == "no key"
 
-            # The key goes into sessionStorage and nowhere else.
-            await cdp.js(f"{_q('#key')}.value = {key!r}; {_q('#key-form')}.requestSubmit()")
-            assert await cdp.js("sessionStorage.getItem('broadcaster.apiKey')") == key
-            assert (
-                key not in await cdp.js("location.href")
-                and await cdp.js(_q("#key") + ".value") == ""
-            )
+        # The key goes into sessionStorage and nowhere else.
+        await cdp.js(f"{_q('#key')}.value = {key!r}; {_q('#key-form')}.requestSubmit()")
+        assert await cdp.js("sessionStorage.getItem('broadcaster.apiKey')") == key
+        assert (
+            key not in await cdp.js("location.href") and await cdp.js(_q("#key") + ".value") == ""
+        )
 
-            # The table: both broadcasts, the hostile name shown as text, never run as markup.
-            await cdp.until("document.querySelectorAll('#rows tr').length === 2")
-            row = f'#rows tr[data-id="{first["id"]}"]'
-            assert await cdp.js(f"{_q(row)}.children[1].textContent") == hostile
-            assert await cdp.js("document.querySelectorAll('#rows img').length") == 0
-            assert await cdp.js("window.pwned === undefined")
-            assert await cdp.js(f"{_q(row)}.children[2].textContent") == "55501"
-            assert await cdp.js(f"{_q(row)}.children[5].textContent") == "2031-03-01 09:30:00-06:00"
-            assert (await cdp.js(f"{_q(row)}.children[4].textContent")).startswith("1 / 0 / 0 / 0")
-            assert await cdp.js(f"{_q(row)}.querySelectorAll('.progress > div').length") == 3
-            assert await cdp.js("document.querySelector('#codes option').value") == "55501"
+        # The table: both broadcasts, the hostile name shown as text, never run as markup.
+        await cdp.until("document.querySelectorAll('#rows tr').length === 2")
+        await cdp.shot("list")
+        row = f'#rows tr[data-id="{first["id"]}"]'
+        assert await cdp.js(f"{_q(row)}.children[1].textContent") == hostile
+        assert await cdp.js("document.querySelectorAll('#rows img').length") == 0
+        assert await cdp.js("window.pwned === undefined")
+        assert await cdp.js(f"{_q(row)}.children[2].textContent") == "55501"
+        assert await cdp.js(f"{_q(row)}.children[5].textContent") == "2031-03-01 09:30:00-06:00"
+        assert (await cdp.js(f"{_q(row)}.children[4].textContent")).startswith("1 / 0 / 0 / 0")
+        assert await cdp.js(f"{_q(row)}.querySelectorAll('.progress > div').length") == 3
+        assert await cdp.js("document.querySelector('#codes option').value") == "55501"
 
-            # Suspend: the API changes it and the next refresh (every 2 s) shows it.
-            await cdp.js(_q(f'button[data-action=suspend][data-id="{first["id"]}"]') + ".click()")
-            await cdp.until(_q("#notice") + ".textContent.includes('SUSPENDED')")
-            assert (await api.json("GET", f"/v1/broadcasts/{first['id']}", 200))[
-                "status"
-            ] == "SUSPENDED"
-            await cdp.until(f"{_q(row)}.children[3].textContent === 'SUSPENDED'", 5)
+        # Suspend: the API changes it and the next refresh (every 2 s) shows it.
+        await cdp.js(_q(f'button[data-action=suspend][data-id="{first["id"]}"]') + ".click()")
+        await cdp.until(_q("#notice") + ".textContent.includes('SUSPENDED')")
+        assert (await api.json("GET", f"/v1/broadcasts/{first['id']}", 200))[
+            "status"
+        ] == "SUSPENDED"
+        await cdp.until(f"{_q(row)}.children[3].textContent === 'SUSPENDED'", 5)
 
-            # A refused action shows the problem document's detail (409).
-            await cdp.js(_q(f'button[data-action=resume][data-id="{second["id"]}"]') + ".click()")
-            msg = await cdp.until(
-                f"{_q('#notice')}.textContent.includes('409') && {_q('#notice')}.textContent"
-            )
-            assert f"cannot resume broadcast {second['id']}: it is STOPPED" in msg
+        # A refused action shows the problem document's detail (409).
+        await cdp.js(_q(f'button[data-action=resume][data-id="{second["id"]}"]') + ".click()")
+        msg = await cdp.until(
+            f"{_q('#notice')}.textContent.includes('409') && {_q('#notice')}.textContent"
+        )
+        assert f"cannot resume broadcast {second['id']}: it is STOPPED" in msg
 
-            # Filter by status.
-            await cdp.js(
-                f"{_q('#status-filter')}.value = 'SUSPENDED';"
-                f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
-            )
-            await cdp.until(
-                "document.querySelectorAll('#rows tr').length === 1 && "
-                f"{_q('#rows tr')}.dataset.id === '{first['id']}'"
-            )
+        # Filter by status.
+        await cdp.js(
+            f"{_q('#status-filter')}.value = 'SUSPENDED';"
+            f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
+        )
+        await cdp.until(
+            "document.querySelectorAll('#rows tr').length === 1 && "
+            f"{_q('#rows tr')}.dataset.id === '{first['id']}'"
+        )
 
-            # Detail pane: fields, the row errors, and the report saved from a Blob.
-            await cdp.js(_q(f'button[data-action=details][data-id="{first["id"]}"]') + ".click()")
-            await cdp.until("document.querySelectorAll('#errors tr').length === 1")
-            assert await cdp.js(
-                "[...document.querySelectorAll('#errors td')].map(td => td.textContent)"
-            ) == ["2", "123", "too_short"]
-            assert await cdp.js(_q("#detail-title") + ".textContent") == f"Broadcast {first['id']}"
-            assert hostile in await cdp.js(_q("#detail-fields") + ".textContent")
+        # Detail pane: fields, the row errors, and the report saved from a Blob.
+        await cdp.js(_q(f'button[data-action=details][data-id="{first["id"]}"]') + ".click()")
+        await cdp.until("document.querySelectorAll('#errors tr').length === 1")
+        assert await cdp.js(
+            "[...document.querySelectorAll('#errors td')].map(td => td.textContent)"
+        ) == ["2", "123", "too_short"]
+        assert await cdp.js(_q("#detail-title") + ".textContent") == f"Broadcast {first['id']}"
+        assert hostile in await cdp.js(_q("#detail-fields") + ".textContent")
+        await cdp.shot("detail")
+        async with cdp.page.expect_download() as download:
             await cdp.js(_q("#report-csv") + ".click()")
-            state = await cdp.until(
-                f"{_q('#report-state')}.textContent.startsWith('saved') && "
-                f"{_q('#report-state')}.textContent"
-            )
-            assert f"broadcast-{first['id']}.csv" in state
-            saved = downloads / f"broadcast-{first['id']}.csv"
-            deadline = time.monotonic() + 10
-            while not saved.exists():
-                assert time.monotonic() < deadline, list(downloads.iterdir())
-                await asyncio.sleep(0.1)
-            assert saved.read_bytes().startswith(b"\xef\xbb\xbfid,line,to,status")
+        saved = downloads / (await download.value).suggested_filename
+        await (await download.value).save_as(saved)
+        state = await cdp.until(
+            f"{_q('#report-state')}.textContent.startsWith('saved') && "
+            f"{_q('#report-state')}.textContent"
+        )
+        assert f"broadcast-{first['id']}.csv" in state
+        assert saved.name == f"broadcast-{first['id']}.csv"
+        assert saved.read_bytes().startswith(b"\xef\xbb\xbfid,line,to,status")
 
-            # Upload a file: the new broadcast and its invalid rows.
-            csv = f"phone,name\\n{PHONES[5]},Ana\\n12345,Bob\\n"
-            await cdp.js(f"""(() => {{
-                const dt = new DataTransfer();
-                dt.items.add(new File(["{csv}"], "people.csv", {{type: "text/csv"}}));
-                {_q("#up-file")}.files = dt.files;
-                {_q("#up-from")}.value = "55501";
-                {_q("#up-text")}.value = "Hi {{name}}";
-                {_q("#up-tz")}.value = "America/Mexico_City";
-                {_q("#up-start")}.value = "2031-05-01T10:00";
-                {_q("#upload-form")}.requestSubmit();
-            }})()""")
-            result = await cdp.until(
-                f"{_q('#upload-result')}.querySelectorAll('tbody tr').length === 1 && "
-                f"{_q('#upload-result')}.textContent"
-            )
-            assert (
-                "created: SCHEDULED, start 2031-05-01 10:00:00-06:00, 1 messages, 1 invalid rows"
-                in result
-            )
-            assert "12345" in result and "too_short" in result
-            # A refused upload shows the detail and the field.
-            await cdp.js(f"{_q('#up-from')}.value = '99999'; {_q('#upload-form')}.requestSubmit()")
-            refused = await cdp.until(
-                f"{_q('#upload-result')}.textContent.startsWith('Not created') && "
-                f"{_q('#upload-result')}.textContent"
-            )
-            assert "422" in refused and "99999" in refused and "field from" in refused
+        # Upload a file: the new broadcast and its invalid rows.
+        csv = f"phone,name\\n{PHONES[5]},Ana\\n12345,Bob\\n"
+        await cdp.js(f"""(() => {{
+            const dt = new DataTransfer();
+            dt.items.add(new File(["{csv}"], "people.csv", {{type: "text/csv"}}));
+            {_q("#up-file")}.files = dt.files;
+            {_q("#up-from")}.value = "55501";
+            {_q("#up-text")}.value = "Hi {{name}}";
+            {_q("#up-tz")}.value = "America/Mexico_City";
+            {_q("#up-start")}.value = "2031-05-01T10:00";
+            {_q("#upload-form")}.requestSubmit();
+        }})()""")
+        result = await cdp.until(
+            f"{_q('#upload-result')}.querySelectorAll('tbody tr').length === 1 && "
+            f"{_q('#upload-result')}.textContent"
+        )
+        assert (
+            "created: SCHEDULED, start 2031-05-01 10:00:00-06:00, 1 messages, 1 invalid rows"
+            in result
+        )
+        assert "12345" in result and "too_short" in result
+        # A refused upload shows the detail and the field.
+        await cdp.js(f"{_q('#up-from')}.value = '99999'; {_q('#upload-form')}.requestSubmit()")
+        refused = await cdp.until(
+            f"{_q('#upload-result')}.textContent.startsWith('Not created') && "
+            f"{_q('#upload-result')}.textContent"
+        )
+        assert "422" in refused and "99999" in refused and "field from" in refused
 
-            # Delete (after the confirm dialog).
-            await cdp.js(
-                f"window.confirm = () => true; {_q('#status-filter')}.value = '';"
-                f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
-            )
-            await cdp.until("document.querySelectorAll('#rows tr').length === 3")
-            # A change made elsewhere shows up by the page's own refresh (every 2 s).
-            await api.json("POST", f"/v1/broadcasts/{first['id']}/stop", 200)
-            await cdp.until(f"{_q(row)}.children[3].textContent === 'STOPPED'", 5)
-            await cdp.js(_q(f'button[data-action=delete][data-id="{second["id"]}"]') + ".click()")
-            await cdp.until(_q("#notice") + ".textContent.includes('DELETED')")
-            await cdp.until("document.querySelectorAll('#rows tr').length === 2", 5)
-            await api.json("GET", f"/v1/broadcasts/{second['id']}", 404)
+        # Delete (after the confirm dialog).
+        await cdp.js(
+            f"window.confirm = () => true; {_q('#status-filter')}.value = '';"
+            f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
+        )
+        await cdp.until("document.querySelectorAll('#rows tr').length === 3")
+        # A change made elsewhere shows up by the page's own refresh (every 2 s).
+        await api.json("POST", f"/v1/broadcasts/{first['id']}/stop", 200)
+        await cdp.until(f"{_q(row)}.children[3].textContent === 'STOPPED'", 5)
+        await cdp.js(_q(f'button[data-action=delete][data-id="{second["id"]}"]') + ".click()")
+        await cdp.until(_q("#notice") + ".textContent.includes('DELETED')")
+        await cdp.until("document.querySelectorAll('#rows tr').length === 2", 5)
+        await api.json("GET", f"/v1/broadcasts/{second['id']}", 404)
 
-            # Forgetting the key empties the page and the storage.
-            await cdp.js(_q("#forget") + ".click()")
-            assert await cdp.js("sessionStorage.length") == 0
-            assert await cdp.js("document.querySelectorAll('#rows tr').length") == 0
-    finally:
-        await session.close()
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        # Forgetting the key empties the page and the storage.
+        await cdp.js(_q("#forget") + ".click()")
+        assert await cdp.js("sessionStorage.length") == 0
+        assert await cdp.js("document.querySelectorAll('#rows tr').length") == 0
