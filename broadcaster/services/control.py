@@ -8,6 +8,7 @@ compare-and-set against the transition table; losing a race is an ``InvalidTrans
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from broadcaster.config import Settings
@@ -61,8 +62,18 @@ def transition(
     return to
 
 
-def start(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int) -> bool:
-    """SCHEDULED → RUNNING and fan out; False if someone else started it first."""
+def start(
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    broadcast_id: int,
+    due_by: datetime | None = None,
+) -> bool:
+    """SCHEDULED → RUNNING and fan out; False if someone else started it first.
+
+    ``due_by``: start only if its start time is still at or before it (the scheduler's "now"),
+    so a start time edited to later between the scheduler's read and this write holds.
+    """
     with engine.begin() as conn:
         try:
             transition(
@@ -71,6 +82,7 @@ def start(engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: in
                 BroadcastAction.START,
                 started_at=utcnow(),
                 consecutive_failures=0,
+                due_by=due_by,
             )
         except (InvalidTransition, NotFound):
             return False

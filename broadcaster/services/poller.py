@@ -103,14 +103,20 @@ def start_due(
             settings,
             queue,
             broadcast_id,
+            now,
             report,
         )
 
 
 def _start_one(
-    engine: Engine, settings: Settings, queue: TaskQueue, broadcast_id: int, report: TickReport
+    engine: Engine,
+    settings: Settings,
+    queue: TaskQueue,
+    broadcast_id: int,
+    now: datetime,
+    report: TickReport,
 ) -> None:
-    if control.start(engine, settings, queue, broadcast_id):
+    if control.start(engine, settings, queue, broadcast_id, due_by=now):
         report.started.append(broadcast_id)
 
 

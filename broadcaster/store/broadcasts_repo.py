@@ -232,12 +232,15 @@ def compare_and_set_status(
     to: BroadcastStatus,
     *,
     only_if_all_sent: bool = False,
+    due_by: datetime | None = None,
     **values: Any,
 ) -> bool:
     """Move a broadcast to ``to`` only if it is in ``allowed_from`` now; True when it moved.
 
     ``only_if_all_sent`` adds "no message is left unsent" to the same UPDATE, so completing
-    cannot race a message put back in the queue between a check and the write.
+    cannot race a message put back in the queue between a check and the write. ``due_by`` adds
+    "its start time is not after this": the scheduler read it as due, and an edit that moved
+    the start later meanwhile must win over that reading.
     """
     where = [
         broadcasts.c.id == broadcast_id,
@@ -245,6 +248,8 @@ def compare_and_set_status(
     ]
     if only_if_all_sent:
         where.append(~_unsent_exists(broadcast_id))
+    if due_by is not None:
+        where.append(broadcasts.c.start_at <= due_by)
     values.setdefault("updated_at", utcnow())
     result = conn.execute(sa.update(broadcasts).where(*where).values(status=to.value, **values))
     return result.rowcount == 1
