@@ -46,7 +46,7 @@ from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.wire import to_wire
 from broadcaster.errors import FileRejected
 from broadcaster.ingest import RecipientTable, open_recipients
-from broadcaster.services import control, queries, reports
+from broadcaster.services import control, progress, queries, reports
 from broadcaster.services.apikeys import Principal
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, get_broadcast
 from broadcaster.store.db import utcnow
@@ -197,7 +197,10 @@ async def list_broadcasts(request: web.Request) -> web.Response:
         after=decode_cursor(request, (INT32_MAX,)),
         limit=page_limit(request),
     )
-    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+    items = await blocking(
+        request, progress.with_progress, ctx.engine, ctx.settings, key.workspace_id, page.items
+    )
+    return web.json_response({"items": items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
@@ -275,6 +278,23 @@ async def list_errors(request: web.Request) -> web.Response:
     return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
+async def timeline(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    step = query_choice(request, "step", queries.TIMELINE_STEPS, "minute")
+    return web.json_response(
+        await blocking(
+            request, queries.timeline, ctx.engine, key.workspace_id, _bid(request), step or "minute"
+        )
+    )
+
+
+async def breakdown(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    return web.json_response(
+        await blocking(request, queries.breakdown, ctx.engine, key.workspace_id, _bid(request))
+    )
+
+
 async def report(request: web.Request) -> web.StreamResponse:
     ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
@@ -336,3 +356,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"/v1/broadcasts/{ID}/messages", list_messages)
     r.add_get(f"/v1/broadcasts/{ID}/errors", list_errors)
     r.add_get(f"/v1/broadcasts/{ID}/report", report)
+    r.add_get(f"/v1/broadcasts/{ID}/timeline", timeline)
+    r.add_get(f"/v1/broadcasts/{ID}/breakdown", breakdown)

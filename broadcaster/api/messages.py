@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broadcaster.api.bodies import Fields, client_ids, path_id, read_json, recipient_rows
+from broadcaster.api.bodies import (
+    ID64_MAX,
+    MAX_PHONE_CHARS,
+    Fields,
+    client_ids,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    path_id,
+    read_json,
+    recipient_rows,
+)
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
-from broadcaster.domain.phones import PhoneRefusal
+from broadcaster.domain.phones import PhoneRefusal, normalize_phone
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
 from broadcaster.domain.wire import message_out
@@ -123,7 +134,38 @@ async def read_message(request: web.Request) -> web.Response:
     return web.json_response(message_out(view))
 
 
+async def search_recipient(request: web.Request) -> web.Response:
+    """A number's messages across the workspace's broadcasts (the dashboard's search)."""
+    ctx, key = request.app[CTX], principal(request)
+    raw = request.query.get("recipient", "")
+    if not raw or len(raw) > MAX_PHONE_CHARS:
+        raise invalid(
+            f"recipient: a phone number, at most {MAX_PHONE_CHARS} characters", "recipient"
+        )
+    number = normalize_phone(raw, ctx.settings.default_region)
+    if number.e164 is None:
+        reason = number.reason.value if number.reason else "invalid"
+        raise invalid(f"recipient: not a phone number ({reason})", "recipient")
+    page = await blocking(
+        request,
+        queries.recipient_messages,
+        ctx.engine,
+        key.workspace_id,
+        number.e164,
+        after=decode_cursor(request, (ID64_MAX,)),
+        limit=page_limit(request),
+    )
+    return web.json_response(
+        {
+            "recipient": number.e164,
+            "items": page.items,
+            "nextCursor": encode_cursor(page.next_after),
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", send_message)
+    app.router.add_get("/v1/messages", search_recipient)
     app.router.add_post("/v1/messages/batch", send_batch)
     app.router.add_get(r"/v1/messages/{id:[0-9]{1,18}}", read_message)

@@ -299,6 +299,24 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             "nextWindowAt": string(
                 nullable=True, description="When the first of them may be sent."
             ),
+            "allowedActions": {
+                "type": "array",
+                "items": string(enum=["suspend", "resume", "stop", "delete"]),
+                "description": "The control actions the broadcast's state allows now.",
+            },
+            "remainingMessages": integer(description="In the list: messages not sent yet."),
+            "remainingSegments": integer(description="In the list: their segments."),
+            "progress": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "In the list: the share of messages that left the queue.",
+            },
+            "etaSeconds": integer(
+                nullable=True,
+                description="In the list: seconds to send the remaining segments at the "
+                "code's rate (null when not sending or no rate is known).",
+            ),
         },
         ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
     )
@@ -370,6 +388,57 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
         "MessagePage": page("MessageItem"),
         "RowError": row_error,
         "RowErrorPage": page("RowError"),
+        "RecipientMessages": obj(
+            {
+                "recipient": string(),
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "allOf": [
+                            ref("MessageItem"),
+                            obj({"broadcastId": integer(), "broadcastName": string()}),
+                        ]
+                    },
+                },
+                "nextCursor": string(nullable=True),
+            },
+            ("recipient", "items", "nextCursor"),
+        ),
+        "Timeline": obj(
+            {
+                "step": string(enum=["minute", "second"]),
+                "buckets": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "at": string(description="The bucket's start, UTC."),
+                            "sent": integer(),
+                            "delivered": integer(),
+                            "failed": integer(),
+                        },
+                        ("at", "sent", "delivered", "failed"),
+                    ),
+                },
+            },
+            ("step", "buckets"),
+        ),
+        "Breakdown": obj(
+            {
+                "byStatus": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "byReason": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "status": string(),
+                            "reason": string(nullable=True),
+                            "count": integer(),
+                        },
+                        ("status", "reason", "count"),
+                    ),
+                },
+            },
+            ("byStatus", "byReason"),
+        ),
         "Deleted": obj(
             {"id": integer(), "status": string(enum=["DELETED"]), "messagesRemoved": integer()},
             ("id", "status"),
@@ -547,7 +616,23 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                 body=json_body(ref("SendMessage")),
                 description="A bad number answers 422 with messageStatus INVALID_ROUTING; an unregistered "
                 "sender code CODE_NOT_ALLOWED; a text over 10 segments SEGMENTS_EXCEEDED.",
-            )
+            ),
+            "get": operation(
+                "searchRecipient",
+                "One number's messages across the workspace's broadcasts, newest first.",
+                {200: answer("A page.", ref("RecipientMessages"))},
+                (400, 422),
+                params=[
+                    {
+                        "name": "recipient",
+                        "in": "query",
+                        "required": True,
+                        "schema": string(MAX_PHONE_CHARS, minLength=1),
+                        "description": "A phone number, E.164 preferred.",
+                    },
+                    *page,
+                ],
+            ),
         },
         "/v1/messages/batch": {
             "post": operation(
@@ -633,6 +718,32 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                 {200: answer("A page.", ref("RowErrorPage"))},
                 (400, 404),
                 params=[ID_PARAM, *page],
+            )
+        },
+        "/v1/broadcasts/{id}/timeline": {
+            "get": operation(
+                "getBroadcastTimeline",
+                "Sent, delivered and failed messages per minute or second (empty buckets left out).",
+                {200: answer("The timeline, oldest bucket first.", ref("Timeline"))},
+                (400, 404),
+                params=[
+                    ID_PARAM,
+                    {
+                        "name": "step",
+                        "in": "query",
+                        "required": False,
+                        "schema": string(enum=["minute", "second"], default="minute"),
+                    },
+                ],
+            )
+        },
+        "/v1/broadcasts/{id}/breakdown": {
+            "get": operation(
+                "getBroadcastBreakdown",
+                "Messages by status, and the failed ones by status and refusal reason.",
+                {200: answer("The breakdown.", ref("Breakdown"))},
+                (404,),
+                params=[ID_PARAM],
             )
         },
         "/v1/broadcasts/{id}/report": {

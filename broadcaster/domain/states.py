@@ -69,6 +69,20 @@ BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], B
     ),
 }
 
+#: The actions an operator asks for by name (the API's routes), in the order a page offers them.
+OPERATOR_ACTIONS = (
+    BroadcastAction.SUSPEND,
+    BroadcastAction.RESUME,
+    BroadcastAction.STOP,
+    BroadcastAction.DELETE,
+)
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The operator actions the transition table allows from ``status`` (a page offers these)."""
+    return [a.value for a in OPERATOR_ACTIONS if status in BROADCAST_TRANSITIONS[a][0]]
+
+
 #: Broadcasts the status poller watches.
 ACTIVE_BROADCAST_STATES = frozenset({B.RUNNING, B.SUSPENDED})
 #: Broadcasts that ended by themselves or by an operator (the poller still recounts them a while).

@@ -21,7 +21,7 @@ from broadcaster.domain.quiet_hours import (
     recipient_zone,
 )
 from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc, zone
-from broadcaster.domain.states import BroadcastStatus, MessageStatus
+from broadcaster.domain.states import BroadcastStatus, MessageStatus, allowed_actions
 from broadcaster.domain.templates import Template, parse_template
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
@@ -382,6 +382,7 @@ def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
         "startedAt": local_iso(row["started_at"], tz),
         "window": row.get("send_window"),
         "validity": row.get("validity_s"),
+        "allowedActions": allowed_actions(row["status"]),
     }
 
 

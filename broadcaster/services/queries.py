@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.states import FAILED_STATES
 from broadcaster.errors import NotFound
 from broadcaster.services.broadcasts import broadcast_view
 from broadcaster.store import codes_repo, queries_repo
@@ -186,3 +187,65 @@ def message_details(
     require_broadcast(engine, broadcast_id, workspace_id)
     with engine.connect() as conn:
         return queries_repo.message_details(conn, broadcast_id, limit)
+
+
+#: Steps of a broadcast's timeline.
+TIMELINE_STEPS = ("minute", "second")
+
+
+def _bucket_iso(bucket: str) -> str:
+    """``YYYY-MM-DD HH:MM[:SS]`` (UTC, from the store) as ISO 8601 UTC with seconds."""
+    return bucket.replace(" ", "T") + (":00" if len(bucket) == 16 else "") + "Z"
+
+
+def timeline(
+    engine: Engine, workspace_id: int | None, broadcast_id: int, step: str = "minute"
+) -> dict[str, Any]:
+    """Sent, delivered and failed per minute (or second), oldest first, empty buckets left out."""
+    require_broadcast(engine, broadcast_id, workspace_id)
+    with engine.connect() as conn:
+        series = queries_repo.timeline_counts(conn, broadcast_id, step, FAILED_STATES)
+    buckets: dict[str, dict[str, Any]] = {}
+    for name, rows in series.items():
+        for bucket, n in rows:
+            at = _bucket_iso(bucket)
+            buckets.setdefault(at, {"at": at, "sent": 0, "delivered": 0, "failed": 0})[name] = n
+    return {"step": step, "buckets": [buckets[k] for k in sorted(buckets)]}
+
+
+def breakdown(engine: Engine, workspace_id: int | None, broadcast_id: int) -> dict[str, Any]:
+    """Messages by final (or current) status, and the failed ones by status and reason."""
+    require_broadcast(engine, broadcast_id, workspace_id)
+    with engine.connect() as conn:
+        rows = queries_repo.status_breakdown(conn, broadcast_id)
+    by_status: dict[str, int] = {}
+    for status, _, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+    reasons = [
+        {"status": status, "reason": error, "count": n}
+        for status, error, n in rows
+        if status in FAILED_STATES
+    ]
+    return {"byStatus": by_status, "byReason": reasons}
+
+
+def recipient_messages(
+    engine: Engine,
+    workspace_id: int,
+    recipient: str,
+    *,
+    after: tuple[int, ...] | None = None,
+    limit: int = 50,
+) -> Page:
+    """One number's messages in every broadcast of the workspace, newest first."""
+    with engine.connect() as conn:
+        rows = queries_repo.recipient_messages(
+            conn, workspace_id, recipient, before_id=after[0] if after else None, limit=limit + 1
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {**message_item(r), "broadcastId": r["broadcast_id"], "broadcastName": r["name"]}
+        for r in rows
+    ]
+    return Page(items, (rows[-1]["id"],) if more else None)

@@ -11,7 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from broadcaster.domain.states import INVISIBLE_BROADCAST_STATES, STAGING_STATES, MessageStatus
+from broadcaster.domain.states import (
+    INVISIBLE_BROADCAST_STATES,
+    STAGING_STATES,
+    UNSENT_STATES,
+    MessageStatus,
+)
 from broadcaster.store.models import broadcasts, messages, row_errors
 
 #: Deleted, or still being imported: no page, count or look-up shows it.
@@ -160,3 +165,89 @@ def message_details(conn: Connection, broadcast_id: int, limit: int) -> list[dic
         .limit(limit)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+#: Characters of a stored timestamp's text (``YYYY-MM-DD HH:MM[:SS]``) that name its bucket.
+_BUCKET_CHARS = {"minute": 16, "second": 19}
+_PG_BUCKET = {"minute": "YYYY-MM-DD HH24:MI", "second": "YYYY-MM-DD HH24:MI:SS"}
+
+
+def _bucket(conn: Connection, column: Any, step: str) -> Any:
+    """``column`` truncated to its minute or second as text, in SQL (SQLite stores ISO text)."""
+    if conn.dialect.name == "postgresql":
+        return sa.func.to_char(column, _PG_BUCKET[step])
+    return sa.func.substr(column, 1, _BUCKET_CHARS[step])
+
+
+def timeline_counts(
+    conn: Connection, broadcast_id: int, step: str, failed: frozenset[str]
+) -> dict[str, list[tuple[str, int]]]:
+    """Per bucket: messages sent (by ``sent_at``), delivered and failed (by their last change).
+
+    Grouped in SQL: a million-message broadcast answers with one row per minute, not per message.
+    """
+    changed = sa.func.coalesce(messages.c.updated_at, messages.c.created_at)
+    series = {
+        "sent": (messages.c.sent_at, messages.c.sent_at.is_not(None)),
+        "delivered": (changed, messages.c.status == MessageStatus.DELIVRD.value),
+        "failed": (changed, messages.c.status.in_(sorted(failed))),
+    }
+    out: dict[str, list[tuple[str, int]]] = {}
+    for name, (column, cond) in series.items():
+        bucket = _bucket(conn, column, step).label("bucket")
+        q = (
+            sa.select(bucket, sa.func.count())
+            .where(messages.c.broadcast_id == broadcast_id, cond)
+            .group_by(bucket)
+        )
+        out[name] = [(str(b), int(n)) for b, n in conn.execute(q)]
+    return out
+
+
+def status_breakdown(conn: Connection, broadcast_id: int) -> list[tuple[str, str | None, int]]:
+    """(status, error, count) of a broadcast's messages, most frequent first."""
+    n = sa.func.count().label("n")
+    q = (
+        sa.select(messages.c.status, messages.c.error, n)
+        .where(messages.c.broadcast_id == broadcast_id)
+        .group_by(messages.c.status, messages.c.error)
+        .order_by(n.desc(), messages.c.status)
+    )
+    return [(str(s), e, int(c)) for s, e, c in conn.execute(q)]
+
+
+def unsent_segments(conn: Connection, broadcast_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """broadcast id -> (unsent messages, their segments): what is left to send."""
+    if not broadcast_ids:
+        return {}
+    q = (
+        sa.select(
+            messages.c.broadcast_id,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(messages.c.segments), 0),
+        )
+        .where(
+            messages.c.broadcast_id.in_(broadcast_ids),
+            messages.c.status.in_(sorted(s.value for s in UNSENT_STATES)),
+        )
+        .group_by(messages.c.broadcast_id)
+    )
+    return {int(b): (int(n), int(s)) for b, n, s in conn.execute(q)}
+
+
+def recipient_messages(
+    conn: Connection, workspace_id: int, recipient: str, *, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """A number's messages across the workspace's shown broadcasts, newest first."""
+    q = (
+        sa.select(*MESSAGE_PAGE_COLUMNS, messages.c.broadcast_id, broadcasts.c.name)
+        .select_from(messages.join(broadcasts, broadcasts.c.id == messages.c.broadcast_id))
+        .where(
+            messages.c.recipient == recipient,
+            broadcasts.c.workspace_id == workspace_id,
+            _SHOWN,
+        )
+    )
+    if before_id is not None:
+        q = q.where(messages.c.id < before_id)
+    return [dict(r) for r in conn.execute(q.order_by(messages.c.id.desc()).limit(limit)).mappings()]

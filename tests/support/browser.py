@@ -8,6 +8,7 @@ machine and fail under ``CI``, where a skipped browser test would hide a broken 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import time
@@ -27,10 +28,14 @@ NARROW, WIDE = 420, 1280
 
 
 def require_chromium() -> str:
-    """The browser's path; skips the test without one, except under CI where it fails."""
-    if CHROMIUM is not None:
+    """The browser's path; skips the test without one (or without Playwright), except under CI
+    where it fails."""
+    if CHROMIUM is not None and importlib.util.find_spec("playwright") is not None:
         return CHROMIUM
-    why = "Chromium is not installed (scripts/setup.sh installs Debian's chromium)"
+    why = (
+        "Chromium or Playwright is not installed "
+        "(scripts/setup.sh installs Debian's chromium and the dev extras)"
+    )
     if os.environ.get("CI"):
         pytest.fail(why + ": under CI the browser test must run")
     pytest.skip(why + ": the page is checked without a browser only")
