@@ -18,8 +18,16 @@ from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import blocking, principal
 from broadcaster.constants import MAX_MPS, MIN_MPS
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import Conflict, InputError, NotFound
-from broadcaster.services.codes import KINDS, add_code, get_code, list_codes, validate_code
+from broadcaster.services.codes import (
+    KINDS,
+    add_code,
+    get_code,
+    list_codes,
+    remove_code,
+    validate_code,
+)
 
 
 async def get_codes(request: web.Request) -> web.Response:
@@ -79,6 +87,16 @@ async def post_code(request: web.Request) -> web.Response:
     return web.json_response(created.as_dict(), status=201, headers={"Location": "/v1/codes"})
 
 
+async def delete_code(request: web.Request) -> web.Response:
+    """The workspace's own code only (404 for one it has not); 409 while a broadcast that is not
+    finished sends from it."""
+    ctx, key = request.app[CTX], principal(request)
+    code = request.match_info["code"]
+    removed = await blocking(request, remove_code, ctx.engine, code, key.workspace)
+    return web.json_response(to_wire(removed))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/codes", get_codes)
     app.router.add_post("/v1/codes", post_code)
+    app.router.add_delete("/v1/codes/{code}", delete_code)

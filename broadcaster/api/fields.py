@@ -61,9 +61,17 @@ def timezone_field(f: Fields) -> str:
     return tz
 
 
-def start_date_field(f: Fields, tz: str, now: datetime) -> str | None:
-    """``startDate`` as ISO 8601 (seed 004's ``dd-MM-yyyy HH:mm`` too); None: start now."""
-    raw = f.text("startDate", max_chars=40, min_chars=0, aliases=("date",))
+def start_date_field(
+    f: Fields,
+    tz: str,
+    now: datetime,
+    name: str = "startDate",
+    aliases: tuple[str, ...] = ("date",),
+    required: bool = False,
+) -> str | None:
+    """``startDate`` (or field ``name``) as ISO 8601 (seed 004's ``dd-MM-yyyy HH:mm`` too);
+    None: start now."""
+    raw = f.text(name, max_chars=40, min_chars=0, aliases=aliases, required=required)
     if raw is None or raw.strip().lower() in _NOW_WORDS:
         return None
     raw = raw.strip()
@@ -74,15 +82,13 @@ def start_date_field(f: Fields, tz: str, now: datetime) -> str | None:
     try:
         at = start_time_utc(raw, tz, now)
     except (InputError, ValueError, OverflowError) as exc:
-        raise invalid(f"startDate: {exc}", "startDate") from None
+        raise invalid(f"{name}: {exc}", name) from None
     if not YEARS[0] <= at.year <= YEARS[1]:
-        raise invalid(
-            f"startDate: must be between the years {YEARS[0]} and {YEARS[1]}", "startDate"
-        )
+        raise invalid(f"{name}: must be between the years {YEARS[0]} and {YEARS[1]}", name)
     try:  # as the command line does: a typo in the year must not start a campaign at once
-        refuse_past_start(at, now, 'leave startDate out (or send "now")')
+        refuse_past_start(at, now, f'leave {name} out (or send "now")')
     except InputError as exc:
-        raise invalid(f"startDate: {exc}", "startDate") from None
+        raise invalid(f"{name}: {exc}", name) from None
     return raw
 
 

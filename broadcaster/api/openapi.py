@@ -317,6 +317,10 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                 description="In the list: seconds to send the remaining segments at the "
                 "code's rate (null when not sending or no rate is known).",
             ),
+            "retryOf": integer(
+                nullable=True,
+                description="The broadcast whose ERROR/UNDELIV messages this one re-sends.",
+            ),
         },
         ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
     )
@@ -534,6 +538,25 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             ("file",),
         ),
         "Control": obj({"reason": string(300)}),
+        "RetryFailed": obj({}, description="No fields: the body may be empty."),
+        "Reschedule": obj(
+            {
+                "at": string(
+                    40, description="New start, ISO 8601 (or seed 004's dd-MM-yyyy HH:mm)."
+                ),
+                "timezone": string(
+                    64,
+                    description="IANA zone of `at` when it has no offset (default: the "
+                    "broadcast's own).",
+                ),
+            },
+            ("at",),
+            example={"at": "2031-03-01T09:30", "timezone": "America/Mexico_City"},
+        ),
+        "CodeRemoved": obj(
+            {"code": string(), "removed": {"type": "boolean"}, "sharesRemoved": integer()},
+            ("code", "removed"),
+        ),
         "CreateCode": obj(
             {
                 "code": string(SENDER_CHARS, minLength=1),
@@ -549,7 +572,14 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             example={"code": "55777", "kind": "short", "mps": 50},
         ),
     }
-    for name in ("SendMessage", "SendBatch", "CreateBroadcast", "Control", "CreateCode"):
+    for name in (
+        "SendMessage",
+        "SendBatch",
+        "CreateBroadcast",
+        "Control",
+        "CreateCode",
+        "Reschedule",
+    ):
         out[name] = lenient(out[name])
     return out
 
@@ -702,6 +732,38 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
         "/v1/broadcasts/{id}/stop": control_op(
             "stop", "Stop for good; unsent messages end CANCELLED."
         ),
+        "/v1/broadcasts/{id}/retry-failed": {
+            "post": operation(
+                "retryFailedMessages",
+                "Re-send the ERROR and UNDELIV messages of a finished broadcast as a new one.",
+                {
+                    201: answer("The new broadcast (SCHEDULED to start now).", ref("Broadcast")),
+                    200: answer(
+                        "The same new broadcast, made by an earlier call.", ref("Broadcast")
+                    ),
+                },
+                control_errors,
+                params=[ID_PARAM],
+                body=json_body(ref("RetryFailed"), required=False),
+                description="Exactly once per recipient: the new broadcast records its source "
+                "(`retryOf`) and a broadcast has at most one. 409 unless the broadcast is "
+                "COMPLETED or STOPPED with at least one ERROR or UNDELIV message; 422 when its "
+                "sender code is no longer the workspace's.",
+            )
+        },
+        "/v1/broadcasts/{id}/reschedule": {
+            "post": operation(
+                "rescheduleBroadcast",
+                "Move the start of a SCHEDULED broadcast.",
+                {200: answer("The broadcast now.", ref("Broadcast"))},
+                control_errors,
+                params=[ID_PARAM],
+                body=json_body(ref("Reschedule")),
+                description="409 unless the broadcast is SCHEDULED; a time over a minute in the "
+                "past is refused (422), as when creating one. Stop a SCHEDULED broadcast to "
+                "cancel it.",
+            )
+        },
         "/v1/broadcasts/{id}/messages": {
             "get": operation(
                 "listBroadcastMessages",
@@ -815,6 +877,18 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                 (400, 409, 413, 415, 422),
                 body=json_body(ref("CreateCode")),
             ),
+        },
+        "/v1/codes/{code}": {
+            "delete": operation(
+                "removeCode",
+                "Remove one of the workspace's sender codes.",
+                {200: answer("Removed.", ref("CodeRemoved"))},
+                (404, 409),
+                params=[{"name": "code", "in": "path", "required": True, "schema": string()}],
+                description="404 for a code the workspace has not registered; 409 while a "
+                "broadcast that is not finished sends from it. The owner removing a code it "
+                "shares removes it for those workspaces too.",
+            )
         },
     }
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from broadcaster import metrics
-from broadcaster.api import broadcasts, codes, inbound, messages, openapi
+from broadcaster.api import broadcasts, codes, inbound, messages, openapi, resend
 from broadcaster.api.auth import auth_middleware
 from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
@@ -64,6 +64,7 @@ def setup(
     app.router.add_get("/openapi.json", get_openapi)
     messages.add_routes(app)
     broadcasts.add_routes(app)
+    resend.add_routes(app)
     codes.add_routes(app)
     inbound.add_routes(app)
 

@@ -98,4 +98,19 @@ def codes_list(workspace: str, as_json: bool) -> None:
     emit(rows, as_json, _render_codes)
 
 
+@codes.command("remove", epilog="Example: broadcaster codes remove 55501 --workspace acme")
+@click.argument("code")
+@click.option("--workspace", default="default", show_default=True, help="Workspace of the code.")
+@json_option
+@handles_errors
+def codes_remove(code: str, workspace: str, as_json: bool) -> None:
+    """Remove sender CODE from a workspace; refused (exit 4) while a broadcast that is not
+    finished sends from it. Its owner removing it removes it where it is shared too."""
+    from broadcaster.domain.wire import to_wire
+    from broadcaster.services.codes import remove_code
+
+    removed = to_wire(remove_code(engine(migrate=True), code, workspace))
+    emit(removed, as_json, lambda d: kv_table(d, title=f"{code} removed from {workspace}"))
+
+
 COMMANDS: tuple[click.Command, ...] = (codes,)

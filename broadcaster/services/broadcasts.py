@@ -383,6 +383,8 @@ def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
         "window": row.get("send_window"),
         "validity": row.get("validity_s"),
         "allowedActions": allowed_actions(row["status"]),
+        #: The broadcast whose failed messages this one re-sends (retry-failed), or None.
+        "retryOf": row.get("retry_of"),
     }
 
 

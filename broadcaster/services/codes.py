@@ -268,3 +268,42 @@ def get_code(engine: Engine, settings: Settings, code: str, workspace_id: int) -
             f"sender code {code!r} is not registered (add it: broadcaster codes add {code} --kind …)"
         )
     return to_sender_code(row, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedCode:
+    """What ``codes remove`` did: the code, and how many workspaces it was shared with lost it."""
+
+    code: str
+    removed: bool
+    shares_removed: int
+
+
+def remove_code(
+    engine: Engine, code: str, workspace: str = codes_repo.DEFAULT_WORKSPACE
+) -> RemovedCode:
+    """Remove a sender code from ``workspace``; NotFound when the workspace has no such code.
+
+    The owner removing it removes it for every workspace it shares it with (one code at the
+    gateway) and frees the code for anyone to register; a workspace it is shared with removes
+    only its own use of it. Refused (Conflict) while a broadcast that is not finished sends from
+    it in any workspace that would lose it.
+    """
+    key = owner_key(code)
+    with engine.begin() as conn:
+        ws = codes_repo.ensure_workspace(conn, workspace)
+        if codes_repo.find_code(conn, ws, code) is None:
+            raise NotFound(f"sender code {code!r} is not registered in workspace {workspace!r}")
+        owner = codes_repo.code_owner(conn, key)
+        losing = [ws]
+        if owner == ws:
+            losing += [w for w in codes_repo.shared_workspace_ids(conn, key) if w != ws]
+        if codes_repo.in_use(conn, losing, code):
+            raise Conflict(
+                f"sender code {code!r} is used by a broadcast that is not finished; "
+                "stop it (or wait for it to end) first"
+            )
+        codes_repo.delete_code(conn, losing, code, key)
+        if owner == ws:
+            codes_repo.release_code(conn, key)
+    return RemovedCode(code=code, removed=True, shares_removed=len(losing) - 1)

@@ -7,8 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from broadcaster.domain.states import BroadcastStatus, StagingStatus
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import (
+    broadcasts,
     sender_code_owners,
     sender_code_shares,
     sender_codes,
@@ -131,3 +133,53 @@ def update_shared_copies(
         )
         .values(**values)
     )
+
+
+#: Broadcasts that may still send: a code they use cannot be removed under them.
+_UNFINISHED = (
+    *StagingStatus,
+    BroadcastStatus.SCHEDULED,
+    BroadcastStatus.RUNNING,
+    BroadcastStatus.SUSPENDED,
+)
+
+
+def in_use(conn: Connection, workspace_ids: list[int], code: str) -> bool:
+    """Whether a broadcast of one of ``workspace_ids`` that is not finished sends from ``code``."""
+    row = conn.execute(
+        sa.select(sa.literal(1))
+        .where(
+            broadcasts.c.workspace_id.in_(workspace_ids),
+            broadcasts.c.sender_code == code,
+            broadcasts.c.status.in_([s.value for s in _UNFINISHED]),
+        )
+        .limit(1)
+    ).first()
+    return row is not None
+
+
+def shared_workspace_ids(conn: Connection, key: str) -> list[int]:
+    """Ids of the workspaces the code of owner key ``key`` is shared with."""
+    rows = conn.execute(
+        sa.select(sender_code_shares.c.workspace_id).where(sender_code_shares.c.code == key)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def delete_code(conn: Connection, workspace_ids: list[int], code: str, key: str) -> None:
+    """Remove ``code`` from ``workspace_ids``: their rows and their shares of it."""
+    conn.execute(
+        sa.delete(sender_codes).where(
+            sender_codes.c.workspace_id.in_(workspace_ids), sender_codes.c.code == code
+        )
+    )
+    conn.execute(
+        sa.delete(sender_code_shares).where(
+            sender_code_shares.c.code == key, sender_code_shares.c.workspace_id.in_(workspace_ids)
+        )
+    )
+
+
+def release_code(conn: Connection, key: str) -> None:
+    """Nobody owns the code of owner key ``key`` any more: the first to register it next will."""
+    conn.execute(sa.delete(sender_code_owners).where(sender_code_owners.c.code == key))

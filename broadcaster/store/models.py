@@ -112,8 +112,11 @@ broadcasts = sa.Table(
     sa.Column("owner", sa.String(100), nullable=True),  # seed 004 userName (migration 0014)
     # Migration 0013: a keyword's confirmation (one per inbound message; exempt from opt-outs)
     sa.Column("reply_to_inbound", sa.BigInteger, nullable=True),
+    # Migration 0016: the broadcast whose ERROR/UNDELIV messages this one re-sends (one at most)
+    sa.Column("retry_of", sa.Integer, nullable=True),
     sa.Index("ix_broadcasts_status_start_at", "status", "start_at"),
     sa.Index("ix_broadcasts_reply_to_inbound", "reply_to_inbound", unique=True),
+    sa.Index("ix_broadcasts_retry_of", "retry_of", unique=True),
     sqlite_autoincrement=True,  # ids are never reused after a delete (drop-folder ledger, gateways)
 )
 

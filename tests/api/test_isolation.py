@@ -12,6 +12,7 @@ BROADCAST_ROUTES = [
     ("POST", "/v1/broadcasts/{b}/suspend"),
     ("POST", "/v1/broadcasts/{b}/resume"),
     ("POST", "/v1/broadcasts/{b}/stop"),
+    ("POST", "/v1/broadcasts/{b}/retry-failed"),
     ("GET", "/v1/broadcasts/{b}/messages"),
     ("GET", "/v1/broadcasts/{b}/errors"),
     ("GET", "/v1/broadcasts/{b}/report"),
