@@ -1,7 +1,8 @@
 """Send-path benchmark, all figures in one run, printed as ratios.
 
 1. loopback ceiling: a plain aiohttp client loop (100 in flight) against the simulator;
-2. broadcaster unthrottled: a broadcast through the whole stack (Celery workers, Redis, SQLite);
+2. broadcaster unthrottled: a broadcast through the whole stack (Celery workers, Redis, SQLite or,
+   with ``--database postgresql``, a PostgreSQL database of its own);
 3. naive: one Celery task per message, each a blocking POST (what hand-rolled scripts do), POST
    only and with the row read and the status written back;
 4. throttled accuracy: one code at a set rate, measured per second at the simulator.
@@ -14,6 +15,7 @@ simulator excluded) is printed too: it depends less on how busy the machine is.
 
     python bench/bench_send.py                               # ~3 minutes
     python bench/bench_send.py --rounds 5 --throttle-s 60    # the README figures
+    python bench/bench_send.py --database postgresql         # the same on PostgreSQL
 
 Targets on 2 cores: >= 60 % of the loopback ceiling, >= 10x the naive sender, throttled rate
 within +-2 % of the configured one and never above the bucket size in any second.
@@ -280,10 +282,13 @@ def unthrottled(
     )
 
 
-def start_stack(prefix: str, workers: int) -> tuple[Path, DevStack, Settings]:
-    """The whole stack on SQLite in a fresh temp dir, receipts held back, and settings that see it."""
+def start_stack(
+    prefix: str, workers: int, database_url: str | None = None
+) -> tuple[Path, DevStack, Settings]:
+    """The whole stack in a fresh temp dir (SQLite there unless ``database_url``), receipts held
+    back, and settings that see it."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    url = f"sqlite:///{tmp / 'bench.db'}"
+    url = database_url or f"sqlite:///{tmp / 'bench.db'}"
     upgrade(url)
     stack = DevStack(
         database_url=url,
@@ -292,9 +297,30 @@ def start_stack(prefix: str, workers: int) -> tuple[Path, DevStack, Settings]:
         send_workers=workers,
         simulator_args=NO_RECEIPTS,
         workdir=tmp,
-        extra_env={"BROADCASTER_TICK_S": "1"},
+        # secrets of its own: the processes refuse the defaults on PostgreSQL
+        extra_env={
+            "BROADCASTER_TICK_S": "1",
+            "BROADCASTER_DLR_SECRET": "bench-send-dlr-secret",
+            "BROADCASTER_CALLBACK_SECRET": "bench-send-callback-secret",
+        },
     ).start()
     return tmp, stack, Settings(database_url=url, redis_url=stack.redis_url, tick_s=1)
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str | None]:
+    """None for SQLite (the stack's temp dir); a PostgreSQL database of its own, dropped after."""
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.support.services import PostgresDatabase
+
+    pg = PostgresDatabase().start()
+    try:
+        yield pg.url
+    finally:
+        engine_for(pg.url).dispose()
+        pg.stop()
 
 
 @dataclass
@@ -356,8 +382,15 @@ def main() -> None:
     )
     parser.add_argument("--throttle-s", type=float, default=20.0)
     parser.add_argument("--throttle-mps", type=float, default=50.0)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    tmp, stack, settings = start_stack("bc-bench-send-", args.workers)
+    with database(args.database) as url:
+        run(args, url)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> None:
+    tmp, stack, settings = start_stack("bc-bench-send-", args.workers, database_url)
+    print(f"database: {args.database}")
     try:
         rounds = [one_round(stack, settings, args, tmp, r) for r in range(1, args.rounds + 1)]
         rate, most, seconds = throttled(stack, settings, args, tmp)

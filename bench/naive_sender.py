@@ -29,7 +29,10 @@ _engine: sa.Engine | None = None
 def _db() -> sa.Engine:
     global _engine
     if _engine is None:  # after the fork: one engine per worker process
-        _engine = sa.create_engine(os.environ["NAIVE_DATABASE_URL"], connect_args={"timeout": 60})
+        url = os.environ["NAIVE_DATABASE_URL"]
+        # SQLite's busy timeout; PostgreSQL waits on its row locks by itself
+        args = {"timeout": 60} if url.startswith("sqlite") else {}
+        _engine = sa.create_engine(url, connect_args=args)
     return _engine
 
 
