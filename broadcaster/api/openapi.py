@@ -899,6 +899,12 @@ def _inbound_paths() -> dict[str, Schema]:
     return paths()
 
 
+def _contact_paths(limits: ApiLimits) -> dict[str, Schema]:
+    from broadcaster.api.openapi_contacts import paths  # it imports this module's helpers
+
+    return paths(limits)
+
+
 def document(limits: ApiLimits) -> dict[str, Any]:
     from broadcaster.api import seed004_openapi  # seed 004's /rest/api/... (signed URLs, XML)
 
@@ -914,7 +920,12 @@ def document(limits: ApiLimits) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": {**_paths(limits), **seed004_openapi.paths(), **_inbound_paths()},
+        "paths": {
+            **_paths(limits),
+            **seed004_openapi.paths(),
+            **_inbound_paths(),
+            **_contact_paths(limits),
+        },
         "components": {
             "securitySchemes": {
                 "bearerAuth": {

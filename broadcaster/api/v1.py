@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from broadcaster import metrics
-from broadcaster.api import broadcasts, codes, inbound, messages, openapi, resend
+from broadcaster.api import broadcasts, codes, contacts, inbound, messages, openapi, resend
 from broadcaster.api.auth import auth_middleware
 from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
@@ -67,6 +67,7 @@ def setup(
     resend.add_routes(app)
     codes.add_routes(app)
     inbound.add_routes(app)
+    contacts.add_routes(app)
 
     async def close(_: web.Application) -> None:
         await st.close()

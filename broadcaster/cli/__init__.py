@@ -2,7 +2,7 @@
 
 This module holds the group; each area's commands live in a module beside it (``broadcast``,
 ``codes``, ``recipients``, ``apikeys``, ``watch``, ``servers``, ``run``, ``workers``,
-``compliance``) and are
+``compliance``, ``contacts``) and are
 added here. Shared output, errors and the engine are in ``_output``.
 """
 
@@ -16,6 +16,7 @@ from broadcaster.cli import (
     broadcast_views,
     codes,
     compliance,
+    contacts,
     recipients,
     resend,
     run,
@@ -62,6 +63,7 @@ for _area in (
     watch,
     workers,
     compliance,
+    contacts,
 ):
     for _command in _area.COMMANDS:
         main.add_command(_command)

@@ -283,3 +283,67 @@ optouts = sa.Table(
     sa.Column("detail", sa.String(200), nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+# Migration 0015: contacts, lists and prepared messages (issue 15, seed 003).
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),  # seed 003's contactID
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    # named values placeholders read ({first_name}); texts only (domain/contacts.py)
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_contacts_workspace_id", "workspace_id", "id"),
+    sqlite_autoincrement=True,  # an erased contact's id is never given to someone else
+)
+
+# One value per (workspace, type): the primary key is the search by ?mobile= and the upsert key.
+# The value leads it: an import's ``value IN (5,000 values)`` is then an index condition, not a
+# filter over every MOBILE of the workspace (PostgreSQL chose the latter inside the import).
+contact_identifiers = sa.Table(
+    "contact_identifiers",
+    metadata,
+    sa.Column("value", sa.String(254), primary_key=True),  # MOBILE in E.164, EMAIL lower-case
+    sa.Column("type", sa.String(16), primary_key=True),  # EMAIL | MOBILE | APP_ALIAS | EXTERNAL
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_contact_identifiers_contact_id", "contact_id"),
+)
+
+contact_lists = sa.Table(
+    "contact_lists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name", name="uq_contact_lists_workspace_name"),
+    sqlite_autoincrement=True,
+)
+
+list_members = sa.Table(
+    "list_members",
+    metadata,
+    sa.Column("list_id", sa.ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+    sa.Index("ix_list_members_contact_id", "contact_id"),
+)
+
+# Seed 003's prepared messages ("templates"): a text with placeholders, a sender code, and the
+# list (the seed's "message's group") a sendSingle adds its recipient to.
+prepared_messages = sa.Table(
+    "prepared_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # seed 003's messageId
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("sender_code", sa.String(20), nullable=False),
+    sa.Column("list_id", sa.ForeignKey("contact_lists.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_prepared_messages_workspace_id", "workspace_id", "id"),
+    sqlite_autoincrement=True,
+)

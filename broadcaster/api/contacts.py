@@ -1,0 +1,177 @@
+"""``/v1/contacts``: create, search, read, change and erase the key's workspace's contacts.
+
+- ``POST /v1/contacts`` ``{"identifiers": [{"type": "MOBILE", "value": "+48…"}], "attributes":
+  {"first_name": "Ana"}, "lists": ["vip"]}`` → 201; 409 when an identifier names another contact.
+- ``GET /v1/contacts?mobile=…`` (or ``email``, ``external``, ``app_alias``, ``id``; ``list=NAME``),
+  cursor pages like the other /v1 lists.
+- ``GET|PATCH|DELETE /v1/contacts/{id}``: a PATCH's null identifier value or attribute removes
+  it; DELETE erases (docs/contacts.md). Another workspace's contact is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from broadcaster.api.bodies import (
+    ID64_MAX,
+    Fields,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    path_id,
+    read_json,
+)
+from broadcaster.api.context import CTX
+from broadcaster.api.fields import SUPPORTED_REGIONS, region_field
+from broadcaster.api.problems import invalid
+from broadcaster.api.state import blocking, principal
+from broadcaster.domain.contacts import MAX_ATTRIBUTES, VALUE_CHARS
+from broadcaster.services import contacts
+
+ID = r"{id:[0-9]{1,18}}"
+#: Query parameters that search by an identifier, and the type each names.
+SEARCH = {
+    "mobile": "MOBILE",
+    "email": "EMAIL",
+    "external": "EXTERNAL",
+    "app_alias": "APP_ALIAS",
+    "id": "ID",
+}
+MAX_IDENTIFIERS = 10
+
+
+def _cid(request: web.Request) -> int:
+    return path_id(request, ID64_MAX, "contact")
+
+
+def identifier_pairs(f: Fields, *, nullable: bool) -> list[tuple[object, object]]:
+    """The body's ``identifiers`` as (type, value) pairs, shape-checked."""
+    items = f.items("identifiers", max_items=MAX_IDENTIFIERS)
+    out: list[tuple[object, object]] = []
+    for i, item in enumerate(items):
+        at = f"identifiers[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise invalid(f'{at}: an object {{"type": "MOBILE", "value": "…"}}', at)
+        value = item.get("value")
+        if value is None and not nullable:
+            raise invalid(f"{at}.value: is required", f"{at}.value")
+        if value is not None and (not isinstance(value, str) or len(value) > VALUE_CHARS):
+            raise invalid(f"{at}.value: a string of at most {VALUE_CHARS} characters", at)
+        out.append((item["type"], value))
+    return out
+
+
+def _attributes(f: Fields) -> dict[str, Any]:
+    value = f.data.get("attributes")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_ATTRIBUTES:
+        raise invalid(f"attributes: an object of at most {MAX_ATTRIBUTES} names", "attributes")
+    return value
+
+
+def _lists(f: Fields) -> list[str]:
+    items = f.items("lists", max_items=contacts.MAX_LISTS)
+    if not all(isinstance(n, str) for n in items):
+        raise invalid("lists: list names (strings)", "lists")
+    return items
+
+
+async def create_contact(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    f = Fields(await read_json(request))
+    view = await blocking(
+        request,
+        contacts.create_contact,
+        ctx.engine,
+        key.workspace,
+        identifiers=identifier_pairs(f, nullable=False),
+        attributes=_attributes(f),
+        lists=_lists(f),
+        region=region_field(f) or ctx.settings.default_region,
+    )
+    location = f"/v1/contacts/{view['contactID']}"
+    return web.json_response(view, status=201, headers={"Location": location})
+
+
+def _search(request: web.Request) -> tuple[object, object] | None:
+    given = [(k, request.query[k]) for k in SEARCH if k in request.query]
+    if len(given) > 1:
+        raise invalid("search by one identifier at a time", given[1][0])
+    if not given:
+        return None
+    name, value = given[0]
+    if len(value) > VALUE_CHARS:
+        raise invalid(f"{name}: at most {VALUE_CHARS} characters", name)
+    return SEARCH[name], value
+
+
+def query_region(request: web.Request) -> str | None:
+    """``?region=`` for national numbers, else BROADCASTER_DEFAULT_REGION."""
+    region = request.query.get("region")
+    if region is not None and region.upper() not in SUPPORTED_REGIONS:
+        raise invalid(
+            f"region: {region[:8]!r} is not an ISO 3166 region code (e.g. MX, GB)", "region"
+        )
+    return region.upper() if region else request.app[CTX].settings.default_region
+
+
+async def list_contacts(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    in_list = request.query.get("list")
+    if in_list is not None and not 1 <= len(in_list) <= contacts.LIST_NAME_CHARS:
+        raise invalid(f"list: 1 to {contacts.LIST_NAME_CHARS} characters", "list")
+    after = decode_cursor(request, (ID64_MAX,))
+    page = await blocking(
+        request,
+        contacts.list_contacts,
+        ctx.engine,
+        key.workspace,
+        after=after[0] if after else 0,
+        limit=page_limit(request),
+        identifier=_search(request),
+        in_list=in_list,
+        region=query_region(request),
+    )
+    nxt = encode_cursor((page.next_after,) if page.next_after is not None else None)
+    return web.json_response({"items": page.items, "nextCursor": nxt})
+
+
+async def read_contact(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    view = await blocking(request, contacts.get_contact, ctx.engine, key.workspace, _cid(request))
+    return web.json_response(view)
+
+
+async def update_contact(request: web.Request) -> web.Response:
+    ctx, key, cid = request.app[CTX], principal(request), _cid(request)
+    f = Fields(await read_json(request))
+    view = await blocking(
+        request,
+        contacts.update_contact,
+        ctx.engine,
+        key.workspace,
+        cid,
+        identifiers=identifier_pairs(f, nullable=True),
+        attributes=_attributes(f),
+        lists=_lists(f),
+        region=region_field(f) or ctx.settings.default_region,
+    )
+    return web.json_response(view)
+
+
+async def erase_contact(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    got = await blocking(request, contacts.erase_contact, ctx.engine, key.workspace, _cid(request))
+    return web.json_response(got)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/contacts", create_contact)
+    r.add_get("/v1/contacts", list_contacts)
+    r.add_get(f"/v1/contacts/{ID}", read_contact)
+    r.add_patch(f"/v1/contacts/{ID}", update_contact)
+    r.add_delete(f"/v1/contacts/{ID}", erase_contact)

@@ -1,0 +1,52 @@
+"""``broadcaster contacts import|list|get|delete`` with ``--json`` (the API's field names),
+``--workspace`` walls and one-line refusals with exit codes (issue 15)."""
+
+from __future__ import annotations
+
+from broadcaster.cli._output import EXIT_INPUT, EXIT_NOT_FOUND
+
+A, B = "+48505606707", "+48505606708"
+
+
+def test_import_list_get_delete(run, tmp_path) -> None:
+    f = tmp_path / "people.csv"
+    f.write_text(f"phone,first_name,email\n{A},Ana,ana@x.org\n{B},Bob,\n12,Cy,\n")
+    report = run("contacts", "import", str(f), "--list", "vip", "--json")
+    assert (report["created"], report["updated"], report["invalidRows"], report["members"]) == (
+        2,
+        0,
+        1,
+        2,
+    )
+    assert report["errors"][0]["line"] == 4 and "MOBILE" in report["errors"][0]["reason"]
+    page = run("contacts", "list", "--list", "vip", "--json")
+    assert [c["attributes"]["first_name"] for c in page["items"]] == ["Ana", "Bob"]
+    assert page["nextCursor"] is None
+    ana = run("contacts", "list", "--email", "ANA@x.org", "--json")["items"]
+    cid = ana[0]["contactID"]
+    got = run("contacts", "get", str(cid), "--json")
+    assert {"type": "MOBILE", "value": A} in got["identifiers"] and got["lists"] == ["vip"]
+    assert "Ana" in run("contacts", "get", str(cid))
+    # Another workspace sees none of them.
+    other = run("contacts", "list", "--workspace", "other", "--json")
+    assert other["items"] == []
+    run("contacts", "get", str(cid), "--workspace", "other", code=EXIT_NOT_FOUND)
+    run("contacts", "delete", str(cid), "--workspace", "other", code=EXIT_NOT_FOUND)
+    erased = run("contacts", "delete", str(cid), "--json")
+    assert erased["erased"] is True
+    out = run("contacts", "get", str(cid), code=EXIT_NOT_FOUND)
+    assert "does not exist" in out
+    # The same file again updates Bob and brings Ana back as a new contact.
+    again = run("contacts", "import", str(f), "--list", "vip", "--json")
+    assert (again["created"], again["updated"]) == (1, 1)
+
+
+def test_import_refuses_a_file_it_cannot_read(run, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"phone,first name!\n{A},Ana\n")
+    out = run("contacts", "import", str(bad), "--list", "vip", code=EXIT_INPUT)
+    assert "bad.csv" in out and "attribute" in out
+    missing = run("contacts", "import", str(tmp_path / "none.csv"), "--list", "x", code=EXIT_INPUT)
+    assert "none.csv" in missing
+    run("contacts", "list", "--mobile", A, "--email", "a@b.co", code=EXIT_INPUT)
+    assert run("contacts", "list", "--json")["items"] == []
