@@ -179,10 +179,21 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
     async with open_tab(tmp_path, url) as cdp, asyncio.timeout(90):
         await cdp.until("document.readyState === 'complete' && !!document.getElementById('rows')")
         assert await cdp.js(_q("#key-state") + ".textContent") == "no key"
+        # The first screen says how to get a key.
+        assert "broadcaster apikey create --workspace" in await cdp.js(
+            _q("#welcome") + ".textContent"
+        )
+        await cdp.shot("welcome")
+        # Every time in the one zone the user picks (kept for the tab).
+        await cdp.js(
+            f"{_q('#tz')}.value = 'America/Mexico_City';"
+            f"{_q('#tz')}.dispatchEvent(new Event('change'))"
+        )
 
         # The key goes into sessionStorage and nowhere else.
         await cdp.js(f"{_q('#key')}.value = {key!r}; {_q('#key-form')}.requestSubmit()")
         assert await cdp.js("sessionStorage.getItem('broadcaster.apiKey')") == key
+        assert await cdp.js(_q("#welcome") + ".hidden")
         assert (
             key not in await cdp.js("location.href") and await cdp.js(_q("#key") + ".value") == ""
         )
@@ -208,12 +219,25 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         ] == "SUSPENDED"
         await cdp.until(f"{_q(row)}.children[3].textContent === 'SUSPENDED'", 5)
 
-        # A refused action shows the problem document's detail (409).
-        await cdp.js(_q(f'button[data-action=resume][data-id="{second["id"]}"]') + ".click()")
-        msg = await cdp.until(
-            f"{_q('#notice')}.textContent.includes('409') && {_q('#notice')}.textContent"
+        # Only the actions the state allows: a suspended one resumes, a stopped one only goes.
+        buttons = (
+            "[...document.querySelectorAll('{} td.actions button')].map(b => b.dataset.action)"
         )
-        assert f"cannot resume broadcast {second['id']}: it is STOPPED" in msg
+        assert await cdp.js(buttons.format(row)) == ["details", "resume", "stop", "delete"]
+        assert await cdp.js(buttons.format(f'#rows tr[data-id="{second["id"]}"]')) == [
+            "details",
+            "delete",
+        ]
+        # The list shows progress and the ETA.
+        assert "0% · ETA" in await cdp.js(f"{_q(row)}.children[4].textContent")
+        # Another zone: the same instant, said in UTC.
+        await cdp.js(f"{_q('#tz')}.value = 'UTC'; {_q('#tz')}.dispatchEvent(new Event('change'))")
+        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 15:30:00+00:00'")
+        await cdp.js(
+            f"{_q('#tz')}.value = 'America/Mexico_City';"
+            f"{_q('#tz')}.dispatchEvent(new Event('change'))"
+        )
+        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 09:30:00-06:00'")
 
         # Filter by status.
         await cdp.js(
@@ -277,7 +301,8 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
 
         # Delete (after the confirm dialog).
         await cdp.js(
-            f"window.confirm = () => true; {_q('#status-filter')}.value = '';"
+            "window.confirm = (m) => { window.asked = m; return true; };"
+            f"{_q('#status-filter')}.value = '';"
             f"{_q('#status-filter')}.dispatchEvent(new Event('change'))"
         )
         await cdp.until("document.querySelectorAll('#rows tr').length === 3")
@@ -286,10 +311,13 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         await cdp.until(f"{_q(row)}.children[3].textContent === 'STOPPED'", 5)
         await cdp.js(_q(f'button[data-action=delete][data-id="{second["id"]}"]') + ".click()")
         await cdp.until(_q("#notice") + ".textContent.includes('DELETED')")
+        asked = await cdp.js("window.asked")
+        assert f"Delete broadcast {second['id']}" in asked and "3 messages" in asked, asked
+        assert "row errors" in asked and "cannot be undone" in asked
         await cdp.until("document.querySelectorAll('#rows tr').length === 2", 5)
         await api.json("GET", f"/v1/broadcasts/{second['id']}", 404)
 
         # Forgetting the key empties the page and the storage.
         await cdp.js(_q("#forget") + ".click()")
-        assert await cdp.js("sessionStorage.length") == 0
+        assert await cdp.js("Object.keys(sessionStorage)") == ["broadcaster.timeZone"]
         assert await cdp.js("document.querySelectorAll('#rows tr').length") == 0
