@@ -40,6 +40,10 @@ class TemplateError(InputError):
     """A message template that cannot be parsed."""
 
 
+class StackUnavailable(BroadcasterError):
+    """What a command needs running is not: no Redis (broker) to reach, or no worker taking work."""
+
+
 class NotFound(BroadcasterError):
     """No such broadcast, message or sender code."""
 

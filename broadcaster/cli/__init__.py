@@ -8,6 +8,8 @@ added here. Shared output, errors and the engine are in ``_output``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from broadcaster.cli import (
@@ -24,7 +26,16 @@ from broadcaster.cli import (
     watch,
     workers,
 )
-from broadcaster.cli._output import emit, engine, handles_errors, json_option, kv_table
+from broadcaster.cli._output import (
+    emit,
+    engine,
+    err_console,
+    handles_errors,
+    json_option,
+    kv_table,
+    safe,
+)
+from broadcaster.cli.examples import add_examples
 
 
 @click.group()
@@ -37,10 +48,37 @@ def main() -> None:
 @click.argument("text")
 @json_option
 def segments(text: str, as_json: bool) -> None:
-    """How TEXT is encoded and how many SMS segments it costs."""
+    """How TEXT is encoded and how many SMS segments it costs. With placeholders ({0}, <0>,
+    {name}) the count is of the text as written: each recipient's values change it."""
     from broadcaster.domain.segments import measure
 
-    emit(measure(text).as_dict(), as_json, lambda d: kv_table(d))
+    data: dict[str, Any] = dict(measure(text).as_dict())
+    found = _placeholders(text)
+    if found:
+        data["placeholders"] = found
+        data["warning"] = (
+            f"uncertain: the text has placeholders ({', '.join(found)}); the count is for the "
+            "text as written, each recipient's values change it (recipients check FILE --text … "
+            "counts them row by row)"
+        )
+    emit(data, as_json, _render_segments)
+
+
+def _placeholders(text: str) -> list[str]:
+    """The placeholders of ``text`` as written, in order; none when it is no valid template."""
+    from broadcaster.domain.templates import parse_template
+    from broadcaster.errors import TemplateError
+
+    try:
+        return [slot.label for slot in parse_template(text).slots]
+    except TemplateError:
+        return []
+
+
+def _render_segments(data: dict[str, Any]) -> None:
+    kv_table({k: v for k, v in data.items() if k not in ("placeholders", "warning")})
+    if "warning" in data:
+        err_console.print(f"[yellow]warning:[/] {safe(data['warning'])}", highlight=False)
 
 
 @main.command()
@@ -67,5 +105,6 @@ for _area in (
 ):
     for _command in _area.COMMANDS:
         main.add_command(_command)
+add_examples(main)
 
 __all__ = ["main"]

@@ -80,6 +80,7 @@ def broadcast_create(
     as_json: bool,
 ) -> None:
     """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
+    from broadcaster.cli.progress import ImportBar
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 
     req = NewBroadcast(
@@ -94,7 +95,10 @@ def broadcast_create(
         validity=validity,
         workspace=workspace,
     )
-    view = create_from_file(engine(migrate=True), settings(), file, req, sheet=sheet)
+    with ImportBar(file, disabled=as_json) as bar:
+        view = create_from_file(
+            engine(migrate=True), settings(), file, req, sheet=sheet, on_progress=bar
+        )
     if wait:
         from broadcaster.cli.progress import wait_for
 

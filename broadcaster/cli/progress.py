@@ -1,16 +1,19 @@
-"""``--wait``: follow a broadcast until it ends, as a progress bar or JSON lines."""
+"""Progress for people: ``--wait`` follows a broadcast until it ends (a bar, or JSON lines), and
+an import that takes more than a second shows the rows read so far."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from broadcaster.cli._output import console, engine
+from broadcaster.cli._output import console, engine, err_console, safe
 from broadcaster.domain.states import IN_NETWORK_STATES, BroadcastStatus
+from broadcaster.errors import StackUnavailable
 from broadcaster.services.broadcasts import get_broadcast
 
 ENDED = {
@@ -34,8 +37,26 @@ def _settled(view: dict[str, Any], ended_at: float | None) -> bool:
     return _in_network(view) == 0 or grace_over
 
 
-def wait_for(broadcast_id: int, as_json: bool, timeout_s: float | None = None) -> dict[str, Any]:
-    """Poll until the broadcast ended and its receipts settled (or a grace period passed)."""
+def _untouched(view: dict[str, Any]) -> bool:
+    """Nothing of the broadcast left the queue: no worker (or no beat) has taken it yet."""
+    return (
+        view["status"] not in ENDED and view["counts"].get("QUEUE", 0) == view["expectedMessages"]
+    )
+
+
+def wait_for(
+    broadcast_id: int,
+    as_json: bool,
+    timeout_s: float | None = None,
+    *,
+    quiet: bool = False,
+    idle_limit_s: float | None = None,
+) -> dict[str, Any]:
+    """Poll until the broadcast ended and its receipts settled (or a grace period passed).
+
+    ``quiet``: neither a bar nor JSON progress lines (a caller that prints its own result).
+    ``idle_limit_s``: StackUnavailable when nothing has left the queue by then (no workers).
+    """
     eng = engine()
     started = time.monotonic()
     ended_at: float | None = None
@@ -47,7 +68,7 @@ def wait_for(broadcast_id: int, as_json: bool, timeout_s: float | None = None) -
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=as_json,
+        disable=as_json or quiet,
         transient=False,
     ) as progress:
         bar = progress.add_task(
@@ -64,7 +85,7 @@ def wait_for(broadcast_id: int, as_json: bool, timeout_s: float | None = None) -
             )
             unsent = view["counts"].get("QUEUE", 0) + view["counts"].get("DEQUEUED", 0)
             progress.update(bar, completed=view["expectedMessages"] - unsent, detail=detail)
-            if as_json:
+            if as_json and not quiet:
                 click.echo(
                     json.dumps(
                         {
@@ -84,4 +105,48 @@ def wait_for(broadcast_id: int, as_json: bool, timeout_s: float | None = None) -
                 )
             if _settled(view, ended_at) or (timeout_s and time.monotonic() - started > timeout_s):
                 return view
+            waited = time.monotonic() - started
+            if idle_limit_s is not None and waited > idle_limit_s and _untouched(view):
+                raise StackUnavailable(
+                    f"broadcast {broadcast_id} is stored, but no worker took it in "
+                    f"{idle_limit_s:g} s: are the workers and the beat running (broadcaster dev)?"
+                )
             time.sleep(POLL_S)
+
+
+#: An import shows its progress only once it has taken this long (a small file: no bar at all).
+IMPORT_BAR_AFTER_S = 1.0
+
+
+class ImportBar:
+    """The ``on_progress`` hook of an import: after :data:`IMPORT_BAR_AFTER_S`, a bar on stderr
+    with the rows read (stdout stays the command's result); nothing when disabled (``--json``)."""
+
+    def __init__(self, source: str, *, disabled: bool = False) -> None:
+        self.source, self.disabled = source, disabled
+        self.started = time.monotonic()
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, rows: int) -> None:
+        if self.disabled or time.monotonic() - self.started < IMPORT_BAR_AFTER_S:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]importing {task.description}"),
+                BarColumn(bar_width=20),
+                TextColumn("{task.completed:,} rows"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(safe(Path(self.source).name), total=None)
+        self._progress.update(self._task, completed=rows)
+
+    def __enter__(self) -> ImportBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

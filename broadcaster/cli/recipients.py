@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from broadcaster.cli._output import (
     console,
@@ -26,6 +26,13 @@ def recipients() -> None:
 
 def _render_check(d: dict[str, Any]) -> None:
     kv_table({k: v for k, v in d.items() if k != "errors"}, title=f"check of {d['source']}")
+    if d.get("preview"):
+        t = Table("line", "to", "segments", Column("text", overflow="fold"), title="first messages")
+        for m in d["preview"]:
+            t.add_row(
+                str(m["line"]), safe(m["to"]), f"{m['segments']} {m['encoding']}", safe(m["text"])
+            )
+        console.print(t)
     if d["errors"]:
         t = Table("line", "value", "reason", title="row errors (first 50)")
         for e in d["errors"]:
@@ -41,6 +48,12 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--window", help="Send window HH:MM-HH:MM: say how many would wait if sent now.")
 @click.option("--tz", default="UTC", show_default=True, help="Zone of numbers of several zones.")
 @click.option("--workspace", help="Count the recipients this workspace's opt-outs would refuse.")
+@click.option(
+    "--preview",
+    type=click.IntRange(0, 1000),
+    default=0,
+    help="Print the first N messages as they would be sent.",
+)
 @json_option
 @handles_errors
 def recipients_check(
@@ -51,6 +64,7 @@ def recipients_check(
     window: str | None,
     tz: str,
     workspace: str | None,
+    preview: int,
     as_json: bool,
 ) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
@@ -66,6 +80,7 @@ def recipients_check(
         window=window,
         tz=tz,
         suppressed=look,
+        preview=preview,
     )
     emit(report.as_dict(), as_json, _render_check)
 

@@ -27,6 +27,9 @@ from broadcaster.domain.wire import message_out
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "recipients.csv"
 SAMPLE_TEXT = "Hi {first_name}, your balance is {balance}. Reply STOP to opt out."
 DEMO_CODE = "55501"
+#: ``send`` waits this long for a worker to take its message before saying none runs: a few
+#: beat ticks (``tick_s``, 2 s by default) and a claim.
+IDLE_LIMIT_S = 15.0
 
 
 #: Ports ``dev`` and ``demo`` try when none is given (a busy one: any free port instead).
@@ -166,20 +169,38 @@ def demo(
 @click.option("--text", required=True)
 @click.option("--region", help="ISO region for a national number.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the outcome.")
+@click.option("--workspace", default="default", show_default=True, help="Workspace of the code.")
 @json_option
 @handles_errors
 def send(
-    sender: str, number: str, text: str, region: str | None, wait: bool, as_json: bool
+    sender: str,
+    number: str,
+    text: str,
+    region: str | None,
+    wait: bool,
+    workspace: str,
+    as_json: bool,
 ) -> None:
-    """Send one message (through the running workers: broadcaster dev)."""
+    """Send one message (through the running workers: broadcaster dev). Waiting for it without
+    a running stack says so at once and stores nothing; --no-wait only stores it for the
+    workers to send when they run."""
     from broadcaster.cli.progress import wait_for
     from broadcaster.services.messages import send_one
+    from broadcaster.services.reachability import require_broker
 
+    if wait:
+        require_broker(settings())
     result = send_one(
-        engine(migrate=True), settings(), sender=sender, to=number, text=text, region=region
+        engine(migrate=True),
+        settings(),
+        sender=sender,
+        to=number,
+        text=text,
+        region=region,
+        workspace=workspace,
     )
     if wait and result["status"] == "QUEUE":
-        wait_for(result["broadcast_id"], True, timeout_s=60)
+        wait_for(result["broadcast_id"], True, timeout_s=60, quiet=True, idle_limit_s=IDLE_LIMIT_S)
         from broadcaster.services.messages import get_message
 
         result = get_message(engine(), result["id"])

@@ -27,7 +27,7 @@ from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.net import guard as netguard
 from broadcaster.services.codes import may_use
-from broadcaster.services.importer import DUPLICATE, PublishHook, import_rows
+from broadcaster.services.importer import DUPLICATE, ProgressHook, PublishHook, import_rows
 from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
 from broadcaster.services.retries import retry_view
 from broadcaster.services.send_windows import live_counters, window_view
@@ -56,6 +56,8 @@ class CheckReport:
     #: How many would wait for their window if sent now, and when the first of them may go.
     waiting_for_window: int = 0
     next_window_at: str | None = None
+    #: The first valid messages as they would be sent (``--preview N``), in the API's names.
+    preview: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -68,6 +70,8 @@ class CheckReport:
             "blacklisted": self.blacklisted,
             "errors": self.errors,
         }
+        if self.preview is not None:
+            out["preview"] = self.preview
         if self.window is not None:
             out.update(
                 window=self.window,
@@ -126,19 +130,21 @@ def check_recipients(
     tz: str = "UTC",
     now: datetime | None = None,
     suppressed: Callable[[list[str]], set[str]] | None = None,
+    preview: int = 0,
 ) -> CheckReport:
     """Read a file as a broadcast would, store nothing, and say what would happen.
 
     With a send ``window`` (and the broadcast's zone ``tz`` for numbers of several zones), it
     also says how many would wait for their window if sent at ``now`` (default: the clock).
     ``suppressed`` answers which of a batch of numbers are opted out (see
-    :func:`suppressed_in`); without it nothing counts as blacklisted.
+    :func:`suppressed_in`); without it nothing counts as blacklisted. ``preview``: keep the
+    first that many valid messages, rendered, to show them.
     """
     parsed = parse_window(window) if window is not None else None
     zone(tz)
     normalizer = PhoneNormalizer(region or settings.default_region)
     with _open(path, settings, sheet) as table:
-        report = CheckReport(source=table.source)
+        report = CheckReport(source=table.source, preview=[] if preview > 0 else None)
         template = _optional_template(text, table)
         batch: list[str] = []
         seen: set[int] = set()  # E.164 digits as ints: compact enough for a dry run
@@ -153,6 +159,8 @@ def check_recipients(
                 _note(report.errors, item.line, item.recipient, DUPLICATE)
                 continue
             seen.add(key)
+            if report.preview is not None and len(report.preview) < preview:
+                report.preview.append(_previewed(item))
             report.valid += 1
             report.total_segments += item.segments
             report.segments_exceeded += item.status == MessageStatus.SEGMENTS_EXCEEDED
@@ -166,6 +174,17 @@ def check_recipients(
     if parsed is not None:
         report.judge_window(parsed, tz, now or utcnow())
     return report
+
+
+def _previewed(draft: Draft) -> dict[str, Any]:
+    return {
+        "line": draft.line,
+        "to": draft.recipient,
+        "text": draft.text,
+        "encoding": draft.encoding,
+        "segments": draft.segments,
+        "status": draft.status.value,
+    }
 
 
 def _count_suppressed(
@@ -236,10 +255,13 @@ def create_from_file(
     *,
     sheet: str | None = None,
     on_publish: PublishHook | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """Store a broadcast and one message per valid recipient, all or nothing."""
     with _open(path, settings, sheet) as table:
-        return create_from_table(engine, settings, table, req, on_publish=on_publish)
+        return create_from_table(
+            engine, settings, table, req, on_publish=on_publish, on_progress=on_progress
+        )
 
 
 def create_from_table(
@@ -249,6 +271,7 @@ def create_from_table(
     req: NewBroadcast,
     *,
     on_publish: PublishHook | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """All or nothing, in short transactions (:mod:`importer`): a file that fails half-way,
     or a process killed half-way, leaves nothing visible, and other writers are never held up
@@ -296,7 +319,9 @@ def create_from_table(
         drafts = _zoned(drafts, req.tz, zones)
     if req.max_text_bytes is not None:
         drafts = _capped(drafts, req.max_text_bytes)
-    return broadcast_view(import_rows(engine, values, drafts, on_publish=publish))
+    return broadcast_view(
+        import_rows(engine, values, drafts, on_publish=publish, on_progress=on_progress)
+    )
 
 
 def _zoned(

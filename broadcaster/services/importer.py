@@ -49,6 +49,8 @@ _ERROR = broadcasts_repo.MESSAGE_ROW_COLUMNS.index("error")
 #: Called inside the publishing transaction with the broadcast's id; raising aborts the import
 #: (nothing becomes visible). The drop folder records its file's key here.
 PublishHook = Callable[[Connection, int], None]
+#: Told how many rows an import has read so far, after each batch it stored.
+ProgressHook = Callable[[int], None]
 
 DUPLICATE = "duplicate"
 #: Abandoned imports looked at per sweep.
@@ -244,8 +246,11 @@ def import_rows(
     *,
     on_publish: PublishHook | None = None,
     batch_rows: int = INSERT_BATCH_ROWS,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """Store a broadcast (``values``: its columns) with its rows; return its published row.
+
+    ``on_progress`` is told the rows read so far after each stored batch (a progress bar).
 
     Raises whatever reading or storing raised, after removing everything staged: on any
     failure nothing of the import is visible, and nothing of it is left once this returns
@@ -254,8 +259,12 @@ def import_rows(
     staged = _Staged(engine, values, on_publish)
     row: dict[str, Any] | None = None
     try:
+        read = 0
         for batch, last in _with_last(_batches(items, batch_rows)):
             row = staged.store(batch, last)
+            read += len(batch.messages) + len(batch.errors)
+            if on_progress is not None:
+                on_progress(read)
         assert row is not None  # the last batch published it
         return row
     except BaseException:

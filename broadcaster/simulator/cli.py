@@ -54,6 +54,7 @@ def _parser(prog: str = "python -m broadcaster.simulator") -> argparse.ArgumentP
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Messangi-compatible carrier simulator with faults on demand.",
+        epilog=f"Example: {prog} --port 8025 --share-500 0.05 --dlr-mix DELIVRD=0.9,UNDELIV=0.1",
     )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to listen on ({DEFAULT_HOST})"
