@@ -41,6 +41,11 @@ EXAMPLES: dict[str, str] = {
     "optouts remove": "broadcaster optouts remove +525512345678 --workspace acme",
     "optouts import": "broadcaster optouts import suppressed.csv --workspace acme",
     "optouts export": "broadcaster optouts export --workspace acme -o suppressed.csv",
+    "contacts": "broadcaster contacts import clients.csv --list vip --workspace acme",
+    "contacts import": "broadcaster contacts import clients.csv --list vip --workspace acme",
+    "contacts list": "broadcaster contacts list --list vip --workspace acme --json",
+    "contacts get": "broadcaster contacts get 12 --workspace acme",
+    "contacts delete": "broadcaster contacts delete 12 --workspace acme",
 }
 
 
