@@ -8,16 +8,17 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from broadcaster.config import Settings, get_settings
-from broadcaster.constants import DEFAULT_REDIS_URL
+from broadcaster import wiring
+from broadcaster.config import get_settings
 from broadcaster.providers.base import Provider
+from broadcaster.services.dispatch import TaskQueue
 from broadcaster.services.sending import SendContext
 from broadcaster.store.db import engine_for
 
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
-_providers: dict[str, Provider] = {}
+_providers: wiring.ProviderCache | None = None
 _context: SendContext | None = None
 
 
@@ -39,49 +40,40 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return loop().run_until_complete(coro)
 
 
+def providers() -> wiring.ProviderCache:
+    """The process's gateways (``broadcaster/wiring.py``), built after fork."""
+    global _providers
+    if _providers is None:
+        _providers = wiring.ProviderCache(get_settings())
+    return _providers
+
+
 def provider_for(name: str) -> Provider:
-    from broadcaster.providers.registry import build_named_provider
-
-    if name not in _providers:
-        settings = get_settings()
-        _providers[name] = build_named_provider(settings, name)
-    return _providers[name]
+    return providers()(name)
 
 
-def context(queue: Any) -> SendContext:
+def context(queue: TaskQueue) -> SendContext:
     global _context
     if _context is None:
-        import redis.asyncio as aioredis
-
-        from broadcaster.throttle import RedisTokenBucket
-
-        settings: Settings = get_settings()
-        loop()
-        client = aioredis.Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
-        _context = SendContext(
-            settings=settings,
-            engine=engine_for(settings.database_url),
-            bucket=RedisTokenBucket(client),
-            queue=queue,
-            provider_for=provider_for,
-        )
+        loop()  # the Redis client binds to the process loop
+        _context = wiring.send_context(get_settings(), queue, providers())
     return _context
 
 
 def reset_after_fork() -> None:
     """A forked child must not share the parent's sockets, loop or database connections."""
-    global _loop, _context
+    global _loop, _context, _providers
     _loop = None
     _context = None
-    _providers.clear()
+    _providers = None
     engine_for.cache_clear()
 
 
 def shutdown() -> None:
-    if _loop is not None and not _loop.is_closed():
-        for provider in list(_providers.values()):
-            _loop.run_until_complete(provider.close())
-        _providers.clear()
+    global _providers
+    if _loop is not None and not _loop.is_closed() and _providers is not None:
+        _loop.run_until_complete(_providers.close())
+        _providers = None
 
 
 _callback_session: tuple[asyncio.AbstractEventLoop, Any] | None = None

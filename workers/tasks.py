@@ -12,9 +12,10 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from broadcaster import wiring
 from broadcaster.config import get_settings
 from broadcaster.services import control, poller, sending
-from broadcaster.store.db import engine_for
+from broadcaster.store.db import Engine
 from workers import heap, runtime
 from workers.celery_app import app
 
@@ -31,8 +32,8 @@ class CeleryQueue:
 QUEUE = CeleryQueue()
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    return engine_for(get_settings().database_url)
+def _engine() -> Engine:
+    return wiring.engine(get_settings())
 
 
 @worker_process_init.connect

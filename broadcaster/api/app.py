@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from broadcaster import wiring
 from broadcaster.api.context import CTX, ApiContext
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.signatures import NonceStore
 from broadcaster.config import Settings
 from broadcaster.services.dispatch import TaskQueue
-from broadcaster.store.db import engine_for, upgrade
+from broadcaster.store.db import upgrade
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,7 +38,12 @@ def create_app(
     if migrate:
         upgrade(settings.database_url)
     app = web.Application(client_max_size=settings.max_file_bytes, middlewares=v1.MIDDLEWARES)
-    ctx = ApiContext(settings=settings, engine=engine_for(settings.database_url), queue=queue)
+    ctx = ApiContext(
+        settings=settings,
+        engine=wiring.engine(settings),
+        providers=wiring.ProviderCache(settings),
+        queue=queue,
+    )
     app[CTX] = ctx
     app.router.add_get("/healthz", healthz)
     receipts.add_routes(app)
@@ -50,8 +56,7 @@ def create_app(
         extra(app)
 
     async def close_providers(_: web.Application) -> None:
-        for p in ctx.providers.values():
-            await p.close()
+        await ctx.providers.close()
 
     app.on_cleanup.append(close_providers)
     return app

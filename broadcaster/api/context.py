@@ -6,7 +6,7 @@ A typed ``web.AppKey`` (``request.app[CTX]``), not the string ``"ctx"``: handler
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -14,22 +14,20 @@ from broadcaster.config import Settings
 from broadcaster.providers.base import Provider
 from broadcaster.services.dispatch import TaskQueue
 from broadcaster.store.db import Engine
+from broadcaster.wiring import ProviderCache
 
 
 @dataclass
 class ApiContext:
     settings: Settings
     engine: Engine
+    #: The app's gateways, one adapter per routing key (``broadcaster/wiring.py``).
+    providers: ProviderCache
     #: Where resumed/started broadcasts' chunks go; Celery in production (set by ``run_api``).
     queue: TaskQueue | None = None
-    providers: dict[str, Provider] = field(default_factory=dict)
 
     def provider_for(self, name: str) -> Provider:
-        from broadcaster.providers.registry import build_named_provider
-
-        if name not in self.providers:
-            self.providers[name] = build_named_provider(self.settings, name)
-        return self.providers[name]
+        return self.providers(name)
 
 
 CTX = web.AppKey("ctx", ApiContext)

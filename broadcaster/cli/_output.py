@@ -141,12 +141,13 @@ def engine(*, migrate: bool = False) -> Engine:
     ``codes list`` answers ``[]`` rather than "no such table"."""
     import sqlalchemy as sa
 
-    from broadcaster.store.db import engine_for, upgrade
+    from broadcaster import wiring
+    from broadcaster.store.db import upgrade
 
-    url = settings().database_url
-    eng = engine_for(url)
+    current = settings()
+    eng = wiring.engine(current)
     if migrate or not sa.inspect(eng).has_table(ALEMBIC_VERSION_TABLE):
-        upgrade(url)
+        upgrade(current.database_url)
     return eng
 
 

@@ -19,9 +19,9 @@ def api(host: str, port: int) -> None:
     from broadcaster.cli.workers import refuse_default_secrets
 
     refuse_default_secrets()
-    from workers.tasks import QUEUE  # the command line composes: the API enqueues through Celery
+    from broadcaster import wiring  # the command line composes: the API enqueues through Celery
 
-    run_api(settings(), QUEUE, host=host, port=port)
+    run_api(settings(), wiring.celery_queue(), host=host, port=port)
 
 
 @click.command(

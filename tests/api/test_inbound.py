@@ -18,6 +18,7 @@ from broadcaster.config import Settings
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, callback_deliveries, inbound_messages, messages
+from broadcaster.wiring import ProviderCache
 from tests.support.api import PHONES
 from tests.support.api_client import Api, MakeApi
 
@@ -186,7 +187,7 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
         database_url=api.settings.database_url, accounts=ACCOUNTS, default_region=None
     )
     api.client.app[CTX].settings = settings
-    api.client.app[CTX].providers.clear()
+    api.client.app[CTX].providers = ProviderCache(settings)  # the new accounts' adapters
     # Vonage/KPN (seed 002) as a query string, then as form data (a retry: stored once)
     q = {
         "msisdn": PHONES[40][1:],

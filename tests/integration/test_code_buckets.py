@@ -13,7 +13,6 @@ from prometheus_client import REGISTRY
 
 from broadcaster.config import Settings
 from broadcaster.errors import Conflict, InputError
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code, share_code
@@ -21,6 +20,7 @@ from broadcaster.simulator.app import build_app
 from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import RedisTokenBucket
+from broadcaster.wiring import ProviderCache
 from tests.support.inprocess import ListQueue
 
 #: A start time far enough ahead that the scheduler never starts the broadcast in a test.
@@ -39,14 +39,14 @@ async def stack(database_url, redis_url, aiohttp_server, tmp_path):
     settings = Settings(database_url=database_url, messangi_base_url=str(server.make_url("/v1")))
     engine = engine_for(database_url)
     client = redis.asyncio.Redis.from_url(redis_url)
-    providers: dict = {}
+    providers = ProviderCache(settings)
     queue = ListQueue()
     ctx = sending.SendContext(
         settings=settings,
         engine=engine,
         bucket=RedisTokenBucket(client),
         queue=queue,
-        provider_for=lambda k: providers.setdefault(k, build_named_provider(settings, k)),
+        provider_for=providers,
     )
 
     def create(sender: str, workspace: str, n: int, at: str | None = None) -> int:
@@ -62,8 +62,7 @@ async def stack(database_url, redis_url, aiohttp_server, tmp_path):
             await sending.send_chunk(ctx, b, ids)
 
     yield settings, engine, ctx, client, create, run
-    for p in providers.values():
-        await p.close()
+    await providers.close()
     await client.aclose()
 
 

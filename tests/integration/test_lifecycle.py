@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from broadcaster.config import Settings
 from broadcaster.domain.states import MessageStatus as M
 from broadcaster.providers.base import Receipt
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
@@ -25,6 +24,7 @@ from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import messages, receipts
 from broadcaster.throttle import MemoryTokenBucket
+from broadcaster.wiring import ProviderCache
 from tests.support.inprocess import ListQueue
 
 
@@ -41,10 +41,7 @@ async def world(database_url, aiohttp_server, tmp_path):
     )
     engine = engine_for(database_url)
     add_code(engine, settings, "55501", "short", mps=1000)
-    providers: dict = {}
-
-    def provider_for(key: str):
-        return providers.setdefault(key, build_named_provider(settings, key))
+    provider_for = ProviderCache(settings)
 
     queue = ListQueue()
     ctx = sending.SendContext(
@@ -68,8 +65,7 @@ async def world(database_url, aiohttp_server, tmp_path):
             await sending.send_chunk(ctx, b, ids)
 
     yield settings, engine, queue, provider_for, make, drain
-    for p in providers.values():
-        await p.close()
+    await provider_for.close()
 
 
 async def test_scheduled_broadcast_starts_only_when_due(world):
@@ -158,20 +154,19 @@ async def test_consecutive_gateway_failures_suspend_the_broadcast(world):
     settings, engine, queue, provider_for, make, drain = world
     bad = settings.model_copy(update={"messangi_api_key": "wrong"})  # every send a permanent 401
     bid = make(200)
-    providers: dict = {}
+    providers = ProviderCache(bad)
     ctx = sending.SendContext(
         settings=bad,
         engine=engine,
         bucket=MemoryTokenBucket(),
         queue=queue,
-        provider_for=lambda k: providers.setdefault(k, build_named_provider(bad, k)),
+        provider_for=providers,
     )
     await poller.tick(engine, bad, queue, provider_for)
     while queue.chunks:
         b, ids, _ = queue.chunks.pop(0)
         await sending.send_chunk(ctx, b, ids)
-    for p in providers.values():
-        await p.close()
+    await providers.close()
     view = get_broadcast(engine, bid)
     assert view["status"] == "SUSPENDED"
     assert "consecutive gateway failures" in view["statusReason"]

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 
 from broadcaster.config import Settings
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
+from broadcaster.wiring import ProviderCache
 from tests.support.fake_opentext import FAIL_SUFFIX, PASSWORD, USERNAME, FakeOpenText
-from tests.support.inprocess import ListQueue, close_all
+from tests.support.inprocess import ListQueue
 
 
 async def test_poller_settles_opentext_messages_from_job_status(
@@ -42,10 +42,7 @@ async def test_poller_settles_opentext_messages_from_job_status(
     bid = create_from_file(
         engine, settings, tmp_path / "list.txt", NewBroadcast(sender="55530", text="Hola")
     )["id"]
-    providers: dict[str, object] = {}
-
-    def provider_for(key: str):
-        return providers.setdefault(key, build_named_provider(settings, key))
+    provider_for = ProviderCache(settings)
 
     queue = ListQueue()
     ctx = sending.SendContext(
@@ -62,7 +59,7 @@ async def test_poller_settles_opentext_messages_from_job_status(
     try:
         await _settle(engine, settings, queue, provider_for, bid)
     finally:
-        await close_all(providers)
+        await provider_for.close()
 
 
 async def _settle(engine, settings, queue, provider_for, bid) -> None:

@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 
 from broadcaster.config import Settings
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import (
     NewBroadcast,
@@ -29,6 +28,7 @@ from broadcaster.simulator.app import build_app
 from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.throttle import MemoryTokenBucket
+from broadcaster.wiring import ProviderCache
 from tests.support.inprocess import ListQueue
 
 NEW_YORK = [f"+1212555{i:04d}" for i in range(100, 103)]
@@ -65,10 +65,7 @@ async def world(database_url, aiohttp_server, tmp_path):
     )
     engine = engine_for(database_url)
     add_code(engine, settings, "55501", "short", mps=1000)
-    providers: dict = {}
-
-    def provider_for(key: str):
-        return providers.setdefault(key, build_named_provider(settings, key))
+    provider_for = ProviderCache(settings)
 
     queue = ListQueue()
     # 21:30 in New York tomorrow (always after the broadcast's real start time)
@@ -96,8 +93,7 @@ async def world(database_url, aiohttp_server, tmp_path):
             return await r.json()
 
     yield engine, clock, beat, create, gateway_stats, tmp_path
-    for p in providers.values():
-        await p.close()
+    await provider_for.close()
 
 
 async def test_closed_zone_waits_in_queue_and_is_sent_when_its_window_opens(world):

@@ -12,7 +12,6 @@ import aiohttp
 import pytest
 
 from broadcaster.config import Settings
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
@@ -22,6 +21,7 @@ from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.throttle import MemoryTokenBucket
+from broadcaster.wiring import ProviderCache
 from tests.support.inprocess import ListQueue
 
 
@@ -40,14 +40,11 @@ async def gateway_world(database_url, aiohttp_server, tmp_path):
         )
         engine = engine_for(database_url)
         add_code(engine, settings, "55501", "short", mps=1000)
-        providers: dict = {}
-
-        def provider_for(key: str):
-            return providers.setdefault(key, build_named_provider(settings, key))
+        provider_for = ProviderCache(settings)
 
         queue = ListQueue()
         ctx = sending.SendContext(settings, engine, MemoryTokenBucket(), queue, provider_for)
-        return settings, engine, queue, provider_for, ctx, providers
+        return settings, engine, queue, provider_for, ctx, provider_for
 
     made: list = []
 
@@ -64,8 +61,7 @@ async def gateway_world(database_url, aiohttp_server, tmp_path):
 
     yield make, gateway, tmp_path
     for *_, providers in made:
-        for p in providers.values():
-            await p.close()
+        await providers.close()
 
 
 def _create(engine, settings, tmp_path, n: int) -> int:

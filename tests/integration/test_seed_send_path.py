@@ -11,7 +11,6 @@ import json
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
-from broadcaster.providers.registry import build_named_provider
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
@@ -19,7 +18,8 @@ from broadcaster.services.reports import write_report
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import messages
 from broadcaster.throttle import MemoryTokenBucket
-from tests.support.inprocess import ListQueue, close_all
+from broadcaster.wiring import ProviderCache
+from tests.support.inprocess import ListQueue
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
 
 #: The strict gateway's text limit in these tests, so that one recipient's text goes over it.
@@ -27,10 +27,7 @@ GATEWAY_MAX_CHARS = 40
 
 
 async def _send_all(engine, settings) -> None:
-    providers: dict[str, object] = {}
-
-    def provider_for(key: str):
-        return providers.setdefault(key, build_named_provider(settings, key))
+    provider_for = ProviderCache(settings)
 
     queue = ListQueue()
     ctx = sending.SendContext(
@@ -46,7 +43,7 @@ async def _send_all(engine, settings) -> None:
             b, ids, _ = queue.chunks.pop(0)
             await sending.send_chunk(ctx, b, ids)
     finally:
-        await close_all(providers)
+        await provider_for.close()
 
 
 async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -14,9 +13,3 @@ class ListQueue:
 
     def send_chunk(self, broadcast_id: int, ids: list[int], countdown_s: float = 0.0) -> None:
         self.chunks.append((broadcast_id, list(ids), countdown_s))
-
-
-async def close_all(providers: Any) -> None:
-    """Close every provider of a send context's cache (their HTTP sessions)."""
-    for p in providers.values():
-        await p.close()
