@@ -30,7 +30,7 @@ def retry_delay_s(retries: int, *, jitter: float, base_s: float, cap_s: float) -
     ``jitter`` is a draw in [0, 1); the wait is in [ceiling × (1 - JITTER_SHARE), ceiling) where
     ceiling = min(cap, base × 2**retries).
     """
-    ceiling = min(cap_s, base_s * 2 ** min(max(retries, 0), MAX_DOUBLINGS))
+    ceiling = min(cap_s, base_s * 2.0 ** min(max(retries, 0), MAX_DOUBLINGS))
     return ceiling * (1.0 - JITTER_SHARE + JITTER_SHARE * min(max(jitter, 0.0), 1.0))
 
 

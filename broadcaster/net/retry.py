@@ -73,7 +73,7 @@ def backoff_s(
 ) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based), with jitter."""
     dice = rng or random
-    ceiling = min(cap_s, base_s * 2 ** (max(attempt, 1) - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** (max(attempt, 1) - 1))
     delay = ceiling * (JITTER_FLOOR + (1.0 - JITTER_FLOOR) * dice.random())
     if retry_after_s is not None:
         delay = max(delay, retry_after_s * (1.0 + RETRY_AFTER_JITTER * dice.random()))

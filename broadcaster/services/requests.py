@@ -34,7 +34,8 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.errors import FileRejected, InputError
-from broadcaster.services.broadcasts import NewBroadcast, PublishHook, create_from_table
+from broadcaster.services.broadcasts import NewBroadcast, create_from_table
+from broadcaster.services.importer import PublishHook
 from broadcaster.store import codes_repo
 from broadcaster.store.db import Engine
 
