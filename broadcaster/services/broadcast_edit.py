@@ -23,7 +23,7 @@ from broadcaster.services.broadcasts import (
     broadcast_view,
     require_code,
 )
-from broadcaster.services.importer import store_in
+from broadcaster.services.importer import complete_unsendable, store_in
 from broadcaster.services.recipients import build_drafts
 from broadcaster.store import broadcasts_repo, codes_repo
 from broadcaster.store.db import Engine, utcnow
@@ -70,8 +70,8 @@ def edit_unstarted(
         if req.owner:
             values["owner"] = req.owner
         drafts = build_drafts(table.rows, template, normalizer, table.columns)
-        status, counters = store_in(conn, engine, broadcast_id, drafts, workspace_id=ws)
-        broadcasts_repo.update_broadcast(
-            conn, broadcast_id, status=status.value, **values, **counters
-        )
+        counters, sendable = store_in(conn, engine, broadcast_id, drafts, workspace_id=ws)
+        broadcasts_repo.update_broadcast(conn, broadcast_id, **values, **counters)
+        if not sendable:
+            complete_unsendable(conn, broadcast_id, now)
         return broadcast_view(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})

@@ -15,6 +15,7 @@ from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastAction, BroadcastStatus, broadcast_transition
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.services.dispatch import TaskQueue, dispatch
+from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -52,14 +53,13 @@ def transition(
     **values: Any,
 ) -> BroadcastStatus:
     """Apply ``action`` with compare-and-set; raise InvalidTransition when it is not allowed now."""
-    allowed, to = broadcast_transition(action)
     current = _current(conn, broadcast_id, workspace_id)
-    if not broadcasts_repo.compare_and_set_status(conn, broadcast_id, allowed, to, **values):
+    if not try_transition(conn, broadcast_id, action, **values):
         latest = _current(conn, broadcast_id, workspace_id)["status"]
         raise InvalidTransition(
             f"broadcast {broadcast_id}", latest or current["status"], action.value
         )
-    return to
+    return broadcast_transition(action)[1]
 
 
 def start(

@@ -7,7 +7,8 @@ past the 60 s busy timeout. PostgreSQL kept one huge transaction open too. Inste
 
     batch 1   tx: insert the broadcast as IMPORTING (hidden) + its first rows
     batch k   tx: heartbeat (compare-and-set on IMPORTING) + rows
-    last      tx: its rows + publish: IMPORTING -> SCHEDULED or COMPLETED with the counters,
+    last      tx: its rows + publish: IMPORTING -> SCHEDULED with the counters (then -> COMPLETED
+                  through the transition table when nothing is sendable),
                   and the caller's ``on_publish`` hook (the drop folder's ledger key), together
 
 Rows are read, validated and rendered *before* their transaction opens, so a transaction lasts
@@ -32,9 +33,10 @@ from typing import Any
 
 from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.counts import derive_counters
-from broadcaster.domain.states import BroadcastStatus, MessageStatus, StagingStatus
+from broadcaster.domain.states import BroadcastAction, BroadcastStatus, MessageStatus, StagingStatus
 from broadcaster.errors import ImportAbandoned
 from broadcaster.services.recipients import Draft, RowError
+from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, imports_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -53,6 +55,8 @@ PublishHook = Callable[[Connection, int], None]
 ProgressHook = Callable[[int], None]
 
 DUPLICATE = "duplicate"
+#: Why a broadcast with no sendable recipient is COMPLETED as soon as it is stored.
+NO_SENDABLE_REASON = "no sendable recipients"
 #: Abandoned imports looked at per sweep.
 SWEEP_BROADCASTS = 20
 #: Delete batches one sweep spends at most (the rest waits for the next tick).
@@ -194,11 +198,13 @@ class _Staged:
                 )
 
     def _publish(self, conn: Connection, bid: int, now: datetime) -> dict[str, Any]:
-        status, values = _outcome(self.tally, now)
-        if not imports_repo.publish(conn, bid, status, now, **values):
+        counters, sendable = _outcome(self.tally)
+        if not imports_repo.publish(conn, bid, BroadcastStatus.SCHEDULED, now, **counters):
             raise ImportAbandoned(
                 f"import of broadcast {bid} was abandoned before it was published"
             )
+        if not sendable:
+            complete_unsendable(conn, bid, now)
         if self.on_publish is not None:
             self.on_publish(conn, bid)
         row = broadcasts_repo.get_broadcast(conn, bid)
@@ -206,20 +212,34 @@ class _Staged:
         return row
 
 
-def _outcome(tally: _Tally, now: datetime) -> tuple[BroadcastStatus, dict[str, Any]]:
-    """The status and counters a broadcast of these stored rows is published with."""
+def _outcome(tally: _Tally) -> tuple[dict[str, Any], bool]:
+    """The counters a broadcast of these stored rows is published with, and whether any of its
+    messages is left to send."""
     counts = dict(tally.counts)
     values: dict[str, Any] = {
         **derive_counters(counts),
         "invalid": tally.invalid,
         "duplicates": tally.duplicates,
     }
-    status = BroadcastStatus.SCHEDULED
-    if counts.get(MessageStatus.QUEUE.value, 0) == 0:
-        # Nothing to send (every row invalid or refused): done now, never stuck SCHEDULED.
-        status = BroadcastStatus.COMPLETED
-        values.update(started_at=now, ended_at=now, status_reason="no sendable recipients")
-    return status, values
+    return values, counts.get(MessageStatus.QUEUE.value, 0) > 0
+
+
+def complete_unsendable(conn: Connection, broadcast_id: int, now: datetime) -> None:
+    """SCHEDULED → COMPLETED for a broadcast with nothing to send (every row invalid or
+    refused): done now, never stuck SCHEDULED. The transition table's compare-and-set, like
+    every other change of a broadcast's status, inside the caller's transaction (which holds
+    the row it has just published or edited, so the move cannot be lost)."""
+    moved = try_transition(
+        conn,
+        broadcast_id,
+        BroadcastAction.COMPLETE,
+        among=frozenset({BroadcastStatus.SCHEDULED}),
+        started_at=now,
+        ended_at=now,
+        updated_at=now,
+        status_reason=NO_SENDABLE_REASON,
+    )
+    assert moved, f"broadcast {broadcast_id} left SCHEDULED inside its own transaction"
 
 
 def store_in(
@@ -229,14 +249,15 @@ def store_in(
     items: Iterable[Draft | RowError],
     *,
     workspace_id: int,
-) -> tuple[BroadcastStatus, dict[str, Any]]:
+) -> tuple[dict[str, Any], bool]:
     """Store rows of an already visible broadcast inside the caller's transaction (an edit of
-    one that has not started, whose row the caller holds); the status and counters it gets.
+    one that has not started, whose row the caller holds); the counters it gets, and whether any
+    message is left to send (if not, the caller completes it: :func:`complete_unsendable`).
     ``workspace_id``: whose suppression list applies to the new recipients."""
     staged = _Staged(engine, {"workspace_id": workspace_id}, None)
     for batch in _batches(items, INSERT_BATCH_ROWS):
         staged._insert(conn, broadcast_id, batch)
-    return _outcome(staged.tally, utcnow())
+    return _outcome(staged.tally)
 
 
 def import_rows(

@@ -27,7 +27,6 @@ from broadcaster.domain.states import (
     BroadcastAction,
     BroadcastStatus,
     MessageStatus,
-    broadcast_transition,
 )
 from broadcaster.errors import InvalidTransition, NotFound
 from broadcaster.logsafe import printable
@@ -37,6 +36,7 @@ from broadcaster.services.client_callbacks import enqueue_status_changes
 from broadcaster.services.dispatch import TaskQueue, top_up
 from broadcaster.services.receipts import apply_receipt
 from broadcaster.services.send_windows import expire_past_validity, live_counters
+from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo
 from broadcaster.store.db import Engine, utcnow
 
@@ -186,13 +186,12 @@ def _notify(
 
 def _complete_if_done(engine: Engine, broadcast_id: int, now: datetime) -> bool:
     """RUNNING → COMPLETED only when no message is left unsent (checked in the UPDATE)."""
-    allowed, to = broadcast_transition(BroadcastAction.COMPLETE)
     with engine.begin() as conn:
-        return broadcasts_repo.compare_and_set_status(
+        return try_transition(
             conn,
             broadcast_id,
-            allowed & {BroadcastStatus.RUNNING},
-            to,
+            BroadcastAction.COMPLETE,
+            among=frozenset({BroadcastStatus.RUNNING}),
             only_if_all_sent=True,
             ended_at=now,
             updated_at=now,

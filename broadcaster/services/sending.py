@@ -23,7 +23,6 @@ from broadcaster.domain.states import (
     BroadcastAction,
     BroadcastStatus,
     MessageStatus,
-    broadcast_transition,
 )
 from broadcaster.providers.base import OutboundMessage, Provider, SendResult
 from broadcaster.providers.registry import receipt_callback_url
@@ -39,6 +38,7 @@ from broadcaster.services.dispatch import TaskQueue, dispatch
 from broadcaster.services.inflight import InFlight
 from broadcaster.services.retries import schedule_retries
 from broadcaster.services.send_windows import gate, retry_deadline
+from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo, optouts_repo
 from broadcaster.store.db import Engine, utcnow
 from broadcaster.throttle import Limit, TokenBucket
@@ -365,11 +365,10 @@ def _track_failures(
         return
     value = broadcasts_repo.add_consecutive_failures(conn, broadcast_id, failures)
     if value >= settings.auto_suspend_failures:
-        allowed, to = broadcast_transition(BroadcastAction.SUSPEND)
-        broadcasts_repo.compare_and_set_status(
+        try_transition(
             conn,
             broadcast_id,
-            frozenset({BroadcastStatus.RUNNING}) & allowed,
-            to,
+            BroadcastAction.SUSPEND,
+            among=frozenset({BroadcastStatus.RUNNING}),
             status_reason=f"suspended automatically after {value} consecutive gateway failures",
         )

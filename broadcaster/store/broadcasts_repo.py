@@ -387,9 +387,7 @@ def past_validity(conn: Connection, now: datetime) -> list[int]:
     """
     rows = conn.execute(
         sa.select(broadcasts.c.id, broadcasts.c.started_at, broadcasts.c.validity_s).where(
-            broadcasts.c.status.in_(
-                [BroadcastStatus.RUNNING.value, BroadcastStatus.SUSPENDED.value]
-            ),
+            broadcasts.c.status.in_([s.value for s in ACTIVE_BROADCAST_STATES]),
             broadcasts.c.validity_s.is_not(None),
             broadcasts.c.started_at.is_not(None),
         )

@@ -83,6 +83,10 @@ def test_all_invalid_rows_complete_at_once(env, tmp_path):
     view = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="x"))
     assert view["status"] == "COMPLETED"
     assert view["expectedMessages"] == 0 and view["invalidRows"] == 3
+    with engine.connect() as conn:  # through the COMPLETE transition: started and ended at once
+        row = conn.execute(sa.select(broadcasts).where(broadcasts.c.id == view["id"])).one()
+    assert row.status_reason == "no sendable recipients"
+    assert row.started_at is not None and row.ended_at == row.started_at
 
 
 def test_unregistered_code_is_refused_whole(env):
