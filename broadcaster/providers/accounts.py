@@ -22,6 +22,7 @@ for messangi and simulator it returns None (the registry builds those itself).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,7 @@ from pydantic import (
 
 from broadcaster.constants import MAX_MPS, MIN_MPS
 from broadcaster.providers.base import Provider
+from broadcaster.providers.http import HttpOptions
 from broadcaster.providers.kannel import KannelProvider
 from broadcaster.providers.opentext import OpenTextProvider
 from broadcaster.providers.vonage import KPN_BASE_URL, KPN_TOKEN_URL, VonageProvider
@@ -183,21 +185,21 @@ def build_account_provider(
     """
     extra = dict(account.extra)
     concurrency = min(concurrency, int(extra.pop("concurrency", concurrency)))
-    common: dict[str, Any] = {
-        "timeout_s": timeout_s,
-        "max_attempts": max_attempts,
-        "concurrency": concurrency,
-        "deadline_s": deadline_s,
-        "name": name or account.provider,
-    }
+    options = HttpOptions(
+        timeout_s=timeout_s,
+        max_attempts=max_attempts,
+        concurrency=concurrency,
+        deadline_s=deadline_s,
+        callback_url=callback_url,
+        name=name or account.provider,
+    )
     if account.provider == "kannel":
         assert account.base_url and account.username
         return KannelProvider(
             account.base_url,
             account.username,
             account.secret("password"),
-            callback_url=callback_url,
-            **common,
+            options=options,
             **extra,
         )
     if account.provider == "vonage":
@@ -207,13 +209,16 @@ def build_account_provider(
             account.client_id,
             account.secret("client_secret"),
             token_url=account.token_url or KPN_TOKEN_URL,
-            callback_url=callback_url,
-            **common,
+            options=options,
             **extra,
         )
     if account.provider == "opentext":
         assert account.base_url and account.username
         return OpenTextProvider(
-            account.base_url, account.username, account.secret("password"), **common, **extra
+            account.base_url,
+            account.username,
+            account.secret("password"),
+            options=replace(options, callback_url=None),  # polled: it takes no receipt URL
+            **extra,
         )
     return None

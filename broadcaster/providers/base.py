@@ -74,7 +74,11 @@ class Provider(Protocol):
     name: str
 
     async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        """Send each message at most once per proven absence at the gateway; one result each."""
+        """Send each message at most once per proven absence at the gateway; one result each.
+
+        ``HttpAdapter`` (``providers/http.py``) has the default: one request per message, all
+        concurrently; a gateway that takes many per request overrides it.
+        """
         ...
 
     async def lookup(self, reference: str) -> LookupResult:

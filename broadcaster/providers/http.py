@@ -23,8 +23,8 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict, TypeVar
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -40,6 +40,7 @@ from broadcaster.errors import (
     RetryableGatewayError,
 )
 from broadcaster.net import retry as retry_policy
+from broadcaster.providers.base import OutboundMessage, SendResult
 
 #: How much of a response body an error message quotes.
 SNIPPET_CHARS = 200
@@ -322,44 +323,101 @@ class LoopSession:
             await session.close()
 
 
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """What every HTTP gateway adapter is built with, whatever its gateway: the registry makes
+    one from the settings (``providers/registry.py``), tests override single fields.
+
+    ``timeout_s`` bounds one HTTP call, ``max_attempts`` the calls per message, ``deadline_s``
+    one message's whole send (keep it well under the claim lease), ``concurrency`` the requests
+    in flight and the pool size (None: the adapter's own default), ``callback_url`` where
+    receipts go unless a message names its own, ``name`` what the adapter is called (None: its
+    type, "kannel"…; an account's name when several accounts of one type need telling apart).
+    The backoff knobs exist for tests.
+    """
+
+    timeout_s: float = 10.0
+    max_attempts: int = 5
+    concurrency: int | None = None
+    deadline_s: float = 60.0
+    callback_url: str | None = None
+    backoff_base_s: float = BACKOFF_BASE_S
+    backoff_cap_s: float = BACKOFF_CAP_S
+    name: str | None = None
+
+
+class HttpOptionsArgs(TypedDict, total=False):
+    """:class:`HttpOptions`'s fields as keyword arguments of an adapter's constructor."""
+
+    timeout_s: float
+    max_attempts: int
+    concurrency: int | None
+    deadline_s: float
+    callback_url: str | None
+    backoff_base_s: float
+    backoff_cap_s: float
+    name: str | None
+
+
 class HttpAdapter:
     """What every HTTP gateway adapter keeps: where it sends, how hard it tries, its session.
 
-    Subclasses keep their own constructor (their defaults differ) and call ``_setup`` from it.
+    Subclasses take ``options`` (an :class:`HttpOptions`) and any of its fields as keyword
+    arguments that override it, and call ``_setup`` with both.
     """
 
     name: str
     base_url: str
     callback_url: str | None
+    #: Requests in flight when ``HttpOptions.concurrency`` is None (gateways differ).
+    DEFAULT_CONCURRENCY = 20
 
     def _setup(
         self,
-        name: str,
         base_url: str,
+        options: HttpOptions | None,
+        overrides: HttpOptionsArgs,
         *,
-        timeout_s: float,
-        max_attempts: int,
-        concurrency: int,
-        deadline_s: float,
-        backoff_base_s: float,
-        backoff_cap_s: float,
-        callback_url: str | None = None,
         headers: dict[str, str] | None = None,
         on_new_loop: Callable[[], None] | None = None,
     ) -> None:
-        if max_attempts < 1 or concurrency < 1:
+        o = replace(options or HttpOptions(), **overrides)
+        concurrency = self.DEFAULT_CONCURRENCY if o.concurrency is None else o.concurrency
+        if o.max_attempts < 1 or concurrency < 1:
             raise ValueError("max_attempts and concurrency must be at least 1")
-        self.name = name
+        self.name = o.name or type(self).name
         self.base_url = base_url.rstrip("/")
-        self.timeout_s, self.max_attempts = timeout_s, max_attempts
-        self.concurrency, self.deadline_s = concurrency, deadline_s
-        self.callback_url = callback_url
-        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.timeout_s, self.max_attempts = o.timeout_s, o.max_attempts
+        self.concurrency, self.deadline_s = concurrency, o.deadline_s
+        self.callback_url = o.callback_url
+        self.backoff_base_s, self.backoff_cap_s = o.backoff_base_s, o.backoff_cap_s
         self._http = LoopSession(concurrency, headers=headers, on_new_loop=on_new_loop)
 
     def _client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         """The session and semaphore of the running loop."""
         return self._http.get()
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        """The default: each message on its own request, all concurrently (at most
+        ``concurrency`` at once); one result per message, in order. An adapter whose gateway
+        takes many messages per request (OpenText's jobs) overrides it."""
+        session, semaphore = self._client()
+        if len(messages) == 1:  # the send path's case: no task, no extra coroutine layer
+            async with semaphore:
+                return [await self._send_one(session, messages[0])]
+
+        async def one(message: OutboundMessage) -> SendResult:
+            async with semaphore:
+                return await self._send_one(session, message)
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
+
+    async def _send_one(
+        self, session: aiohttp.ClientSession, message: OutboundMessage
+    ) -> SendResult:
+        """One message, one request (and its retries). Never raises: every outcome, a bug's
+        included, is a ``SendResult``. Adapters that use the default ``send_batch`` define it."""
+        raise NotImplementedError(f"{type(self).__name__} sends no single messages")
 
     def _policy(self, deadline: Deadline, *, settle_s: float = 0.0) -> Callable[[], AsyncRetrying]:
         """This adapter's retry policy for one operation, for ``retried``."""

@@ -38,12 +38,12 @@ duplicate to a real person.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
 import aiohttp
+from typing_extensions import Unpack
 
 from broadcaster.constants import MAX_SEGMENTS
 from broadcaster.domain.segments import UCS_2, measure
@@ -52,10 +52,10 @@ from broadcaster.errors import GatewayError, OutcomeUnknown, PermanentGatewayErr
 from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
     Deadline,
     HttpAdapter,
+    HttpOptions,
+    HttpOptionsArgs,
     check_status,
     request,
     retried,
@@ -117,29 +117,13 @@ class KannelProvider(HttpAdapter):
         username: str,
         password: str,
         *,
-        timeout_s: float = 10.0,
-        max_attempts: int = 5,
-        concurrency: int = 20,
-        deadline_s: float = 60.0,
-        callback_url: str | None = None,
+        options: HttpOptions | None = None,
         dlr_mask: int = DLR_MASK_ALL,
         smsc: str | None = None,
         max_segments: int = MAX_SEGMENTS,
-        backoff_base_s: float = BACKOFF_BASE_S,
-        backoff_cap_s: float = BACKOFF_CAP_S,
-        name: str = "kannel",
+        **overrides: Unpack[HttpOptionsArgs],
     ) -> None:
-        self._setup(
-            name,
-            base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            concurrency=concurrency,
-            deadline_s=deadline_s,
-            backoff_base_s=backoff_base_s,
-            backoff_cap_s=backoff_cap_s,
-            callback_url=callback_url,
-        )
+        self._setup(base_url, options, overrides)
         self.username = username
         self._password = password
         self.dlr_mask, self.smsc, self.max_segments = dlr_mask, smsc, max_segments
@@ -168,16 +152,6 @@ class KannelProvider(HttpAdapter):
         if self.smsc:
             params["smsc"] = self.smsc
         return params
-
-    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        """Send all concurrently (at most ``concurrency`` at once); one result per message, in order."""
-        session, semaphore = self._client()
-
-        async def one(message: OutboundMessage) -> SendResult:
-            async with semaphore:
-                return await self._send_one(session, message)
-
-        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     def _scrub(self, text: str) -> str:
         """``text`` without the password (aiohttp errors may quote the URL)."""

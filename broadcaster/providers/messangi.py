@@ -19,13 +19,13 @@ The gateway is not idempotent, so one message's send is::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from typing_extensions import Unpack
 from yarl import URL
 
 from broadcaster.domain.states import MessageStatus
@@ -38,10 +38,10 @@ from broadcaster.errors import (
 from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
     Deadline,
     HttpAdapter,
+    HttpOptions,
+    HttpOptionsArgs,
     check_status,
     request,
     retried,
@@ -118,52 +118,28 @@ class MessangiProvider(HttpAdapter):
     """
 
     name = "messangi"
+    DEFAULT_CONCURRENCY = 50
 
     def __init__(
         self,
         base_url: str,
         api_key: str,
         *,
-        timeout_s: float = 10.0,
-        max_attempts: int = 5,
-        concurrency: int = 50,
-        deadline_s: float = 60.0,
-        callback_url: str | None = None,
-        backoff_base_s: float = BACKOFF_BASE_S,
-        backoff_cap_s: float = BACKOFF_CAP_S,
+        options: HttpOptions | None = None,
         settle_s: float = SETTLE_S,
-        name: str = "messangi",
+        **overrides: Unpack[HttpOptionsArgs],
     ) -> None:
         # name is "simulator" when it points at the built-in simulator
         self._setup(
-            name,
             base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            concurrency=concurrency,
-            deadline_s=deadline_s,
-            backoff_base_s=backoff_base_s,
-            backoff_cap_s=backoff_cap_s,
-            callback_url=callback_url,
+            options,
+            overrides,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
         )
         self.settle_s = settle_s
         self._messages_url = URL(f"{self.base_url}/messages")  # parsed once, not per message
 
     # -- sending -------------------------------------------------------------------------------
-
-    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        """Send all concurrently (at most ``concurrency`` at once); one result per message, in order."""
-        session, semaphore = self._client()
-        if len(messages) == 1:  # the send path's case: no task, no extra coroutine layer
-            async with semaphore:
-                return [await self._send_one(session, messages[0])]
-
-        async def one(message: OutboundMessage) -> SendResult:
-            async with semaphore:
-                return await self._send_one(session, message)
-
-        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     def payload(self, message: OutboundMessage) -> dict[str, Any]:
         """The JSON body for one message.

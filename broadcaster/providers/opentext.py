@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+from typing_extensions import Unpack
 
 from broadcaster.domain.states import MessageStatus
 from broadcaster.errors import (
@@ -53,10 +54,10 @@ from broadcaster.errors import (
 )
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
     Deadline,
     HttpAdapter,
+    HttpOptions,
+    HttpOptionsArgs,
     check_status,
     request,
     retried,
@@ -161,6 +162,7 @@ class OpenTextProvider(HttpAdapter):
     """
 
     name = "opentext"
+    DEFAULT_CONCURRENCY = 10
     #: The API cannot be asked about a reference: ``lookup`` only says "assume it has it".
 
     def __init__(
@@ -169,31 +171,21 @@ class OpenTextProvider(HttpAdapter):
         username: str,
         password: str,
         *,
-        timeout_s: float = 10.0,
-        max_attempts: int = 5,
-        concurrency: int = 10,
-        deadline_s: float = 60.0,
+        options: HttpOptions | None = None,
         billing_code: str | None = None,
         customer_reference: str | None = "broadcaster",
         max_destinations_per_job: int = MAX_DESTINATIONS_PER_JOB,
         international_prefix: str = "00",
-        backoff_base_s: float = BACKOFF_BASE_S,
-        backoff_cap_s: float = BACKOFF_CAP_S,
-        name: str = "opentext",
+        **overrides: Unpack[HttpOptionsArgs],
     ) -> None:
         if max_destinations_per_job < 1:
             raise ValueError("max_destinations_per_job must be at least 1")
         # One header, built here (aiohttp's BasicAuth helper is deprecated); never logged.
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._setup(
-            name,
             base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            concurrency=concurrency,
-            deadline_s=deadline_s,
-            backoff_base_s=backoff_base_s,
-            backoff_cap_s=backoff_cap_s,
+            options,
+            overrides,
             headers={"Authorization": f"Basic {token}", "Accept": "application/json"},
         )
         self.username = username

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from broadcaster.config import Settings
 from broadcaster.providers.base import Provider
+from broadcaster.providers.http import HttpOptions
 from broadcaster.providers.messangi import MessangiProvider
 
 #: Path of our API that receives a gateway's delivery receipts (``broadcaster/api/receipts.py``).
@@ -47,6 +48,19 @@ def send_deadline_s(settings: Settings) -> float:
     return settings.lease_s * LEASE_SHARE_FOR_SENDING
 
 
+def http_options(settings: Settings, key: str) -> HttpOptions:
+    """The HTTP adapters' shared options for the routing key ``key``, from the settings: one
+    place for the timeouts, attempts, concurrency, deadline and receipt URL of every gateway."""
+    return HttpOptions(
+        timeout_s=settings.gateway_timeout_s,
+        max_attempts=settings.gateway_max_attempts,
+        concurrency=settings.send_concurrency,
+        deadline_s=send_deadline_s(settings),
+        callback_url=receipt_callback_url(settings, key),
+        name=key,
+    )
+
+
 def build_named_provider(settings: Settings, key: str) -> Provider:
     """The adapter behind a routing key: a gateway account's name, or a built-in provider name.
 
@@ -66,13 +80,14 @@ def build_named_provider(settings: Settings, key: str) -> Provider:
             if account.api_key is not None:
                 update["messangi_api_key"] = account.secret("api_key")
             return build_provider(settings.model_copy(update=update), name=key)
+        o = http_options(settings, key)
         built = build_account_provider(
             account,
-            timeout_s=settings.gateway_timeout_s,
-            max_attempts=settings.gateway_max_attempts,
+            timeout_s=o.timeout_s,
+            max_attempts=o.max_attempts,
             concurrency=settings.send_concurrency,
-            deadline_s=send_deadline_s(settings),
-            callback_url=receipt_callback_url(settings, key),
+            deadline_s=o.deadline_s,
+            callback_url=o.callback_url,
             name=key,
         )
         assert built is not None
@@ -83,14 +98,10 @@ def build_named_provider(settings: Settings, key: str) -> Provider:
 def build_provider(settings: Settings, name: str | None = None) -> Provider:
     """The adapter ``settings.provider`` names."""
     if settings.provider in BUILT_IN_PROVIDERS:
+        key = name or settings.provider
         return MessangiProvider(
             settings.messangi_base_url,
             settings.messangi_api_key,
-            timeout_s=settings.gateway_timeout_s,
-            max_attempts=settings.gateway_max_attempts,
-            concurrency=settings.send_concurrency,
-            deadline_s=send_deadline_s(settings),
-            callback_url=receipt_callback_url(settings, name or settings.provider),
-            name=name or settings.provider,
+            options=http_options(settings, key),
         )
     raise ValueError(f"unknown provider {settings.provider!r}")

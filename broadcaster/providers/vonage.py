@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from typing_extensions import Unpack
 
 from broadcaster.domain.segments import UCS_2
 from broadcaster.domain.states import MessageStatus
@@ -74,10 +75,10 @@ from broadcaster.errors import (
 from broadcaster.providers import inbound
 from broadcaster.providers.base import LookupResult, OutboundMessage, Receipt, SendResult
 from broadcaster.providers.http import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
     Deadline,
     HttpAdapter,
+    HttpOptions,
+    HttpOptionsArgs,
     HttpReply,
     check_status,
     request,
@@ -271,31 +272,19 @@ class VonageProvider(HttpAdapter):
         client_secret: str,
         *,
         token_url: str = KPN_TOKEN_URL,
-        timeout_s: float = 10.0,
-        max_attempts: int = 5,
-        concurrency: int = 20,
-        deadline_s: float = 60.0,
-        callback_url: str | None = None,
+        options: HttpOptions | None = None,
         send_path: str = "/send",
         token_margin_s: float = TOKEN_MARGIN_S,
         clock: Callable[[], float] = time.monotonic,
-        backoff_base_s: float = BACKOFF_BASE_S,
-        backoff_cap_s: float = BACKOFF_CAP_S,
-        name: str = "vonage",
+        **overrides: Unpack[HttpOptionsArgs],
     ) -> None:
         self.tokens = TokenCache(
             token_url, client_id, client_secret, margin_s=token_margin_s, clock=clock
         )
         self._setup(
-            name,
             base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            concurrency=concurrency,
-            deadline_s=deadline_s,
-            backoff_base_s=backoff_base_s,
-            backoff_cap_s=backoff_cap_s,
-            callback_url=callback_url,
+            options,
+            overrides,
             headers={"Accept": "application/json"},
             on_new_loop=self.tokens.bind,
         )
@@ -320,16 +309,6 @@ class VonageProvider(HttpAdapter):
             body["status-report-req"] = 1
             body["callback"] = callback
         return body
-
-    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
-        """Send all concurrently (at most ``concurrency`` at once); one result per message, in order."""
-        session, semaphore = self._client()
-
-        async def one(message: OutboundMessage) -> SendResult:
-            async with semaphore:
-                return await self._send_one(session, message)
-
-        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     async def _send_one(
         self, session: aiohttp.ClientSession, message: OutboundMessage

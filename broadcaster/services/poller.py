@@ -28,7 +28,7 @@ from broadcaster.domain.states import (
     BroadcastStatus,
     MessageStatus,
 )
-from broadcaster.errors import InvalidTransition, NotFound
+from broadcaster.errors import GatewayError, InvalidTransition, NotFound
 from broadcaster.logsafe import printable
 from broadcaster.providers.base import Provider, StatusPoller
 from broadcaster.services import control, importer
@@ -145,8 +145,11 @@ async def recover_leases(
             provider = provider_for(codes[(row["workspace_id"], row["sender_code"])])
             async with gate:
                 found = await provider.lookup(str(row["id"]))
-        except Exception as exc:  # the gateway is down too (or unknown): try again next tick
+        except (GatewayError, ValueError) as exc:  # the gateway is down too, or its route unknown
             log.warning("lookup of message %s failed: %s", row["id"], printable(exc))
+            return
+        except Exception:  # a bug, not the gateway: its traceback, and next tick
+            log.exception("lookup of message %s failed unexpectedly", row["id"])
             return
         if found.found:
             sent.append((row["id"], found.gateway_id))
@@ -375,10 +378,13 @@ async def _poll_one(
     for job_id in jobs:
         try:
             receipts = await provider.poll_status(job_id)
-        except Exception as exc:  # the gateway is down or the job unknown: next tick
+        except GatewayError as exc:  # the gateway is down or the job unknown: next tick
             log.warning(
                 "status of job %s via %s failed: %s", printable(job_id), key, printable(exc)
             )
+            continue
+        except Exception:  # a bug, not the gateway: its traceback, and next tick
+            log.exception("status of job %s via %s failed unexpectedly", printable(job_id), key)
             continue
         for receipt in receipts:
             report.polled_receipts += apply_receipt(
