@@ -6,6 +6,11 @@ message and not its neighbours (head-of-line blocking cost 10x under 20 % faults
 went in groups); results are buffered and flushed by size or time, so the database sees one
 short transaction per batch rather than one per message.
 
+The batches are written off the event loop, by one writer at a time in a thread
+(``asyncio.to_thread``): with SQLite's 60 s busy timeout a write waiting for the lock would
+otherwise freeze every request in flight, and their timeouts with them. One writer keeps the
+batches in order and never holds two connections for results.
+
 Sends run on lanes: up to ``limit`` long-lived tasks that take the next launched send when they
 finish one, and park when there is none. A task per message (its creation, scheduling, registry
 and done callback) cost 13 µs more CPU per message: the adapter through the simulator with 100
@@ -49,7 +54,10 @@ class InFlight:
         self._idle: deque[asyncio.Future[None]] = deque()
         self._lanes: list[asyncio.Task[None]] = []
         self._closing = False
-        self._flusher = asyncio.create_task(self._every(flush_interval_s))
+        #: Set when a batch is due (full, or the interval passed); the writer waits on it.
+        self._due = asyncio.Event()
+        self._draining = False
+        self._writer = asyncio.create_task(self._write_batches(flush_interval_s))
 
     async def room(self, at_least: int = 1) -> int:
         """Wait for at least ``at_least`` free slots (capped at the limit); how many are free.
@@ -99,17 +107,24 @@ class InFlight:
             self.count -= 1
             self._changed.set()
         if len(self._buffer) >= self._flush_results:
-            self.flush()
+            self._due.set()
 
-    def flush(self) -> None:
-        if self._buffer:
-            results, self._buffer = self._buffer, []
-            self._record(results)
-
-    async def _every(self, interval_s: float) -> None:
+    async def _write_batches(self, interval_s: float) -> None:
+        """The writer: every ``interval_s``, or sooner when a batch is full, the buffer goes to
+        ``record`` in a thread; results that arrive meanwhile wait for the next batch. Ends
+        once ``close`` drained it."""
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(interval_s)
-            self.flush()
+            if not self._draining:
+                timer = loop.call_later(interval_s, self._due.set)  # no task per wait
+                await self._due.wait()
+                timer.cancel()
+                self._due.clear()
+            if self._buffer:
+                results, self._buffer = self._buffer, []
+                await asyncio.to_thread(self._record, results)
+            elif self._draining:
+                return
 
     async def close(self) -> None:
         """Wait for every send, then write what is left."""
@@ -120,5 +135,6 @@ class InFlight:
                 lane.set_result(None)
         if self._lanes:
             await asyncio.gather(*self._lanes)
-        self._flusher.cancel()
-        self.flush()
+        self._draining = True
+        self._due.set()
+        await self._writer  # what is left is written; a failed write raises here

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from broadcaster import metrics
 from broadcaster.config import Settings
@@ -42,6 +42,9 @@ from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, codes_repo, messages_repo, optouts_repo
 from broadcaster.store.db import Engine, utcnow
 from broadcaster.throttle import Limit, TokenBucket
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: A claim that took longer than this (waiting for the write lock) renews its leases at once.
 LEASE_SLACK_S = 0.2
@@ -146,15 +149,12 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
     exceed ``send_concurrency``: that bounds what a suspend can still let through.
     """
     outcome = ChunkOutcome()
-    route = _route(ctx, broadcast_id)
+    route = await off_loop(_route, ctx, broadcast_id)
     if route is None:
         outcome.stopped = True
         return outcome
     outcome.failure_streak = route.broadcast["consecutive_failures"] > 0
-    with ctx.engine.connect() as conn:
-        pending = messages_repo.queued_segments(
-            conn, ids, gate(route.broadcast, ctx.clock()).closed_zones
-        )
+    pending = await off_loop(_queued, ctx, ids, gate(route.broadcast, ctx.clock()).closed_zones)
     s = ctx.settings
     provider = ctx.provider_for(route.code.route_key)
     claims: dict[int, int] = {}  # message id -> its attempts at this chunk's claim
@@ -170,7 +170,9 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
             )
             if grant.granted == 0:
                 if outcome.waited_s + grant.wait_s > s.throttle_max_wait_s:
-                    _hand_back(ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s)
+                    await off_loop(
+                        _hand_back, ctx, broadcast_id, [mid for mid, _ in pending], grant.wait_s
+                    )
                     metrics.record_handback(route.code.code, route.workspace)
                     outcome.handed_back = len(pending)
                     return outcome
@@ -184,14 +186,15 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
             if window.shut:  # every window closed meanwhile, or the validity ran out
                 outcome.stopped = True
                 return outcome
-            claimed = _claim(
+            claimed = await off_loop(
+                _claim,
                 ctx,
                 broadcast_id,
                 [mid for mid, _ in take],
                 route.code.route_key,
                 window.closed_zones,
             )
-            if not claimed and not _still_running(ctx, broadcast_id):
+            if not claimed and not await off_loop(_still_running, ctx, broadcast_id):
                 outcome.stopped = True
                 return outcome
             for message in claimed:
@@ -199,8 +202,21 @@ async def send_chunk(ctx: SendContext, broadcast_id: int, ids: list[int]) -> Chu
                 flow.launch(_timed(provider, route.code.route_key, _outbound(route, message)))
     finally:
         await flow.close()
-    dispatch(ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1, now=ctx.clock())
+    await off_loop(dispatch, ctx.engine, s, ctx.queue, broadcast_id, max_chunks=1, now=ctx.clock())
     return outcome
+
+
+def off_loop(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+    """``call`` in a thread: the send path's event loop never waits on the database. A claim
+    or a write waiting for SQLite's lock (up to its 60 s busy timeout) would otherwise freeze
+    every request in flight, and their timeouts with them."""
+    return asyncio.to_thread(call, *args, **kwargs)
+
+
+def _queued(ctx: SendContext, ids: list[int], closed_zones: list[str]) -> list[tuple[int, int]]:
+    """(id, segments) of the chunk's messages still QUEUE, outside ``closed_zones``."""
+    with ctx.engine.connect() as conn:
+        return messages_repo.queued_segments(conn, ids, closed_zones)
 
 
 def _hand_back(ctx: SendContext, broadcast_id: int, ids: list[int], wait_s: float) -> None:

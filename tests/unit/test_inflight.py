@@ -98,8 +98,8 @@ async def test_sends_run_on_at_most_limit_lanes_and_close_ends_them():
     finally:
         loop.set_task_factory(None)
     assert sorted(int(r.reference) for r in recorded) == list(range(200))
-    assert created <= 5 + 1  # five lanes and the flusher, not a task per message
-    await asyncio.sleep(0)  # the cancelled flusher finishes
+    assert created <= 5 + 1  # five lanes and the writer, not a task per message
+    await asyncio.sleep(0)  # every task has finished
     assert len(asyncio.all_tasks()) == before  # parked lanes ended on close
 
 
