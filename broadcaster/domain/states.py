@@ -52,6 +52,9 @@ class BroadcastAction(StrEnum):
     STOP = "stop"
     COMPLETE = "complete"
     DELETE = "delete"
+    #: A SCHEDULED broadcast's start time moved (``broadcaster broadcast reschedule``): it stays
+    #: SCHEDULED, and only a SCHEDULED one may move.
+    MOVE_START = "move-start"
 
 
 B = BroadcastStatus
@@ -67,6 +70,7 @@ BROADCAST_TRANSITIONS: dict[BroadcastAction, tuple[frozenset[BroadcastStatus], B
         frozenset({B.SCHEDULED, B.SUSPENDED, B.STOPPED, B.COMPLETED}),
         B.DELETED,
     ),
+    BroadcastAction.MOVE_START: (frozenset({B.SCHEDULED}), B.SCHEDULED),
 }
 
 #: The actions an operator asks for by name (the API's routes), in the order a page offers them.

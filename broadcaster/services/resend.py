@@ -16,9 +16,15 @@ from typing import Any
 
 from broadcaster.domain.counts import derive_counters
 from broadcaster.domain.schedule import refuse_past_start, start_time_utc, zone
-from broadcaster.domain.states import ENDED_BROADCAST_STATES, BroadcastStatus, MessageStatus
+from broadcaster.domain.states import (
+    ENDED_BROADCAST_STATES,
+    BroadcastAction,
+    BroadcastStatus,
+    MessageStatus,
+)
 from broadcaster.errors import Conflict, InvalidTransition, NotFound
 from broadcaster.services.broadcasts import get_broadcast, require_code
+from broadcaster.services.transitions import try_transition
 from broadcaster.store import broadcasts_repo, codes_repo, queries_repo, resend_repo
 from broadcaster.store.db import Connection, Engine, IntegrityError, utcnow
 
@@ -130,15 +136,9 @@ def reschedule(
     now = utcnow()
     start_at = start_time_utc(at, tz, now)
     refuse_past_start(start_at, now, start_now_hint)
-    scheduled = frozenset({BroadcastStatus.SCHEDULED})
     with engine.begin() as conn:
-        moved = broadcasts_repo.compare_and_set_status(
-            conn,
-            broadcast_id,
-            scheduled,
-            BroadcastStatus.SCHEDULED,
-            start_at=start_at,
-            timezone=tz,
+        moved = try_transition(
+            conn, broadcast_id, BroadcastAction.MOVE_START, start_at=start_at, timezone=tz
         )
         if not moved:
             latest = _source(conn, broadcast_id, workspace_id)["status"]

@@ -40,6 +40,8 @@ B, A, M = BroadcastStatus, BroadcastAction, MessageStatus
         (A.DELETE, B.SCHEDULED, True, B.DELETED),
         (A.COMPLETE, B.RUNNING, True, B.COMPLETED),
         (A.COMPLETE, B.SUSPENDED, False, None),
+        (A.MOVE_START, B.SCHEDULED, True, B.SCHEDULED),
+        (A.MOVE_START, B.RUNNING, False, None),
     ],
 )
 def test_broadcast_transitions(action, current, allowed, to):
