@@ -352,7 +352,12 @@ def expire_unsent(
     rows = conn.execute(
         sa.update(messages)
         .where(messages.c.broadcast_id == broadcast_id, messages.c.status == M.QUEUE.value)
-        .values(status=M.EXPIRED.value, updated_at=now, dispatched_at=None, error=reason[:300])
+        .values(
+            status=M.EXPIRED.value,
+            updated_at=now,
+            dispatched_at=None,
+            error=reason[:ERROR_TEXT_CHARS],
+        )
         .returning(messages.c.id)
     )
     return [(int(r[0]), broadcast_id) for r in rows]
