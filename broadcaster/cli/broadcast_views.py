@@ -68,9 +68,14 @@ def _next_hint(data: dict[str, Any], command: str) -> None:
         console.print(f"more: {command} --cursor {data['nextCursor']}", highlight=False)
 
 
+def _short_time(iso: str | None) -> str:
+    """``2026-12-01T13:50:47+00:00`` as ``2026-12-01 13:50`` (a table cell; --json keeps all)."""
+    return "" if not iso else iso[:16].replace("T", " ")
+
+
 def _render_list(data: dict[str, Any]) -> None:
-    t = Table("id", Column("name", overflow="fold"), Column("status", no_wrap=True), "from")
-    t.add_column("start", overflow="fold")
+    t = Table("id", Column("name", overflow="fold", min_width=14), Column("status", no_wrap=True))
+    t.add_column("start", no_wrap=True)
     for name in ("expected", "sent", "delivered", "failed"):
         t.add_column(name, justify="right")
     for b in data["items"]:
@@ -78,8 +83,7 @@ def _render_list(data: dict[str, Any]) -> None:
             str(b["id"]),
             safe(b["name"]),
             safe(b["status"]),
-            safe(b["shortcode"]),
-            safe(b["startDate"] or ""),
+            safe(_short_time(b["startDate"])),
             f"{b['expectedMessages']:,}",
             f"{b['sentMessages']:,}",
             f"{b['deliveredMessages']:,}",
@@ -118,9 +122,7 @@ def broadcast_list(
 
 def _render_messages(broadcast_id: int) -> Any:
     def render(data: dict[str, Any]) -> None:
-        t = Table("id", "line", Column("to", no_wrap=True), Column("status", no_wrap=True))
-        for name in ("attempts", "sent", "error"):
-            t.add_column(name, overflow="fold")
+        t = Table("id", "line", "to", "status", "attempts", Column("error", overflow="fold"))
         for m in data["items"]:
             t.add_row(
                 str(m["id"]),
@@ -128,7 +130,6 @@ def _render_messages(broadcast_id: int) -> Any:
                 safe(m["to"]),
                 safe(m["status"]),
                 str(m["attempts"]),
-                safe(m["sentAt"] or ""),
                 safe(m["error"] or ""),
             )
         console.print(t)
