@@ -184,3 +184,14 @@ async def test_delete_code_is_refused_while_a_broadcast_not_finished_uses_it(api
     assert "not finished" in body["detail"]
     await api.json("POST", f"/v1/broadcasts/{b['id']}/stop", 200)
     await api.json("DELETE", "/v1/codes/55501", 200)
+
+
+async def test_two_first_retry_failed_calls_at_once_make_one_broadcast(api):
+    src = await _finished(api, {PHONES[1]: "ERROR", PHONES[2]: "UNDELIV"})
+    both = await asyncio.gather(
+        *(api.call("POST", f"/v1/broadcasts/{src}/retry-failed") for _ in range(2))
+    )
+    assert sorted(r.status for r in both) == [200, 201]
+    made = {(await r.json())["id"] for r in both}
+    assert len(made) == 1
+    assert len(_messages_of(api, made.pop())) == 2
