@@ -195,3 +195,11 @@ async def test_two_first_retry_failed_calls_at_once_make_one_broadcast(api):
     made = {(await r.json())["id"] for r in both}
     assert len(made) == 1
     assert len(_messages_of(api, made.pop())) == 2
+
+
+async def test_retry_failed_after_the_code_was_removed_is_422(api):
+    src = await _finished(api, {PHONES[1]: "ERROR"})
+    await api.json("DELETE", "/v1/codes/55501", 200)
+    body = await problem(await api.call("POST", f"/v1/broadcasts/{src}/retry-failed"), 422)
+    assert "CODE_NOT_ALLOWED" in body["detail"]
+    assert len((await api.json("GET", "/v1/broadcasts", 200))["items"]) == 1

@@ -111,3 +111,17 @@ def test_codes_remove(cli, created):
     cli("codes", "add", "55777", "--kind", "short")
     cli("codes", "remove", "55777")
     assert cli("codes", "list", "--json") == []
+
+
+def test_the_owner_cannot_remove_a_code_a_shared_workspace_still_sends_from(cli, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("phone\n+525500000009\n")
+    cli("codes", "add", "55501", "--kind", "short", "--workspace", "acme")
+    cli("codes", "share", "55501", "--workspace", "globex")
+    cli(
+        "broadcast", "create", str(path), "--from", "55501", "--text", "Hi",
+        "--at", "2030-01-01T09:00", "--workspace", "globex",
+    )  # fmt: skip
+    err = cli("codes", "remove", "55501", "--workspace", "acme", "--json", code=EXIT_CONFLICT)
+    assert "not finished" in err["error"] and "globex" not in err["error"]
+    assert [c["code"] for c in cli("codes", "list", "--workspace", "globex", "--json")] == ["55501"]
