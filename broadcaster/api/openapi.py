@@ -301,8 +301,11 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             ),
             "allowedActions": {
                 "type": "array",
-                "items": string(enum=["suspend", "resume", "stop", "delete"]),
-                "description": "The control actions the broadcast's state allows now.",
+                "items": string(
+                    enum=["suspend", "resume", "stop", "delete", "reschedule", "retry-failed"]
+                ),
+                "description": "The control actions the broadcast's state allows now "
+                "(retry-failed still needs an ERROR or UNDELIV message).",
             },
             "remainingMessages": integer(description="In the list: messages not sent yet."),
             "remainingSegments": integer(description="In the list: their segments."),

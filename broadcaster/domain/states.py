@@ -82,9 +82,20 @@ OPERATOR_ACTIONS = (
 )
 
 
+#: Second chances, named as their routes: a new start for a SCHEDULED broadcast, and a new
+#: broadcast of a finished one's failed messages (``services/resend.py``).
+RESCHEDULE_ROUTE, RETRY_FAILED_ROUTE = "reschedule", "retry-failed"
+
+
 def allowed_actions(status: str) -> list[str]:
-    """The operator actions the transition table allows from ``status`` (a page offers these)."""
-    return [a.value for a in OPERATOR_ACTIONS if status in BROADCAST_TRANSITIONS[a][0]]
+    """The operator actions ``status`` allows (a page offers these): the transition table's,
+    then reschedule (SCHEDULED) and retry-failed (COMPLETED or STOPPED)."""
+    out = [a.value for a in OPERATOR_ACTIONS if status in BROADCAST_TRANSITIONS[a][0]]
+    if status == B.SCHEDULED:
+        out.append(RESCHEDULE_ROUTE)
+    if status in ENDED_BROADCAST_STATES:
+        out.append(RETRY_FAILED_ROUTE)
+    return out
 
 
 #: Broadcasts the status poller watches.

@@ -212,6 +212,20 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         assert await cdp.js("document.querySelector('#codes option').value") == "55501"
 
         # Suspend: the API changes it and the next refresh (every 2 s) shows it.
+        # A scheduled broadcast can be rescheduled (the time typed in the zone shown) or cancelled.
+        labels = f"[...{_q(row)}.querySelectorAll('td.actions button')].map(b => b.textContent)"
+        assert await cdp.js(labels) == ["details", "suspend", "reschedule", "cancel", "delete"]
+        await cdp.js(
+            "window.prompt = (m, d) => { window.asked = [m, d]; return '2031-03-01 10:45'; };"
+            + _q(f'button[data-action=reschedule][data-id="{first["id"]}"]')
+            + ".click()"
+        )
+        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 10:45:00-06:00'")
+        assert await cdp.js("window.asked[1]") == "2031-03-01 09:30"
+        assert "America/Mexico_City" in await cdp.js("window.asked[0]")
+        moved = await api.json("GET", f"/v1/broadcasts/{first['id']}", 200)
+        assert moved["startDate"] == "2031-03-01T10:45:00-06:00"
+        assert moved["timezone"] == "America/Mexico_City"  # its own zone is kept
         await cdp.js(_q(f'button[data-action=suspend][data-id="{first["id"]}"]') + ".click()")
         await cdp.until(_q("#notice") + ".textContent.includes('SUSPENDED')")
         assert (await api.json("GET", f"/v1/broadcasts/{first['id']}", 200))[
@@ -232,12 +246,12 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         assert "0% · ETA" in await cdp.js(f"{_q(row)}.children[4].textContent")
         # Another zone: the same instant, said in UTC.
         await cdp.js(f"{_q('#tz')}.value = 'UTC'; {_q('#tz')}.dispatchEvent(new Event('change'))")
-        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 15:30:00+00:00'")
+        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 16:45:00+00:00'")
         await cdp.js(
             f"{_q('#tz')}.value = 'America/Mexico_City';"
             f"{_q('#tz')}.dispatchEvent(new Event('change'))"
         )
-        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 09:30:00-06:00'")
+        await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 10:45:00-06:00'")
 
         # Filter by status.
         await cdp.js(

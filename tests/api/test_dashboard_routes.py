@@ -137,11 +137,11 @@ async def test_the_list_shows_progress_eta_and_allowed_actions(api):
     assert item["remainingMessages"] == 2 and item["remainingSegments"] == 2
     assert item["progress"] == round(1 / 3, 4)
     assert item["etaSeconds"] == 1  # 2 segments at the short code's 30 per second
-    assert item["allowedActions"] == ["suspend", "stop", "delete"]
+    assert item["allowedActions"] == ["suspend", "stop", "delete", "reschedule"]
     await api.json("POST", f"/v1/broadcasts/{b['id']}/suspend", 200)
     item = (await api.json("GET", "/v1/broadcasts", 200))["items"][0]
     assert item["etaSeconds"] is None and item["allowedActions"] == ["resume", "stop", "delete"]
     one = await api.json("GET", f"/v1/broadcasts/{b['id']}", 200)
     assert one["allowedActions"] == ["resume", "stop", "delete"]
     stopped = await api.json("POST", f"/v1/broadcasts/{b['id']}/stop", 200)
-    assert stopped["allowedActions"] == ["delete"]
+    assert stopped["allowedActions"] == ["delete", "retry-failed"]

@@ -8,6 +8,7 @@ import asyncio
 import json
 
 from broadcaster.services.apikeys import create_key
+from broadcaster.services.broadcasts import get_broadcast
 from broadcaster.services.codes import add_code
 from tests.support.api import PHONES
 from tests.support.browser import NARROW, open_tab
@@ -15,7 +16,10 @@ from tests.support.browser import NARROW, open_tab
 #: Recipients of the upload, and the code's rate: long enough (≈6 s) to watch it run.
 N, MPS = 30, 5
 #: One in four undeliverable, so the failures list has rows.
-SIM = ("--dlr-delay-s", "0.2", "--dlr-mix", json.dumps({"DELIVRD": 0.75, "UNDELIV": 0.25}))
+SIM = (
+    *("--dlr-delay-s", "0.2", "--seed", "7"),
+    *("--dlr-mix", json.dumps({"DELIVRD": 0.75, "UNDELIV": 0.25})),
+)
 
 
 def _q(selector: str) -> str:
@@ -94,6 +98,26 @@ async def test_upload_watch_control_and_pages_in_a_browser(make_stack, tmp_path)
         )
         await tab.until("document.querySelectorAll('#failed tr').length === 1")
         await tab.shot("narrow-detail-completed")
+
+        # Retry failed: a new broadcast of the undelivered ones, made once however often asked.
+        failed = get_broadcast(stack.engine, bid)["counts"]["UNDELIV"]
+        retry = "#detail-actions button[data-action=retry-failed]"
+        await tab.js(_q(retry) + ".click()")
+        made = await tab.until(
+            f"{_q('#notice')}.textContent.includes('re-sends') && {_q('#notice')}.textContent"
+        )
+        assert f"re-sends the failed messages of broadcast {bid}" in made
+        assert f"{failed} messages" in made, made
+        again_id = int(made.split()[1])
+        again_row = f'#rows tr[data-id="{again_id}"]'
+        await tab.until(f"!!{_q(again_row)}")
+        await tab.js(f"{_q('#notice')}.textContent = ''; {_q(retry)}.click()")
+        second = await tab.until(
+            f"{_q('#notice')}.textContent.includes('re-sends') && {_q('#notice')}.textContent"
+        )
+        assert int(second.split()[1]) == again_id
+        view = get_broadcast(stack.engine, again_id)
+        assert view["retryOf"] == bid and view["expectedMessages"] == failed
 
         # Find a number across broadcasts.
         await tab.js(_q('#nav button[data-view="search"]') + ".click()")
