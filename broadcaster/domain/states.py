@@ -89,9 +89,9 @@ RESCHEDULE_ROUTE, RETRY_FAILED_ROUTE = "reschedule", "retry-failed"
 
 def allowed_actions(status: str) -> list[str]:
     """The operator actions ``status`` allows (a page offers these): the transition table's,
-    then reschedule (SCHEDULED) and retry-failed (COMPLETED or STOPPED)."""
+    then reschedule (where MOVE_START may start) and retry-failed (COMPLETED or STOPPED)."""
     out = [a.value for a in OPERATOR_ACTIONS if status in BROADCAST_TRANSITIONS[a][0]]
-    if status == B.SCHEDULED:
+    if status in BROADCAST_TRANSITIONS[BroadcastAction.MOVE_START][0]:
         out.append(RESCHEDULE_ROUTE)
     if status in ENDED_BROADCAST_STATES:
         out.append(RETRY_FAILED_ROUTE)
