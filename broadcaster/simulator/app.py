@@ -15,6 +15,10 @@ Control and measurement (no auth; a test tool)::
                                       receipts_failed, receipts_pending}
     GET  /_sim/stats/external/{externalId}   {"externalId", "count"}
     GET  /_sim/stats/rate?from=CODE  {"from", "per_second": [[epoch_second, count], …]}
+    GET  /_sim/stats/accepted?from=CODE  {"from", "accepted", "first_ms", "last_ms",
+                                      "accepted_ms": [epoch_ms, …]}: every acceptance of that
+                                      sender code, oldest first (first_ms/last_ms null if none),
+                                      for rates measured to the millisecond
     GET  /_sim/messages?externalId=  the public look-up, without auth
     POST /_sim/reset                 forget messages, counters and pending receipts
 
@@ -299,6 +303,21 @@ async def sim_rate(request: web.Request) -> web.Response:
     return web.json_response({"from": sender, "per_second": request.app[SIM].store.rate(sender)})
 
 
+async def sim_accepted(request: web.Request) -> web.Response:
+    """One sender's acceptance times: a rate to ±2 % needs more than whole seconds."""
+    sender = request.query.get("from", "")
+    times = request.app[SIM].store.accepted_times(sender)
+    return web.json_response(
+        {
+            "from": sender,
+            "accepted": len(times),
+            "first_ms": times[0] if times else None,
+            "last_ms": times[-1] if times else None,
+            "accepted_ms": times,
+        }
+    )
+
+
 async def sim_messages(request: web.Request) -> web.Response:
     return _list(request.app[SIM], request)
 
@@ -328,6 +347,7 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_get("/_sim/stats", sim_stats)
     app.router.add_get("/_sim/stats/external/{external_id}", sim_external)
     app.router.add_get("/_sim/stats/rate", sim_rate)
+    app.router.add_get("/_sim/stats/accepted", sim_accepted)
     app.router.add_get("/_sim/messages", sim_messages)
     app.router.add_post("/_sim/reset", sim_reset)
     simulator_mo.setup(app)  # MO replies (issue 13)

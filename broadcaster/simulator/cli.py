@@ -50,11 +50,26 @@ FLAG_HELP: dict[str, str] = {
 }
 
 
+#: The control and measurement API, for ``--help`` (app.py's docstring has the bodies).
+CONTROL_EPILOG = """control and measurement (no auth):
+  GET/POST /_sim/config                 the knobs; POST {field: value, ...} changes them
+  GET  /_sim/stats                      counters, duplicates (externalIds accepted twice),
+                                        accepted_by_sender
+  GET  /_sim/stats/external/ID          how many times externalId ID was accepted
+  GET  /_sim/stats/rate?from=CODE       accepted per epoch second for one sender code
+  GET  /_sim/stats/accepted?from=CODE   every acceptance time (epoch ms) of one sender code,
+                                        with accepted, first_ms, last_ms
+  GET  /_sim/messages?externalId=ID     the public look-up, without auth
+  POST /_sim/reset                      forget messages, counters and pending receipts"""
+
+
 def _parser(prog: str = "python -m broadcaster.simulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Messangi-compatible carrier simulator with faults on demand.",
-        epilog=f"Example: {prog} --port 8025 --share-500 0.05 --dlr-mix DELIVRD=0.9,UNDELIV=0.1",
+        epilog=f"Example: {prog} --port 8025 --share-500 0.05 --dlr-mix DELIVRD=0.9,UNDELIV=0.1"
+        f"\n\n{CONTROL_EPILOG}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to listen on ({DEFAULT_HOST})"

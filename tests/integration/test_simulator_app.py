@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from broadcaster.simulator.app import SIM, build_app
 from broadcaster.simulator.cli import _parser, config_from_args
 from broadcaster.simulator.config import SimulatorConfig
+from broadcaster.simulator.receipts import now_ms
 from broadcaster.simulator.store import MessageStore
 
 AUTH = {"Authorization": "Bearer simulator-key"}
@@ -265,6 +266,33 @@ async def test_rate_and_reset(sim_client: Any) -> None:
     assert client.app[SIM].store.count("a0") == 1
 
 
+async def test_acceptance_times_per_sender_code(sim_client: Any) -> None:
+    """Each sender code's acceptances to the millisecond (a rate to ±2 % over half a minute
+    needs more than whole seconds); refused sends are not acceptances."""
+    client = await sim_client(fault_script=["ok", "500", "ok"])
+    before = now_ms()
+    for i, sender in enumerate(("AAA", "AAA", "BBB", "AAA")):
+        await client.post("/v1/messages", json=body(f"t{i}", **{"from": sender}), headers=AUTH)
+    after = now_ms()
+    aaa = await (await client.get("/_sim/stats/accepted?from=AAA")).json()
+    assert aaa["from"] == "AAA" and aaa["accepted"] == 2 == len(aaa["accepted_ms"])  # one 500
+    assert before <= aaa["first_ms"] <= aaa["last_ms"] <= after
+    assert aaa["accepted_ms"] == sorted(aaa["accepted_ms"])
+    assert [aaa["first_ms"], aaa["last_ms"]] == [aaa["accepted_ms"][0], aaa["accepted_ms"][-1]]
+    bbb = await (await client.get("/_sim/stats/accepted?from=BBB")).json()
+    assert bbb["accepted"] == 1
+    none = await (await client.get("/_sim/stats/accepted?from=ZZZ")).json()
+    assert none == {
+        "from": "ZZZ",
+        "accepted": 0,
+        "first_ms": None,
+        "last_ms": None,
+        "accepted_ms": [],
+    }
+    await client.post("/_sim/reset")
+    assert (await (await client.get("/_sim/stats/accepted?from=AAA")).json())["accepted"] == 0
+
+
 # -- memory and command line ----------------------------------------------------------------------
 
 
@@ -343,3 +371,4 @@ def test_every_flag_has_help_in_both_entry_points() -> None:
     ):
         assert out.startswith(f"usage: {prog}")
         assert "--share-429" in out and "Retry-After" in out and "--callback-timeout-s" in out
+        assert "/_sim/stats/accepted?from=CODE" in out  # the measurement routes are listed
