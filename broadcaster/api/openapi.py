@@ -411,6 +411,35 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             },
             ("recipient", "items", "nextCursor"),
         ),
+        "DryRun": obj(
+            {
+                "source": string(),
+                "valid": integer(),
+                "invalid": integer(),
+                "duplicates": integer(),
+                "totalSegments": integer(),
+                "segmentsExceeded": integer(),
+                "blacklisted": integer(description="Valid ones on the opt-out list."),
+                "errors": {"type": "array", "items": ref("RowError")},
+                "preview": {
+                    "type": "array",
+                    "items": obj(
+                        {"line": integer(nullable=True)}
+                        | {
+                            k: message_fields[k]
+                            for k in ("to", "text", "encoding", "segments", "status")
+                        }
+                    ),
+                },
+                "window": string(nullable=True),
+                "waitingForWindow": integer(),
+                "nextWindowAt": string(nullable=True),
+                "zones": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "mps": {"type": "number", "nullable": True},
+                "etaSeconds": integer(nullable=True),
+            },
+            ("source", "valid", "invalid", "duplicates", "totalSegments", "etaSeconds"),
+        ),
         "Timeline": obj(
             {
                 "step": string(enum=["minute", "second"]),
@@ -783,6 +812,21 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                 {200: answer("A page.", ref("RowErrorPage"))},
                 (400, 404),
                 params=[ID_PARAM, *page],
+            )
+        },
+        "/v1/broadcasts/dry-run": {
+            "post": operation(
+                "dryRunBroadcast",
+                "Check an uploaded recipient file as a broadcast would read it; nothing is stored.",
+                {200: answer("What a broadcast of it would hold.", ref("DryRun"))},
+                (400, 413, 415, 422),
+                body={
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": ref("UploadBroadcast")}},
+                },
+                description="The same dry run as `broadcaster recipients check`: valid, "
+                "invalid and duplicate rows, opted-out numbers, segments, the first rendered "
+                "messages, and the ETA at the `from` code's rate.",
             )
         },
         "/v1/broadcasts/{id}/timeline": {

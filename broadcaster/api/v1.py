@@ -11,7 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from broadcaster import metrics
-from broadcaster.api import broadcasts, codes, contacts, inbound, messages, openapi, resend
+from broadcaster.api import (
+    broadcasts,
+    codes,
+    contacts,
+    dry_run,
+    inbound,
+    messages,
+    openapi,
+    resend,
+)
 from broadcaster.api.auth import auth_middleware
 from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
@@ -65,6 +74,7 @@ def setup(
     messages.add_routes(app)
     broadcasts.add_routes(app)
     resend.add_routes(app)
+    dry_run.add_routes(app)
     codes.add_routes(app)
     inbound.add_routes(app)
     contacts.add_routes(app)

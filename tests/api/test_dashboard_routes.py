@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from broadcaster.store.models import messages
-from tests.support.api import PHONES, problem
+from tests.support.api import PHONES, form, problem
 
 T0 = datetime(2031, 3, 1, 9, 30, 5)
 
@@ -145,3 +145,45 @@ async def test_the_list_shows_progress_eta_and_allowed_actions(api):
     assert one["allowedActions"] == ["resume", "stop", "delete"]
     stopped = await api.json("POST", f"/v1/broadcasts/{b['id']}/stop", 200)
     assert stopped["allowedActions"] == ["delete", "retry-failed"]
+
+
+async def test_the_dry_run_of_an_upload_stores_nothing(api):
+    await api.json("POST", "/v1/optouts", 201, json={"number": PHONES[2]})
+    rows = "".join(f"{p},N{i}\n" for i, p in enumerate(PHONES[:3]))
+    data = f"phone,name\n{rows}12345,Bob\n{PHONES[0]},Again\n".encode()
+    out = await api.json(
+        "POST",
+        "/v1/broadcasts/dry-run",
+        200,
+        data=form(data, "people.csv", **{"from": "55501", "text": "Hi {name} ñ"}),
+    )
+    assert out["source"] == "people.csv"
+    assert (out["valid"], out["invalid"], out["duplicates"], out["blacklisted"]) == (3, 1, 1, 1)
+    assert out["totalSegments"] == 3 and out["mps"] == 30.0 and out["etaSeconds"] == 1
+    assert out["preview"][0] == {
+        "line": 2,
+        "to": PHONES[0],
+        "text": "Hi N0 ñ",
+        "encoding": out["preview"][0]["encoding"],
+        "segments": 1,
+        "status": "QUEUE",
+    }
+    assert out["preview"][0]["encoding"] in ("GSM-7", "UCS-2")
+    assert [e["reason"] for e in out["errors"]] == ["too_short", "duplicate"]
+    assert (await api.json("GET", "/v1/broadcasts", 200))["items"] == []
+    # Another workspace's code is not this one's; a template's unknown column names the text.
+    body = await problem(
+        await api.call(
+            "POST", "/v1/broadcasts/dry-run", data=form(data, "p.csv", **{"from": "55502"})
+        ),
+        422,
+    )
+    assert body["field"] == "from" and "55502" in body["detail"]
+    body = await problem(
+        await api.call(
+            "POST", "/v1/broadcasts/dry-run", data=form(data, "p.csv", text="Hi {nope}")
+        ),
+        422,
+    )
+    assert body["field"] == "text"
+    await problem(await api.call("POST", "/v1/broadcasts/dry-run", json={}), 415)

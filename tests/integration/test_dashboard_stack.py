@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import sqlalchemy as sa
+
 from broadcaster.services.apikeys import create_key
 from broadcaster.services.broadcasts import get_broadcast
 from broadcaster.services.codes import add_code
+from broadcaster.store.models import broadcasts
 from tests.support.api import PHONES
 from tests.support.browser import NARROW, open_tab
 
@@ -20,6 +23,11 @@ SIM = (
     *("--dlr-delay-s", "0.2", "--seed", "7"),
     *("--dlr-mix", json.dumps({"DELIVRD": 0.75, "UNDELIV": 0.25})),
 )
+
+
+def get_broadcast_count(stack) -> int:
+    with stack.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(broadcasts)).scalar_one())
 
 
 def _q(selector: str) -> str:
@@ -51,8 +59,19 @@ async def test_upload_watch_control_and_pages_in_a_browser(make_stack, tmp_path)
             {_q("#up-file")}.files = dt.files;
             {_q("#up-from")}.value = "55501";
             {_q("#up-text")}.value = "Hi {{name}}";
-            {_q("#upload-form")}.requestSubmit();
         }})()""")
+        # Preview: the dry run's counts, first rendered messages and ETA; nothing stored yet.
+        await tab.js(_q("#up-preview") + ".click()")
+        summary = await tab.until(f"{_q('#preview-summary')}?.textContent")
+        assert f"Preview of people.csv: {N} messages, 0 invalid rows, 0 duplicates" in summary
+        assert f"{N} segments (GSM-7), ETA {N // MPS} s at {MPS} msg/s" in summary, summary
+        first_texts = (
+            "[...document.querySelectorAll('#preview-rows tr')].map(r => r.children[1].textContent)"
+        )
+        assert await tab.js(first_texts) == [f"Hi N{i}" for i in range(5)]
+        await tab.shot("narrow-preview")
+        assert get_broadcast_count(stack) == 0
+        await tab.js(_q("#upload-form") + ".requestSubmit()")
         created = await tab.until(
             f"{_q('#upload-result')}.textContent.includes('created') && "
             f"{_q('#upload-result')}.textContent"
