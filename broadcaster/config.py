@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     #: Row limit for spreadsheets and the upload cap for files, refusing zip bombs early.
     max_rows: int = 2_000_000
     max_file_bytes: int = 500 * 1024 * 1024
+    #: A CSV/TXT file of at least this many bytes is read, validated and rendered by a producer
+    #: process on the second core while this one stores its rows (0: never; small files are
+    #: not worth the child's start-up, ~0.3 s).
+    ingest_child_min_bytes: int = Field(default=4 * MIB, ge=0)
     #: Private directory for uploads being read (``ApiLimits.upload_dir``; "": the temp dir's).
     api_upload_dir: str = ""
 

@@ -126,6 +126,19 @@ def measure(text: str) -> SegmentInfo:
     return SegmentInfo(encoding, segments, units, capacity, len(text), segments > MAX_SEGMENTS)
 
 
+def cost(text: str) -> tuple[str, int, bool]:
+    """``(encoding, segments, exceeded)`` of ``text``, as :func:`measure` says: the import's
+    per-row question, answered without building a SegmentInfo for the common text (one
+    segment of GSM-7 basic characters, one regular-expression scan)."""
+    if len(text) <= GSM_SINGLE_UNITS and _NOT_BASIC.search(text) is None:
+        return _ONE_GSM_SEGMENT
+    info = measure(text)
+    return info.encoding, info.segments, info.exceeded
+
+
+_ONE_GSM_SEGMENT = (GSM_7, 1, False)
+
+
 def split(text: str) -> list[str]:
     """The texts of the segments, in order; ``"".join(split(t)) == t``; ``[""]`` for ``""``."""
     encoding, units, single, per_segment, _ = _encoding(text)

@@ -71,6 +71,13 @@ def open_recipients(
             table = open_delimited(
                 path, sample, source=source, fmt=fmt, max_rows=max_rows, stack=stack
             )
+        table.reopen = {
+            "path": str(path),
+            "sheet": sheet,
+            "max_rows": max_rows,
+            "max_file_bytes": max_file_bytes,
+            "source": source,
+        }
         yield table
 
 

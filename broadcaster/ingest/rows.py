@@ -67,3 +67,7 @@ class RecipientTable:
     #: ``encoding``, ``delimiter``, ``sheet`` and ``phone_column`` (header name or 0-based index).
     meta: dict[str, Any] = field(default_factory=dict)
     rows: Iterator[RecipientRow | RowProblem] = field(default_factory=lambda: iter(()))
+    #: How to read this very file again: the keyword arguments of ``open_recipients`` (with
+    #: ``path``), set by it; None for tables not read from a file. A producer process that
+    #: reads a big file on the second core opens it itself from these.
+    reopen: dict[str, Any] | None = None

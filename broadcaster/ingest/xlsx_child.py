@@ -49,6 +49,17 @@ _ALLOCATION_FAILED = "memory allocation of "
 _CHILD_MAIN = "from broadcaster.ingest.xlsx_child import main; main()"
 
 
+def reap(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    """Kill a reading child if it still runs, wait for it, close its pipe and stderr file
+    (idempotent; the reading processes of :mod:`broadcaster.services.ingest_child` too)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+    stderr.close()
+
+
 class XlsxChild:
     """One child reading one sheet; ``stop()`` kills it if it still runs (the caller's cleanup)."""
 
@@ -103,12 +114,7 @@ class XlsxChild:
 
     def stop(self) -> None:
         """Kill the child if it still runs, reap it, close the pipes (idempotent)."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._stderr.close()
+        reap(self._proc, self._stderr)
 
     def _next(self) -> list[Any]:
         assert self._proc.stdout is not None

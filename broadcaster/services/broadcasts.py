@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,21 @@ from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.net import guard as netguard
 from broadcaster.services.codes import may_use
-from broadcaster.services.importer import DUPLICATE, ProgressHook, PublishHook, import_rows
-from broadcaster.services.recipients import Draft, RowError, build_drafts, unknown_names
+from broadcaster.services.importer import (
+    DUPLICATE,
+    ProgressHook,
+    PublishHook,
+    import_batches,
+    import_rows,
+)
+from broadcaster.services.ingest_child import ProducerChild
+from broadcaster.services.recipients import (
+    Draft,
+    RowError,
+    build_drafts,
+    unknown_names,
+    with_zones,
+)
 from broadcaster.services.retries import retry_view
 from broadcaster.services.send_windows import live_counters, window_view
 from broadcaster.store import broadcasts_repo, codes_repo, optouts_repo
@@ -314,9 +327,22 @@ def create_from_table(
         "reply_to_inbound": req.reply_to_inbound,
     }
     zones: set[str] = set()
+    if _on_second_core(table, settings, req):
+        assert table.reopen is not None
+        with ProducerChild(
+            table.reopen,
+            template=template.source,
+            region=req.region or settings.default_region,
+            zone_fallback=req.tz if window is not None else None,
+            batch_rows=INSERT_BATCH_ROWS,
+        ) as child:
+            row = import_batches(
+                engine, values, child.batches(zones), on_publish=publish, on_progress=on_progress
+            )
+        return broadcast_view(row)
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
     if window is not None:
-        drafts = _zoned(drafts, req.tz, zones)
+        drafts = with_zones(drafts, req.tz, zones)
     if req.max_text_bytes is not None:
         drafts = _capped(drafts, req.max_text_bytes)
     return broadcast_view(
@@ -324,16 +350,18 @@ def create_from_table(
     )
 
 
-def _zoned(
-    items: Iterator[Draft | RowError], fallback: str, zones: set[str]
-) -> Iterator[Draft | RowError]:
-    """Each draft with its recipient's zone (``fallback`` where the number spans several), the
-    zones met collected in ``zones``: a broadcast with a send window judges them at each claim."""
-    for item in items:
-        if isinstance(item, Draft):
-            item = replace(item, tz=recipient_zone(item.recipient, fallback))
-            zones.add(item.tz or fallback)
-        yield item
+def _on_second_core(table: RecipientTable, settings: Settings, req: NewBroadcast) -> bool:
+    """Whether a producer process reads this file (:mod:`ingest_child`): a CSV/TXT file read
+    from disk, at least ``ingest_child_min_bytes`` big, without a per-request text cap."""
+    threshold = settings.ingest_child_min_bytes
+    if not threshold or table.reopen is None or table.format not in ("csv", "txt"):
+        return False
+    if req.max_text_bytes is not None:
+        return False
+    try:
+        return Path(table.reopen["path"]).stat().st_size >= threshold
+    except OSError:
+        return False  # the in-process path reports it as it always did
 
 
 def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft | RowError]:

@@ -68,7 +68,7 @@ _STATUS_TEXT = {status: status.value for status in MessageStatus}
 
 
 @dataclass
-class _Batch:
+class Batch:
     """Rows of one transaction, prepared before it opens, as the tuples the store takes
     (``broadcasts_repo.MESSAGE_ROW_COLUMNS`` / ``ERROR_ROW_COLUMNS``): no dict per row."""
 
@@ -85,9 +85,9 @@ class _Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def _batches(items: Iterable[Draft | RowError], rows: int) -> Iterator[_Batch]:
+def batches_of(items: Iterable[Draft | RowError], rows: int) -> Iterator[Batch]:
     """Drafts and row errors in batches of at most ``rows`` each; at least one (maybe empty)."""
-    batch = _Batch()
+    batch = Batch()
     messages, errors = batch.messages, batch.errors
     status_text = _STATUS_TEXT
     for item in items:
@@ -114,12 +114,12 @@ def _batches(items: Iterable[Draft | RowError], rows: int) -> Iterator[_Batch]:
             if len(messages) < rows:
                 continue
         yield batch
-        batch = _Batch()
+        batch = Batch()
         messages, errors = batch.messages, batch.errors
     yield batch
 
 
-def _with_last(batches: Iterator[_Batch]) -> Iterator[tuple[_Batch, bool]]:
+def _with_last(batches: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
     """Each batch and whether it is the last: the next one is read before this one is stored,
     so the last batch and the publication share one transaction."""
     current = next(batches)
@@ -140,7 +140,7 @@ class _Staged:
         self.tally = _Tally()
         self.created_at = utcnow()  # every message of one import carries the same
 
-    def store(self, batch: _Batch, last: bool) -> dict[str, Any] | None:
+    def store(self, batch: Batch, last: bool) -> dict[str, Any] | None:
         """One transaction: the batch, and on the last one the publication; the row if published."""
         now = utcnow()
         with self.engine.begin() as conn:
@@ -159,7 +159,7 @@ class _Staged:
         self.broadcast_id = bid
         return row
 
-    def _insert(self, conn: Connection, bid: int, batch: _Batch) -> None:
+    def _insert(self, conn: Connection, bid: int, batch: Batch) -> None:
         tally = self.tally
         self._suppress(conn, batch)
         duplicates = broadcasts_repo.store_messages(conn, bid, self.created_at, batch.messages)
@@ -175,7 +175,7 @@ class _Staged:
             tally.duplicates += len(duplicates)
         broadcasts_repo.store_row_errors(conn, bid, errors)
 
-    def _suppress(self, conn: Connection, batch: _Batch) -> None:
+    def _suppress(self, conn: Connection, batch: Batch) -> None:
         """Recipients on the workspace's suppression list are stored BLACKLISTED, never sent
         (one primary-key look-up per batch; a keyword's confirmation is exempt). An opt-out
         that comes later is refused by the send claim."""
@@ -255,7 +255,7 @@ def store_in(
     message is left to send (if not, the caller completes it: :func:`complete_unsendable`).
     ``workspace_id``: whose suppression list applies to the new recipients."""
     staged = _Staged(engine, {"workspace_id": workspace_id}, None)
-    for batch in _batches(items, INSERT_BATCH_ROWS):
+    for batch in batches_of(items, INSERT_BATCH_ROWS):
         staged._insert(conn, broadcast_id, batch)
     return _outcome(staged.tally)
 
@@ -277,11 +277,30 @@ def import_rows(
     failure nothing of the import is visible, and nothing of it is left once this returns
     (unless the database itself failed; then the sweep removes it later).
     """
+    return import_batches(
+        engine,
+        values,
+        batches_of(items, batch_rows),
+        on_publish=on_publish,
+        on_progress=on_progress,
+    )
+
+
+def import_batches(
+    engine: Engine,
+    values: dict[str, Any],
+    batches: Iterable[Batch],
+    *,
+    on_publish: PublishHook | None = None,
+    on_progress: ProgressHook | None = None,
+) -> dict[str, Any]:
+    """:func:`import_rows` for rows already in batches (prepared elsewhere, e.g. by the
+    producer process of a big file: :mod:`broadcaster.services.ingest_child`); at least one."""
     staged = _Staged(engine, values, on_publish)
     row: dict[str, Any] | None = None
     try:
         read = 0
-        for batch, last in _with_last(_batches(items, batch_rows)):
+        for batch, last in _with_last(iter(batches)):
             row = staged.store(batch, last)
             read += len(batch.messages) + len(batch.errors)
             if on_progress is not None:

@@ -7,11 +7,12 @@ million-row file never sits in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from broadcaster.constants import MAX_PARAM_CHARS, MAX_SENDABLE_CHARS
 from broadcaster.domain.phones import PhoneNormalizer
-from broadcaster.domain.segments import SegmentInfo, measure, measure_truncated
+from broadcaster.domain.quiet_hours import recipient_zone
+from broadcaster.domain.segments import SegmentInfo, cost, measure, measure_truncated
 from broadcaster.domain.states import MessageStatus
 from broadcaster.domain.templates import Placeholder, Template
 from broadcaster.ingest import RecipientRow, RowProblem
@@ -165,14 +166,14 @@ def build_drafts(
             continue
         text = _render_fast(fast, row.params) if fast is not None else None
         if text is not None:  # the common row: same text and cost the slow path computes
-            info = measure(text)
+            encoding, segments, exceeded = cost(text)
             yield Draft(
                 row.line,
                 phone.e164 or "",
                 text,
-                info.encoding,
-                info.segments,
-                MessageStatus.SEGMENTS_EXCEEDED if info.exceeded else MessageStatus.QUEUE,
+                encoding,
+                segments,
+                MessageStatus.SEGMENTS_EXCEEDED if exceeded else MessageStatus.QUEUE,
                 row.external_id,
                 row.client_id,
             )
@@ -204,3 +205,15 @@ def build_drafts(
             row.external_id,
             row.client_id,
         )
+
+
+def with_zones(
+    items: Iterator[Draft | RowError], fallback: str, zones: set[str]
+) -> Iterator[Draft | RowError]:
+    """Each draft with its recipient's zone (``fallback`` where the number spans several), the
+    zones met collected in ``zones``: a broadcast with a send window judges them at each claim."""
+    for item in items:
+        if isinstance(item, Draft):
+            item = replace(item, tz=recipient_zone(item.recipient, fallback))
+            zones.add(item.tz or fallback)
+        yield item

@@ -6,6 +6,7 @@ mark suppressed recipients ``BLACKLISTED`` with one set-based UPDATE (:func:`bla
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -106,12 +107,25 @@ def numbers_among(conn: Connection, workspace_id: int, numbers: Sequence[str]) -
     """Which of ``numbers`` are suppressed in the workspace (for a dry run's batch)."""
     if not numbers:
         return set()
-    rows = conn.execute(
-        sa.select(optouts.c.number).where(
-            optouts.c.workspace_id == workspace_id, optouts.c.number.in_(list(numbers))
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_NUMBERS_AMONG_PG, {"ws": workspace_id, "numbers": list(numbers)})
+    else:
+        rows = conn.execute(
+            _NUMBERS_AMONG_SQLITE, {"ws": workspace_id, "numbers": json.dumps(list(numbers))}
         )
-    )
     return {str(r[0]) for r in rows}
+
+
+# One parameter for the whole list, whatever its length: ``IN`` over a 5,000-number list made
+# SQLAlchemy name and render 5,000 bind parameters per import batch (~10 µs per row, most of a
+# batch's storing time). Both statements are parsed once and cached.
+_NUMBERS_AMONG_PG = sa.text(
+    "SELECT number FROM optouts WHERE workspace_id = :ws AND number = ANY(:numbers)"
+)
+_NUMBERS_AMONG_SQLITE = sa.text(
+    "SELECT number FROM optouts WHERE workspace_id = :ws "
+    "AND number IN (SELECT value FROM json_each(:numbers))"
+)
 
 
 def _suppressed(workspace: Any) -> Any:

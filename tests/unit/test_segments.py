@@ -13,6 +13,7 @@ from broadcaster.domain.segments import (
     GSM_EXTENSION,
     UCS_2,
     SegmentInfo,
+    cost,
     measure,
     split,
 )
@@ -124,3 +125,21 @@ def test_split_agrees_with_measure(text: str) -> None:
     for piece, following in zip(pieces, pieces[1:], strict=False):
         used = _units(piece, info.encoding) + _units(following[0], info.encoding)
         assert used > info.units_per_segment
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(["a", "é", EURO, "^", ZHE, "`", SMILE, "\n", " "]),
+        max_size=2000,
+    )
+)
+def test_cost_is_what_measure_says(text: str) -> None:
+    info = measure(text)
+    assert cost(text) == (info.encoding, info.segments, info.exceeded)
+
+
+@pytest.mark.parametrize("length", [0, 1, 159, 160, 161, 1530, 1531])
+def test_cost_at_the_segment_bounds(length: int) -> None:
+    for text in ("a" * length, "a" * (length - 1) + EURO if length else ""):
+        info = measure(text)
+        assert cost(text) == (info.encoding, info.segments, info.exceeded)
