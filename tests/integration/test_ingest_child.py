@@ -97,7 +97,12 @@ def test_the_producer_process_stores_what_the_in_process_path_stores(
     add_optout(engine, "default", f"+5255{20:08d}", region=None)
     path = write_file(tmp_path / "big.csv")
     req = NewBroadcast(sender="55501", text=TEXT, window=window, tz="America/Mexico_City")
-    views = [create_from_file(engine, settings(url, threshold), path, req) for threshold in (0, 1)]
+    progress: list[list[int]] = [[], []]
+    views = [
+        create_from_file(engine, settings(url, threshold), path, req, on_progress=seen.append)
+        for threshold, seen in zip((0, 1), progress, strict=True)
+    ]
+    assert progress[1] == progress[0] and len(progress[0]) == 3  # told after each batch alike
     inline, child = (stored(engine, v["id"]) for v in views)
     assert child == inline
     assert [views[1][k] for k in COUNTERS] == [views[0][k] for k in COUNTERS]
