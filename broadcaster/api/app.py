@@ -33,7 +33,7 @@ def create_app(
     ``limits`` defaults to :meth:`ApiLimits.from_settings`; ``nonces`` (signed requests) to the
     database (``broadcaster/services/nonces.py``), whether Redis is set or not.
     """
-    from broadcaster.api import dashboard, receipts, seed004, uploads, v1
+    from broadcaster.api import dashboard, receipts, seed003, seed004, uploads, v1
 
     if migrate:
         upgrade(settings.database_url)
@@ -52,6 +52,7 @@ def create_app(
     v1.setup(app, limits, nonces=nonces)
     uploads.setup_uploads(app, limits)
     seed004.add_routes(app)  # seed 004's /rest/api/... beside /v1 (docs/seed-api.md)
+    seed003.add_routes(app)  # seed 003's /api/rest/... (docs/contacts.md)
     if extra:
         extra(app)
 

@@ -44,11 +44,13 @@ from broadcaster.api.uploads import receive_upload
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.wire import to_wire
-from broadcaster.errors import FileRejected
+from broadcaster.errors import FileRejected, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.services import control, progress, queries, reports
 from broadcaster.services.apikeys import Principal
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, get_broadcast
+from broadcaster.services.contact_lists import create_list_broadcast
+from broadcaster.services.contacts import LIST_NAME_CHARS
 from broadcaster.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,9 @@ async def _create_from_json(request: web.Request) -> web.Response:
     f = Fields(await read_json(request))
     req = _new_broadcast(f, key, text_required=True)
     assert req.text is not None
+    audience = f.text("list", max_chars=LIST_NAME_CHARS)
+    if audience is not None:
+        return await _create_for_list(request, f, req, audience)
     positional_template(req.text)
     items = f.items("recipients", required=True, max_items=ctx.settings.max_rows, aliases=("to",))
     if not items:
@@ -121,6 +126,22 @@ async def _create_from_json(request: web.Request) -> web.Response:
     return _created(
         await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
     )
+
+
+async def _create_for_list(
+    request: web.Request, f: Fields, req: NewBroadcast, audience: str
+) -> web.Response:
+    """To the members of a contact list, rendered from their attributes (issue 15)."""
+    if f.data.get("recipients") is not None or f.data.get("to") is not None:
+        raise invalid("list: give a list or recipients, not both", "list")
+    ctx = request.app[CTX]
+    try:
+        view = await blocking(
+            request, create_list_broadcast, ctx.engine, ctx.settings, audience, req
+        )
+    except NotFound as exc:
+        raise invalid(f"list: {exc}", "list") from None
+    return _created(view)
 
 
 def _create_from_file(

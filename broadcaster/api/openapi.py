@@ -535,9 +535,16 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
             {
                 **BROADCAST_FIELDS,
                 "recipients": {"type": "array", "minItems": 1, "items": RECIPIENT},
+                "list": string(
+                    100,
+                    minLength=1,
+                    description="Instead of recipients: the members of this contact list, "
+                    "{name} placeholders filled from their attributes (docs/contacts.md).",
+                ),
             },
-            ("from", "text", "recipients"),
-            description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`.",
+            ("from", "text"),
+            description="seed 004 createBroadcastFromJson; `shortcode` is read as `from`. "
+            "Give `recipients` or `list`.",
             example={
                 "from": "55501",
                 "name": "spring sale",

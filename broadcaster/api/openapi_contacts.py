@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broadcaster.api.bodies import ID64_MAX
+from broadcaster.api.bodies import ID64_MAX, INT32_MAX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.openapi import (
     CURSOR_PARAM,
@@ -163,5 +163,220 @@ def contact_paths(limits: ApiLimits) -> dict[str, Schema]:
     }
 
 
+LIST = obj(
+    {"id": integer(), "name": string(), "members": integer(), "createdAt": string(nullable=True)},
+    ("id", "name", "members"),
+)
+TEMPLATE = obj(
+    {
+        "id": integer(),
+        "name": string(),
+        "text": string(),
+        "from": string(),
+        "list": string(nullable=True),
+        "createdAt": string(nullable=True),
+        "updatedAt": string(nullable=True),
+    },
+    ("id", "name", "text", "from"),
+)
+INT_ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": integer(format="int32", minimum=1, maximum=INT32_MAX),
+}
+MEMBERS = json_body(
+    obj(
+        {
+            "contactIDs": {
+                "type": "array",
+                "minItems": 0,
+                "maxItems": 10_000,
+                "items": integer(format="int64", minimum=1, maximum=ID64_MAX),
+            }
+        },
+        ("contactIDs",),
+    )
+)
+
+
+def _template_body(required: tuple[str, ...]) -> Schema:
+    return lenient(
+        obj(
+            {
+                "name": string(200, minLength=1),
+                "text": string(1600, minLength=1, description="{name} from attributes, {0}…"),
+                "from": string(20, minLength=1, description="A sender code of the workspace."),
+                "list": string(100, minLength=1, nullable=True, description="Its group."),
+            },
+            required,
+            example={"name": "welcome", "text": "Hi {first_name}", "from": "55501", "list": "vip"},
+        )
+    )
+
+
+def _page_of(item: Schema) -> Schema:
+    return obj(
+        {"items": {"type": "array", "items": item}, "nextCursor": string(nullable=True)},
+        ("items", "nextCursor"),
+    )
+
+
+def list_paths(limits: ApiLimits) -> dict[str, Schema]:
+    page = [limit_param(limits), CURSOR_PARAM]
+    member_answer = answer("The list now.", LIST)
+    return {
+        "/v1/lists": {
+            "post": operation(
+                "createList",
+                "Create an empty list; 409 when the name exists.",
+                {201: answer("Created.", LIST)},
+                (400, 409, 413, 415, 422),
+                body=json_body(obj({"name": string(100, minLength=1)}, ("name",))),
+            ),
+            "get": operation(
+                "listLists",
+                "The workspace's lists with member counts.",
+                {200: answer("A page.", _page_of(LIST))},
+                (400,),
+                params=page,
+            ),
+        },
+        "/v1/lists/{id}": {
+            "get": operation(
+                "getList",
+                "A list.",
+                {200: answer("The list.", LIST)},
+                (404,),
+                params=[INT_ID_PARAM],
+            ),
+            "delete": operation(
+                "deleteList",
+                "Delete a list (its contacts stay).",
+                {204: answer("Deleted.")},
+                (404,),
+                params=[INT_ID_PARAM],
+            ),
+        },
+        "/v1/lists/{id}/members": {
+            "post": operation(
+                "addListMembers",
+                "Add contacts to the list (members already in it are left alone).",
+                {200: member_answer},
+                (400, 404, 413, 415, 422),
+                params=[INT_ID_PARAM],
+                body=MEMBERS,
+            ),
+            "delete": operation(
+                "removeListMembers",
+                "Remove contacts from the list.",
+                {200: member_answer},
+                (400, 404, 413, 415, 422),
+                params=[INT_ID_PARAM],
+                body=MEMBERS,
+            ),
+        },
+        "/v1/templates": {
+            "post": operation(
+                "createTemplate",
+                "Create a prepared message (seed 003's messageId).",
+                {201: answer("Created.", TEMPLATE)},
+                (400, 413, 415, 422),
+                body=json_body(_template_body(("name", "text", "from"))),
+            ),
+            "get": operation(
+                "listTemplates",
+                "The workspace's prepared messages.",
+                {200: answer("A page.", _page_of(TEMPLATE))},
+                (400,),
+                params=page,
+            ),
+        },
+        "/v1/templates/{id}": {
+            "get": operation(
+                "getTemplate",
+                "A prepared message.",
+                {200: answer("It.", TEMPLATE)},
+                (404,),
+                params=[INT_ID_PARAM],
+            ),
+            "patch": operation(
+                "updateTemplate",
+                "Change name, text, sender code or list (null: none).",
+                {200: answer("It now.", TEMPLATE)},
+                (400, 404, 413, 415, 422),
+                params=[INT_ID_PARAM],
+                body=json_body(_template_body(())),
+            ),
+            "delete": operation(
+                "deleteTemplate",
+                "Delete a prepared message.",
+                {204: answer("Deleted.")},
+                (404,),
+                params=[INT_ID_PARAM],
+            ),
+        },
+    }
+
+
+def seed003_paths() -> dict[str, Schema]:
+    """Seed 003's ``/api/rest/...`` (every refusal is 400, as the seed answers)."""
+    parameter = {
+        "oneOf": [
+            string(1000),
+            {"type": "number"},
+            obj({"name": string(64), "value": string(1000)}, ("name", "value")),
+        ],
+        "description": "A value of {0}, {1}…, or a named value for {name}.",
+    }
+    query_id = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+    return {
+        "/api/rest/contact/get": {
+            "post": operation(
+                "seed003ContactGet",
+                "Seed 003 contact/get: the contact one identifier names.",
+                {200: answer("The contact (its contactID).", CONTACT)},
+                (413, 415),
+                body=json_body(
+                    obj(
+                        {"type": string(enum=TYPES), "value": string(VALUE_CHARS, minLength=1)},
+                        ("type", "value"),
+                        example={"type": "MOBILE", "value": "48505606707"},
+                    )
+                ),
+                description="400 when no contact has it (or the input is bad).",
+            )
+        },
+        "/api/rest/message/sendSingle": {
+            "post": operation(
+                "seed003SendSingle",
+                "Seed 003 sendSingle: prepared message messageId to contact recipientId.",
+                {204: answer("Stored for sending; the contact joined the message's list.")},
+                (413, 415),
+                params=[
+                    {"name": "messageId", "in": "query", "required": True, "schema": query_id},
+                    {"name": "recipientId", "in": "query", "required": True, "schema": query_id},
+                ],
+                body=json_body(
+                    obj(
+                        {
+                            "parameters": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": parameter,
+                                "nullable": True,
+                            }
+                        },
+                        example={"parameters": []},
+                    ),
+                    required=False,
+                ),
+                description="400 for an unknown message or contact, a contact without a mobile "
+                "number, a suppressed number or a placeholder nothing fills.",
+            )
+        },
+    }
+
+
 def paths(limits: ApiLimits) -> dict[str, Schema]:
-    return {**contact_paths(limits)}
+    return {**contact_paths(limits), **list_paths(limits), **seed003_paths()}

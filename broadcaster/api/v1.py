@@ -17,6 +17,7 @@ from broadcaster.api import (
     contacts,
     dry_run,
     inbound,
+    lists,
     messages,
     openapi,
     resend,
@@ -78,6 +79,7 @@ def setup(
     codes.add_routes(app)
     inbound.add_routes(app)
     contacts.add_routes(app)
+    lists.add_routes(app)
 
     async def close(_: web.Application) -> None:
         await st.close()

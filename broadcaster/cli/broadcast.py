@@ -34,7 +34,12 @@ def broadcast() -> None:
     epilog="Example: broadcaster broadcast create clients.csv --from 55501 "
     "--text 'Hi {name}, your order shipped' --at 2026-12-24T09:00 --tz America/Mexico_City",
 )
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--list",
+    "audience",
+    help="Instead of FILE: the members of this contact list ({name} from their attributes).",
+)
 @click.option("--from", "sender", required=True, help="Sender code.")
 @click.option("--text", help="Template: {0} or <0> for columns, {name} for header names.")
 @click.option("--name", help="Broadcast name (default: the file name).")
@@ -64,7 +69,8 @@ def broadcast() -> None:
 @json_option
 @handles_errors
 def broadcast_create(
-    file: str,
+    file: str | None,
+    audience: str | None,
     sender: str,
     text: str | None,
     name: str | None,
@@ -79,9 +85,14 @@ def broadcast_create(
     workspace: str,
     as_json: bool,
 ) -> None:
-    """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON)."""
+    """Create a broadcast from a recipient FILE (CSV, TXT, XLSX, JSON) or a contact --list."""
     from broadcaster.cli.progress import ImportBar
+    from broadcaster.errors import InputError
     from broadcaster.services.broadcasts import NewBroadcast, create_from_file
+    from broadcaster.services.contact_lists import create_list_broadcast
+
+    if (file is None) == (audience is None):
+        raise InputError("give a recipient FILE or --list NAME (one of them)")
 
     req = NewBroadcast(
         sender=sender,
@@ -95,10 +106,14 @@ def broadcast_create(
         validity=validity,
         workspace=workspace,
     )
-    with ImportBar(file, disabled=as_json) as bar:
-        view = create_from_file(
-            engine(migrate=True), settings(), file, req, sheet=sheet, on_progress=bar
-        )
+    if audience is not None:
+        view = create_list_broadcast(engine(migrate=True), settings(), audience, req)
+    else:
+        assert file is not None
+        with ImportBar(file, disabled=as_json) as bar:
+            view = create_from_file(
+                engine(migrate=True), settings(), file, req, sheet=sheet, on_progress=bar
+            )
     if wait:
         from broadcaster.cli.progress import wait_for
 

@@ -141,6 +141,8 @@ def template_values(
     placeholder, ``named`` (a request's parameters) winning over the contact's attributes.
 
     A name no value fills gets ``""``, which the recipient rules refuse as a row error."""
+    need = max(template.positional, default=-1) + 1
+    positional = tuple(positional) + ("",) * (need - len(positional))
     by_key = {k.lower(): v for k, v in attributes.items()}
     by_key.update({k.lower(): v for k, v in (named or {}).items()})
     names = tuple(sorted(template.names, key=str.lower))

@@ -9,7 +9,7 @@ Imports live in :mod:`broadcaster.services.contact_import`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,18 @@ class Page:
 
     items: list[dict[str, Any]]
     next_after: int | None
+
+
+def keyset_page(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    limit: int,
+    render: Callable[[Connection, Sequence[dict[str, Any]]], list[dict[str, Any]]],
+) -> Page:
+    """A page of ``limit`` of ``rows`` (fetched ``limit + 1``: one more says a next exists)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(render(conn, rows), int(rows[-1]["id"]) if more else None)
 
 
 def views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,9 +201,7 @@ def list_contacts(
         rows = contacts_repo.contacts_page(
             conn, ws, after=after, limit=limit + 1, identifier=by, list_id=list_id
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(views(conn, rows), int(rows[-1]["id"]) if more else None)
+        return keyset_page(conn, rows, limit, views)
 
 
 def update_contact(

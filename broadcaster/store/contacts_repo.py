@@ -31,6 +31,8 @@ from broadcaster.store.models import (
 )
 
 ids_t = contact_identifiers
+#: What an erased contact's past message texts become.
+ERASED_TEXT = "[erased]"
 #: Identifier values per IN (...) list: well under SQLite's 32,766 bound parameters.
 IN_CHUNK = 5_000
 
@@ -311,10 +313,12 @@ def add_members(conn: Connection, list_id: int, contact_ids: Iterable[int], now:
     ]
     if not rows:
         return 0
-    stmt = _insert(conn, list_members).on_conflict_do_nothing(
-        index_elements=["list_id", "contact_id"]
+    stmt = (
+        _insert(conn, list_members)
+        .on_conflict_do_nothing(index_elements=["list_id", "contact_id"])
+        .returning(list_members.c.contact_id)
     )
-    return max(int(conn.execute(stmt, rows).rowcount), 0)
+    return len(conn.execute(stmt, rows).all())  # executemany's rowcount is not a total on psycopg
 
 
 def remove_members(conn: Connection, list_id: int, contact_ids: Sequence[int]) -> int:
@@ -458,7 +462,7 @@ def _masked(column: Any, id_column: Any) -> Any:
 
 def mask_number(conn: Connection, workspace_id: int, number: str, now: datetime) -> int:
     """Remove ``number`` (E.164) from the workspace's past messages and everything that copies
-    it: message rows (recipient masked; unsent ones CANCELLED first), their receipts' raw
+    it: message rows (recipient masked, text erased; unsent ones CANCELLED first), receipts' raw
     payloads, callback payloads, row errors and inbound messages. Returns messages masked."""
     own = sa.select(broadcasts.c.id).where(broadcasts.c.workspace_id == workspace_id)
     ids = [
@@ -478,7 +482,11 @@ def mask_number(conn: Connection, workspace_id: int, number: str, now: datetime)
         conn.execute(
             sa.update(messages)
             .where(messages.c.id.in_(list(part)))
-            .values(recipient=_masked(messages.c.recipient, messages.c.id), updated_at=now)
+            .values(
+                recipient=_masked(messages.c.recipient, messages.c.id),
+                text=ERASED_TEXT,  # rendered from the contact's attributes: personal too
+                updated_at=now,
+            )
         )
         conn.execute(
             sa.update(receipts).where(receipts.c.message_id.in_(list(part))).values(raw=None)

@@ -50,3 +50,36 @@ def test_import_refuses_a_file_it_cannot_read(run, tmp_path) -> None:
     assert "none.csv" in missing
     run("contacts", "list", "--mobile", A, "--email", "a@b.co", code=EXIT_INPUT)
     assert run("contacts", "list", "--json")["items"] == []
+
+
+def test_broadcast_create_to_a_list(run, tmp_path) -> None:
+    f = tmp_path / "people.csv"
+    f.write_text(f"phone,first_name\n{A},Ana\n{B},\n")
+    run("contacts", "import", str(f), "--list", "vip", "--json")
+    run("codes", "add", "55501", "--kind", "short")
+    view = run(
+        "broadcast",
+        "create",
+        "--list",
+        "vip",
+        "--from",
+        "55501",
+        "--text",
+        "Hi {first_name}",
+        "--json",
+    )
+    assert (view["expectedMessages"], view["invalidRows"], view["source"]) == (1, 1, "list vip")
+    out = run("broadcast", "create", "--from", "55501", "--text", "Hi", code=EXIT_INPUT)
+    assert "--list" in out
+    out = run(
+        "broadcast",
+        "create",
+        "--list",
+        "nope",
+        "--from",
+        "55501",
+        "--text",
+        "Hi",
+        code=EXIT_NOT_FOUND,
+    )
+    assert "nope" in out
