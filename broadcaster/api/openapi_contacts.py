@@ -325,7 +325,13 @@ def seed003_paths() -> dict[str, Schema]:
         "oneOf": [
             string(1000),
             {"type": "number"},
-            obj({"name": string(64), "value": string(1000)}, ("name", "value")),
+            obj(
+                {
+                    "name": string(64, minLength=1),
+                    "value": {"oneOf": [string(1000), {"type": "number"}]},
+                },
+                ("name", "value"),
+            ),
         ],
         "description": "A value of {0}, {1}…, or a named value for {name}.",
     }

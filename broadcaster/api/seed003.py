@@ -15,6 +15,7 @@ problem document with status 400 (the seed's only error status).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 from aiohttp import web
 
@@ -88,15 +89,22 @@ def _parameters(f: Fields) -> tuple[list[str], dict[str, str]]:
         at = f"parameters[{i}]"
         if isinstance(item, dict):
             name, value = item.get("name"), item.get("value")
-            if not isinstance(name, str) or not name.isidentifier():
+            if not isinstance(name, str) or not name.isidentifier() or len(name) > 64:
                 raise Problem(400, f"{at}.name: a placeholder name", field=at)
-            named[name] = scalar_text(value, at)
+            named[name] = scalar_text(_scalar(value, f"{at}.value"), at)
         else:
-            positional.append(scalar_text(item, at))
+            positional.append(scalar_text(_scalar(item, at), at))
     too_long = [v for v in [*positional, *named.values()] if len(v) > ATTRIBUTE_VALUE_CHARS]
     if too_long:
         raise Problem(400, f"parameters: values of at most {ATTRIBUTE_VALUE_CHARS} characters")
     return positional, named
+
+
+def _scalar(value: object, at: str) -> object:
+    """A parameter value: a string or a number (null and true/false fill nothing)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise Problem(400, f"{at}: a string or a number", field=at)
+    return value
 
 
 @_seed400
