@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,8 @@ class DevStack:
     fixed_ports: frozenset[str] = frozenset()
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
+    #: The environment of a process started with one of its own (``start_send_worker``'s env).
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -113,11 +116,13 @@ class DevStack:
             )
         return free_port()
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
             args,
-            env=self.env(),
+            env=env or self.env(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -125,6 +130,8 @@ class DevStack:
         )
         self.procs[name] = proc
         self.commands[name] = args
+        if env is not None:
+            self.envs[name] = env
         return proc
 
     def start(self) -> DevStack:
@@ -202,15 +209,45 @@ class DevStack:
         return [PYTHON, "-m", "broadcaster", *args]
 
     def start_workers(self, name: str = "send") -> None:
-        self._spawn(
-            f"worker-{name}",
-            self.broadcaster("worker", "send", "-c", str(self.send_workers), "-n", f"{name}@%h"),
-        )
+        """The send worker (none with ``send_workers=0``: hosts of their own start them) and
+        the control worker."""
+        if self.send_workers > 0:
+            self.start_send_worker(name)
         self._spawn(
             "worker-control",
             self.broadcaster(
                 "worker", "control", "-c", str(self.control_workers), "-n", "control@%h"
             ),
+        )
+
+    def start_send_worker(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        wrapper: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """One send worker, process ``worker-NAME``, Celery node ``NAME@%h``.
+
+        ``wrapper`` runs it inside another command and ``env`` replaces the stack's environment:
+        a worker host of its own (``ip netns exec NS``, reaching Redis, the database and the
+        gateway at other addresses; tests/integration/test_multi_host.py).
+        """
+        self._spawn(
+            f"worker-{name}",
+            [
+                *wrapper,
+                *self.broadcaster(
+                    "worker",
+                    "send",
+                    "-c",
+                    str(concurrency or self.send_workers),
+                    "-n",
+                    f"{name}@%h",
+                ),
+            ],
+            env,
         )
 
     def start_beat(self) -> None:
@@ -246,8 +283,8 @@ class DevStack:
         proc.wait()
 
     def respawn(self, name: str) -> None:
-        """Start a killed process again with the same command."""
-        self._spawn(name, self.commands[name])
+        """Start a killed process again with the same command (and environment)."""
+        self._spawn(name, self.commands[name], self.envs.get(name))
 
     def alive(self) -> dict[str, bool]:
         return {name: p.poll() is None for name, p in self.procs.items()}

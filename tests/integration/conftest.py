@@ -1,6 +1,7 @@
 """Fixtures the integration tests share from tests/support/."""
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -8,6 +9,19 @@ from click.testing import CliRunner
 from broadcaster.cli import main
 from broadcaster.config import get_settings
 from tests.support.kannel import kannel  # noqa: F401  (fixture: a real Kannel, or a loud skip)
+from tests.support.services import PrivatePostgres
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A cluster of the test's own (fsync off): never the machine's shared PostgreSQL, which a
+    test may not restart and whose commits other test runs slow down."""
+    try:
+        pg = PrivatePostgres().start()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"no PostgreSQL binaries to start a private cluster: {exc}")
+    yield pg
+    pg.destroy()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +18,6 @@ from broadcaster.services.apikeys import create_key
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from tests.support.recipients import write_recipients
-from tests.support.services import PrivatePostgres
 from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -34,17 +32,6 @@ ENV = {
     "BROADCASTER_REDISPATCH_AFTER_S": "5",
     "BROADCASTER_GATEWAY_TIMEOUT_S": "2",
 }
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A cluster of this test's own: the machine's shared PostgreSQL is never restarted."""
-    try:
-        pg = PrivatePostgres().start()
-    except (RuntimeError, OSError) as exc:
-        pytest.skip(f"no PostgreSQL binaries to start a private cluster: {exc}")
-    yield pg
-    pg.destroy()
 
 
 def _api(stack: Stack, path: str, key: str) -> tuple[int, dict]:
