@@ -6,7 +6,7 @@ with its own Celery ``--hostname``; the API, the control worker, beat, the simul
 PostgreSQL stay on loopback. Where namespaces cannot be made, the hosts are plain processes on
 loopback with their own ``--hostname`` (the reason is printed), and the test runs all the same.
 
-Given 20,000 messages (10,000 on each of two codes at 200 msg/s), then:
+Given 20,000 messages (10,000 on each of two codes at 150 msg/s: about 70 s), then:
 - each code's rate, measured at the gateway while both hosts send, is the code's rate (±2 %):
   the buckets in Redis are shared, so two hosts neither double it nor starve it;
 - one host is SIGKILLed mid-run (its whole process group): the other finishes, the messages the
@@ -34,7 +34,7 @@ from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-MPS = 200.0
+MPS = 150.0
 CODES = ("55521", "55522")
 PER_CODE = 10_000
 N = PER_CODE * len(CODES)
@@ -43,11 +43,12 @@ VICTIM, SURVIVOR = HOSTS[1], HOSTS[0]
 #: Pool processes per host: with DISPATCH_WINDOW chunks per broadcast, the two hosts together
 #: hold every chunk in flight, so each has claimed messages when one is killed.
 HOST_CONCURRENCY = 4
-#: Accepted in all when the victim is killed: mid-run (about 37 s in), after a window long
+#: Accepted in all when the victim is killed: mid-run (about 47 s in), after a window long
 #: enough to read each rate to ±2 % while both hosts send: a bucket holds one second of tokens,
 #: so a window's count may be off by up to a second's worth (1/W), and on a loaded machine a
-#: stall of every process loses some; 300 msg/s read over 20 s came out 294-315.
-KILL_AT = 15_000
+#: stall of every process loses some. Measured here (2 cores at load 10-16 from other runs):
+#: 300 msg/s read over 20 s came out 294-315; 200 msg/s over 35 s 187-202.
+KILL_AT = 14_000
 #: Every gateway answer takes this long, so that a host always has requests in flight.
 LATENCY_MS = 250
 #: The buckets start full: the first seconds carry one burst of MPS tokens above the rate, while
