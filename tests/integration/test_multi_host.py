@@ -190,7 +190,7 @@ def _run(stack: Stack, net: WorkerHosts, tmp_path: Any) -> None:
         assert both <= MPS * (1 + TOLERANCE) + MPS / window_s, (code, both)
         assert overall <= MPS * (1 + TOLERANCE) + MPS / window_s, (code, overall)
         # ...and not starved by sharing it. How close to the rate a loaded machine gets is a
-        # speed, for bench/: 0.93-1.02 of it here at load 10-16 from other runs.
+        # speed, for bench/: 0.89-1.04 of it in 13 runs here, at load 8-16 from other runs.
         assert both >= MPS * STARVED, (code, both)
 
 
