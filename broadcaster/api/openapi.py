@@ -821,6 +821,89 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                 params=[ID_PARAM, *page],
             )
         },
+        "/v1/apikeys": {
+            "get": operation(
+                "listApiKeys",
+                "This workspace's API keys by prefix (secrets are never shown).",
+                {
+                    200: answer(
+                        "The keys, oldest first.",
+                        obj(
+                            {
+                                "items": {
+                                    "type": "array",
+                                    "items": obj(
+                                        {
+                                            "prefix": string(),
+                                            "createdAt": string(nullable=True),
+                                            "revokedAt": string(nullable=True),
+                                            "signing": {"type": "boolean"},
+                                            "current": {
+                                                "type": "boolean",
+                                                "description": "The key of this request.",
+                                            },
+                                        },
+                                        ("prefix", "createdAt", "revokedAt", "signing"),
+                                    ),
+                                }
+                            },
+                            ("items",),
+                        ),
+                    )
+                },
+                (),
+            ),
+            "post": operation(
+                "createApiKey",
+                "A new key for this workspace: the answer is the only time its secrets are shown.",
+                {
+                    201: answer(
+                        "The new key.",
+                        obj(
+                            {
+                                "prefix": string(),
+                                "key": string(),
+                                "workspace": string(),
+                                "signingSecret": string(nullable=True),
+                                "publicKey": string(),
+                                "seedSecret": string(),
+                                "instanceId": integer(),
+                            },
+                            ("prefix", "key", "workspace"),
+                        ),
+                    )
+                },
+                (400, 413, 415, 422),
+                body=json_body(
+                    lenient(obj({"signing": {"type": "boolean", "default": False}})),
+                    required=False,
+                ),
+            ),
+        },
+        "/v1/apikeys/{prefix}": {
+            "delete": operation(
+                "revokeApiKey",
+                "Revoke one of this workspace's keys; it stops working at once (idempotent).",
+                {
+                    200: answer(
+                        "Revoked.",
+                        obj(
+                            {"prefix": string(), "revokedAt": string(nullable=True)},
+                            ("prefix", "revokedAt"),
+                        ),
+                    )
+                },
+                (404,),
+                params=[
+                    {
+                        "name": "prefix",
+                        "in": "path",
+                        "required": True,
+                        "schema": string(12, minLength=12, pattern="^[0-9a-f]{12}$"),
+                    }
+                ],
+            )
+        },
         "/v1/broadcasts/dry-run": {
             "post": operation(
                 "dryRunBroadcast",

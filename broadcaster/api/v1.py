@@ -12,6 +12,7 @@ from aiohttp import web
 
 from broadcaster import metrics
 from broadcaster.api import (
+    apikeys,
     broadcasts,
     codes,
     contacts,
@@ -76,6 +77,7 @@ def setup(
     broadcasts.add_routes(app)
     resend.add_routes(app)
     dry_run.add_routes(app)
+    apikeys.add_routes(app)
     codes.add_routes(app)
     inbound.add_routes(app)
     contacts.add_routes(app)

@@ -149,12 +149,15 @@ def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, An
         return apikeys_repo.list_keys(conn, workspace)
 
 
-def revoke_key(engine: Engine, prefix: str) -> dict[str, Any]:
-    """Revoke a key by prefix (``bk_`` and anything after the prefix are ignored); idempotent."""
+def revoke_key(engine: Engine, prefix: str, workspace_id: int | None = None) -> dict[str, Any]:
+    """Revoke a key by prefix (``bk_`` and anything after the prefix are ignored); idempotent.
+
+    ``workspace_id``: only that workspace's key (the API's), NotFound for another's.
+    """
     bare = prefix.removeprefix(KEY_MARK)[:PREFIX_HEX_CHARS]
     now = utcnow()
     with engine.begin() as conn:
-        found = apikeys_repo.revocation_of(conn, bare)
+        found = apikeys_repo.revocation_of(conn, bare, workspace_id)
         if found is None:
             raise NotFound(f"no API key with prefix {prefix!r}")
         key_id, revoked_at = found

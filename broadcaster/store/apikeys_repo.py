@@ -40,11 +40,14 @@ def list_keys(conn: Connection, workspace: str | None = None) -> list[dict[str, 
     return [{**r, "signing": bool(r["signing"])} for r in conn.execute(q).mappings()]
 
 
-def revocation_of(conn: Connection, prefix: str) -> tuple[int, datetime | None] | None:
-    """(id, revoked at) of the key with ``prefix``, or None when there is none."""
-    row = conn.execute(
-        sa.select(api_keys.c.id, api_keys.c.revoked_at).where(api_keys.c.prefix == prefix)
-    ).first()
+def revocation_of(
+    conn: Connection, prefix: str, workspace_id: int | None = None
+) -> tuple[int, datetime | None] | None:
+    """(id, revoked at) of the key with ``prefix`` (of ``workspace_id`` when given), or None."""
+    q = sa.select(api_keys.c.id, api_keys.c.revoked_at).where(api_keys.c.prefix == prefix)
+    if workspace_id is not None:
+        q = q.where(api_keys.c.workspace_id == workspace_id)
+    row = conn.execute(q).first()
     return None if row is None else (int(row.id), row.revoked_at)
 
 

@@ -331,6 +331,23 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         await cdp.until("document.querySelectorAll('#rows tr').length === 2", 5)
         await api.json("GET", f"/v1/broadcasts/{second['id']}", 404)
 
+        # API keys: a new one's secret is shown once; revoke (after the confirm dialog).
+        await cdp.js(_q('#nav button[data-view="keys"]') + ".click()")
+        await cdp.until("document.querySelectorAll('#key-rows tr').length === 1")  # acme's
+        await cdp.js(_q("#key-create") + ".click()")
+        made = await cdp.until(f"{_q('#key-secret')}?.textContent")
+        prefix = made.split("_")[1]
+        await cdp.until(f"!!{_q(f'#key-rows tr[data-prefix={prefix!r}]')}")
+        await cdp.shot("keys")
+        new = {"Authorization": f"Bearer {made}"}
+        assert (await api.client.get("/v1/broadcasts", headers=new)).status == 200
+        await cdp.js(_q(f"button[data-revoke={prefix!r}]") + ".click()")
+        await cdp.until(f"{_q('#notice')}.textContent.includes('revoked')")
+        assert (await api.client.get("/v1/broadcasts", headers=new)).status == 401
+        await cdp.js(_q('#nav button[data-view="codes"]') + ".click()")
+        assert await cdp.js(_q("#key-made") + ".hidden")
+        assert made not in await cdp.js("document.body.textContent")
+
         # Forgetting the key empties the page and the storage.
         await cdp.js(_q("#forget") + ".click()")
         assert await cdp.js("Object.keys(sessionStorage)") == ["broadcaster.timeZone"]

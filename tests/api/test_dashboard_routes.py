@@ -3,6 +3,7 @@ list's progress, ETA and allowed actions; each scoped to the key's workspace."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -187,3 +188,29 @@ async def test_the_dry_run_of_an_upload_stores_nothing(api):
     )
     assert body["field"] == "text"
     await problem(await api.call("POST", "/v1/broadcasts/dry-run", json={}), 415)
+
+
+async def test_a_workspace_lists_creates_and_revokes_its_own_keys(api):
+    made = await api.json("POST", "/v1/apikeys", 201)
+    assert made["workspace"] == "acme" and made["key"].startswith(f"bk_{made['prefix']}_")
+    assert made["signingSecret"] is None
+    listed = await api.json("GET", "/v1/apikeys", 200)
+    assert made["key"] not in json.dumps(listed)  # the secret is shown once, at creation
+    mine = {k["prefix"]: k for k in listed["items"]}
+    assert made["prefix"] in mine and mine[made["prefix"]]["revokedAt"] is None
+    assert [k["current"] for k in listed["items"]].count(True) == 1
+    # The new key works until it is revoked.
+    new = {"Authorization": f"Bearer {made['key']}"}
+    assert (await api.client.get("/v1/broadcasts", headers=new)).status == 200
+    # Another workspace neither sees nor revokes it.
+    other = await api.json("GET", "/v1/apikeys", 200, "globex")
+    assert made["prefix"] not in {k["prefix"] for k in other["items"]}
+    await problem(await api.call("DELETE", f"/v1/apikeys/{made['prefix']}", "globex"), 404)
+    assert (await api.client.get("/v1/broadcasts", headers=new)).status == 200
+    out = await api.json("DELETE", f"/v1/apikeys/{made['prefix']}", 200)
+    assert out["prefix"] == made["prefix"] and out["revokedAt"]
+    assert (await api.client.get("/v1/broadcasts", headers=new)).status == 401
+    again = await api.json("DELETE", f"/v1/apikeys/{made['prefix']}", 200)
+    assert again["revokedAt"] == out["revokedAt"]
+    signing = await api.json("POST", "/v1/apikeys", 201, json={"signing": True})
+    assert signing["signingSecret"]

@@ -1,0 +1,56 @@
+"""``/v1/apikeys``: a workspace's own API keys, for the dashboard's keys page.
+
+A key lists, creates and revokes keys of its own workspace only (another workspace's prefix is
+404, like any id of another tenant); a new key's secrets are in the 201 answer and never again.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broadcaster.api.bodies import Fields, read_json
+from broadcaster.api.context import CTX
+from broadcaster.api.state import blocking, principal
+from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.wire import to_wire
+from broadcaster.services import apikeys
+
+#: A prefix as the path names it: the 12 hex characters after ``bk_``.
+PREFIX = r"{prefix:[0-9a-f]{12}}"
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    rows = await blocking(request, apikeys.list_keys, ctx.engine, key.workspace)
+    items = [
+        {
+            "prefix": r["prefix"],
+            "createdAt": utc_iso(r["created_at"]),
+            "revokedAt": utc_iso(r["revoked_at"]),
+            "signing": r["signing"],
+            "current": r["prefix"] == key.prefix,
+        }
+        for r in rows
+    ]
+    return web.json_response({"items": items})
+
+
+async def create_key(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    signing = Fields(await read_json(request, optional=True)).flag("signing", False)
+    made = await blocking(request, apikeys.create_key, ctx.engine, key.workspace, signing=signing)
+    return web.json_response(to_wire(made), status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    ctx, key = request.app[CTX], principal(request)
+    out = await blocking(
+        request, apikeys.revoke_key, ctx.engine, request.match_info["prefix"], key.workspace_id
+    )
+    return web.json_response({"prefix": out["prefix"], "revokedAt": utc_iso(out["revoked_at"])})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/apikeys", list_keys)
+    app.router.add_post("/v1/apikeys", create_key)
+    app.router.add_delete(f"/v1/apikeys/{PREFIX}", revoke_key)
