@@ -16,8 +16,8 @@ from broadcaster.store.models import broadcasts
 from tests.support.api import PHONES
 from tests.support.browser import NARROW, open_tab
 
-#: Recipients of the upload, and the code's rate: long enough (≈6 s) to watch it run.
-N, MPS = 30, 5
+#: Recipients of the upload, and the code's rate: long enough (≈10 s) to watch it run, even on a loaded machine.
+N, MPS = 40, 4
 #: One in four undeliverable, so the failures list has rows.
 SIM = (
     *("--dlr-delay-s", "0.2", "--seed", "7"),
