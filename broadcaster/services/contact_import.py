@@ -10,7 +10,7 @@ is a row error with its line (bad number, an identifier another contact holds); 
 All or nothing: the whole file is one transaction, applied in batches of
 ``INSERT_BATCH_ROWS`` (one SELECT of the batch's owners, one executemany per table); a file that
 fails half-way (too many rows, a broken stream) leaves nothing. That transaction holds SQLite's
-write lock for the import (about 20 s per million rows here; see bench/bench_contacts.py).
+write lock for the import (about 75 s per million rows here; see bench/bench_contacts.py).
 """
 
 from __future__ import annotations
