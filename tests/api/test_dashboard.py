@@ -352,3 +352,34 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         await cdp.js(_q("#forget") + ".click()")
         assert await cdp.js("Object.keys(sessionStorage)") == ["broadcaster.timeZone"]
         assert await cdp.js("document.querySelectorAll('#rows tr').length") == 0
+
+
+def _closed_window_in_mexico_city() -> str:
+    """Two hours starting two hours from now in Mexico City: closed for +52 55 numbers now."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    hour = datetime.now(UTC).astimezone(ZoneInfo("America/Mexico_City")).hour
+    return f"{(hour + 2) % 24:02d}:00-{(hour + 4) % 24:02d}:00"
+
+
+async def test_the_detail_says_how_many_wait_for_their_window(api, tmp_path):
+    # Given a broadcast whose send window is closed now for its Mexico City recipients
+    window = _closed_window_in_mexico_city()
+    made = await api.broadcast(name="quiet", window=window, validity="2h")
+    view = await api.json("GET", f"/v1/broadcasts/{made['id']}", 200)
+    assert view["waitingForWindow"] == 3 and view["nextWindowAt"], view
+    url = str(api.client.make_url("/dashboard"))
+    async with open_tab(tmp_path, url) as cdp, asyncio.timeout(60):
+        await cdp.until("document.readyState === 'complete' && !!document.getElementById('rows')")
+        key = api.keys["acme"]
+        await cdp.js(f"{_q('#key')}.value = {key!r}; {_q('#key-form')}.requestSubmit()")
+        await cdp.until("document.querySelectorAll('#rows tr').length === 1")
+        # When its detail is opened
+        await cdp.js(_q(f'button[data-action=details][data-id="{made["id"]}"]') + ".click()")
+        await cdp.until(_q("#detail-fields") + ".textContent.includes('Waiting for their window')")
+        # Then it shows the window, how many wait, when the next one opens, and the validity
+        shown = await cdp.js(_q("#detail-fields") + ".textContent")
+        assert window in shown and "3, next opens" in shown, shown
+        assert "Validity2 h 0 min from its start" in shown, shown
+        await cdp.shot("detail-window")
