@@ -18,7 +18,8 @@ from tests.support.recipients import write_recipients
 from tests.support.served import ServedApp
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
 from tests.support.strict_opentext import PASSWORD, USERNAME, StrictOpenText
-from tests.support.strict_vonage import CLIENT_ID, CLIENT_SECRET, SMS_PATH, TOKEN_PATH, StrictVonage
+from tests.support.strict_vonage import StrictVonage
+from tests.support.strict_vonage import account as vonage_account
 
 pytestmark = pytest.mark.slow
 
@@ -127,15 +128,7 @@ def _wait_for(stack, broadcast_id: int, status: str, n: int) -> None:
 def test_broadcast_through_strict_vonage_sends_each_once(make_stack, tmp_path):
     fake = StrictVonage()
     with ServedApp(fake.app()) as gateway:
-        accounts = {
-            "kpn-seed": {
-                "provider": "vonage",
-                "base_url": gateway.url(SMS_PATH),
-                "token_url": gateway.url(TOKEN_PATH),
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-            }
-        }
+        accounts = {"kpn-seed": vonage_account(gateway.url)}
         stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
         view, rows = _run(stack, tmp_path, "55531", "kpn-seed", "vonage", N_OTHER, seed=32)
         try:

@@ -20,7 +20,8 @@ from broadcaster.services.codes import add_code
 from broadcaster.store.models import broadcasts, inbound_messages, messages, optouts
 from tests.support.served import ServedApp
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
-from tests.support.strict_vonage import CLIENT_ID, CLIENT_SECRET, SMS_PATH, TOKEN_PATH, StrictVonage
+from tests.support.strict_vonage import SMS_PATH, StrictVonage
+from tests.support.strict_vonage import account as vonage_account
 
 pytestmark = pytest.mark.slow
 
@@ -117,15 +118,7 @@ def test_a_stop_from_strict_vonage_is_confirmed_through_it_and_suppresses(make_s
     code = "3197010260001"  # a virtual (long) number: the seed registers webhooks per number
     fake = StrictVonage()
     with ServedApp(fake.app()) as gateway:
-        accounts = {
-            "kpn-seed": {
-                "provider": "vonage",
-                "base_url": gateway.url(SMS_PATH),
-                "token_url": gateway.url(TOKEN_PATH),
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-            }
-        }
+        accounts = {"kpn-seed": vonage_account(gateway.url)}
         stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
         add_code(
             stack.engine, stack.settings, code, "long", mps=5, provider="vonage", account="kpn-seed"

@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,28 @@ FORM = "application/x-www-form-urlencoded"
 EXPIRES_IN_S = 3599
 DIGITS = re.compile(r"^\d{6,15}$")
 MO_TIMEOUT_S = 10.0
+
+
+async def _form_or_json(request: web.Request) -> dict[str, Any] | None:
+    """The body as a form or a JSON object; None when it is neither."""
+    try:
+        body: Any = (
+            dict(await request.post()) if request.content_type == FORM else await request.json()
+        )
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def account(gateway_url: Callable[[str], str]) -> dict[str, str]:
+    """A ``BROADCASTER_ACCOUNTS`` entry for this gateway served at ``gateway_url(path)``."""
+    return {
+        "provider": "vonage",
+        "base_url": gateway_url(SMS_PATH),
+        "token_url": gateway_url(TOKEN_PATH),
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
 
 
 @dataclass
@@ -78,13 +101,8 @@ class StrictVonage:
             await self._session.close()
 
     async def register(self, request: web.Request) -> web.Response:
-        try:
-            body: Any = (
-                dict(await request.post()) if request.content_type == FORM else await request.json()
-            )
-        except ValueError:
-            return self._refuse(400, "Bad request")
-        if not isinstance(body, dict):
+        body = await _form_or_json(request)
+        if body is None:
             return self._refuse(400, "Bad request")
         to, url = body.get("to"), body.get("callback_url")
         if not isinstance(to, str) or not isinstance(url, str) or not DIGITS.match(to) or not url:
@@ -163,13 +181,8 @@ class StrictVonage:
     async def send(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._refuse(401, "Unauthorized")
-        try:
-            body: Any = (
-                dict(await request.post()) if request.content_type == FORM else await request.json()
-            )
-        except ValueError:
-            return self._refuse(400, "Bad request")
-        if not isinstance(body, dict):
+        body = await _form_or_json(request)
+        if body is None:
             return self._refuse(400, "Bad request")
         for key in ("from", "to", "text"):
             if not isinstance(body.get(key), str) or not body[key]:
