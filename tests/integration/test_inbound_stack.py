@@ -38,14 +38,6 @@ def _broadcast(stack: Any, tmp_path: Any, numbers: list[str], name: str) -> int:
     return int(create_from_file(stack.engine, stack.settings, f, req)["id"])
 
 
-def _statuses(stack: Any, bid: int) -> dict[str, str]:
-    with stack.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(messages.c.recipient, messages.c.status).where(messages.c.broadcast_id == bid)
-        )
-        return {r: s for r, s in rows}
-
-
 def _confirmations(stack: Any) -> list[tuple[str, int, str]]:
     """(recipient, message id, status) of every confirmation message."""
     with stack.engine.connect() as conn:
@@ -96,7 +88,7 @@ def test_stop_arret_baja_and_a_stop_mid_broadcast_through_the_stack(make_stack, 
     bid = _broadcast(stack, tmp_path, [a, b, c, PHONES[3], PHONES[4]], "next")
     stack.wait(lambda: _settled(stack, bid), 60, "the next broadcast settled")
     # Then the three are BLACKLISTED, never sent; the others went; counts add up
-    st = _statuses(stack, bid)
+    st = stack.statuses(bid)
     assert [st[n] for n in (a, b, c)] == ["BLACKLISTED"] * 3
     assert {st[PHONES[3]], st[PHONES[4]]} <= {x.value for x in SENT_STATES}
     view = _counts_add_up(stack, bid)
@@ -106,15 +98,15 @@ def test_stop_arret_baja_and_a_stop_mid_broadcast_through_the_stack(make_stack, 
     late = PHONES[10]
     mid_b = _broadcast(stack, tmp_path, PHONES[5:11], "mid")
     stack.wait(
-        lambda: sum(s != "QUEUE" for s in _statuses(stack, mid_b).values()) >= 1,
+        lambda: sum(s != "QUEUE" for s in stack.statuses(mid_b).values()) >= 1,
         30,
         "the first message of the slow broadcast sent",
     )
-    assert _statuses(stack, mid_b)[late] == "QUEUE"
+    assert stack.statuses(mid_b)[late] == "QUEUE"
     _mo(stack, late, "Stop")
     stack.wait(lambda: _settled(stack, mid_b), 90, "the slow broadcast settled")
     # Then that number's message ended BLACKLISTED, the others were sent, counts add up
-    st = _statuses(stack, mid_b)
+    st = stack.statuses(mid_b)
     assert st[late] == "BLACKLISTED", st
     assert {st[n] for n in PHONES[5:10]} <= {x.value for x in SENT_STATES}, st
     _counts_add_up(stack, mid_b)
@@ -126,7 +118,7 @@ def test_stop_arret_baja_and_a_stop_mid_broadcast_through_the_stack(make_stack, 
     assert listed == {b, c, late}
     again = _broadcast(stack, tmp_path, [a, b], "again")
     stack.wait(lambda: _settled(stack, again), 60, "the broadcast after START settled")
-    st = _statuses(stack, again)
+    st = stack.statuses(again)
     assert st[a] in {x.value for x in SENT_STATES} and st[b] == "BLACKLISTED"
     stack.wait(lambda: len(_confirmations(stack)) == 5, 30, "STOP (late) and START confirmed")
     got = _confirmations(stack)

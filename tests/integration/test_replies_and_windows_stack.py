@@ -35,14 +35,6 @@ def _create(stack: Any, tmp_path: Any, numbers: list[str], name: str, **fields: 
     return int(create_from_file(stack.engine, stack.settings, f, req)["id"])
 
 
-def _statuses(stack: Any, bid: int) -> dict[str, str]:
-    with stack.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(messages.c.recipient, messages.c.status).where(messages.c.broadcast_id == bid)
-        )
-        return {r: s for r, s in rows}
-
-
 def _confirmed(stack: Any) -> list[str]:
     """Recipients of every sent keyword confirmation."""
     with stack.engine.connect() as conn:
@@ -82,7 +74,7 @@ def test_the_simulators_subscribers_answer_stop_and_the_loop_closes(make_stack, 
     newcomer = "+525531009999"
     again = _create(stack, tmp_path, [*first, newcomer], "again", start_now=True)
     stack.wait(lambda: _completed(stack, again), SETTLE_S, "the second broadcast completed")
-    st = _statuses(stack, again)
+    st = stack.statuses(again)
     assert [st[n] for n in first] == ["BLACKLISTED"] * 4 and st[newcomer] in SENT, st
     # and only the newcomer adds a STOP and a confirmation
     stack.wait(lambda: len(_confirmed(stack)) == 5, SETTLE_S, "the newcomer's STOP confirmed")
@@ -106,13 +98,13 @@ def test_a_send_window_holds_the_closed_zone_until_stopped(make_stack, tmp_path)
     )
 
     def west_sent() -> bool:
-        st = _statuses(stack, bid)
+        st = stack.statuses(bid)
         return all(st[n] in SENT for n in SAN_FRANCISCO)
 
     stack.wait(west_sent, SETTLE_S, "San Francisco sent")
     # Then New York waits in the queue, counted as waiting, and the broadcast runs on
     view = get_broadcast(stack.engine, bid)
-    st = _statuses(stack, bid)
+    st = stack.statuses(bid)
     assert [st[n] for n in NEW_YORK] == ["QUEUE"] * 3, st
     assert view["status"] == "RUNNING" and view["waitingForWindow"] == 3, view
     assert view["window"] == window and view["nextWindowAt"] is not None
@@ -123,7 +115,7 @@ def test_a_send_window_holds_the_closed_zone_until_stopped(make_stack, tmp_path)
     stack.wait(lambda: get_broadcast(stack.engine, bid)["status"] == "STOPPED", SETTLE_S, "stopped")
 
     def cancelled() -> bool:
-        return [_statuses(stack, bid)[n] for n in NEW_YORK] == ["CANCELLED"] * 3
+        return [stack.statuses(bid)[n] for n in NEW_YORK] == ["CANCELLED"] * 3
 
     stack.wait(cancelled, SETTLE_S, "New York cancelled")
     view = get_broadcast(stack.engine, bid)

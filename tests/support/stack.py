@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from broadcaster.cli.devstack import DevStack
 from broadcaster.config import Settings
 from broadcaster.store.db import engine_for, upgrade
+from broadcaster.store.models import messages
 from tests.support.services import free_port
 
 
@@ -25,6 +27,16 @@ class Stack:
     def __init__(self, dev: DevStack, settings: Settings) -> None:
         self.dev, self.settings = dev, settings
         self.engine = engine_for(settings.database_url)
+
+    def statuses(self, broadcast_id: int) -> dict[str, str]:
+        """Recipient -> status of every message of one broadcast."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(messages.c.recipient, messages.c.status).where(
+                    messages.c.broadcast_id == broadcast_id
+                )
+            )
+            return {r: s for r, s in rows}
 
     @property
     def simulator_url(self) -> str:
