@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import multiprocessing
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio  # noqa: E402
 
 from broadcaster.constants import BUCKET_CODE_PREFIX  # noqa: E402
+from broadcaster.errors import BroadcasterError  # noqa: E402
+from broadcaster.net.loopback import free_port, redis_argv, wait_for_port  # noqa: E402
 from broadcaster.throttle import Limit, RedisTokenBucket  # noqa: E402
 
 #: Seconds left out at the start of the accuracy run: the burst is granted there.
@@ -44,35 +45,18 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server is not installed; pass --redis-url")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tempfile.mkdtemp(prefix="bench-redis-"),
-        ],
+        redis_argv(binary, port, tempfile.mkdtemp(prefix="bench-redis-")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("redis-server did not start")
+    try:
+        wait_for_port(port, 10, proc)
+    except BroadcasterError:
+        proc.kill()
+        sys.exit("redis-server did not start")
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 async def calls_per_s(redis_url: str, tokens: int, calls: int) -> float:

@@ -20,16 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broadcaster.errors import BroadcasterError
+from broadcaster.net.loopback import free_port, redis_argv, wait_for_port
 
 PYTHON = sys.executable
 #: The simulator's Bearer token (SimulatorConfig's default), sent when dev runs the simulator.
 SIMULATOR_API_KEY = "simulator-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:
@@ -39,23 +34,6 @@ def port_is_free(port: int) -> bool:
             return True
         except OSError:
             return False
-
-
-def wait_for_port(
-    port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise BroadcasterError(
-                f"process {proc.args!r} exited with {proc.returncode} before listening"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise BroadcasterError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
 
 
 @dataclass
@@ -163,19 +141,7 @@ class DevStack:
         port = free_port()
         proc = self._spawn(
             "redis",
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
+            redis_argv(binary, port, str(self.workdir)),
         )
         wait_for_port(port, proc=proc)
         self.redis_url = f"redis://127.0.0.1:{port}/0"

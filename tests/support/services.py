@@ -14,27 +14,18 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broadcaster.net.loopback import free_port, redis_argv, wait_for_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["PostgresDatabase", "RedisServer", "free_port", "wait_port"]
 
 
 def wait_port(port: int, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+    """Wait until 127.0.0.1:``port`` accepts; ``TimeoutError`` (``PortTimeout``) if not."""
+    wait_for_port(port, timeout_s)
 
 
 @dataclass
@@ -54,19 +45,7 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed (bash .ci/run installs it)")
         self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
+            redis_argv(binary, self.port, self.dir),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
