@@ -6,7 +6,7 @@ from typing import Any
 
 from broadcaster.api.bodies import ID64_MAX, INT32_MAX
 from broadcaster.api.limits import ApiLimits
-from broadcaster.api.openapi import (
+from broadcaster.api.openapi_parts import (
     CURSOR_PARAM,
     answer,
     integer,

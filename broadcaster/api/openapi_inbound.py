@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broadcaster.api.openapi import answer, integer, json_body, obj, operation, string
+from broadcaster.api.openapi_parts import answer, integer, json_body, obj, operation, string
 
 Schema = dict[str, Any]
 

@@ -75,11 +75,39 @@ def parse_messangi(payload: dict[str, Any]) -> Inbound:
     )
 
 
+def vonage_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """An inbound SMS webhook (``msisdn, to, messageId, text, type, keyword, concat…``) as a dict.
+
+    Returns ``{"from", "to", "text", "gateway_id", "at", "type", "keyword", "concat"}``: ``from``
+    in E.164 with ``+``; ``concat`` is ``{"ref", "total", "part"}`` for one part of a long
+    message (join them by ``ref``), else None. Raises ``ValueError`` without sender or id.
+    """
+    sender = str(payload.get("msisdn") or "").strip()
+    gid = payload.get("messageId") or payload.get("message-id")
+    if not sender or not gid:
+        raise ValueError("inbound SMS without msisdn or messageId")
+    concat = None
+    if str(payload.get("concat", "")).lower() == "true":
+        concat = {
+            "ref": str(payload.get("concat-ref", "")),
+            "total": int(payload.get("concat-total", 1)),
+            "part": int(payload.get("concat-part", 1)),
+        }
+    return {
+        "from": sender if sender.startswith("+") else f"+{sender}",
+        "to": str(payload.get("to") or ""),
+        "text": str(payload.get("text") or ""),
+        "gateway_id": str(gid),
+        "at": payload.get("message-timestamp"),
+        "type": payload.get("type", "text"),
+        "keyword": payload.get("keyword"),
+        "concat": concat,
+    }
+
+
 def parse_vonage(payload: dict[str, Any]) -> Inbound:
     """Seed 002's inbound webhook (one part: concatenated parts are stored as they come)."""
-    from broadcaster.providers.vonage import parse_inbound
-
-    d = parse_inbound(payload)
+    d = vonage_fields(payload)
     return _inbound(d["gateway_id"], d["from"], d["to"], d["text"], d["at"])
 
 
