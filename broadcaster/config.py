@@ -152,6 +152,21 @@ class Settings(BaseSettings):
     #: Drop folder: a sidecar with no data file for this long goes to failed/.
     watch_orphan_s: float = 3600.0
 
+    #: ``broadcaster worker``'s supervisor pings its Celery node through Redis (the consumer that
+    #: takes the tasks answers it) and restarts a worker that stays alive but silent
+    #: (broadcaster/cli/supervise.py, docs/deploy.md). Off: only a worker that exits is restarted.
+    liveness_probe: bool = True
+    #: Seconds between pings, and how long each waits for the answer.
+    liveness_interval_s: float = Field(default=15.0, gt=0)
+    liveness_timeout_s: float = Field(default=5.0, gt=0)
+    #: Unanswered pings in a row, each while Redis answered, that restart the worker.
+    liveness_failures: Positive = 3
+    #: No silence counts this long after the worker starts or after Redis was seen down (Celery
+    #: starts, or reconnects with pauses of up to 30 s, meanwhile).
+    liveness_grace_s: float = Field(default=60.0, ge=0)
+    #: Between the SIGTERM of a worker found silent and its SIGKILL (with its pool).
+    liveness_kill_grace_s: float = Field(default=30.0, ge=0)
+
 
 #: The shipped value of the receipt and callback secrets: fine on one machine, never shared.
 DEFAULT_SECRET = "change-me"

@@ -2,7 +2,9 @@
 ``broadcaster beat`` (the Procfile, docker-compose and ``broadcaster dev`` run these).
 
 Each runs the Celery command as a child and starts it again when it dies (broadcaster/cli/supervise.py),
-so a Redis or PostgreSQL restart that kills Celery's consumer costs seconds, not the broadcast.
+so a Redis or PostgreSQL restart that kills Celery's consumer costs seconds, not the broadcast. A
+worker is also pinged through Redis under the node name given to Celery (``-n``, expanded here as
+Celery expands it) and restarted when it stays alive but stops answering (``BROADCASTER_LIVENESS_*``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def celery_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args]
 
 
+def nodename(role: str, hostname: str | None) -> str:
+    """The Celery node name of a worker, ``%h``/``%n``/``%d`` expanded as Celery's ``-n`` does
+    (``send@web-1``; a bare ``web-1`` is ``celery@web-1``): the name its supervisor pings."""
+    from celery.utils.nodenames import default_nodename, host_format
+
+    return str(host_format(default_nodename(hostname or f"{role}@%h")))
+
+
 def worker_argv(
     role: str, concurrency: int | None, hostname: str | None, loglevel: str
 ) -> list[str]:
@@ -36,7 +46,7 @@ def worker_argv(
         "--concurrency",
         str(concurrency or DEFAULT_CONCURRENCY[role]),
         "-n",
-        hostname or f"{role}@%h",
+        nodename(role, hostname),
         "--without-gossip",
         "--without-mingle",
         "--loglevel",
@@ -54,17 +64,37 @@ def refuse_default_secrets() -> None:
         sys.exit(EXIT_INPUT)
 
 
-def _run(argv: list[str], name: str, supervised: bool, *, needs_secrets: bool = True) -> None:
+def _run(
+    argv: list[str],
+    name: str,
+    supervised: bool,
+    *,
+    needs_secrets: bool = True,
+    node: str | None = None,
+) -> None:
+    """Exec ``argv``, or run it under the supervisor; ``node``: the Celery node to ping."""
     if needs_secrets:  # the beat only enqueues ticks: it signs and checks nothing
         refuse_default_secrets()
     if not supervised:
         import os
 
         os.execv(argv[0], argv)
-    from broadcaster.cli.supervise import supervise
+    from broadcaster.cli.supervise import CeleryPing, LivenessPolicy, supervise
+    from broadcaster.constants import DEFAULT_REDIS_URL
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    sys.exit(supervise(argv, name))
+    config = settings()
+    probe = policy = None
+    if node is not None and config.liveness_probe:
+        broker = config.redis_url or DEFAULT_REDIS_URL
+        probe = CeleryPing(broker, node, config.liveness_timeout_s)
+        policy = LivenessPolicy(
+            interval_s=config.liveness_interval_s,
+            failures=config.liveness_failures,
+            grace_s=config.liveness_grace_s,
+            kill_grace_s=config.liveness_kill_grace_s,
+        )
+    sys.exit(supervise(argv, name, probe=probe, policy=policy))
 
 
 _supervise_option = click.option(
@@ -88,9 +118,11 @@ def worker(
     """Run a Celery worker: ROLE send (the send queue) or control (control, ingest, poll).
 
     It is started again, with a backoff, whenever it dies (a broker restart can kill Celery's
-    consumer); SIGTERM stops it for good.
+    consumer) or stays alive without answering a ping through Redis (BROADCASTER_LIVENESS_*);
+    SIGTERM stops it for good.
     """
-    _run(worker_argv(role, concurrency, hostname, loglevel), f"worker {role}", supervise)
+    argv = worker_argv(role, concurrency, hostname, loglevel)
+    _run(argv, f"worker {role}", supervise, node=nodename(role, hostname))
 
 
 @click.command()
