@@ -73,9 +73,11 @@ def run(path: str, db: str, out: mp.Queue) -> None:
     settings = Settings(database_url=url)
     engine = engine_for(url)
     add_code(engine, settings, "55501", "short")
+    cpu0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     view = create_from_file(engine, settings, path, NewBroadcast(sender="55501", text=TEXT))
     elapsed = time.perf_counter() - start
+    cpu = _cpu(resource.RUSAGE_SELF) - cpu0[0], _cpu(resource.RUSAGE_CHILDREN) - cpu0[1]
     out.put(
         (
             elapsed,
@@ -83,8 +85,15 @@ def run(path: str, db: str, out: mp.Queue) -> None:
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # the XLSX reading child (a waited-for subprocess) is the only child
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            cpu,
         )
     )
+
+
+def _cpu(who: int) -> float:
+    """User + system CPU seconds of this process (or of its waited-for children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(label: str, path: Path, db: str) -> tuple[float, float]:
@@ -92,12 +101,14 @@ def measure(label: str, path: Path, db: str) -> tuple[float, float]:
     out: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=run, args=(str(path), db, out))
     proc.start()
-    elapsed, rows, rss_mb, child_mb = out.get()
+    elapsed, rows, rss_mb, child_mb, (cpu_self, cpu_child) = out.get()
     proc.join()
     child = f", reader child {child_mb:6.1f} MB" if child_mb > 0 else ""
     print(
         f"{label:>16}: {rows:>9,} rows in {elapsed:6.2f} s = {rows / elapsed:>9,.0f} rows/s, "
-        f"peak RSS {rss_mb:6.1f} MB{child}"
+        f"peak RSS {rss_mb:6.1f} MB{child}; CPU {cpu_self:.2f} s storing"
+        f" + {cpu_child:.2f} s in the reader child = {1e6 * cpu_self / rows:.1f}"
+        f" + {1e6 * cpu_child / rows:.1f} us/row (load {os.getloadavg()[0]:.1f})"
     )
     return elapsed, max(rss_mb, child_mb)
 
