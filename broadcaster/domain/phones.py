@@ -448,6 +448,67 @@ def _fast_national(digits: str, region: str) -> str:
     return _finish(cc, digits, plan)
 
 
+#: The calling code a number's first three digits start with, and how to check the rest:
+#: ``(length of the code, per-NSN-length regex)`` where the country's validity is one regex per
+#: length (one region, see :func:`_quick_plan`), else None (the general path decides). Built
+#: lazily, one entry per three-digit prefix met: at most 1,000.
+_QUICK: dict[str, tuple[int, str, re.Pattern[str] | None, dict[int, re.Pattern[str]]] | None] = {}
+
+
+def _quick_plan(
+    prefix: str,
+) -> tuple[int, str, re.Pattern[str] | None, dict[int, re.Pattern[str]]] | None:
+    """What :func:`_fast_international` does for numbers starting with ``prefix`` (three
+    digits), reduced to regexes: the calling code's length, its string, the national prefix
+    pattern (a number it matches takes the general path) and, per NSN length, one regex whose
+    full match is ``_any_type``. None where the calling code spans several regions, is unknown
+    or has metadata the fast path is unsure of."""
+    country_code = (
+        _CC_BY_PREFIX.get(prefix[:1]) or _CC_BY_PREFIX.get(prefix[:2]) or _CC_BY_PREFIX.get(prefix)
+    )
+    if country_code is None:
+        return None
+    regions = COUNTRY_CODE_TO_REGION_CODE[country_code]
+    if len(regions) != 1:
+        return None
+    plan = _plan(country_code, regions[0])
+    if plan is None or plan.general is None or not plan.possible_lengths:
+        return None
+    lengths = plan.general_lengths or frozenset(range(_MIN_NSN, _MAX_NSN + 1))
+    general = plan.general.pattern
+    try:
+        by_length = {
+            length: re.compile(f"(?=(?:{general})\\Z)(?:{typed.pattern})")
+            for length, typed in plan.typed.items()
+            if length in lengths and _MIN_NSN <= length <= _MAX_NSN
+        }
+    except re.error:
+        return None
+    return len(plan.cc_str), plan.cc_str, plan.national_prefix, by_length
+
+
+def _quick_international(digits: str) -> str | None:
+    """``_fast_international(digits)`` where it is one regex: E.164, "" (invalid), or None
+    (take the general path)."""
+    if len(digits) <= _MIN_NSN or len(digits) >= _MAX_INPUT:
+        return ""
+    prefix = digits[:3]
+    try:
+        quick = _QUICK[prefix]
+    except KeyError:
+        quick = _QUICK[prefix] = _quick_plan(prefix)
+    if quick is None:
+        return None
+    cc_len, cc_str, national_prefix, by_length = quick
+    nsn = digits[cc_len:]
+    if len(nsn) < _MIN_NSN:
+        return ""
+    if national_prefix is not None and national_prefix.match(nsn) is not None:
+        return None  # the national prefix may be stripped: the general path decides
+    pattern = by_length.get(len(nsn))
+    return "+" + digits if pattern is not None and pattern.fullmatch(nsn) is not None else ""
+
+
 class PhoneNormalizer:
     """``normalize_phone`` with a fixed default region, fast on the numbers files are made of.
 
@@ -460,8 +521,28 @@ class PhoneNormalizer:
     def __init__(self, default_region: str | None = None) -> None:
         self._region = _check_region(default_region)
 
+    def e164(self, raw: str) -> str | None:
+        """``self(raw).e164``, without building a result for the common valid cell."""
+        return self._quick(raw) or self(raw).e164
+
+    def _quick(self, raw: str) -> str | None:
+        """E.164 of the common cell (``+digits``, or plain digits and no default region, of a
+        country whose validity is one regex: :func:`_quick_international`); None: any other
+        cell, or an invalid one (the full path names the reason)."""
+        if not raw.isascii():
+            return None
+        if raw[:1] == "+":
+            digits = raw[1:]
+            return (_quick_international(digits) or None) if digits.isdigit() else None
+        if self._region is None and raw.isdigit() and raw[:1] != "0":
+            return _quick_international(raw) or None
+        return None
+
     def __call__(self, raw: str) -> PhoneResult:
         """Same result as ``normalize_phone(raw, default_region)``."""
+        quick = self._quick(raw)
+        if quick is not None:
+            return PhoneResult(quick, None)
         cell = _prepare(raw)
         if isinstance(cell, PhoneResult):
             return cell

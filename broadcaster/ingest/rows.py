@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Longest slice of an offending value a RowProblem keeps, in characters.
 PROBLEM_VALUE_CHARS = 100
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientRow:
-    """One recipient as the file gives it."""
+class RecipientRow(NamedTuple):
+    """One recipient as the file gives it (a named tuple: one is made per row of a file)."""
 
     #: 1-based physical line: CSV/TXT the line where the record starts, XLSX the sheet row
     #: number, JSON the index in the recipient list plus one.

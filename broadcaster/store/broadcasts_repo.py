@@ -107,17 +107,19 @@ def _sqlite_store_messages(
     conn: Connection, broadcast_id: int, created_at: datetime, rows: Sequence[tuple[Any, ...]]
 ) -> list[int]:
     stamp = _sqlite_datetime(conn, created_at)
-    head = (broadcast_id, stamp)
+    # The two values every row shares are literals of the statement (an int, and a quoted
+    # string SQLAlchemy made of a datetime): no new tuple per row to prepend them.
+    literal = "'" + str(stamp).replace("'", "''") + "'"
     sql = (
         f"INSERT OR IGNORE INTO messages (broadcast_id, created_at, {_COLUMNS_SQL}) "
-        f"VALUES ({', '.join('?' * (len(MESSAGE_ROW_COLUMNS) + 2))})"
+        f"VALUES ({int(broadcast_id)}, {literal}, {', '.join('?' * len(MESSAGE_ROW_COLUMNS))})"
     )
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         # This transaction holds SQLite's write lock, so the rows stored now are exactly those
         # after the highest rowid seen here (rowids grow by one per insert).
         before = cursor.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0]
-        cursor.executemany(sql, [head + row for row in rows])
+        cursor.executemany(sql, rows)
         if cursor.rowcount == len(rows):
             return []  # the common batch: no duplicates, nothing to look up
         cursor.execute("SELECT line FROM messages WHERE rowid > ?", (before,))

@@ -199,7 +199,7 @@ def test_parity_with_plain_phonenumbers_path() -> None:
     for cell, region in cells:
         normalizer = normalizers.setdefault(region, PhoneNormalizer(region))
         plain, fast = normalize_phone(cell, region), normalizer(cell)
-        if plain != fast:
+        if plain != fast or normalizer.e164(cell) != plain.e164:
             mismatches.append((cell, region, plain, fast))
     # Then they agree on every one, valid or not, reason included
     assert mismatches[:20] == []
@@ -254,7 +254,9 @@ def test_unsure_fast_path_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     region=st.sampled_from([None, "MX", "US", "GB", "RU", "IT", "AR", "BR", "DE", "IN"]),
 )
 def test_parity_property(cell: str, region: str | None) -> None:
-    result = PhoneNormalizer(region)(cell)
+    normalizer = PhoneNormalizer(region)
+    result = normalizer(cell)
     assert result == normalize_phone(cell, region)
+    assert normalizer.e164(cell) == result.e164
     assert (result.e164 is None) != (result.reason is None)
     assert result.e164 is None or (result.e164[0] == "+" and result.e164[1:].isdigit())
