@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -244,20 +245,35 @@ def compare_and_set_status(
     "its start time is not after this": the scheduler read it as due, and an edit that moved
     the start later meanwhile must win over that reading.
     """
+    values.setdefault("updated_at", utcnow())
+    statement = _cas_statement(allowed_from, to, only_if_all_sent, due_by is not None, *values)
+    params = {"bid": broadcast_id, "due_by": due_by, **{f"v_{k}": v for k, v in values.items()}}
+    return conn.execute(statement, params).rowcount == 1
+
+
+@functools.cache
+def _cas_statement(
+    allowed_from: frozenset[BroadcastStatus],
+    to: BroadcastStatus,
+    only_if_all_sent: bool,
+    with_due_by: bool,
+    *columns: str,
+) -> sa.Update:
+    """One statement per shape of transition, built once: the poller completes and the control
+    tasks move broadcasts on every tick, and building an UPDATE costs more than running it."""
     where = [
-        broadcasts.c.id == broadcast_id,
-        broadcasts.c.status.in_([s.value for s in allowed_from]),
+        broadcasts.c.id == sa.bindparam("bid"),
+        broadcasts.c.status.in_(sorted(s.value for s in allowed_from)),
     ]
     if only_if_all_sent:
-        where.append(~_unsent_exists(broadcast_id))
-    if due_by is not None:
-        where.append(broadcasts.c.start_at <= due_by)
-    values.setdefault("updated_at", utcnow())
-    result = conn.execute(sa.update(broadcasts).where(*where).values(status=to.value, **values))
-    return result.rowcount == 1
+        where.append(~_unsent_exists(sa.bindparam("bid")))
+    if with_due_by:
+        where.append(broadcasts.c.start_at <= sa.bindparam("due_by", type_=sa.DateTime()))
+    assignments = {c: sa.bindparam(f"v_{c}", type_=broadcasts.c[c].type) for c in columns}
+    return sa.update(broadcasts).where(*where).values(status=to.value, **assignments)
 
 
-def _unsent_exists(broadcast_id: int) -> Any:
+def _unsent_exists(broadcast_id: Any) -> Any:
     return sa.exists().where(
         messages.c.broadcast_id == broadcast_id,
         messages.c.status.in_([s.value for s in UNSENT_STATES]),
@@ -282,19 +298,20 @@ def reset_consecutive_failures(conn: Connection, broadcast_id: int) -> None:
     )
 
 
+_WATCHED = sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(
+    sa.or_(
+        broadcasts.c.status.in_(sorted(s.value for s in ACTIVE_BROADCAST_STATES)),
+        sa.and_(
+            broadcasts.c.status.in_(sorted(s.value for s in ENDED_BROADCAST_STATES)),
+            broadcasts.c.ended_at >= sa.bindparam("ended_after", type_=sa.DateTime()),
+        ),
+    )
+)
+
+
 def watched(conn: Connection, ended_after: datetime) -> list[tuple[int, str, str]]:
     """(id, status, sender code) of active broadcasts and of those ended since ``ended_after``."""
-    rows = conn.execute(
-        sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.sender_code).where(
-            sa.or_(
-                broadcasts.c.status.in_([s.value for s in ACTIVE_BROADCAST_STATES]),
-                sa.and_(
-                    broadcasts.c.status.in_([s.value for s in ENDED_BROADCAST_STATES]),
-                    broadcasts.c.ended_at >= ended_after,
-                ),
-            )
-        )
-    )
+    rows = conn.execute(_WATCHED, {"ended_after": ended_after})
     return [(int(i), s, c) for i, s, c in rows]
 
 
