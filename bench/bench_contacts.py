@@ -53,7 +53,7 @@ def run(kind: str, path: str, workdir: str, out: mp.Queue) -> None:
         view = create_from_file(
             engine, settings, path, NewBroadcast(sender="55501", text=TEXT, name="bench")
         )
-        stored = view["expectedMessages"]
+        stored = view.expected_messages
     seconds = time.perf_counter() - started
     out.put((stored, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 

@@ -90,7 +90,7 @@ def main() -> None:
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     stop.set()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    rows = view["expectedMessages"] + view["invalidRows"] + view["duplicates"]
+    rows = view.expected_messages + view.invalid_rows + view.duplicates
     print(
         f"import: {rows:,} rows in {elapsed:.2f} s = {rows / elapsed:,.0f} rows/s "
         f"(CPU {cpu:.2f} s = {rows / cpu:,.0f} rows per CPU-second)"

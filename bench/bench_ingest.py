@@ -81,7 +81,7 @@ def run(path: str, db: str, out: mp.Queue) -> None:
     out.put(
         (
             elapsed,
-            view["expectedMessages"] + view["invalidRows"] + view["duplicates"],
+            view.expected_messages + view.invalid_rows + view.duplicates,
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # the XLSX reading child (a waited-for subprocess) is the only child
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,

@@ -69,10 +69,10 @@ def main() -> None:
         start = time.perf_counter()
         bid = create_from_file(
             engine, settings, tmp / "long.csv", NewBroadcast(sender="7501", text="Hola {name}")
-        )["id"]
+        ).id
         print(f"created {n:,} messages in {time.perf_counter() - start:.1f} s", flush=True)
         before, start, peak = processes(), time.perf_counter(), collections.Counter[int]()
-        while get_broadcast(engine, bid)["status"] != "COMPLETED":
+        while get_broadcast(engine, bid).status != "COMPLETED":
             if time.perf_counter() - start > 3600:
                 raise SystemExit("the broadcast did not complete within an hour")
             for pid, (_, _, rss) in processes().items():

@@ -101,7 +101,7 @@ def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: 
     start = time.perf_counter()
     bid = create_from_file(
         engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}")
-    )["id"]
+    ).id
     # a receipt counts as sent once the API answered 2xx
     while receipts_sent(sim_url) - before < n * RECEIPTS_PER_MESSAGE:
         if time.perf_counter() - start > ROUND_TIMEOUT_S:

@@ -109,13 +109,13 @@ def run_broadcast(
     write_list(tmp / f"{code}.csv", n, offset=int(code) * 100)
     return create_from_file(
         engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}")
-    )["id"]
+    ).id
 
 
 def wait_done(settings: Settings, bid: int, timeout_s: float) -> None:
     engine = engine_for(settings.database_url)
     deadline = time.monotonic() + timeout_s
-    while get_broadcast(engine, bid)["status"] != "COMPLETED":
+    while get_broadcast(engine, bid).status != "COMPLETED":
         if time.monotonic() > deadline:
             raise SystemExit(f"broadcast {bid} did not complete in {timeout_s}s")
         time.sleep(0.2)
@@ -222,7 +222,7 @@ def naive_runs(
         settings,
         tmp / f"naive{round_no}.csv",
         NewBroadcast(sender=code, text="Hola {name}", at="2099-01-01T00:00"),
-    )["id"]
+    ).id
     with engine.connect() as conn:
         ids = [
             m

@@ -14,6 +14,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from broadcaster import wiring
 from broadcaster.config import get_settings
+from broadcaster.domain.wire import to_wire
 from broadcaster.services import control, poller, sending
 from broadcaster.store.db import Engine
 from workers import heap, runtime
@@ -128,7 +129,7 @@ def create_broadcast_from_file(
         sender=sender, text=text, name=name, at=at, tz=tz, region=region, workspace=workspace
     )
     engine = _engine()
-    return create_for_task(
+    made = create_for_task(
         engine,
         self.request.id,
         path,
@@ -136,6 +137,8 @@ def create_broadcast_from_file(
             engine, get_settings(), path, req, sheet=sheet, on_publish=on_publish
         ),
     )
+    out: dict[str, Any] = to_wire(made)
+    return out
 
 
 @app.task(name="workers.tasks.create_broadcast_from_json", bind=True, ignore_result=False)
@@ -146,7 +149,7 @@ def create_broadcast_from_json(
     from broadcaster.services.requests import create_from_payload
 
     engine = _engine()
-    return create_for_task(
+    made = create_for_task(
         engine,
         self.request.id,
         "payload",
@@ -154,10 +157,13 @@ def create_broadcast_from_json(
             engine, get_settings(), payload, workspace=workspace, on_publish=on_publish
         ),
     )
+    out: dict[str, Any] = to_wire(made)
+    return out
 
 
 @app.task(name="workers.tasks.get_broadcast", ignore_result=False)
 def get_broadcast(broadcast_id: int, workspace: str | None = None) -> dict[str, Any]:
     from broadcaster.services.broadcasts import get_broadcast as get
 
-    return get(_engine(), int(broadcast_id), workspace)
+    out: dict[str, Any] = to_wire(get(_engine(), int(broadcast_id), workspace))
+    return out

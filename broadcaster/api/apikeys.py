@@ -11,8 +11,7 @@ from aiohttp import web
 from broadcaster.api.bodies import Fields, read_json
 from broadcaster.api.context import CTX
 from broadcaster.api.state import blocking, principal
-from broadcaster.domain.schedule import utc_iso
-from broadcaster.domain.wire import to_wire
+from broadcaster.domain.wire import iso8601, to_wire
 from broadcaster.services import apikeys
 
 #: A prefix as the path names it: the 12 hex characters after ``bk_``.
@@ -25,8 +24,8 @@ async def list_keys(request: web.Request) -> web.Response:
     items = [
         {
             "prefix": r["prefix"],
-            "createdAt": utc_iso(r["created_at"]),
-            "revokedAt": utc_iso(r["revoked_at"]),
+            "createdAt": iso8601(r["created_at"]),
+            "revokedAt": iso8601(r["revoked_at"]),
             "signing": r["signing"],
             "current": r["prefix"] == key.prefix,
         }
@@ -47,7 +46,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     out = await blocking(
         request, apikeys.revoke_key, ctx.engine, request.match_info["prefix"], key.workspace_id
     )
-    return web.json_response({"prefix": out["prefix"], "revokedAt": utc_iso(out["revoked_at"])})
+    return web.json_response({"prefix": out["prefix"], "revokedAt": iso8601(out["revoked_at"])})
 
 
 def add_routes(app: web.Application) -> None:

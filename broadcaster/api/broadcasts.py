@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
@@ -41,6 +40,7 @@ from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import STATE_KEY, blocking, principal, state
 from broadcaster.api.streaming import WorkspaceSlots, stream_pieces
 from broadcaster.api.uploads import receive_upload
+from broadcaster.api.wire import json_answer
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.wire import to_wire
@@ -51,6 +51,7 @@ from broadcaster.services.apikeys import Principal
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, get_broadcast
 from broadcaster.services.contact_lists import create_list_broadcast
 from broadcaster.services.contacts import LIST_NAME_CHARS
+from broadcaster.services.views import BroadcastView
 from broadcaster.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -91,17 +92,16 @@ def _new_broadcast(f: Fields, key: Principal, *, text_required: bool) -> NewBroa
     )
 
 
-def _created(view: dict[str, Any]) -> web.Response:
-    out = {
-        **view,
-        "links": {
-            "self": f"/v1/broadcasts/{view['id']}",
-            "messages": f"/v1/broadcasts/{view['id']}/messages",
-            "errors": f"/v1/broadcasts/{view['id']}/errors",
-            "report": f"/v1/broadcasts/{view['id']}/report",
-        },
+def _created(view: BroadcastView) -> web.Response:
+    links = {
+        "self": f"/v1/broadcasts/{view.id}",
+        "messages": f"/v1/broadcasts/{view.id}/messages",
+        "errors": f"/v1/broadcasts/{view.id}/errors",
+        "report": f"/v1/broadcasts/{view.id}/report",
     }
-    return web.json_response(out, status=201, headers={"Location": out["links"]["self"]})
+    return json_answer(
+        {**to_wire(view), "links": links}, status=201, headers={"Location": links["self"]}
+    )
 
 
 async def _create_from_json(request: web.Request) -> web.Response:
@@ -152,7 +152,7 @@ def _create_from_file(
     sheet: str | None,
     req: NewBroadcast,
     max_file_bytes: int,
-) -> dict[str, Any]:
+) -> BroadcastView:
     with open_recipients(
         path,
         sheet=sheet,
@@ -221,12 +221,12 @@ async def list_broadcasts(request: web.Request) -> web.Response:
     items = await blocking(
         request, progress.with_progress, ctx.engine, ctx.settings, key.workspace_id, page.items
     )
-    return web.json_response({"items": items, "nextCursor": encode_cursor(page.next_after)})
+    return json_answer({"items": items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
     ctx, key = request.app[CTX], principal(request)
-    return web.json_response(
+    return json_answer(
         await blocking(request, get_broadcast, ctx.engine, _bid(request), workspace=key.workspace)
     )
 
@@ -239,7 +239,7 @@ async def suspend(request: web.Request) -> web.Response:
     ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     reason = await _reason(request)
     await blocking(request, control.suspend, ctx.engine, bid, key.workspace_id, reason)
-    return web.json_response(
+    return json_answer(
         await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
     )
 
@@ -250,7 +250,7 @@ async def resume(request: web.Request) -> web.Response:
     await blocking(
         request, control.resume, ctx.engine, ctx.settings, ctx.queue, bid, key.workspace_id
     )
-    return web.json_response(
+    return json_answer(
         await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
     )
 
@@ -260,13 +260,13 @@ async def stop(request: web.Request) -> web.Response:
     await _reason(request)
     result = await blocking(request, control.stop, ctx.engine, bid, key.workspace_id)
     view = await blocking(request, get_broadcast, ctx.engine, bid, workspace=key.workspace)
-    return web.json_response({**view, "cancelled": result.cancelled})
+    return json_answer({**to_wire(view), "cancelled": result.cancelled})
 
 
 async def delete(request: web.Request) -> web.Response:
     ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     result = await blocking(request, control.delete, ctx.engine, bid, key.workspace_id)
-    return web.json_response(to_wire(result))
+    return json_answer(result)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -282,7 +282,7 @@ async def list_messages(request: web.Request) -> web.Response:
         after=decode_cursor(request, (ID64_MAX,)),
         limit=page_limit(request),
     )
-    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+    return json_answer({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def list_errors(request: web.Request) -> web.Response:
@@ -296,13 +296,13 @@ async def list_errors(request: web.Request) -> web.Response:
         after=decode_cursor(request, (INT32_MAX, ID64_MAX)),
         limit=page_limit(request),
     )
-    return web.json_response({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+    return json_answer({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
 
 
 async def timeline(request: web.Request) -> web.Response:
     ctx, key = request.app[CTX], principal(request)
     step = query_choice(request, "step", queries.TIMELINE_STEPS, "minute")
-    return web.json_response(
+    return json_answer(
         await blocking(
             request, queries.timeline, ctx.engine, key.workspace_id, _bid(request), step or "minute"
         )
@@ -311,7 +311,7 @@ async def timeline(request: web.Request) -> web.Response:
 
 async def breakdown(request: web.Request) -> web.Response:
     ctx, key = request.app[CTX], principal(request)
-    return web.json_response(
+    return json_answer(
         await blocking(request, queries.breakdown, ctx.engine, key.workspace_id, _bid(request))
     )
 

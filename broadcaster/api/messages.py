@@ -23,7 +23,7 @@ from broadcaster.api.state import blocking, principal, state
 from broadcaster.domain.phones import PhoneRefusal, normalize_phone
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
-from broadcaster.domain.wire import message_out
+from broadcaster.domain.wire import iso8601, message_out
 from broadcaster.ingest import RecipientTable
 from broadcaster.services import queries
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -106,15 +106,15 @@ async def send_batch(request: web.Request) -> web.Response:
         max_text_bytes=limits.batch_max_text_bytes,
     )
     view = await blocking(request, create_from_table, ctx.engine, ctx.settings, table, req)
-    msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view["id"])
+    msgs, errors = await blocking(request, queries.batch_outcome, ctx.engine, view.id)
     queued = any(m["status"] == MessageStatus.QUEUE.value for m in msgs)
     return web.json_response(
         {
-            "broadcastId": view["id"],
+            "broadcastId": view.id,
             "from": sender,
             "text": text,
-            "status": MessageStatus.QUEUE.value if queued else view["status"],
-            "date": view["createdAt"],
+            "status": MessageStatus.QUEUE.value if queued else view.status,
+            "date": iso8601(view.created_at),
             "ids": [{"id": m["id"], "mobile": m["recipient"], "status": m["status"]} for m in msgs],
             "invalidNumber": [e["value"] for e in errors if e["reason"] in NUMBER_REASONS],
             "rowErrors": [
@@ -122,7 +122,7 @@ async def send_batch(request: web.Request) -> web.Response:
             ],
         },
         status=202,
-        headers={"Location": f"/v1/broadcasts/{view['id']}"},
+        headers={"Location": f"/v1/broadcasts/{view.id}"},
     )
 
 

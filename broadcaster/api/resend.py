@@ -15,6 +15,7 @@ from broadcaster.api.broadcasts import ID, _bid
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import start_date_field, timezone_field
 from broadcaster.api.state import blocking, principal
+from broadcaster.api.wire import json_answer
 from broadcaster.services import resend
 from broadcaster.store.db import utcnow
 
@@ -23,10 +24,8 @@ async def retry_failed(request: web.Request) -> web.Response:
     ctx, key, bid = request.app[CTX], principal(request), _bid(request)
     await read_json(request, optional=True)
     made = await blocking(request, resend.retry_failed, ctx.engine, bid, key.workspace_id)
-    where = f"/v1/broadcasts/{made.view['id']}"
-    return web.json_response(
-        made.view, status=201 if made.created else 200, headers={"Location": where}
-    )
+    where = f"/v1/broadcasts/{made.view.id}"
+    return json_answer(made.view, status=201 if made.created else 200, headers={"Location": where})
 
 
 async def reschedule(request: web.Request) -> web.Response:
@@ -44,7 +43,7 @@ async def reschedule(request: web.Request) -> web.Response:
         key.workspace_id,
         start_now_hint='send "at": "now"',
     )
-    return web.json_response(view)
+    return json_answer(view)
 
 
 def add_routes(app: web.Application) -> None:

@@ -39,6 +39,7 @@ from broadcaster.services.apikeys import SeedKey, by_public_key
 from broadcaster.services.broadcast_edit import edit_unstarted
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, get_broadcast
 from broadcaster.services.codes import get_code, list_codes
+from broadcaster.services.views import BroadcastView
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,10 @@ def _message(row: dict[str, Any], sender: str, carrier: str, tz: str) -> ET.Elem
     )
 
 
-def _messages_result(engine: Engine, settings: Settings, view: dict[str, Any], ws: int) -> Any:
-    rows = queries.message_details(engine, ws, view["id"], LISTED_MESSAGES)
-    carrier = get_code(engine, settings, view["shortcode"], ws).provider
-    items = [_message(r, view["shortcode"], carrier, view["timezone"]) for r in rows]
+def _messages_result(engine: Engine, settings: Settings, view: BroadcastView, ws: int) -> Any:
+    rows = queries.message_details(engine, ws, view.id, LISTED_MESSAGES)
+    carrier = get_code(engine, settings, view.shortcode, ws).provider
+    items = [_message(r, view.shortcode, carrier, view.timezone) for r in rows]
     return xml.listing("messages", items)
 
 
@@ -312,7 +313,7 @@ def _request_from(request: web.Request, key: SeedKey) -> NewBroadcast:
 
 def _store_json(
     engine: Engine, settings: Settings, to: str, bid: int | None, req: NewBroadcast, cap: int
-) -> dict[str, Any]:
+) -> BroadcastView:
     with read_recipients_bytes(
         to.encode("utf-8"), "to.json", max_rows=settings.max_rows, max_file_bytes=cap
     ) as table:
@@ -327,17 +328,17 @@ def _store_json(
         return edit_unstarted(engine, settings, bid, table, req)
 
 
-def _broadcast(view: dict[str, Any], fields: Sequence[str]) -> ET.Element:
+def _broadcast(view: BroadcastView, fields: Sequence[str]) -> ET.Element:
     values: dict[str, Any] = {
-        "id": view["id"],
-        "text": view["text"],
-        "startDate": xml.iso_date(view["startDate"], millis=False),
-        "endDate": xml.iso_date(view["endDate"], millis=False),
-        "expectedMessages": view["expectedMessages"],
-        "sentMessages": view["sentMessages"],
-        "statusDescription": view["status"],
-        "status": STATUS_NUMBERS.get(view["status"], -1),
-        "shortcode": view["shortcode"],
+        "id": view.id,
+        "text": view.text,
+        "startDate": xml.iso_date(view.start_date, millis=False),
+        "endDate": xml.iso_date(view.end_date, millis=False),
+        "expectedMessages": view.expected_messages,
+        "sentMessages": view.sent_messages,
+        "statusDescription": view.status,
+        "status": STATUS_NUMBERS.get(view.status, -1),
+        "shortcode": view.shortcode,
     }
     return xml.element("broadcast", [(f, values[f]) for f in fields])
 

@@ -91,8 +91,8 @@ def seed_date(utc_naive: datetime | None, tz: str, *, millis: bool) -> str | Non
     return local.isoformat(timespec="milliseconds" if millis else "seconds")
 
 
-def iso_date(iso: str | None, *, millis: bool) -> str | None:
-    """A view's ISO date (with offset) in the seed's form."""
-    if iso is None:
+def iso_date(local: datetime | None, *, millis: bool) -> str | None:
+    """A view's time (aware, in the broadcast's zone) in the seed's form."""
+    if local is None:
         return None
-    return datetime.fromisoformat(iso).isoformat(timespec="milliseconds" if millis else "seconds")
+    return local.isoformat(timespec="milliseconds" if millis else "seconds")

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from broadcaster.config import Settings, get_settings
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import BroadcasterError, Conflict, InvalidTransition, NotFound
 
 if TYPE_CHECKING:
@@ -85,7 +86,13 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
-    """JSON on stdout for scripts, or a readable rendering for people."""
+    """JSON on stdout for scripts, or a readable rendering for people.
+
+    The command line's one serializer: a service's answer (frozen views included) goes through
+    :func:`~broadcaster.domain.wire.to_wire`, so ``--json`` has the HTTP API's names and times,
+    and ``render`` gets that same JSON-ready data.
+    """
+    data = to_wire(data)
     if as_json or render is None:
         click.echo(json_text(data, indent=2))
     else:

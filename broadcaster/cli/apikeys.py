@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -71,7 +72,7 @@ def apikey_list(workspace: str | None, as_json: bool) -> None:
     """List keys by prefix (secrets are never shown)."""
     from broadcaster.services.apikeys import list_keys
 
-    emit(list_keys(engine(), workspace), as_json, _render_keys)
+    emit([_as_text(r) for r in list_keys(engine(), workspace)], as_json, _render_keys)
 
 
 @apikey.command("revoke")
@@ -82,7 +83,14 @@ def apikey_revoke(prefix: str, as_json: bool) -> None:
     """Revoke the key with PREFIX (the 12 characters after bk_); it stops working at once."""
     from broadcaster.services.apikeys import revoke_key
 
-    emit(revoke_key(engine(migrate=True), prefix), as_json, kv_table)
+    emit(_as_text(revoke_key(engine(migrate=True), prefix)), as_json, kv_table)
+
+
+def _as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A key's row with its times as ``str()`` prints them (``2026-12-01 15:30:00.123456``):
+    ``apikey list``/``revoke --json`` printed them so before ``emit`` wrote times in ISO 8601,
+    and scripts may parse them."""
+    return {k: str(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 COMMANDS: tuple[click.Command, ...] = (apikey,)

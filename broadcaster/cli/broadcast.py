@@ -117,7 +117,7 @@ def broadcast_create(
     if wait:
         from broadcaster.cli.progress import wait_for
 
-        view = wait_for(view["id"], as_json)
+        view = wait_for(view.id, as_json)
     emit(view, as_json, kv_table)
 
 

@@ -13,8 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from broadcaster.cli._output import console, engine, err_console, safe
 from broadcaster.domain.states import IN_NETWORK_STATES, BroadcastStatus
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import StackUnavailable
 from broadcaster.services.broadcasts import get_broadcast
+from broadcaster.services.views import BroadcastDetail
 
 ENDED = {
     BroadcastStatus.COMPLETED.value,
@@ -26,22 +28,20 @@ POLL_S = 0.5
 RECEIPT_GRACE_S = 15.0
 
 
-def _in_network(view: dict[str, Any]) -> int:
-    return sum(n for s, n in view["counts"].items() if s in {x.value for x in IN_NETWORK_STATES})
+def _in_network(view: BroadcastDetail) -> int:
+    return sum(n for s, n in view.counts.items() if s in {x.value for x in IN_NETWORK_STATES})
 
 
-def _settled(view: dict[str, Any], ended_at: float | None) -> bool:
-    if view["status"] not in ENDED:
+def _settled(view: BroadcastDetail, ended_at: float | None) -> bool:
+    if view.status not in ENDED:
         return False
     grace_over = ended_at is not None and time.monotonic() - ended_at > RECEIPT_GRACE_S
     return _in_network(view) == 0 or grace_over
 
 
-def _untouched(view: dict[str, Any]) -> bool:
+def _untouched(view: BroadcastDetail) -> bool:
     """Nothing of the broadcast left the queue: no worker (or no beat) has taken it yet."""
-    return (
-        view["status"] not in ENDED and view["counts"].get("QUEUE", 0) == view["expectedMessages"]
-    )
+    return view.status not in ENDED and view.counts.get("QUEUE", 0) == view.expected_messages
 
 
 def wait_for(
@@ -51,7 +51,7 @@ def wait_for(
     *,
     quiet: bool = False,
     idle_limit_s: float | None = None,
-) -> dict[str, Any]:
+) -> BroadcastDetail:
     """Poll until the broadcast ended and its receipts settled (or a grace period passed).
 
     ``quiet``: neither a bar nor JSON progress lines (a caller that prints its own result).
@@ -72,25 +72,26 @@ def wait_for(
         transient=False,
     ) as progress:
         bar = progress.add_task(
-            f"broadcast {broadcast_id}", total=max(1, view["expectedMessages"]), detail=""
+            f"broadcast {broadcast_id}", total=max(1, view.expected_messages), detail=""
         )
         while True:
             view = get_broadcast(eng, broadcast_id)
-            if view["status"] in ENDED and ended_at is None:
+            if view.status in ENDED and ended_at is None:
                 ended_at = time.monotonic()
             elapsed = max(0.001, time.monotonic() - started)
             detail = (
-                f"{view['status']} sent {view['sentMessages']} delivered {view['deliveredMessages']} "
-                f"failed {view['failedMessages']} · {view['sentMessages'] / elapsed:.0f} msg/s"
+                f"{view.status} sent {view.sent_messages} delivered {view.delivered_messages} "
+                f"failed {view.failed_messages} · {view.sent_messages / elapsed:.0f} msg/s"
             )
-            unsent = view["counts"].get("QUEUE", 0) + view["counts"].get("DEQUEUED", 0)
-            progress.update(bar, completed=view["expectedMessages"] - unsent, detail=detail)
+            unsent = view.counts.get("QUEUE", 0) + view.counts.get("DEQUEUED", 0)
+            progress.update(bar, completed=view.expected_messages - unsent, detail=detail)
             if as_json and not quiet:
+                wired = to_wire(view)
                 click.echo(
                     json.dumps(
                         {
                             "progress": {
-                                k: view[k]
+                                k: wired[k]
                                 for k in (
                                     "status",
                                     "expectedMessages",

@@ -36,8 +36,8 @@ def broadcast_retry_failed(broadcast_id: int, workspace: str | None, as_json: bo
     if not as_json:
         said = "new broadcast" if made.created else "made earlier: broadcast"
         console.print(
-            f"retry of broadcast {broadcast_id}: {said} {made.view['id']} "
-            f"({made.view['expectedMessages']:,} messages)",
+            f"retry of broadcast {broadcast_id}: {said} {made.view.id} "
+            f"({made.view.expected_messages:,} messages)",
             highlight=False,
         )
     emit(made.view, as_json, render_broadcast)

@@ -155,11 +155,11 @@ def demo(
         view = create_from_file(
             eng, settings(), path, NewBroadcast(sender=DEMO_CODE, text=text, name="demo")
         )
-        view = wait_for(view["id"], as_json, timeout_s=300)
+        view = wait_for(view.id, as_json, timeout_s=300)
     finally:
         stack.stop()
     emit(view, as_json, render_broadcast)
-    if view["status"] != "COMPLETED":
+    if view.status != "COMPLETED":
         sys.exit(1)
 
 

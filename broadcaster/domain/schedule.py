@@ -64,15 +64,8 @@ def is_due(start_at_utc: datetime, now_utc: datetime) -> bool:
     return start_at_utc <= now_utc
 
 
-def utc_iso(utc_naive: datetime | None) -> str | None:
-    """A stored (naive UTC) time as ISO 8601 to the second with ``Z``: the one UTC format shown."""
+def in_zone(utc_naive: datetime | None, tz: str) -> datetime | None:
+    """A stored (naive UTC) time as the aware wall time in zone ``tz`` (None stays None)."""
     if utc_naive is None:
         return None
-    return utc_naive.isoformat(timespec="seconds") + "Z"
-
-
-def local_iso(utc_naive: datetime | None, tz: str) -> str | None:
-    """A stored time shown in the broadcast's own zone, with its offset."""
-    if utc_naive is None:
-        return None
-    return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz)).isoformat(timespec="seconds")
+    return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz))

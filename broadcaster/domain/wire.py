@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import fields, is_dataclass
-from datetime import datetime
-from typing import Any
-
-from broadcaster.domain.schedule import utc_iso
+from datetime import UTC, datetime
+from typing import Any, overload
 
 
 def camel(name: str) -> str:
@@ -22,14 +20,44 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+@overload
+def iso8601(at: datetime, *, millis: bool = False) -> str: ...
+@overload
+def iso8601(at: None, *, millis: bool = False) -> None: ...
+@overload
+def iso8601(at: datetime | None, *, millis: bool = False) -> str | None: ...
+def iso8601(at: datetime | None, *, millis: bool = False) -> str | None:
+    """The one ISO 8601 form of a time in the product's JSON (HTTP, ``--json``, callbacks, files).
+
+    A naive time is the store's UTC and reads ``2026-12-01T15:30:00Z``; an aware one keeps its
+    own offset (a broadcast's times in its zone: ``2026-12-01T09:30:00-06:00``). To the second,
+    or to the millisecond with ``millis`` (the client callbacks' ``date``).
+    """
+    if at is None:
+        return None
+    text = at.isoformat(timespec="milliseconds" if millis else "seconds")
+    return text + "Z" if at.tzinfo is None else text
+
+
+def utc_naive(at: datetime) -> datetime:
+    """``at`` as the store's naive UTC (an aware time is converted; a naive one is UTC already)."""
+    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+
+
 def to_wire(value: Any) -> Any:
-    """A service's answer as JSON-ready data under the API's names (times in UTC ISO 8601)."""
+    """A service's answer as JSON-ready data under the API's names.
+
+    Dataclass fields become camelCase keys (a subclass's fields follow its base's, flat); dict
+    keys are data (statuses, zones) and stay as they are; times go through :func:`iso8601`.
+    """
     if is_dataclass(value) and not isinstance(value, type):
         return {camel(f.name): to_wire(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {k: to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_wire(v) for v in value]
     if isinstance(value, datetime):
-        return utc_iso(value)
+        return iso8601(value)
     return value
 
 

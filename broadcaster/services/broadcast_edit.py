@@ -20,11 +20,11 @@ from broadcaster.ingest import RecipientTable
 from broadcaster.services.broadcasts import (
     NewBroadcast,
     _template_for,
-    broadcast_view,
     require_code,
 )
 from broadcaster.services.importer import complete_unsendable, store_in
 from broadcaster.services.recipients import build_drafts
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import broadcasts_repo, codes_repo
 from broadcaster.store.db import Engine, utcnow
 
@@ -37,7 +37,7 @@ def edit_unstarted(
     broadcast_id: int,
     table: RecipientTable,
     req: NewBroadcast,
-) -> dict[str, Any]:
+) -> BroadcastView:
     """Replace the recipients, text, sender, name and start of a broadcast nothing was sent of.
 
     NotFound for another workspace's or a deleted one; InvalidTransition once it started.
@@ -74,4 +74,4 @@ def edit_unstarted(
         broadcasts_repo.update_broadcast(conn, broadcast_id, **values, **counters)
         if not sendable:
             complete_unsendable(conn, broadcast_id, now)
-        return broadcast_view(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})
+        return BroadcastView.of(broadcasts_repo.get_broadcast(conn, broadcast_id) or {})

@@ -20,9 +20,10 @@ from broadcaster.domain.quiet_hours import (
     parse_window,
     recipient_zone,
 )
-from broadcaster.domain.schedule import local_iso, refuse_past_start, start_time_utc, zone
-from broadcaster.domain.states import BroadcastStatus, MessageStatus, allowed_actions
+from broadcaster.domain.schedule import in_zone, refuse_past_start, start_time_utc, zone
+from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.net import guard as netguard
@@ -42,8 +43,9 @@ from broadcaster.services.recipients import (
     unknown_names,
     with_zones,
 )
-from broadcaster.services.retries import retry_view
-from broadcaster.services.send_windows import live_counters, window_view
+from broadcaster.services.retries import retry_summary
+from broadcaster.services.send_windows import live_counters, window_state
+from broadcaster.services.views import BroadcastDetail, BroadcastView, base_fields
 from broadcaster.store import broadcasts_repo, codes_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -101,7 +103,7 @@ class CheckReport:
         self.waiting_for_window = sum(self.zones[z] for z in closed)
         if closed:
             first = min(next_open(window, z, now) for z in closed)
-            self.next_window_at = local_iso(first, tz)
+            self.next_window_at = iso8601(in_zone(first, tz))
 
 
 def _note(errors: list[dict[str, Any]], line: int, value: str, reason: str) -> None:
@@ -269,7 +271,7 @@ def create_from_file(
     sheet: str | None = None,
     on_publish: PublishHook | None = None,
     on_progress: ProgressHook | None = None,
-) -> dict[str, Any]:
+) -> BroadcastView:
     """Store a broadcast and one message per valid recipient, all or nothing."""
     with _open(path, settings, sheet) as table:
         return create_from_table(
@@ -285,7 +287,7 @@ def create_from_table(
     *,
     on_publish: PublishHook | None = None,
     on_progress: ProgressHook | None = None,
-) -> dict[str, Any]:
+) -> BroadcastView:
     """All or nothing, in short transactions (:mod:`importer`): a file that fails half-way,
     or a process killed half-way, leaves nothing visible, and other writers are never held up
     for longer than one batch. ``on_publish`` runs in the transaction that makes it visible."""
@@ -339,13 +341,13 @@ def create_from_table(
             row = import_batches(
                 engine, values, child.batches(zones), on_publish=publish, on_progress=on_progress
             )
-        return broadcast_view(row)
+        return BroadcastView.of(row)
     drafts = build_drafts(table.rows, template, normalizer, table.columns)
     if window is not None:
         drafts = with_zones(drafts, req.tz, zones)
     if req.max_text_bytes is not None:
         drafts = _capped(drafts, req.max_text_bytes)
-    return broadcast_view(
+    return BroadcastView.of(
         import_rows(engine, values, drafts, on_publish=publish, on_progress=on_progress)
     )
 
@@ -390,7 +392,7 @@ def _require_code(conn: Connection, ws: int, sender: str, workspace: str) -> Non
 
 def get_broadcast(
     engine: Engine, broadcast_id: int, workspace: str | None = None, now: datetime | None = None
-) -> dict[str, Any]:
+) -> BroadcastDetail:
     """The broadcast with live counts; ``now`` (default: the clock) judges its send windows."""
     with engine.connect() as conn:
         ws = None
@@ -402,43 +404,19 @@ def get_broadcast(
             raise NotFound(f"broadcast {broadcast_id} does not exist")
         counts = broadcasts_repo.status_counts(conn, broadcast_id)
         # Counters derived now, not the poller's last copy: what a user reads is never stale.
-        view = broadcast_view({**row, **live_counters(conn, broadcast_id, counts)})
-        view.update(retry_view(conn, broadcast_id, lambda at: local_iso(at, row["timezone"])))
-        view.update(
-            window_view(conn, row, now or utcnow(), lambda at: local_iso(at, row["timezone"]))
-        )
-        view["counts"] = counts
-        return view
-
-
-def broadcast_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A broadcast in the seeds' vocabulary (getBroadcast: startDate, expectedMessages, …)."""
+        view = BroadcastView.of({**row, **live_counters(conn, broadcast_id, counts)})
+        retrying, next_retry = retry_summary(conn, broadcast_id)
+        window = window_state(conn, row, now or utcnow())
     tz = row["timezone"]
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "shortcode": row["sender_code"],
-        "text": row["template"],
-        "status": row["status"],
-        "statusReason": row["status_reason"],
-        "startDate": local_iso(row["start_at"], tz),
-        "endDate": local_iso(row["ended_at"], tz),
-        "timezone": tz,
-        "expectedMessages": row["expected"],
-        "sentMessages": row["sent"],
-        "deliveredMessages": row["delivered"],
-        "failedMessages": row["failed"],
-        "invalidRows": row["invalid"],
-        "duplicates": row["duplicates"],
-        "source": row["source"],
-        "createdAt": local_iso(row["created_at"], tz),
-        "startedAt": local_iso(row["started_at"], tz),
-        "window": row.get("send_window"),
-        "validity": row.get("validity_s"),
-        "allowedActions": allowed_actions(row["status"]),
-        #: The broadcast whose failed messages this one re-sends (retry-failed), or None.
-        "retryOf": row.get("retry_of"),
-    }
+    return BroadcastDetail(
+        **base_fields(view),
+        retrying=retrying,
+        next_retry_at=in_zone(next_retry, tz),
+        expires_at=in_zone(window.expires_at, tz),
+        waiting_for_window=window.waiting,
+        next_window_at=in_zone(window.opens_at, tz),
+        counts=counts,
+    )
 
 
 #: The sender-code rule, for the edit of a broadcast (``services/broadcast_edit.py``).

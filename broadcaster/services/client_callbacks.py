@@ -32,6 +32,7 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.constants import ERROR_TEXT_CHARS
+from broadcaster.domain.wire import iso8601, utc_naive
 from broadcaster.errors import InputError
 from broadcaster.logsafe import printable
 from broadcaster.net import guard as netguard
@@ -82,13 +83,6 @@ def parse_callbacks(value: Any) -> list[str]:
     return out
 
 
-def iso_utc(at: datetime) -> str:
-    """Naive-UTC (the store's convention) or aware time as ``2026-01-02T03:04:05.678Z``."""
-    if at.tzinfo is not None:
-        at = at.astimezone(UTC).replace(tzinfo=None)
-    return at.isoformat(timespec="milliseconds") + "Z"
-
-
 def build_payload(
     *,
     message_id: int,
@@ -104,7 +98,7 @@ def build_payload(
     payload: dict[str, Any] = {
         "id": str(message_id),
         "status": status,
-        "date": iso_utc(at),
+        "date": iso8601(utc_naive(at), millis=True),
         "from": sender,
         "to": recipient,
         "broadcastId": broadcast_id,

@@ -15,12 +15,13 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.contacts import template_values
-from broadcaster.domain.schedule import utc_iso
 from broadcaster.domain.templates import Template, parse_template
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable, RowProblem
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
 from broadcaster.services.contacts import MAX_PAGE, Page, keyset_page, list_name
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import codes_repo, contacts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -37,7 +38,7 @@ def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
             "id": int(r["id"]),
             "name": r["name"],
             "members": counts.get(int(r["id"]), 0),
-            "createdAt": utc_iso(r["created_at"]),
+            "createdAt": iso8601(r["created_at"]),
         }
         for r in rows
     ]
@@ -155,7 +156,7 @@ def list_table(engine: Engine, workspace: str, name: str, text: str) -> Recipien
 
 def create_list_broadcast(
     engine: Engine, settings: Settings, name: str, req: NewBroadcast
-) -> dict[str, Any]:
+) -> BroadcastView:
     """A broadcast to every member of list ``name``, rendered from their attributes now."""
     if not req.text:
         raise InputError("text: is required for a list broadcast")

@@ -19,7 +19,7 @@ from broadcaster.domain.contacts import (
     identifier_value,
     merge_attributes,
 )
-from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.store import codes_repo, contacts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
@@ -62,8 +62,8 @@ def views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, An
             "identifiers": [{"type": k, "value": v} for k, v in idents.get(int(r["id"]), [])],
             "attributes": dict(r["attributes"] or {}),
             "lists": lists.get(int(r["id"]), []),
-            "createdAt": utc_iso(r["created_at"]),
-            "updatedAt": utc_iso(r["updated_at"]),
+            "createdAt": iso8601(r["created_at"]),
+            "updatedAt": iso8601(r["updated_at"]),
         }
         for r in rows
     ]

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.config import Settings
+from broadcaster.domain.wire import iso8601, to_wire
 from broadcaster.errors import BroadcasterError, FileRejected, ImportAbandoned, InputError
 from broadcaster.ingest import open_recipients
 from broadcaster.logsafe import printable
@@ -77,6 +78,7 @@ from broadcaster.services.requests import (
     read_fields,
     read_fields_file,
 )
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import broadcasts_repo, codes_repo, db
 from broadcaster.store.db import Connection, Engine
 
@@ -141,7 +143,7 @@ def _gone(entry: Entry) -> Event:
 
 
 def _iso(now_s: float) -> str:
-    return datetime.fromtimestamp(now_s, UTC).isoformat(timespec="seconds")
+    return iso8601(datetime.fromtimestamp(now_s, UTC))
 
 
 @dataclass
@@ -286,7 +288,7 @@ class DropFolder:
             given = merge({"workspace": self.workspace}, defaults, side)
             sha = sha256_file(entry.path)
             key = import_key(sha, given)
-            view, known = create_once(
+            made, known = create_once(
                 self.engine,
                 key,
                 entry.name,
@@ -319,13 +321,13 @@ class DropFolder:
             )
         if known is not None:
             return self._already(entry, sidecar, sha, known, now)
-        assert view is not None
-        return self._imported(entry, sidecar, sha, given, view, now)
+        assert made is not None
+        return self._imported(entry, sidecar, sha, given, made, now)
 
     def _create(
         self, entry: Entry, defaults: dict[str, Any], side: dict[str, Any], claim: PublishHook
-    ) -> dict[str, Any]:
-        """Read and create; the publication checks the file did not change and records its key."""
+    ) -> tuple[BroadcastView, list[dict[str, Any]]]:
+        """Read and create (the view, and the first row errors); the publication checks the file did not change and records its key."""
         sheet = merge(defaults, side).get("sheet")
 
         def publish(conn: Connection, broadcast_id: int) -> None:
@@ -349,10 +351,8 @@ class DropFolder:
             req = new_broadcast(fields, workspace=self.workspace)
             view = create_from_table(self.engine, self.settings, table, req, on_publish=publish)
         with self.engine.connect() as conn:
-            view["rowErrors"] = broadcasts_repo.row_error_page(
-                conn, view["id"], limit=ROW_ERRORS_SHOWN
-            )
-        return view
+            errors = broadcasts_repo.row_error_page(conn, view.id, limit=ROW_ERRORS_SHOWN)
+        return view, errors
 
     def _waiting(self, entry: Entry, unsettled: Entry, now: float) -> Event:
         age = max(0.0, now - unsettled.seen.last_change_s)
@@ -373,25 +373,25 @@ class DropFolder:
         sidecar: Entry | None,
         sha: str,
         given: dict[str, Any],
-        view: dict[str, Any],
+        made: tuple[BroadcastView, list[dict[str, Any]]],
         now: float,
     ) -> Event:
-        errors = view.pop("rowErrors")
+        view, errors = made
         report = {
             "file": entry.name,
             "outcome": "imported",
-            "broadcastId": view["id"],
-            "status": view["status"],
-            "expectedMessages": view["expectedMessages"],
-            "invalidRows": view["invalidRows"],
-            "duplicates": view["duplicates"],
+            "broadcastId": view.id,
+            "status": view.status,
+            "expectedMessages": view.expected_messages,
+            "invalidRows": view.invalid_rows,
+            "duplicates": view.duplicates,
             "rowErrors": errors,
-            "rowErrorsShown": f"first {len(errors)} of {view['invalidRows'] + view['duplicates']}",
+            "rowErrorsShown": f"first {len(errors)} of {view.invalid_rows + view.duplicates}",
             "sidecar": sidecar.name if sidecar else None,
             "fields": {k: v for k, v in given.items() if v is not None},
             "sha256": sha,
             "processedAt": _iso(now),
-            "broadcast": view,
+            "broadcast": to_wire(view),
         }
         moved = self._file_away(self.done, entry, sidecar, RESULT_SUFFIX, report)
         if moved is None:

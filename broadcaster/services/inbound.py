@@ -15,11 +15,12 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.keywords import Keyword, KeywordLists, classify, reply_text
+from broadcaster.domain.wire import iso8601, utc_naive
 from broadcaster.errors import BroadcasterError, InputError
 from broadcaster.logsafe import printable
 from broadcaster.providers.inbound import Inbound
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
-from broadcaster.services.client_callbacks import enqueue_inbound, iso_utc
+from broadcaster.services.client_callbacks import enqueue_inbound
 from broadcaster.services.codes import owner_key
 from broadcaster.services.messages import one_row_table
 from broadcaster.store import codes_repo, inbound_repo, optouts_repo
@@ -61,7 +62,7 @@ def inbound_view(row: dict[str, Any]) -> dict[str, Any]:
         "keyword": row["keyword"],
         "route": row["route"],
         "gatewayId": row["gateway_id"],
-        "date": iso_utc(row["received_at"]),
+        "date": iso8601(utc_naive(row["received_at"]), millis=True),
         "gatewayDate": row["reported_at"],
     }
 
@@ -139,7 +140,7 @@ def _confirm(
     except BroadcasterError as exc:  # e.g. a code that cannot send: stored, not confirmed
         log.warning("inbound %s not confirmed: %s", iid, printable(str(exc)))
         return None
-    return int(view["id"])
+    return view.id
 
 
 def list_inbound(

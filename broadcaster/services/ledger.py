@@ -15,12 +15,16 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from broadcaster.domain.states import BroadcastStatus
 from broadcaster.services.importer import PublishHook
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import broadcasts_repo, imports_repo
 from broadcaster.store.db import Connection, Engine, utcnow
+
+#: What a create use case returns (a broadcast view, or one with more besides).
+T = TypeVar("T")
 
 #: Bytes read per step while hashing a file (memory stays flat for any size).
 HASH_CHUNK_BYTES = 1024 * 1024
@@ -106,8 +110,8 @@ def claim_key(key: str, name: str) -> PublishHook:
 
 
 def create_once(
-    engine: Engine, key: str, name: str, create: Callable[[PublishHook], dict[str, Any]]
-) -> tuple[dict[str, Any] | None, Known | None]:
+    engine: Engine, key: str, name: str, create: Callable[[PublishHook], T]
+) -> tuple[T | None, Known | None]:
     """Run ``create(on_publish)`` so that ``key`` is recorded as the broadcast is published,
     unless ``key`` is known.
 
@@ -134,8 +138,8 @@ def create_for_task(
     engine: Engine,
     task_id: str | None,
     name: str,
-    create: Callable[[PublishHook | None], dict[str, Any]],
-) -> dict[str, Any]:
+    create: Callable[[PublishHook | None], BroadcastView],
+) -> BroadcastView:
     """Run a create use case at most once per Celery task id; ``create`` gets the publish hook
     to pass on (``on_publish=``) to the create use case.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.phones import normalize_phone
-from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -64,7 +64,7 @@ def send_one(
     table = one_row_table(to, ids=(external_id, client_id))
     view = create_from_table(engine, settings, table, req)
     with engine.connect() as conn:
-        mid = messages_repo.only_message_id(conn, view["id"])
+        mid = messages_repo.only_message_id(conn, view.id)
     return get_message(engine, mid)
 
 
@@ -88,7 +88,7 @@ def message_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_iso = utc_iso
+_iso = iso8601
 
 
 def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from broadcaster.domain.phones import normalize_phone
+from broadcaster.domain.wire import iso8601, utc_naive
 from broadcaster.errors import InputError, NotFound
-from broadcaster.services.client_callbacks import iso_utc
 from broadcaster.store import codes_repo, optouts_repo
 from broadcaster.store.db import Engine, utcnow
 
@@ -39,7 +39,7 @@ def entry_view(row: dict[str, Any]) -> dict[str, Any]:
         "number": row["number"],
         "source": row["source"],
         "detail": row["detail"],
-        "createdAt": iso_utc(row["created_at"]),
+        "createdAt": iso8601(utc_naive(row["created_at"]), millis=True),
     }
 
 

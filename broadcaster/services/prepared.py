@@ -14,8 +14,8 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.contacts import template_values
-from broadcaster.domain.schedule import utc_iso
 from broadcaster.domain.templates import Template, parse_template
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, require_code
@@ -40,8 +40,8 @@ def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
             "text": r["text"],
             "from": r["sender_code"],
             "list": names.get(int(r["list_id"])) if r["list_id"] else None,
-            "createdAt": utc_iso(r["created_at"]),
-            "updatedAt": utc_iso(r["updated_at"]),
+            "createdAt": iso8601(r["created_at"]),
+            "updatedAt": iso8601(r["updated_at"]),
         }
         for r in rows
     ]
@@ -194,8 +194,8 @@ def send_single(
     )
     view = create_from_table(engine, settings, table, req)
     with engine.connect() as conn:
-        mid = messages_repo.only_message_id(conn, view["id"])
-    return {"broadcastId": view["id"], "messageId": mid}
+        mid = messages_repo.only_message_id(conn, view.id)
+    return {"broadcastId": view.id, "messageId": mid}
 
 
 def _require_values(template: Template, columns: Sequence[str], params: Sequence[str]) -> None:

@@ -6,12 +6,11 @@ Kept apart from the list itself (``queries.list_broadcasts``) because it needs t
 
 from __future__ import annotations
 
-from typing import Any
-
 from broadcaster.config import Settings
 from broadcaster.domain.progress import eta_seconds, progress
 from broadcaster.domain.states import BroadcastStatus
 from broadcaster.services.codes import to_sender_code
+from broadcaster.services.views import BroadcastProgress, BroadcastView, base_fields
 from broadcaster.store import codes_repo, queries_repo
 from broadcaster.store.db import Engine
 
@@ -20,30 +19,30 @@ _SENDING = frozenset({BroadcastStatus.SCHEDULED, BroadcastStatus.RUNNING})
 
 
 def with_progress(
-    engine: Engine, settings: Settings, workspace_id: int, items: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    engine: Engine, settings: Settings, workspace_id: int, items: list[BroadcastView]
+) -> list[BroadcastProgress]:
     """``items`` (broadcast views) with remainingMessages, remainingSegments, progress, etaSeconds.
 
     etaSeconds is None for a broadcast that is not sending (suspended, stopped, completed) or
     whose code has no known rate; it does not count quiet hours or a start still to come.
     """
     with engine.connect() as conn:
-        left = queries_repo.unsent_segments(conn, [b["id"] for b in items])
+        left = queries_repo.unsent_segments(conn, [b.id for b in items])
         rates = {
             r["code"]: to_sender_code(r, settings).mps
             for r in codes_repo.list_codes(conn, workspace_id)
         }
     out = []
     for b in items:
-        messages, segments = left.get(b["id"], (0, 0))
-        sending = b["status"] in _SENDING
+        messages, segments = left.get(b.id, (0, 0))
+        sending = b.status in _SENDING
         out.append(
-            {
-                **b,
-                "remainingMessages": messages,
-                "remainingSegments": segments,
-                "progress": progress(b["expectedMessages"], messages),
-                "etaSeconds": eta_seconds(segments, rates.get(b["shortcode"])) if sending else None,
-            }
+            BroadcastProgress(
+                **base_fields(b),
+                remaining_messages=messages,
+                remaining_segments=segments,
+                progress=progress(b.expected_messages, messages),
+                eta_seconds=eta_seconds(segments, rates.get(b.shortcode)) if sending else None,
+            )
         )
     return out

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from broadcaster.domain.schedule import utc_iso
 from broadcaster.domain.states import FAILED_STATES
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import NotFound
-from broadcaster.services.broadcasts import broadcast_view
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import codes_repo, queries_repo
 from broadcaster.store.db import Engine
 
@@ -22,15 +22,18 @@ from broadcaster.store.db import Engine
 REPORT_PAGE_ROWS = 5_000
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
-class Page:
+class Page(Generic[T]):
     """Items of one page and the cursor of the next (None: this was the last page)."""
 
-    items: list[dict[str, Any]]
+    items: list[T]
     next_after: tuple[int, ...] | None
 
 
-_iso = utc_iso
+_iso = iso8601
 
 
 def require_broadcast(
@@ -54,7 +57,7 @@ def list_broadcasts(
     status: str | None = None,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page:
+) -> Page[BroadcastView]:
     """Newest first. Counters are the poller's last copy; GET one broadcast for live ones."""
     with engine.connect() as conn:
         rows = queries_repo.broadcasts_page(
@@ -66,7 +69,7 @@ def list_broadcasts(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([broadcast_view(r) for r in rows], (rows[-1]["id"],) if more else None)
+    return Page([BroadcastView.of(r) for r in rows], (rows[-1]["id"],) if more else None)
 
 
 def message_item(row: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +106,7 @@ def list_messages(
     status: str | None = None,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page:
+) -> Page[dict[str, Any]]:
     require_broadcast(engine, broadcast_id, workspace_id)
     with engine.connect() as conn:
         rows = queries_repo.messages_page(
@@ -121,7 +124,7 @@ def list_row_errors(
     *,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page:
+) -> Page[dict[str, Any]]:
     require_broadcast(engine, broadcast_id, workspace_id)
     key = (after[0], after[1]) if after and len(after) == 2 else None
     with engine.connect() as conn:
@@ -236,7 +239,7 @@ def recipient_messages(
     *,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page:
+) -> Page[dict[str, Any]]:
     """One number's messages in every broadcast of the workspace, newest first."""
     with engine.connect() as conn:
         rows = queries_repo.recipient_messages(

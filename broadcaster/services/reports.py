@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.wire import iso8601
 from broadcaster.services import queries
 from broadcaster.store.db import Engine
 
@@ -78,7 +78,7 @@ def _neutral(value: str) -> str:
 
 
 def _csv_time(value: Any) -> Any:
-    return utc_iso(value) if isinstance(value, datetime) else value
+    return iso8601(value) if isinstance(value, datetime) else value
 
 
 def _csv_row(row: tuple[Any, ...]) -> list[Any]:

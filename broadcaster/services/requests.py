@@ -36,6 +36,7 @@ from broadcaster.config import Settings
 from broadcaster.errors import FileRejected, InputError
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
 from broadcaster.services.importer import PublishHook
+from broadcaster.services.views import BroadcastView
 from broadcaster.store import codes_repo
 from broadcaster.store.db import Engine
 
@@ -207,7 +208,7 @@ def create_from_payload(
     *,
     workspace: str = codes_repo.DEFAULT_WORKSPACE,
     on_publish: PublishHook | None = None,
-) -> dict[str, Any]:
+) -> BroadcastView:
     """A broadcast from a seed-004 payload: the fields above plus ``to`` (or ``recipients``), a
     list of numbers or ``{"to": …, "params": […]}`` objects. All or nothing, like a file."""
     from broadcaster.ingest import read_recipients_bytes

@@ -25,6 +25,7 @@ from broadcaster.domain.states import (
 from broadcaster.errors import Conflict, InvalidTransition, NotFound
 from broadcaster.services.broadcasts import get_broadcast, require_code
 from broadcaster.services.transitions import try_transition
+from broadcaster.services.views import BroadcastDetail
 from broadcaster.store import broadcasts_repo, codes_repo, queries_repo, resend_repo
 from broadcaster.store.db import Connection, Engine, IntegrityError, utcnow
 
@@ -51,7 +52,7 @@ _INHERITED = (
 class Retry:
     """The retry broadcast's view, and whether this call made it (False: it existed already)."""
 
-    view: dict[str, Any]
+    view: BroadcastDetail
     created: bool
 
 
@@ -126,7 +127,7 @@ def reschedule(
     workspace_id: int | None = None,
     *,
     start_now_hint: str = "give --at now",
-) -> dict[str, Any]:
+) -> BroadcastDetail:
     """A SCHEDULED broadcast starts at ``at`` instead (wall time in ``tz``, default: its own
     zone); a time over a minute past is refused as creating one refuses it."""
     with engine.connect() as conn:

@@ -15,13 +15,12 @@ them, so a restart loses none). Stop cancels them, suspend holds them, completio
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.retry import next_retry_at
-from broadcaster.domain.schedule import utc_iso
+from broadcaster.domain.wire import iso8601
 from broadcaster.store import messages_repo
 from broadcaster.store.db import Connection
 
@@ -81,13 +80,11 @@ def schedule_retries(
 
 
 def _final_reason(state: messages_repo.RetryState, reason: str) -> str:
-    since = utc_iso(state.retry_since) or "now"
+    since = iso8601(state.retry_since) or "now"
     return f"retry window exhausted after {state.attempts} sends since {since}: {reason}"
 
 
-def retry_view(
-    conn: Connection, broadcast_id: int, iso: Callable[[datetime | None], str | None]
-) -> dict[str, Any]:
-    """``retrying`` (messages waiting for a retry) and ``nextRetryAt`` (the earliest), for ``get``."""
+def retry_summary(conn: Connection, broadcast_id: int) -> tuple[int, datetime | None]:
+    """(messages waiting for a retry, the earliest retry time or None when none waits)."""
     waiting, first = messages_repo.retry_summary(conn, broadcast_id)
-    return {"retrying": waiting, "nextRetryAt": iso(first) if waiting else None}
+    return waiting, first if waiting else None

@@ -23,7 +23,6 @@ send path claims nothing past it, and retries are never scheduled past it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,14 +74,19 @@ def retry_deadline(row: dict[str, Any]) -> datetime | None:
     return validity_deadline(row.get("started_at"), row.get("validity_s"))
 
 
-def window_view(
-    conn: Connection,
-    row: dict[str, Any],
-    now: datetime,
-    iso: Callable[[datetime | None], str | None],
-) -> dict[str, Any]:
-    """``waitingForWindow`` (QUEUE messages whose window is closed now) and ``nextWindowAt`` (when
-    the first of those opens), and ``expiresAt`` (the end of the validity), for ``get``."""
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """A broadcast's send window and validity as ``get`` shows them (naive UTC times)."""
+
+    #: The end of the validity (None: none set).
+    expires_at: datetime | None
+    #: QUEUE messages whose window is closed now, and when the first of those opens.
+    waiting: int
+    opens_at: datetime | None
+
+
+def window_state(conn: Connection, row: dict[str, Any], now: datetime) -> WindowState:
+    """Who waits for the window at ``now``, when the first of them may go, when validity ends."""
     waiting: dict[str, int] = {}
     opens: datetime | None = None
     if row.get("send_window"):
@@ -91,11 +95,7 @@ def window_view(
         waiting = messages_repo.waiting_by_zone(conn, row["id"], closed)
         if waiting:
             opens = min(next_open(window, zone, now) for zone in waiting)
-    return {
-        "expiresAt": iso(retry_deadline(row)),
-        "waitingForWindow": sum(waiting.values()),
-        "nextWindowAt": iso(opens),
-    }
+    return WindowState(retry_deadline(row), sum(waiting.values()), opens)
 
 
 def expire_past_validity(conn: Connection, now: datetime) -> list[tuple[int, int]]:

@@ -251,4 +251,4 @@ async def test_created_broadcast_is_in_the_keys_workspace(api):
         ws = conn.execute(
             sa.select(broadcasts.c.workspace_id).where(broadcasts.c.id == bid)
         ).scalar()
-    assert get_broadcast(api.engine, bid, workspace="acme")["id"] == bid and ws is not None
+    assert get_broadcast(api.engine, bid, workspace="acme").id == bid and ws is not None

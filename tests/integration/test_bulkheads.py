@@ -40,22 +40,22 @@ def test_a_broken_code_beside_a_good_broadcast(make_stack, tmp_path):
             stack.settings,
             tmp_path / "list.csv",
             NewBroadcast(sender=code, text="Hola {name}", name=f"on {code}"),
-        )["id"]
+        ).id
 
     # The good broadcast completes although every tick meets the broken codes...
     stack.wait(
-        lambda: get_broadcast(stack.engine, ids["55505"])["status"] == "COMPLETED",
+        lambda: get_broadcast(stack.engine, ids["55505"]).status == "COMPLETED",
         120,
         "the broadcast on the good code to complete",
     )
     # ...and the broadcasts on the broken codes are suspended, saying why.
     for code, cause in (("12346", "kanel"), ("12347", "gone")):
         stack.wait(
-            lambda c=code: get_broadcast(stack.engine, ids[c])["status"] == "SUSPENDED",
+            lambda c=code: get_broadcast(stack.engine, ids[c]).status == "SUSPENDED",
             60,
             f"the broadcast on {code} to be suspended",
         )
-        reason = get_broadcast(stack.engine, ids[code])["statusReason"]
+        reason = get_broadcast(stack.engine, ids[code]).status_reason
         assert code in reason and cause in reason, reason
     assert stack.sim("/_sim/stats")["accepted_by_sender"] == {"55505": 300}
 
@@ -100,9 +100,7 @@ def test_a_celery_worker_that_dies_is_started_again_by_its_supervisor(make_stack
     add_code(stack.engine, stack.settings, "55506", "short", mps=1000)
     bid = create_from_file(
         stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(sender="55506", text="Hi")
-    )["id"]
-    stack.wait(
-        lambda: get_broadcast(stack.engine, bid)["status"] == "COMPLETED", 120, "the broadcast"
-    )
+    ).id
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "COMPLETED", 120, "the broadcast")
     assert stack.sim("/_sim/stats")["accepted_total"] == 200
     stack.assert_alive()

@@ -144,9 +144,9 @@ def test_dev_sends_through_the_gateway_you_configured(tmp_path, redis_url):
             add_code(engine, settings, "55507", "short", mps=100)
             bid = create_from_file(
                 engine, settings, tmp_path / "list.csv", NewBroadcast(sender="55507", text="Hi")
-            )["id"]
+            ).id
             deadline = time.monotonic() + 90
-            while get_broadcast(engine, bid)["status"] != "COMPLETED":
+            while get_broadcast(engine, bid).status != "COMPLETED":
                 assert time.monotonic() < deadline, (get_broadcast(engine, bid), log.read_text())
                 assert dev.poll() is None, log.read_text()
                 time.sleep(0.25)

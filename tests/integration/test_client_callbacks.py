@@ -136,11 +136,11 @@ def new_broadcast(
             r[0]
             for r in conn.execute(
                 sa.select(messages.c.id)
-                .where(messages.c.broadcast_id == view["id"])
+                .where(messages.c.broadcast_id == view.id)
                 .order_by(messages.c.id)
             )
         ]
-    return view["id"], ids
+    return view.id, ids
 
 
 def change(

@@ -53,7 +53,7 @@ async def stack(database_url, redis_url, aiohttp_server, tmp_path):
         f = tmp_path / f"{workspace}-{sender}.txt"
         f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
         req = NewBroadcast(sender=sender, text="Hola", workspace=workspace, at=at)
-        return create_from_file(engine, settings, f, req)["id"]
+        return create_from_file(engine, settings, f, req).id
 
     async def run() -> None:
         await poller.tick(engine, settings, queue, ctx.provider_for)
@@ -84,12 +84,12 @@ async def test_a_workspace_cannot_slow_another_through_its_code(stack):
     globex_bid = create("55502", "globex", 5)
     globex_key = sending._route(ctx, globex_bid).limits[0].key
     await run()
-    assert get_broadcast(engine, globex_bid)["sentMessages"] == 5
+    assert get_broadcast(engine, globex_bid).sent_messages == 5
     assert globex_key != acme_key
     assert await client.exists(globex_key) == 1
     # Then acme's bucket was never touched (its key is absent: a full bucket) …
     assert await client.exists(acme_key) == 0
-    assert get_broadcast(engine, acme_bid)["status"] == "SCHEDULED"
+    assert get_broadcast(engine, acme_bid).status == "SCHEDULED"
     assert _sent("55502", "globex") - before == 5  # … and the metrics carry the workspace
 
 
@@ -101,7 +101,7 @@ async def test_a_shared_code_is_one_bucket_and_each_workspace_is_counted_apart(s
     globex_own = create("55502", "globex", 3)
     await client.flushdb()
     await run()
-    assert get_broadcast(engine, globex_own)["sentMessages"] == 3
+    assert get_broadcast(engine, globex_own).sent_messages == 3
     acme_bid = create("55501", "acme", 2)
     acme_key = sending._route(ctx, acme_bid).limits[0].key
     assert await client.exists(acme_key) == 0
@@ -113,7 +113,7 @@ async def test_a_shared_code_is_one_bucket_and_each_workspace_is_counted_apart(s
     await run()
     # Then both sent through the code's one bucket, and the metrics tell the workspaces apart
     assert await client.exists(acme_key) == 1
-    assert get_broadcast(engine, shared_bid)["sentMessages"] == 4
-    assert get_broadcast(engine, acme_bid)["sentMessages"] == 2
+    assert get_broadcast(engine, shared_bid).sent_messages == 4
+    assert get_broadcast(engine, acme_bid).sent_messages == 2
     assert _sent("55501", "globex") - globex_before == 4
     assert _sent("55501", "acme") - acme_before == 2

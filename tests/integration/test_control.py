@@ -35,7 +35,7 @@ def start_broadcast(stack, tmp_path, mps: float = 400):
         tmp_path / "list.csv",
         NewBroadcast(sender="55502", text="Hola {name}"),
     )
-    return view["id"]
+    return view.id
 
 
 def accepted(stack) -> int:
@@ -67,12 +67,12 @@ def test_suspend_mid_run_then_resume_sends_each_recipient_once(make_stack, tmp_p
     # Then at most the in-flight messages went out after the acknowledgement …
     assert after - at_ack <= in_flight_bound(stack)
     view = get_broadcast(stack.engine, bid)
-    assert view["status"] == "SUSPENDED"
-    assert view["counts"].get("QUEUE", 0) == N - after  # … and the rest waits, unsent
-    assert view["counts"].get("DEQUEUED", 0) == 0
+    assert view.status == "SUSPENDED"
+    assert view.counts.get("QUEUE", 0) == N - after  # … and the rest waits, unsent
+    assert view.counts.get("DEQUEUED", 0) == 0
     # When it is resumed it finishes, and every recipient got exactly one message
     assert control.resume(stack.engine, stack.settings, None, bid) == "RUNNING"
-    stack.wait(lambda: get_broadcast(stack.engine, bid)["status"] == "COMPLETED", 120, "COMPLETED")
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "COMPLETED", 120, "COMPLETED")
     stats = stack.sim("/_sim/stats")
     assert stats["accepted_total"] == N
     assert stats["duplicates"] == []
@@ -87,15 +87,15 @@ def test_stop_mid_run_cancels_the_rest_and_counts_add_up(make_stack, tmp_path):
     sent = settle(stack)
 
     def settled() -> bool:
-        counts = get_broadcast(stack.engine, bid)["counts"]
+        counts = get_broadcast(stack.engine, bid).counts
         return counts.get("DEQUEUED", 0) == 0 and counts.get("QUEUE", 0) == 0
 
     stack.wait(settled, 60, "no message left QUEUE or DEQUEUED")
     view = get_broadcast(stack.engine, bid)
-    counts = view["counts"]
-    assert sum(counts.values()) == view["expectedMessages"] == N
+    counts = view.counts
+    assert sum(counts.values()) == view.expected_messages == N
     assert counts["CANCELLED"] == N - sent
-    assert view["sentMessages"] == sent
+    assert view.sent_messages == sent
     assert stack.sim("/_sim/stats")["duplicates"] == []
     with pytest.raises(InvalidTransition):
         control.resume(stack.engine, stack.settings, None, bid)  # stop is final
@@ -104,16 +104,14 @@ def test_stop_mid_run_cancels_the_rest_and_counts_add_up(make_stack, tmp_path):
 def test_delete_rules_and_tasks_by_name(make_stack, tmp_path):
     stack = make_stack()
     bid = start_broadcast(stack, tmp_path, mps=50)
-    stack.wait(lambda: get_broadcast(stack.engine, bid)["status"] == "RUNNING", 30, "RUNNING")
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "RUNNING", 30, "RUNNING")
     # Delete refuses a RUNNING broadcast
     with pytest.raises(InvalidTransition, match="RUNNING"):
         control.delete(stack.engine, bid)
     # Admin scripts call the control tasks by their stable names
     app = Celery(broker=stack.dev.redis_url)
     app.send_task("workers.tasks.stop_broadcast", args=[bid], queue="control")
-    stack.wait(
-        lambda: get_broadcast(stack.engine, bid)["status"] == "STOPPED", 30, "STOPPED via task"
-    )
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "STOPPED", 30, "STOPPED via task")
     app.send_task("workers.tasks.delete_broadcast", args=[bid], queue="control")
 
     def gone() -> bool:

@@ -56,7 +56,7 @@ def test_kill_workers_and_restart_redis_mid_broadcast(
         stack.settings,
         tmp_path / "list.csv",
         NewBroadcast(sender="55503", text="Aviso {name}: saldo <1>"),
-    )["id"]
+    ).id
 
     def accepted() -> int:
         return stack.sim("/_sim/stats")["accepted_total"]
@@ -79,8 +79,8 @@ def test_kill_workers_and_restart_redis_mid_broadcast(
 
     def done() -> bool:
         view = get_broadcast(stack.engine, bid)
-        counts = view["counts"]
-        return view["status"] == "COMPLETED" and set(counts) <= {s.value for s in FINAL_STATES}
+        counts = view.counts
+        return view.status == "COMPLETED" and set(counts) <= {s.value for s in FINAL_STATES}
 
     # Nothing restarts a process from here on: a Celery process that kombu lets die on the
     # broker restart is started again by its own supervisor (broadcaster worker / beat).
@@ -92,13 +92,13 @@ def test_kill_workers_and_restart_redis_mid_broadcast(
     stack.wait(done, 300, "every message in a final state")
     print(f"{time.monotonic() - t0:6.1f}s all final")
     view = get_broadcast(stack.engine, bid)
-    counts = view["counts"]
+    counts = view.counts
     stats = stack.sim("/_sim/stats")
     sent = sum(n for s, n in counts.items() if s in {x.value for x in SENT_STATES})
     assert stats["duplicates"] == []  # nobody twice
     assert (
         stats["accepted_total"] == sent
     )  # every accepted message is known as sent, and only those
-    assert sum(counts.values()) == view["expectedMessages"] == N  # nobody lost
+    assert sum(counts.values()) == view.expected_messages == N  # nobody lost
     assert counts.get("ERROR", 0) <= N * 0.001, counts  # retries ride out 20 % faults
     assert stats["faults"], "the simulator injected faults"

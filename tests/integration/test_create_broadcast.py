@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError
 from broadcaster.services.broadcasts import (
     NewBroadcast,
@@ -53,13 +54,13 @@ def test_sample_file(env):
             tz="America/Mexico_City",
         ),
     )
-    assert view["status"] == "SCHEDULED"
-    assert view["startDate"] == "2030-01-01T09:00:00-06:00"
-    assert view["expectedMessages"] == 200
-    assert view["duplicates"] == 1
-    assert view["invalidRows"] == 3  # two short numbers, one row without a balance
-    got = get_broadcast(engine, view["id"])
-    assert got["counts"] == {"QUEUE": 200}
+    assert view.status == "SCHEDULED"
+    assert iso8601(view.start_date) == "2030-01-01T09:00:00-06:00"
+    assert view.expected_messages == 200
+    assert view.duplicates == 1
+    assert view.invalid_rows == 3  # two short numbers, one row without a balance
+    got = get_broadcast(engine, view.id)
+    assert got.counts == {"QUEUE": 200}
     with engine.connect() as conn:
         errors = conn.execute(
             sa.select(row_errors.c.line, row_errors.c.reason).order_by(row_errors.c.line)
@@ -81,10 +82,10 @@ def test_all_invalid_rows_complete_at_once(env, tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("phone\n123\nabc\n+1\n")
     view = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="x"))
-    assert view["status"] == "COMPLETED"
-    assert view["expectedMessages"] == 0 and view["invalidRows"] == 3
+    assert view.status == "COMPLETED"
+    assert view.expected_messages == 0 and view.invalid_rows == 3
     with engine.connect() as conn:  # through the COMPLETE transition: started and ended at once
-        row = conn.execute(sa.select(broadcasts).where(broadcasts.c.id == view["id"])).one()
+        row = conn.execute(sa.select(broadcasts).where(broadcasts.c.id == view.id)).one()
     assert row.status_reason == "no sendable recipients"
     assert row.started_at is not None and row.ended_at == row.started_at
 
@@ -110,7 +111,7 @@ def test_segments_exceeded_is_a_refused_message(env, tmp_path):
     f = tmp_path / "long.csv"
     f.write_text("+525512345678,short\n+525512345679," + "x" * 1600 + "\n")
     view = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="{0}"))
-    assert get_broadcast(engine, view["id"])["counts"] == {"QUEUE": 1, "SEGMENTS_EXCEEDED": 1}
+    assert get_broadcast(engine, view.id).counts == {"QUEUE": 1, "SEGMENTS_EXCEEDED": 1}
 
 
 def _hostile_cases():
@@ -141,7 +142,7 @@ def test_hostile_files_store_all_or_nothing(env, case):
     _, n_messages, n_errors = table_counts(engine)
     # every row of the file ends as exactly one message or one row error
     assert n_messages + n_errors == len(detail)
-    assert view["expectedMessages"] == n_messages
+    assert view.expected_messages == n_messages
     with engine.connect() as conn:
         lines = sorted(
             [r[0] for r in conn.execute(sa.select(messages.c.line))]

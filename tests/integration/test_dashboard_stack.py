@@ -119,7 +119,7 @@ async def test_upload_watch_control_and_pages_in_a_browser(make_stack, tmp_path)
         await tab.shot("narrow-detail-completed")
 
         # Retry failed: a new broadcast of the undelivered ones, made once however often asked.
-        failed = get_broadcast(stack.engine, bid)["counts"]["UNDELIV"]
+        failed = get_broadcast(stack.engine, bid).counts["UNDELIV"]
         retry = "#detail-actions button[data-action=retry-failed]"
         await tab.js(_q(retry) + ".click()")
         made = await tab.until(
@@ -136,7 +136,7 @@ async def test_upload_watch_control_and_pages_in_a_browser(make_stack, tmp_path)
         )
         assert int(second.split()[1]) == again_id
         view = get_broadcast(stack.engine, again_id)
-        assert view["retryOf"] == bid and view["expectedMessages"] == failed
+        assert view.retry_of == bid and view.expected_messages == failed
 
         # Find a number across broadcasts.
         await tab.js(_q('#nav button[data-view="search"]') + ".click()")

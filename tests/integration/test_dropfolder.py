@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import FileRejected
 from broadcaster.ingest import open_recipients
 from broadcaster.services import dropfolder
@@ -239,11 +240,13 @@ def test_sidecar_fields_override_defaults(folder: DropFolder):
     )
     event = only(folder.poll(now=time.time() + LATER), EventKind.IMPORTED)
     view = get_broadcast(folder.engine, event.detail["broadcastId"])
-    assert view["text"] == "Promo for {name}"  # sidecar
-    assert view["shortcode"] == CODE  # defaults
-    assert view["name"] == "from defaults"  # defaults
-    assert view["startDate"] == "2030-12-01T09:30:00-06:00"  # Messangi date, wall time in the tz
-    assert view["status"] == "SCHEDULED"
+    assert view.text == "Promo for {name}"  # sidecar
+    assert view.shortcode == CODE  # defaults
+    assert view.name == "from defaults"  # defaults
+    assert (
+        iso8601(view.start_date) == "2030-12-01T09:30:00-06:00"
+    )  # Messangi date, wall time in the tz
+    assert view.status == "SCHEDULED"
     # The sidecar moved beside the data file and the result names both
     result = report(folder, "done/list.csv.result.json")
     assert result["sidecar"] == "list.broadcast.json"
@@ -267,7 +270,7 @@ def test_full_name_sidecar_wins_and_an_unsettled_sidecar_is_waited_for(folder: D
     assert count(folder, broadcasts) == 0
     # When both have settled, the full-name sidecar applies; the stem one stays for its own file
     event = only(folder.poll(now=last_change(side) + WINDOW_S), EventKind.IMPORTED)
-    assert get_broadcast(folder.engine, event.detail["broadcastId"])["text"] == "full-name sidecar"
+    assert get_broadcast(folder.engine, event.detail["broadcastId"]).text == "full-name sidecar"
     assert [p.name for p in folder.inbox.iterdir()] == ["list.broadcast.json"]
 
 
@@ -294,16 +297,16 @@ def test_json_file_own_fields_sit_between_defaults_and_sidecar(folder: DropFolde
     events = folder.poll(now=time.time() + LATER)
     by_file = {e.file: e for e in events}
     first = get_broadcast(folder.engine, by_file["batch.json"].detail["broadcastId"])
-    assert (first["text"], first["timezone"], first["startDate"]) == (
+    assert (first.text, first.timezone, iso8601(first.start_date)) == (
         "Hola {0}",
         "America/Bogota",
         "2031-01-15T08:00:00-05:00",
     )
-    assert (first["expectedMessages"], first["invalidRows"]) == (2, 1)
+    assert (first.expected_messages, first.invalid_rows) == (2, 1)
     errors = report(folder, "done/batch.json.result.json")["rowErrors"]
     assert [(e["line"], e["value"]) for e in errors] == [(3, "not a number")]
     second = get_broadcast(folder.engine, by_file["second.json"].detail["broadcastId"])
-    assert second["text"] == "sidecar text"
+    assert second.text == "sidecar text"
 
 
 def test_xlsx_with_sheet_from_sidecar(folder: DropFolder):

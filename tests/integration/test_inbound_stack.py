@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from broadcaster.domain.states import FINAL_STATES, SENT_STATES
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
+from broadcaster.services.views import BroadcastDetail
 from broadcaster.store.models import broadcasts, messages, optouts
 
 CODE = "15550100"  # a long code
@@ -28,14 +29,14 @@ def _mo(stack: Any, sender: str, text: str, gid: str | None = None) -> dict[str,
 
 def _settled(stack: Any, bid: int) -> bool:
     view = get_broadcast(stack.engine, bid)
-    return view["status"] == "COMPLETED" and set(view["counts"]) <= {s.value for s in SETTLED}
+    return view.status == "COMPLETED" and set(view.counts) <= {s.value for s in SETTLED}
 
 
 def _broadcast(stack: Any, tmp_path: Any, numbers: list[str], name: str) -> int:
     f = tmp_path / f"{name}.txt"
     f.write_text("".join(f"{n}\n" for n in numbers))
     req = NewBroadcast(sender=CODE, text="Sale today. Reply STOP to opt out", start_now=True)
-    return int(create_from_file(stack.engine, stack.settings, f, req)["id"])
+    return int(create_from_file(stack.engine, stack.settings, f, req).id)
 
 
 def _confirmations(stack: Any) -> list[tuple[str, int, str]]:
@@ -50,11 +51,11 @@ def _confirmations(stack: Any) -> list[tuple[str, int, str]]:
         return [(r, int(i), s) for r, i, s in rows]
 
 
-def _counts_add_up(stack: Any, bid: int) -> dict[str, Any]:
+def _counts_add_up(stack: Any, bid: int) -> BroadcastDetail:
     view = get_broadcast(stack.engine, bid)
-    assert sum(view["counts"].values()) == view["expectedMessages"], view
-    sent = sum(n for s, n in view["counts"].items() if s in {x.value for x in SENT_STATES})
-    assert view["sentMessages"] == sent, view
+    assert sum(view.counts.values()) == view.expected_messages, view
+    sent = sum(n for s, n in view.counts.items() if s in {x.value for x in SENT_STATES})
+    assert view.sent_messages == sent, view
     return view
 
 
@@ -92,7 +93,7 @@ def test_stop_arret_baja_and_a_stop_mid_broadcast_through_the_stack(make_stack, 
     assert [st[n] for n in (a, b, c)] == ["BLACKLISTED"] * 3
     assert {st[PHONES[3]], st[PHONES[4]]} <= {x.value for x in SENT_STATES}
     view = _counts_add_up(stack, bid)
-    assert view["failedMessages"] == 3 and view["sentMessages"] == 2
+    assert view.failed_messages == 3 and view.sent_messages == 2
 
     # When a recipient answers STOP while a 1 msg/s broadcast is still sending
     late = PHONES[10]

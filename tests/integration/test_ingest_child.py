@@ -25,12 +25,12 @@ from broadcaster.store.models import broadcasts, messages, row_errors
 ROWS = 2 * INSERT_BATCH_ROWS + 321
 TEXT = "Hola {name}, tu saldo es {balance} ñ"
 COUNTERS = (
-    "expectedMessages",
-    "invalidRows",
+    "expected_messages",
+    "invalid_rows",
     "duplicates",
-    "failedMessages",
+    "failed_messages",
     "status",
-    "statusReason",
+    "status_reason",
 )
 
 
@@ -103,10 +103,10 @@ def test_the_producer_process_stores_what_the_in_process_path_stores(
         for threshold, seen in zip((0, 1), progress, strict=True)
     ]
     assert progress[1] == progress[0] and len(progress[0]) == 3  # told after each batch alike
-    inline, child = (stored(engine, v["id"]) for v in views)
+    inline, child = (stored(engine, v.id) for v in views)
     assert child == inline
-    assert [views[1][k] for k in COUNTERS] == [views[0][k] for k in COUNTERS]
-    assert views[0]["duplicates"] >= 20 and views[0]["invalidRows"] >= 20  # the file's trouble
+    assert [getattr(views[1], k) for k in COUNTERS] == [getattr(views[0], k) for k in COUNTERS]
+    assert views[0].duplicates >= 20 and views[0].invalid_rows >= 20  # the file's trouble
     assert [m[5] for m in inline[0]].count("BLACKLISTED") == 1
     reasons = {e[2] for e in inline[1]}
     assert "duplicate" in reasons and any(r.startswith("bad quoting") for r in reasons)

@@ -19,6 +19,7 @@ from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.ingest import open_recipients
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, create_from_table
 from broadcaster.services.codes import add_code
+from broadcaster.services.views import BroadcastView
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import broadcasts, messages, row_errors
 
@@ -91,7 +92,7 @@ def _stored(url: str) -> dict[str, Any]:
     return {"messages": msgs, "errors": errors, "counters": counters}
 
 
-def _create(url: str, path: Path) -> dict[str, Any]:
+def _create(url: str, path: Path) -> BroadcastView:
     upgrade(url)
     settings = Settings(database_url=url)
     engine = engine_for(url)
@@ -117,9 +118,9 @@ def test_copy_path_stores_what_sqlite_stores(database_url: str, tmp_path: Path) 
     assert strip == [tuple(m)[:6] for m in ref["messages"]]
     assert [tuple(e) for e in got["errors"]] == [tuple(e) for e in ref["errors"]]
     assert got["counters"] == ref["counters"]
-    assert view["duplicates"] == len(expect["duplicates"])
-    assert view["invalidRows"] == len(expect["invalid"])
-    assert view["expectedMessages"] == len(expect["kept"])
+    assert view.duplicates == len(expect["duplicates"])
+    assert view.invalid_rows == len(expect["invalid"])
+    assert view.expected_messages == len(expect["kept"])
     by_line = {m.line: m for m in got["messages"]}
     assert by_line[13].text == "Hola Ñandú, saldo 0.11 {ok}" and by_line[13].encoding == "UCS-2"
     assert by_line[3].text == "Hola Cliente 1, saldo 0.01 {ok}"

@@ -52,14 +52,14 @@ def test_thousand_recipients_through_real_kannel(make_stack, kannel, tmp_path):
     )
 
     def settled() -> bool:
-        got = get_broadcast(stack.engine, view["id"])
-        return got["counts"].get("DELIVRD", 0) == N and got["status"] == "COMPLETED"
+        got = get_broadcast(stack.engine, view.id)
+        return got.counts.get("DELIVRD", 0) == N and got.status == "COMPLETED"
 
     stack.wait(
         settled, 120, "every message DELIVRD by Kannel's receipts, and the broadcast COMPLETED"
     )
-    final = get_broadcast(stack.engine, view["id"])
-    assert final["status"] == "COMPLETED" and final["deliveredMessages"] == N
+    final = get_broadcast(stack.engine, view.id)
+    assert final.status == "COMPLETED" and final.delivered_messages == N
     whole = [w for w in kannel.messages() if w.receiver in rows]
     assert Counter(w.receiver for w in whole) == Counter({to: 1 for to in rows})  # each once
     assert all(w.parts == 2 for w in whole)  # UCS-2, over 70 units: two concatenated parts

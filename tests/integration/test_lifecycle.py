@@ -57,7 +57,7 @@ async def world(database_url, aiohttp_server, tmp_path):
         f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
         return create_from_file(
             engine, settings, f, NewBroadcast(sender="55501", text="Hola", **kw)
-        )["id"]
+        ).id
 
     async def drain() -> None:
         while queue.chunks:
@@ -72,11 +72,11 @@ async def test_scheduled_broadcast_starts_only_when_due(world):
     settings, engine, queue, provider_for, make, drain = world
     bid = make(5, at="2031-03-01T09:00", tz="Europe/Madrid")  # 08:00 UTC
     before = await poller.tick(engine, settings, queue, provider_for, now=_utc(2031, 3, 1, 7, 59))
-    assert before.started == [] and get_broadcast(engine, bid)["status"] == "SCHEDULED"
+    assert before.started == [] and get_broadcast(engine, bid).status == "SCHEDULED"
     after = await poller.tick(engine, settings, queue, provider_for, now=_utc(2031, 3, 1, 8, 0))
-    assert after.started == [bid] and get_broadcast(engine, bid)["status"] == "RUNNING"
+    assert after.started == [bid] and get_broadcast(engine, bid).status == "RUNNING"
     await drain()
-    assert get_broadcast(engine, bid)["counts"] == {"SENT": 5}
+    assert get_broadcast(engine, bid).counts == {"SENT": 5}
 
 
 def _utc(*parts):
@@ -147,7 +147,7 @@ async def test_silent_messages_expire_after_the_validity_period(world):
     later = utcnow() + timedelta(seconds=settings.validity_s + 1)
     report = await poller.tick(engine, settings, queue, provider_for, now=later)
     assert report.expired == 4
-    assert get_broadcast(engine, bid)["counts"] == {"EXPIRED": 4}
+    assert get_broadcast(engine, bid).counts == {"EXPIRED": 4}
 
 
 async def test_consecutive_gateway_failures_suspend_the_broadcast(world):
@@ -168,9 +168,9 @@ async def test_consecutive_gateway_failures_suspend_the_broadcast(world):
         await sending.send_chunk(ctx, b, ids)
     await providers.close()
     view = get_broadcast(engine, bid)
-    assert view["status"] == "SUSPENDED"
-    assert "consecutive gateway failures" in view["statusReason"]
-    counts = view["counts"]
+    assert view.status == "SUSPENDED"
+    assert "consecutive gateway failures" in view.status_reason
+    counts = view.counts
     # The threshold (15) plus what was in flight or buffered when it was crossed: at most the
     # chunk's concurrency (10) and one batch of unwritten results (50).
     from broadcaster.services.inflight import FLUSH_RESULTS

@@ -39,10 +39,8 @@ def test_a_list_broadcast_reaches_each_member_exactly_once(make_stack, tmp_path)
     # When a broadcast goes to the list
     req = NewBroadcast(sender="55501", text="Hola {first_name}", name="to the list")
     view = create_list_broadcast(stack.engine, stack.settings, "all", req)
-    assert view["expectedMessages"] == MEMBERS
-    stack.wait(
-        lambda: get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED", 240, "COMPLETED"
-    )
+    assert view.expected_messages == MEMBERS
+    stack.wait(lambda: get_broadcast(stack.engine, view.id).status == "COMPLETED", 240, "COMPLETED")
     # Then the gateway took each member's message once, rendered from that member...
     stats = stack.sim("/_sim/stats")
     assert stats["accepted_total"] == MEMBERS - 1 and stats["duplicates"] == []
@@ -57,8 +55,8 @@ def test_a_list_broadcast_reaches_each_member_exactly_once(make_stack, tmp_path)
         else:
             assert text == f"Hola Name{int(recipient[5:])}" and status != "QUEUE"
     # ...and the counts add up.
-    final = get_broadcast(stack.engine, view["id"])
-    assert sum(final["counts"].values()) == MEMBERS and final["counts"]["BLACKLISTED"] == 1
+    final = get_broadcast(stack.engine, view.id)
+    assert sum(final.counts.values()) == MEMBERS and final.counts["BLACKLISTED"] == 1
 
 
 def _http(stack, method: str, path: str, key: str, body: object = None) -> tuple[int, object]:

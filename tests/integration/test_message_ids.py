@@ -23,7 +23,7 @@ def _send_list(url: str, tmp_path, n: int, name: str) -> list[int]:
         add_code(engine, settings, "55501", "short", mps=10)
     f = tmp_path / f"{name}.txt"
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
-    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
+    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola")).id
     with engine.connect() as conn:
         ids = [
             i

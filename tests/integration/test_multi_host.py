@@ -125,7 +125,7 @@ def _run(stack: Stack, net: WorkerHosts, tmp_path: Any) -> None:
             tmp_path / f"{code}.csv",
             # no receipts: the API would spend more CPU on them than the hosts on sending
             NewBroadcast(sender=code, text="Aviso {name}: saldo <1>", request_dr=False),
-        )["id"]
+        ).id
 
     t0 = time.monotonic()
     stack.wait(lambda: stack.sim("/_sim/stats")["accepted_total"] >= KILL_AT, 120, "mid-run")
@@ -144,8 +144,8 @@ def _run(stack: Stack, net: WorkerHosts, tmp_path: Any) -> None:
 
     def done() -> bool:
         return all(
-            (view := get_broadcast(stack.engine, bid))["status"] == "COMPLETED"
-            and not set(view["counts"]) & {s.value for s in UNSENT_STATES}
+            (view := get_broadcast(stack.engine, bid)).status == "COMPLETED"
+            and not set(view.counts) & {s.value for s in UNSENT_STATES}
             for bid in ids.values()
         )
 
@@ -156,8 +156,8 @@ def _run(stack: Stack, net: WorkerHosts, tmp_path: Any) -> None:
     sent = 0
     for bid in ids.values():
         view = get_broadcast(stack.engine, bid)
-        assert sum(view["counts"].values()) == view["expectedMessages"] == PER_CODE  # nobody lost
-        sent += sum(n for s, n in view["counts"].items() if s in {x.value for x in SENT_STATES})
+        assert sum(view.counts.values()) == view.expected_messages == PER_CODE  # nobody lost
+        sent += sum(n for s, n in view.counts.items() if s in {x.value for x in SENT_STATES})
     assert stats["duplicates"] == []  # nobody twice
     assert stats["accepted_total"] == sent == N, (stats["accepted_total"], sent)
 

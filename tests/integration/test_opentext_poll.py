@@ -41,7 +41,7 @@ async def test_poller_settles_opentext_messages_from_job_status(
     (tmp_path / "list.txt").write_text("\n".join(numbers) + "\n")
     bid = create_from_file(
         engine, settings, tmp_path / "list.txt", NewBroadcast(sender="55530", text="Hola")
-    )["id"]
+    ).id
     provider_for = ProviderCache(settings)
 
     queue = ListQueue()
@@ -63,10 +63,10 @@ async def test_poller_settles_opentext_messages_from_job_status(
 
 
 async def _settle(engine, settings, queue, provider_for, bid) -> None:
-    assert get_broadcast(engine, bid)["counts"] == {"SENT": 41}
+    assert get_broadcast(engine, bid).counts == {"SENT": 41}
     for _ in range(4):  # each status request moves the fake's job one page on
         await poller.tick(engine, settings, queue, provider_for)
     final = get_broadcast(engine, bid)
-    assert final["status"] == "COMPLETED"
-    assert final["counts"].get("DELIVRD") == 40
-    assert sum(final["counts"].values()) == 41 and "SENT" not in final["counts"], final["counts"]
+    assert final.status == "COMPLETED"
+    assert final.counts.get("DELIVRD") == 40
+    assert sum(final.counts.values()) == 41 and "SENT" not in final.counts, final.counts

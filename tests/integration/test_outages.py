@@ -61,7 +61,7 @@ def test_every_process_rides_out_redis_and_postgres_restarts(
         stack.settings,
         tmp_path / "list.csv",
         NewBroadcast(sender="55504", text="Aviso {name}: saldo <1>"),
-    )["id"]
+    ).id
 
     def accepted() -> int:
         return stack.sim("/_sim/stats")["accepted_total"]
@@ -91,9 +91,7 @@ def test_every_process_rides_out_redis_and_postgres_restarts(
     # ...then, without any process restarted by the test, the broadcast completes.
     def done() -> bool:
         view = get_broadcast(stack.engine, bid)
-        return view["status"] == "COMPLETED" and set(view["counts"]) <= {
-            s.value for s in FINAL_STATES
-        }
+        return view.status == "COMPLETED" and set(view.counts) <= {s.value for s in FINAL_STATES}
 
     stack.wait(done, 300, "every message in a final state")
     print(
@@ -101,11 +99,11 @@ def test_every_process_rides_out_redis_and_postgres_restarts(
         f"supervisors: {stack.celery_restarts()}"
     )
     view = get_broadcast(stack.engine, bid)
-    counts, stats = view["counts"], stack.sim("/_sim/stats")
+    counts, stats = view.counts, stack.sim("/_sim/stats")
     sent = sum(n for s, n in counts.items() if s in {x.value for x in SENT_STATES})
     assert stats["duplicates"] == []  # nobody twice
     assert stats["accepted_total"] == sent
-    assert sum(counts.values()) == view["expectedMessages"] == N  # nobody lost
+    assert sum(counts.values()) == view.expected_messages == N  # nobody lost
     assert counts.get("ERROR", 0) == 0, counts
 
     # Every process is alive and serving: the API reads the database again...
@@ -120,7 +118,7 @@ def test_every_process_rides_out_redis_and_postgres_restarts(
     stack.wait(lambda: (done_dir / "after.csv.result.json").exists(), 60, "the watcher's import")
     after = json.loads((done_dir / "after.csv.result.json").read_text())["broadcastId"]
     stack.wait(
-        lambda: get_broadcast(stack.engine, after)["status"] == "COMPLETED",
+        lambda: get_broadcast(stack.engine, after).status == "COMPLETED",
         60,
         "the file dropped after the outages to be sent",
     )

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from broadcaster.config import Settings
+from broadcaster.domain.wire import iso8601
 from broadcaster.services import control, poller, sending
 from broadcaster.services.broadcasts import (
     NewBroadcast,
@@ -86,7 +87,7 @@ async def world(database_url, aiohttp_server, tmp_path):
         f = tmp_path / f"list{len(list(tmp_path.iterdir()))}.txt"
         f.write_text("".join(f"{n}\n" for n in numbers))
         req = NewBroadcast(sender="55501", text="Hi", tz="America/New_York", **fields)
-        return create_from_file(engine, settings, f, req)["id"]
+        return create_from_file(engine, settings, f, req).id
 
     async def gateway_stats() -> dict:
         async with aiohttp.ClientSession() as s, s.get(server.make_url("/_sim/stats")) as r:
@@ -104,23 +105,23 @@ async def test_closed_zone_waits_in_queue_and_is_sent_when_its_window_opens(worl
     await beat()
     view = get_broadcast(engine, bid, now=clock())
     # Then only San Francisco was sent; New York waits, unclaimed, and the broadcast runs on
-    assert view["status"] == "RUNNING", view
-    assert view["counts"] == {"SENT": 2, "QUEUE": 3}, view
-    assert view["waitingForWindow"] == 3 and view["retrying"] == 0
+    assert view.status == "RUNNING", view
+    assert view.counts == {"SENT": 2, "QUEUE": 3}, view
+    assert view.waiting_for_window == 3 and view.retrying == 0
     opens = _ny(2, 8, 0)
-    assert view["nextWindowAt"] == opens.replace(tzinfo=UTC).astimezone(NY).isoformat()
-    assert view["window"] == "08:00-21:00" and view["expectedMessages"] == 5
+    assert iso8601(view.next_window_at) == opens.replace(tzinfo=UTC).astimezone(NY).isoformat()
+    assert view.window == "08:00-21:00" and view.expected_messages == 5
     # When the clock reaches a minute before 08:00 in New York, still nothing goes
     clock.at = opens - timedelta(minutes=1)
     await beat()
-    assert get_broadcast(engine, bid, now=clock())["counts"] == {"SENT": 2, "QUEUE": 3}
+    assert get_broadcast(engine, bid, now=clock()).counts == {"SENT": 2, "QUEUE": 3}
     # When the window opens, the next tick sends them, and the one after completes
     clock.at = opens
     await beat()
     await beat()
     final = get_broadcast(engine, bid, now=clock())
-    assert final["counts"] == {"SENT": 5} and final["status"] == "COMPLETED", final
-    assert final["waitingForWindow"] == 0 and final["nextWindowAt"] is None
+    assert final.counts == {"SENT": 5} and final.status == "COMPLETED", final
+    assert final.waiting_for_window == 0 and final.next_window_at is None
     stats = await gateway_stats()
     assert stats["accepted_total"] == 5 and stats["duplicates"] == []
 
@@ -129,13 +130,13 @@ async def test_stop_cancels_the_messages_waiting_for_their_window(world):
     engine, clock, beat, create, _, _ = world
     bid = create(NEW_YORK + SAN_FRANCISCO, window="08:00-21:00")
     await beat()
-    assert get_broadcast(engine, bid, now=clock())["waitingForWindow"] == 3
+    assert get_broadcast(engine, bid, now=clock()).waiting_for_window == 3
     control.stop(engine, bid)
     await beat()
     view = get_broadcast(engine, bid, now=clock())
-    assert view["status"] == "STOPPED"
-    assert view["counts"] == {"SENT": 2, "CANCELLED": 3}, view
-    assert view["expectedMessages"] == 5 and view["waitingForWindow"] == 0
+    assert view.status == "STOPPED"
+    assert view.counts == {"SENT": 2, "CANCELLED": 3}, view
+    assert view.expected_messages == 5 and view.waiting_for_window == 0
 
 
 async def test_suspend_holds_waiting_messages_past_the_opening_and_resume_sends_them(world):
@@ -146,20 +147,20 @@ async def test_suspend_holds_waiting_messages_past_the_opening_and_resume_sends_
     clock.at = _ny(2, 9, 0)  # the window is open, but the broadcast is suspended
     await beat()
     view = get_broadcast(engine, bid, now=clock())
-    assert view["status"] == "SUSPENDED" and view["counts"] == {"QUEUE": 3}, view
+    assert view.status == "SUSPENDED" and view.counts == {"QUEUE": 3}, view
     # an open window: nothing waits for it now, the suspension holds them
-    assert view["waitingForWindow"] == 0
+    assert view.waiting_for_window == 0
 
 
 async def test_a_window_across_midnight_sends_at_night(world):
     engine, clock, beat, create, _, _ = world
     bid = create(NEW_YORK + SAN_FRANCISCO, window="21:00-08:00")
     await beat()  # 21:30 New York (open), 18:30 San Francisco (closed until 21:00 there)
-    assert get_broadcast(engine, bid, now=clock())["counts"] == {"SENT": 3, "QUEUE": 2}
+    assert get_broadcast(engine, bid, now=clock()).counts == {"SENT": 3, "QUEUE": 2}
     clock.at += timedelta(hours=3)  # 21:30 in San Francisco
     await beat()
     await beat()
-    assert get_broadcast(engine, bid, now=clock())["counts"] == {"SENT": 5}
+    assert get_broadcast(engine, bid, now=clock()).counts == {"SENT": 5}
 
 
 async def test_validity_expires_unsent_messages_and_counts_them(world):
@@ -180,8 +181,8 @@ async def test_validity_expires_unsent_messages_and_counts_them(world):
     await beat()
     await beat()
     view = get_broadcast(engine, bid, now=clock())
-    assert view["counts"] == {"SENT": 2, "QUEUE": 3}, view
-    assert view["validity"] == 2.0 and view["expiresAt"] is not None
+    assert view.counts == {"SENT": 2, "QUEUE": 3}, view
+    assert view.validity == 2.0 and view.expires_at is not None
     # When the validity has passed (the validity itself, not a race)
     time.sleep(2.1)
     clock.at = utcnow()
@@ -189,9 +190,9 @@ async def test_validity_expires_unsent_messages_and_counts_them(world):
     await beat()
     final = get_broadcast(engine, bid, now=clock())
     # Then the waiting ones ended EXPIRED unsent, counted as failed; every state counted once
-    assert final["counts"] == {"SENT": 2, "EXPIRED": 3}, final
-    assert final["status"] == "COMPLETED" and final["failedMessages"] == 3
-    assert final["expectedMessages"] == 5 and final["sentMessages"] == 2
+    assert final.counts == {"SENT": 2, "EXPIRED": 3}, final
+    assert final.status == "COMPLETED" and final.failed_messages == 3
+    assert final.expected_messages == 5 and final.sent_messages == 2
 
 
 def test_the_dry_run_says_how_many_would_wait_now(world, tmp_path):

@@ -26,10 +26,10 @@ def test_two_codes_keep_their_own_rates_across_three_workers(make_stack, tmp_pat
             stack.settings,
             tmp_path / f"{code}.csv",
             NewBroadcast(sender=code, text="Hola {name}"),
-        )["id"]
+        ).id
     for code, bid in ids.items():
         stack.wait(
-            lambda b=bid: get_broadcast(stack.engine, b)["status"] == "COMPLETED",
+            lambda b=bid: get_broadcast(stack.engine, b).status == "COMPLETED",
             60,
             f"{code} done",
         )

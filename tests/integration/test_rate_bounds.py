@@ -49,7 +49,7 @@ async def test_a_legacy_absurd_rate_cannot_overflow_the_send_path(
         conn.execute(sa.update(sender_codes).values(mps=legacy_mps))
     f = tmp_path / "list.txt"
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(5)))
-    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
+    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola")).id
     provider = build_named_provider(settings, "simulator")
     client = redis.asyncio.from_url(redis_url)
     bucket = MemoryTokenBucket() if bucket_kind == "memory" else RedisTokenBucket(client)
@@ -71,5 +71,5 @@ async def test_a_legacy_absurd_rate_cannot_overflow_the_send_path(
         await client.aclose()
     # Then nothing overflowed; hand-backs wait a finite, bounded time, and no message is lost
     assert all(math.isfinite(c) and 0 <= c <= 10 / MIN_MPS for _, _, c in queue.chunks)
-    counts = get_broadcast(engine, bid)["counts"]
+    counts = get_broadcast(engine, bid).counts
     assert sum(counts.values()) == 5 and set(counts) <= {"QUEUE", "SENT"} and counts["SENT"] >= 1

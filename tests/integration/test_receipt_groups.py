@@ -46,7 +46,7 @@ def _broadcast(engine, settings, tmp_path: Path, code: str, route: str, n: int, 
     f = tmp_path / f"{code}.txt"
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
     req = NewBroadcast(sender=code, text="x", callbacks=(CALLBACK,), **kw)
-    bid = create_from_file(engine, settings, f, req)["id"]
+    bid = create_from_file(engine, settings, f, req).id
     with engine.begin() as conn:
         conn.execute(sa.update(broadcasts).where(broadcasts.c.id == bid).values(status="RUNNING"))
         ids = sorted(

@@ -39,7 +39,7 @@ def _sent_message(engine, settings, tmp_path, code: str, route: str, gateway_id:
     """One message of a RUNNING broadcast from ``code``, claimed through ``route`` and SENT."""
     f = tmp_path / f"{code}.txt"
     f.write_text("+525530000001\n")
-    bid = create_from_file(engine, settings, f, NewBroadcast(sender=code, text="x"))["id"]
+    bid = create_from_file(engine, settings, f, NewBroadcast(sender=code, text="x")).id
     with engine.begin() as conn:
         conn.execute(sa.update(broadcasts).where(broadcasts.c.id == bid).values(status="RUNNING"))
         ids = [

@@ -32,7 +32,7 @@ def _create(stack: Any, tmp_path: Any, numbers: list[str], name: str, **fields: 
     f = tmp_path / f"{name}.txt"
     f.write_text("".join(f"{n}\n" for n in numbers))
     req = NewBroadcast(sender=CODE, text="Sale today. Reply STOP to opt out", **fields)
-    return int(create_from_file(stack.engine, stack.settings, f, req)["id"])
+    return int(create_from_file(stack.engine, stack.settings, f, req).id)
 
 
 def _confirmed(stack: Any) -> list[str]:
@@ -47,7 +47,7 @@ def _confirmed(stack: Any) -> list[str]:
 
 
 def _completed(stack: Any, bid: int) -> bool:
-    return get_broadcast(stack.engine, bid)["status"] == "COMPLETED"
+    return get_broadcast(stack.engine, bid).status == "COMPLETED"
 
 
 def test_the_simulators_subscribers_answer_stop_and_the_loop_closes(make_stack, tmp_path):
@@ -106,19 +106,19 @@ def test_a_send_window_holds_the_closed_zone_until_stopped(make_stack, tmp_path)
     view = get_broadcast(stack.engine, bid)
     st = stack.statuses(bid)
     assert [st[n] for n in NEW_YORK] == ["QUEUE"] * 3, st
-    assert view["status"] == "RUNNING" and view["waitingForWindow"] == 3, view
-    assert view["window"] == window and view["nextWindowAt"] is not None
+    assert view.status == "RUNNING" and view.waiting_for_window == 3, view
+    assert view.window == window and view.next_window_at is not None
     # (the sim got the two only)
     assert stack.sim("/_sim/stats")["accepted_total"] == 2
     # When the operator stops it, the waiting messages are cancelled and counts add up
     control.stop(stack.engine, bid)
-    stack.wait(lambda: get_broadcast(stack.engine, bid)["status"] == "STOPPED", SETTLE_S, "stopped")
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "STOPPED", SETTLE_S, "stopped")
 
     def cancelled() -> bool:
         return [stack.statuses(bid)[n] for n in NEW_YORK] == ["CANCELLED"] * 3
 
     stack.wait(cancelled, SETTLE_S, "New York cancelled")
     view = get_broadcast(stack.engine, bid)
-    assert sum(view["counts"].values()) == view["expectedMessages"] == 5, view
-    assert view["waitingForWindow"] == 0
+    assert sum(view.counts.values()) == view.expected_messages == 5, view
+    assert view.waiting_for_window == 0
     stack.assert_alive()

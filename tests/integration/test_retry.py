@@ -67,7 +67,7 @@ async def gateway_world(database_url, aiohttp_server, tmp_path):
 def _create(engine, settings, tmp_path, n: int) -> int:
     f = tmp_path / f"list{n}.txt"
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(n)))
-    return create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
+    return create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola")).id
 
 
 async def _beat(settings, engine, queue, provider_for, ctx) -> None:
@@ -88,9 +88,9 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
     for round_ in range(3):
         await _beat(settings, engine, queue, provider_for, ctx)
         view = get_broadcast(engine, bid)
-        assert view["status"] == "RUNNING", view  # never COMPLETED while retries wait
-        assert view["counts"] == {"QUEUE": 5} and view["retrying"] == 5, view
-        assert view["nextRetryAt"] is not None
+        assert view.status == "RUNNING", view  # never COMPLETED while retries wait
+        assert view.counts == {"QUEUE": 5} and view.retrying == 5, view
+        assert view.next_retry_at is not None
         # a tick before the retries are due dispatches nothing (its time given: load-proof)
         with engine.connect() as conn:
             _, first_due = messages_repo.retry_summary(conn, bid)
@@ -104,13 +104,13 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
     # When the gateway recovers, the next ticks send each waiting message once
     await gateway("/_sim/config", {"share_500": 0.0})
     deadline = time.monotonic() + 20
-    while get_broadcast(engine, bid)["status"] != "COMPLETED":
+    while get_broadcast(engine, bid).status != "COMPLETED":
         assert time.monotonic() < deadline, get_broadcast(engine, bid)
         await _beat(settings, engine, queue, provider_for, ctx)
         time.sleep(0.1)
     final = get_broadcast(engine, bid)
-    assert final["counts"] == {"SENT": 5} and final["retrying"] == 0
-    assert final["nextRetryAt"] is None and final["failedMessages"] == 0
+    assert final.counts == {"SENT": 5} and final.retrying == 0
+    assert final.next_retry_at is None and final.failed_messages == 0
     stats = await gateway("/_sim/stats")
     assert stats["accepted_total"] == 5 and stats["duplicates"] == []
     assert stats["by_status_code"]["500"] >= 5 * 3 * 2  # each refused 6 times or more first
@@ -128,12 +128,12 @@ async def test_a_message_whose_window_is_spent_ends_error_with_its_attempts(gate
     settings, engine, queue, provider_for, ctx, _ = make(retry_window_s=1.5)
     bid = _create(engine, settings, tmp_path, 3)
     deadline = time.monotonic() + 30
-    while get_broadcast(engine, bid)["status"] != "COMPLETED":
+    while get_broadcast(engine, bid).status != "COMPLETED":
         assert time.monotonic() < deadline, get_broadcast(engine, bid)
         await _beat(settings, engine, queue, provider_for, ctx)
         time.sleep(0.1)
     final = get_broadcast(engine, bid)
-    assert final["counts"] == {"ERROR": 3} and final["failedMessages"] == 3
+    assert final.counts == {"ERROR": 3} and final.failed_messages == 3
     for m in list_messages(engine, _workspace(engine, bid), bid).items:
         assert m["attempts"] >= 2, m  # sent again at least once inside the window
         assert m["error"].startswith(f"retry window exhausted after {m['attempts']} sends"), m
@@ -145,21 +145,21 @@ async def test_stop_cancels_waiting_messages_and_suspend_holds_them(gateway_worl
     settings, engine, queue, provider_for, ctx, _ = make(retry_base_s=30.0, retry_cap_s=60.0)
     bid = _create(engine, settings, tmp_path, 4)
     await _beat(settings, engine, queue, provider_for, ctx)
-    assert get_broadcast(engine, bid)["retrying"] == 4
+    assert get_broadcast(engine, bid).retrying == 4
     await gateway("/_sim/config", {"share_500": 0.0})
     # suspended, the waiting messages stay waiting; resumed, they still wait for their time
     control.suspend(engine, bid)
-    assert get_broadcast(engine, bid)["counts"] == {"QUEUE": 4}
+    assert get_broadcast(engine, bid).counts == {"QUEUE": 4}
     control.resume(engine, settings, queue, bid)
     assert queue.chunks == []  # not due: resume sends none of them early
     await _beat(settings, engine, queue, provider_for, ctx)
-    assert get_broadcast(engine, bid)["retrying"] == 4
+    assert get_broadcast(engine, bid).retrying == 4
     # stopped, they end CANCELLED and the broadcast STOPPED with every state counted once
     assert control.stop(engine, bid).cancelled == 4
     await poller.tick(engine, settings, queue, provider_for)
     final = get_broadcast(engine, bid)
-    assert final["status"] == "STOPPED" and final["counts"] == {"CANCELLED": 4}
-    assert final["retrying"] == 0 and final["expectedMessages"] == 4
+    assert final.status == "STOPPED" and final.counts == {"CANCELLED": 4}
+    assert final.retrying == 0 and final.expected_messages == 4
     assert (await gateway("/_sim/stats"))["accepted_total"] == 0
 
 
@@ -169,10 +169,10 @@ async def test_a_dead_gateway_still_suspends_the_broadcast(gateway_world):
     bid = _create(engine, settings, tmp_path, 60)
     await _beat(settings, engine, queue, provider_for, ctx)
     view = get_broadcast(engine, bid)
-    assert view["status"] == "SUSPENDED"
-    assert "consecutive gateway failures" in view["statusReason"]
+    assert view.status == "SUSPENDED"
+    assert "consecutive gateway failures" in view.status_reason
     # nothing was finalized by the faults: every message is still to be sent
-    assert view["counts"] == {"QUEUE": 60} and view["failedMessages"] == 0
+    assert view.counts == {"QUEUE": 60} and view.failed_messages == 0
 
 
 async def test_delete_removes_waiting_messages_of_a_suspended_broadcast(gateway_world):
@@ -180,7 +180,7 @@ async def test_delete_removes_waiting_messages_of_a_suspended_broadcast(gateway_
     settings, engine, queue, provider_for, ctx, _ = make(retry_base_s=30.0, retry_cap_s=60.0)
     bid = _create(engine, settings, tmp_path, 3)
     await _beat(settings, engine, queue, provider_for, ctx)
-    assert get_broadcast(engine, bid)["retrying"] == 3
+    assert get_broadcast(engine, bid).retrying == 3
     control.suspend(engine, bid)
     assert control.delete(engine, bid).messages_removed == 3
     await _beat(settings, engine, queue, provider_for, ctx)
@@ -206,8 +206,8 @@ async def test_a_refusal_never_requeues_a_message_another_worker_claimed_since(g
     assert second.attempts == first.attempts + 1
     with engine.begin() as conn:  # the first worker's late refusal
         assert schedule_retries(conn, settings, [(mid, "HTTP 500", first.attempts)], utcnow()) == []
-    assert get_broadcast(engine, bid)["counts"] == {"DEQUEUED": 1}  # still the second's claim
+    assert get_broadcast(engine, bid).counts == {"DEQUEUED": 1}  # still the second's claim
     with engine.begin() as conn:  # the second worker's own refusal does requeue it
         schedule_retries(conn, settings, [(mid, "HTTP 500", second.attempts)], utcnow())
     view = get_broadcast(engine, bid)
-    assert view["counts"] == {"QUEUE": 1} and view["retrying"] == 1
+    assert view.counts == {"QUEUE": 1} and view.retrying == 1

@@ -32,7 +32,7 @@ MAX_TEXT_CHARS = 40
 
 def _done(stack, bid: int) -> bool:
     view = get_broadcast(stack.engine, bid)
-    return view["status"] == "COMPLETED" and set(view["counts"]) <= FINAL
+    return view.status == "COMPLETED" and set(view.counts) <= FINAL
 
 
 def _by_recipient(stack, bid: int) -> dict[str, tuple[int, str]]:
@@ -75,7 +75,7 @@ def test_retry_failed_sends_each_failed_recipient_exactly_once(make_stack, datab
     add_code(stack.engine, stack.settings, "55518", "short", mps=500)
     src = create_from_file(
         stack.engine, stack.settings, path, NewBroadcast(sender="55518", text="Hi {name}")
-    )["id"]
+    ).id
     # Given a finished broadcast with ERROR and UNDELIV messages
     stack.wait(lambda: _done(stack, src), 180, "the first broadcast finished")
     first = _by_recipient(stack, src)
@@ -95,8 +95,8 @@ def test_retry_failed_sends_each_failed_recipient_exactly_once(make_stack, datab
     status, body = _post(
         f"http://127.0.0.1:{stack.dev.api_port}/v1/broadcasts/{src}/retry-failed", key
     )
-    assert made.created and (status, body["id"], body["retryOf"]) == (200, made.view["id"], src)
-    retry = made.view["id"]
+    assert made.created and (status, body["id"], body["retryOf"]) == (200, made.view.id, src)
+    retry = made.view.id
     stack.wait(lambda: _done(stack, retry), 180, "the retry broadcast finished")
     # Then each failed recipient got exactly one new message, sent and delivered; nobody else
     second = _by_recipient(stack, retry)
@@ -109,6 +109,6 @@ def test_retry_failed_sends_each_failed_recipient_exactly_once(make_stack, datab
         seen = stack.sim(f"/_sim/stats/external/{message_id}")
         assert seen["count"] == 1, seen
     # and a third call, after it finished, still answers the same broadcast
-    assert resend.retry_failed(stack.engine, src).view["id"] == retry
+    assert resend.retry_failed(stack.engine, src).view.id == retry
     errors = sum(1 for _, s in first.values() if s == "ERROR")
     print(f"{N} recipients: {errors} ERROR, {len(failed) - errors} UNDELIV, each re-sent once")

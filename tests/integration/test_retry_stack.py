@@ -47,7 +47,7 @@ def _attempts(stack, bid: int) -> tuple[int, int]:
 
 def _done(stack, bid: int) -> bool:
     view = get_broadcast(stack.engine, bid)
-    return view["status"] == "COMPLETED" and set(view["counts"]) <= FINAL
+    return view.status == "COMPLETED" and set(view.counts) <= FINAL
 
 
 def test_a_message_refused_six_times_in_a_row_is_sent_once_when_the_gateway_recovers(
@@ -64,13 +64,13 @@ def test_a_message_refused_six_times_in_a_row_is_sent_once_when_the_gateway_reco
     add_code(stack.engine, stack.settings, "55507", "short", mps=2000)
     bid = create_from_file(
         stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(sender="55507", text="Hi")
-    )["id"]
+    ).id
     # every message sent 3 times (2 attempts each: 6 refusals in a row) and still waiting
     stack.wait(lambda: _attempts(stack, bid)[0] >= 3, 120, "every message refused 6 times")
     view = get_broadcast(stack.engine, bid)
-    assert view["status"] == "RUNNING", view  # not COMPLETED while retries wait
-    assert view["failedMessages"] == 0 and set(view["counts"]) <= {"QUEUE", "DEQUEUED"}, view
-    assert view["retrying"] > 0 and view["nextRetryAt"] is not None, view
+    assert view.status == "RUNNING", view  # not COMPLETED while retries wait
+    assert view.failed_messages == 0 and set(view.counts) <= {"QUEUE", "DEQUEUED"}, view
+    assert view.retrying > 0 and view.next_retry_at is not None, view
     refused = stack.sim("/_sim/stats")["by_status_code"]["500"]
     # each of the >= 3 sends of a message met at least one refusal (usually 2: its in-request
     # attempts); one clean-clone CI run counted 1,187 refusals, not 6 x 200 (cause not found)
@@ -82,8 +82,8 @@ def test_a_message_refused_six_times_in_a_row_is_sent_once_when_the_gateway_reco
     final = get_broadcast(stack.engine, bid)
     stats = stack.sim("/_sim/stats")
     assert stats["duplicates"] == [] and stats["accepted_total"] == n
-    assert sum(final["counts"].values()) == final["expectedMessages"] == n
-    assert set(final["counts"]) <= SENT and final["retrying"] == 0, final
+    assert sum(final.counts.values()) == final.expected_messages == n
+    assert set(final.counts) <= SENT and final.retrying == 0, final
     print(f"{n} messages, {refused} refusals before the gateway recovered, {n} accepted once")
 
 
@@ -102,11 +102,11 @@ def test_a_20_percent_fault_gateway_loses_nobody(make_stack, database_url, tmp_p
         stack.settings,
         tmp_path / "list.csv",
         NewBroadcast(sender="55509", text="Aviso {name}"),
-    )["id"]
+    ).id
     stack.wait(lambda: _done(stack, bid), 400, "every message in a final state")
     took = time.monotonic() - t0
     view = get_broadcast(stack.engine, bid)
-    counts, stats = view["counts"], stack.sim("/_sim/stats")
+    counts, stats = view.counts, stack.sim("/_sim/stats")
     sent = sum(v for s, v in counts.items() if s in SENT)
     print(
         f"{n} recipients, 20 % faults, {sum(stats['faults'].values())} faults injected; "
@@ -116,7 +116,7 @@ def test_a_20_percent_fault_gateway_loses_nobody(make_stack, database_url, tmp_p
     assert stats["duplicates"] == []  # nobody twice
     assert counts.get("ERROR", 0) == 0, counts  # nobody lost to a passing fault
     assert stats["accepted_total"] == sent == n  # nobody lost
-    assert sum(counts.values()) == view["expectedMessages"] == n
+    assert sum(counts.values()) == view.expected_messages == n
     _, waited = _attempts(stack, bid)
     print(f"{waited} messages waited for a queue retry")
     assert waited > 0  # the queue's retries were needed: 2 in-request attempts are not enough
@@ -141,24 +141,24 @@ def test_a_spent_window_ends_error_and_a_stop_cancels_what_waits(make_stack, tmp
         write_recipients(tmp_path / f"{code}.csv", 30, seed=seed)
         ids[code] = create_from_file(
             stack.engine, stack.settings, tmp_path / f"{code}.csv", NewBroadcast(code, "Hi")
-        )["id"]
+        ).id
     spent, stopped = ids["55511"], ids["55512"]
     # When the second broadcast is stopped while its messages wait for their retry
-    stack.wait(lambda: get_broadcast(stack.engine, stopped)["retrying"] > 0, 60, "messages waiting")
+    stack.wait(lambda: get_broadcast(stack.engine, stopped).retrying > 0, 60, "messages waiting")
     control.stop(stack.engine, stopped)
     # Then what waited ends CANCELLED (nothing finalized as ERROR, nothing sent afterwards) …
     stack.wait(
-        lambda: get_broadcast(stack.engine, stopped)["counts"].keys() <= {"CANCELLED", "ERROR"},
+        lambda: get_broadcast(stack.engine, stopped).counts.keys() <= {"CANCELLED", "ERROR"},
         60,
         "the stopped broadcast settled",
     )
     view = get_broadcast(stack.engine, stopped)
-    assert view["status"] == "STOPPED" and view["counts"].get("CANCELLED", 0) > 0, view
-    assert sum(view["counts"].values()) == view["expectedMessages"] == 30
+    assert view.status == "STOPPED" and view.counts.get("CANCELLED", 0) > 0, view
+    assert sum(view.counts.values()) == view.expected_messages == 30
     # … and the first, whose window runs out, ends ERROR with its sends and the last refusal
     stack.wait(lambda: _done(stack, spent), 120, "the window spent")
     view = get_broadcast(stack.engine, spent)
-    assert view["counts"] == {"ERROR": 30} and view["failedMessages"] == 30, view
+    assert view.counts == {"ERROR": 30} and view.failed_messages == 30, view
     with stack.engine.connect() as conn:
         workspace = conn.execute(sa.text("select min(id) from workspaces")).scalar_one()
     for m in list_messages(stack.engine, workspace, spent, limit=30).items:

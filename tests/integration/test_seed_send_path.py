@@ -66,19 +66,19 @@ async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp
     text = "Hola {name}, gracias"
     refused = create_from_file(
         engine, settings, tmp_path / "list.csv", NewBroadcast(sender="55540", text=text)
-    )["id"]
+    ).id
     silent = create_from_file(
         engine,
         settings,
         tmp_path / "list.csv",
         NewBroadcast(sender="55540", text="Hola", request_dr=False),
-    )["id"]
+    ).id
 
     await _send_all(engine, settings)
 
     # the gateway's "Text exceeds the limit of allowed segments" is SEGMENTS_EXCEEDED, not ERROR
     got = get_broadcast(engine, refused)
-    assert got["counts"] == {"SENT": 1, "SEGMENTS_EXCEEDED": 1}, got["counts"]
+    assert got.counts == {"SENT": 1, "SEGMENTS_EXCEEDED": 1}, got.counts
     with engine.connect() as conn:
         status, error = conn.execute(
             sa.select(messages.c.status, messages.c.error).where(
@@ -94,4 +94,4 @@ async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp
     bodies = [b for b in fake.accepted if b["text"] == "Hola"]
     assert len(bodies) == 2
     assert all(b["requestDR"] is False and "callbacks" not in b for b in bodies)
-    assert get_broadcast(engine, silent)["counts"] == {"SENT": 2}
+    assert get_broadcast(engine, silent).counts == {"SENT": 2}

@@ -25,10 +25,8 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
     req = NewBroadcast(sender="55501", text="Hola {name}, tu saldo es <1> MXN", name="10k")
     # When the broadcast is created and the scheduler picks it up
     view = create_from_file(stack.engine, stack.settings, tmp_path / "list.csv", req)
-    assert view["expectedMessages"] == 10_000
-    stack.wait(
-        lambda: get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED", 240, "COMPLETED"
-    )
+    assert view.expected_messages == 10_000
+    stack.wait(lambda: get_broadcast(stack.engine, view.id).status == "COMPLETED", 240, "COMPLETED")
     stack.wait(
         lambda: stack.sim("/_sim/stats")["receipts_sent"] >= 10_000, 120, "all receipts sent"
     )
@@ -47,12 +45,12 @@ def test_ten_thousand_recipients_exactly_once(make_stack, tmp_path):
         name, balance = rows[recipient]
         assert text == f"Hola {name}, tu saldo es {balance} MXN"
     # … and the numbers add up with every message in a final receipt state.
-    final = get_broadcast(stack.engine, view["id"])
-    counts = final["counts"]
-    assert sum(counts.values()) == final["expectedMessages"] == 10_000
+    final = get_broadcast(stack.engine, view.id)
+    counts = final.counts
+    assert sum(counts.values()) == final.expected_messages == 10_000
     assert set(counts) <= {"DELIVRD", "UNDELIV"}
-    assert final["sentMessages"] == 10_000
-    assert final["deliveredMessages"] == counts.get("DELIVRD", 0)
+    assert final.sent_messages == 10_000
+    assert final.delivered_messages == counts.get("DELIVRD", 0)
     # … and the workers' and API's metrics say the same (multi-process Prometheus files)
     from prometheus_client import CollectorRegistry, multiprocess
 
@@ -137,7 +135,7 @@ def test_client_callbacks_get_every_status_change_signed(make_stack, tmp_path):
         assert "SENT" in statuses
         assert len(set(statuses) & {"DELIVRD", "UNDELIV"}) == 1
         assert len(statuses) == len(set(statuses))  # each change told once
-    assert get_broadcast(stack.engine, view["id"])["status"] == "COMPLETED"
+    assert get_broadcast(stack.engine, view.id).status == "COMPLETED"
 
 
 def test_real_workers_on_each_database(make_stack, database_url, tmp_path):
@@ -153,10 +151,10 @@ def test_real_workers_on_each_database(make_stack, database_url, tmp_path):
     )
 
     def settled() -> bool:
-        got = get_broadcast(stack.engine, view["id"])
-        return got["status"] == "COMPLETED" and set(got["counts"]) <= {"DELIVRD", "UNDELIV"}
+        got = get_broadcast(stack.engine, view.id)
+        return got.status == "COMPLETED" and set(got.counts) <= {"DELIVRD", "UNDELIV"}
 
     stack.wait(settled, 120, "COMPLETED with every receipt applied")
     stats = stack.sim("/_sim/stats")
     assert stats["accepted_total"] == 2_000 and stats["duplicates"] == []
-    assert sum(get_broadcast(stack.engine, view["id"])["counts"].values()) == 2_000
+    assert sum(get_broadcast(stack.engine, view.id).counts.values()) == 2_000

@@ -199,7 +199,7 @@ def assert_invisible(engine, broadcast_id: int) -> None:
     with pytest.raises(NotFound):
         control.delete(engine, broadcast_id)
     page = queries.list_broadcasts(engine, ws_id, limit=1000)
-    assert broadcast_id not in [b["id"] for b in page.items]
+    assert broadcast_id not in [b.id for b in page.items]
     assert queries.list_broadcasts(engine, ws_id, status="IMPORTING").items == []
     if some_message is not None:
         with pytest.raises(NotFound):
@@ -237,7 +237,7 @@ def test_other_writers_get_in_while_a_big_import_runs(env, database_url, tmp_pat
     theirs.write_text("phone\n+525550000001\n+525550000002\n+525550000003\n")
     other = create_from_file(
         engine, settings, theirs, NewBroadcast(sender="55502", text="x", workspace="other")
-    )["id"]
+    ).id
     writer = impatient_engine(database_url)
 
     # When a big import is half-way: its first batch stored, the rest not read yet
@@ -267,9 +267,9 @@ def test_other_writers_get_in_while_a_big_import_runs(env, database_url, tmp_pat
     assert importing.done.wait(EVENT_WAIT_S)
     assert importing.error is None, importing.error
     view = importing.view
-    assert view["id"] == staged and view["status"] == "SCHEDULED"
-    assert view["expectedMessages"] == BIG_ROWS
-    assert get_broadcast(engine, staged)["counts"] == {"QUEUE": BIG_ROWS}
+    assert view.id == staged and view.status == "SCHEDULED"
+    assert view.expected_messages == BIG_ROWS
+    assert get_broadcast(engine, staged).counts == {"QUEUE": BIG_ROWS}
     writer.dispose()
 
 
@@ -429,7 +429,7 @@ async def test_a_killed_import_leaves_nothing_visible_and_is_swept(
 
     # The same file imports afterwards, whole
     view = create_from_file(engine, settings, big, NewBroadcast(sender="55501", text=TEXT))
-    assert view["expectedMessages"] == BIG_ROWS and view["id"] != staged
+    assert view.expected_messages == BIG_ROWS and view.id != staged
 
 
 KILLED_WATCHER = """
@@ -527,7 +527,7 @@ def test_two_imports_of_one_key_publish_one_broadcast(env, tmp_path, gate):
     assert slow.done.wait(EVENT_WAIT_S)
     assert slow.error is None, slow.error
     slow_view, slow_known = slow.view
-    assert slow_view is None and slow_known.broadcast_id == view["id"]
+    assert slow_view is None and slow_known.broadcast_id == view.id
     assert raw_counts(engine) == (1, BIG_ROWS, 0)
 
 
@@ -586,7 +586,7 @@ def test_publishers_racing_on_one_key_make_one_broadcast(env, database_url, tmp_
     assert a.error is None and b.error is None, (a.error, b.error)
     a_view, _ = a.view
     b_view, b_known = b.view
-    assert b_view is None and b_known.broadcast_id == a_view["id"]
+    assert b_view is None and b_known.broadcast_id == a_view.id
     assert raw_counts(engine) == (1, 50, 0)
 
 
@@ -621,10 +621,10 @@ def test_counts_of_a_multi_batch_import_are_exact(env, tmp_path):
 
     view = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text=TEXT))
 
-    assert view["expectedMessages"] == want["valid"]
-    assert view["invalidRows"] == want["invalid"]
-    assert view["duplicates"] == want["duplicates"]
-    assert get_broadcast(engine, view["id"])["counts"] == {"QUEUE": want["valid"]}
+    assert view.expected_messages == want["valid"]
+    assert view.invalid_rows == want["invalid"]
+    assert view.duplicates == want["duplicates"]
+    assert get_broadcast(engine, view.id).counts == {"QUEUE": want["valid"]}
     assert raw_counts(engine) == (1, want["valid"], want["invalid"] + want["duplicates"])
     dry = check_recipients(f, settings, text=TEXT)  # the rules of one row, in one pass
     assert (dry.valid, dry.invalid, dry.duplicates) == (
@@ -633,7 +633,7 @@ def test_counts_of_a_multi_batch_import_are_exact(env, tmp_path):
         want["duplicates"],
     )
     with engine.connect() as conn:
-        stored = broadcasts_repo.get_broadcast(conn, view["id"])
+        stored = broadcasts_repo.get_broadcast(conn, view.id)
     assert stored is not None
     assert (stored["expected"], stored["invalid"], stored["duplicates"]) == (
         want["valid"],

@@ -39,7 +39,7 @@ def test_a_start_edited_to_later_holds_against_a_due_reading(database_url: str) 
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     soon, later = now + timedelta(minutes=2), now + timedelta(hours=1)
     req = NewBroadcast(sender="55501", text="Hi", at=_iso(soon))
-    bid = int(create_from_table(engine, settings, one_row_table(NUMBER), req)["id"])
+    bid = int(create_from_table(engine, settings, one_row_table(NUMBER), req).id)
     due_reading = _start_at(engine, bid)  # what the scheduler read at `soon`
     # When an edit moves the start an hour later, after the scheduler read it as due
     edit = NewBroadcast(sender="55501", text="Hi again", at=_iso(later))
@@ -48,9 +48,9 @@ def test_a_start_edited_to_later_holds_against_a_due_reading(database_url: str) 
     # Then the scheduler's START, bounded by its reading, does not start it
     assert control.start(engine, settings, queue, bid, due_by=due_reading) is False
     view = get_broadcast(engine, bid)
-    assert view["status"] == "SCHEDULED" and queue.chunks == []
+    assert view.status == "SCHEDULED" and queue.chunks == []
     # Once the edited start is reached, it starts, with the edited text
     assert control.start(engine, settings, queue, bid, due_by=_start_at(engine, bid)) is True
     view = get_broadcast(engine, bid)
-    assert view["status"] == "RUNNING" and view["text"] == "Hi again"
+    assert view.status == "RUNNING" and view.text == "Hi again"
     assert [b for b, _, _ in queue.chunks] == [bid]

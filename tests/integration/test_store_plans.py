@@ -32,7 +32,7 @@ def queued(sqlite_url: str, tmp_path) -> tuple[sa.Engine, int, list[int]]:
     add_code(engine, settings, "55501", "short", mps=100)
     f = tmp_path / "list.txt"
     f.write_text("".join(f"+5255300{i:05d}\n" for i in range(2000)))
-    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola"))["id"]
+    bid = create_from_file(engine, settings, f, NewBroadcast(sender="55501", text="Hola")).id
     with engine.begin() as conn:
         conn.execute(sa.update(broadcasts).values(status="RUNNING"))
         ids = [i for (i,) in conn.execute(sa.select(messages.c.id).order_by(messages.c.id))]

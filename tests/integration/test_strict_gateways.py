@@ -71,10 +71,10 @@ def test_broadcast_through_strict_messangi_gets_every_receipt(make_stack, tmp_pa
         )
 
         def settled() -> bool:
-            got = get_broadcast(stack.engine, view["id"])
-            assert got["status"] != "SUSPENDED", got["statusReason"]
-            final = got["counts"].get("DELIVRD", 0) + got["counts"].get("BLACKLISTED", 0)
-            return final == N and got["status"] == "COMPLETED"
+            got = get_broadcast(stack.engine, view.id)
+            assert got.status != "SUSPENDED", got.status_reason
+            final = got.counts.get("DELIVRD", 0) + got.counts.get("BLACKLISTED", 0)
+            return final == N and got.status == "COMPLETED"
 
         try:
             stack.wait(settled, SETTLE_TIMEOUT_S, "every receipt of the strict gateway applied")
@@ -89,10 +89,10 @@ def test_broadcast_through_strict_messangi_gets_every_receipt(make_stack, tmp_pa
     assert all(b["requestDR"] is True and isinstance(b["callbacks"], str) for b in accepted)
     # and every receipt it posted was taken (200) and applied to its message
     assert len(posted) == N and {outcome for _, _, outcome in posted} == {"200"}
-    final = get_broadcast(stack.engine, view["id"])
-    assert final["counts"].get("DELIVRD", 0) == N - BLACKLISTED
-    assert final["counts"].get("BLACKLISTED", 0) == BLACKLISTED
-    assert _receipts_by_message(stack.engine, view["id"]) == Counter(
+    final = get_broadcast(stack.engine, view.id)
+    assert final.counts.get("DELIVRD", 0) == N - BLACKLISTED
+    assert final.counts.get("BLACKLISTED", 0) == BLACKLISTED
+    assert _receipts_by_message(stack.engine, view.id) == Counter(
         {("DELIVRD", True): N - BLACKLISTED, ("BLACKLISTED", True): BLACKLISTED}
     )
 
@@ -119,8 +119,8 @@ def _run(stack, tmp_path, code: str, account: str, provider: str, n: int, seed: 
 def _wait_for(stack, broadcast_id: int, status: str, n: int) -> None:
     def settled() -> bool:
         got = get_broadcast(stack.engine, broadcast_id)
-        assert got["status"] != "SUSPENDED", got["statusReason"]
-        return got["counts"].get(status, 0) == n and got["status"] == "COMPLETED"
+        assert got.status != "SUSPENDED", got.status_reason
+        return got.counts.get(status, 0) == n and got.status == "COMPLETED"
 
     stack.wait(settled, SETTLE_TIMEOUT_S, f"{n} messages {status} and the broadcast COMPLETED")
 

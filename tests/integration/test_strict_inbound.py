@@ -49,10 +49,10 @@ def _next_broadcast(stack: Any, tmp_path: Any, code: str) -> dict[str, str]:
     f = tmp_path / "next.txt"
     f.write_text(f"{SUBSCRIBER}\n{OTHER}\n")
     req = NewBroadcast(sender=code, text="Sale today. Reply STOP to opt out", start_now=True)
-    bid = int(create_from_file(stack.engine, stack.settings, f, req)["id"])
+    bid = int(create_from_file(stack.engine, stack.settings, f, req).id)
 
     def settled() -> bool:
-        return get_broadcast(stack.engine, bid)["status"] == "COMPLETED"
+        return get_broadcast(stack.engine, bid).status == "COMPLETED"
 
     stack.wait(settled, SETTLE_S, "the next broadcast completed")
     with stack.engine.connect() as conn:

@@ -97,14 +97,14 @@ def test_admin_script_creates_polls_suspends_resumes_and_stops(make_stack, tmp_p
     assert final["id"] == bid and final["status"] == "STOPPED"
     # … and the database agrees: every message counted once, the unsent ones CANCELLED
     stack.wait(
-        lambda: "DEQUEUED" not in get_broadcast(stack.engine, bid)["counts"],
+        lambda: "DEQUEUED" not in get_broadcast(stack.engine, bid).counts,
         30,
         "in-flight settled",
     )
     view = get_broadcast(stack.engine, bid)
-    assert view["status"] == "STOPPED"
-    assert sum(view["counts"].values()) == 400
-    assert view["counts"].get("CANCELLED", 0) > 0
+    assert view.status == "STOPPED"
+    assert sum(view.counts.values()) == 400
+    assert view.counts.get("CANCELLED", 0) > 0
 
 
 def test_create_from_json_get_and_refusals(make_stack, tmp_path):

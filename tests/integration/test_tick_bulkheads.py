@@ -49,7 +49,7 @@ def test_one_failing_start_does_not_stop_the_others(database_url, tmp_path, capl
             settings,
             tmp_path / "list.csv",
             NewBroadcast(sender="55508", text="Hi", name=f"b{i}", at=soon),
-        )["id"]
+        ).id
         for i in range(3)
     ]
     queue = BrokenForOne(broken=ids[0])
@@ -74,4 +74,4 @@ def test_one_failing_start_does_not_stop_the_others(database_url, tmp_path, capl
     logged = [r for r in caplog.records if f"start:{ids[0]}" in r.getMessage()]
     assert logged and logged[0].exc_info is not None  # with its traceback
     for bid in ids[1:]:
-        assert get_broadcast(engine, bid)["status"] == "RUNNING"
+        assert get_broadcast(engine, bid).status == "RUNNING"

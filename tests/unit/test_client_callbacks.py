@@ -18,7 +18,6 @@ from broadcaster.services.client_callbacks import (
     build_payload,
     classify,
     encode_body,
-    iso_utc,
     parse_callbacks,
     sign,
     verify,
@@ -57,9 +56,12 @@ def test_payload_shape() -> None:
     )
 
 
-def test_iso_utc_converts_aware_times() -> None:
+def test_payload_date_converts_aware_times_to_utc() -> None:
     aware = datetime(2026, 1, 1, 12, 0, tzinfo=UTC).astimezone()
-    assert iso_utc(aware) == "2026-01-01T12:00:00.000Z"
+    payload = build_payload(
+        message_id=1, broadcast_id=1, status="SENT", at=aware, sender="a", recipient="b"
+    )
+    assert payload["date"] == "2026-01-01T12:00:00.000Z"
 
 
 def test_body_is_compact_sorted_json() -> None:

@@ -4,7 +4,8 @@ from datetime import datetime
 
 import pytest
 
-from broadcaster.domain.schedule import local_iso, start_time_utc
+from broadcaster.domain.schedule import in_zone, start_time_utc
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError
 
 NOW = datetime(2026, 11, 23, 18, 0, 0)
@@ -37,9 +38,10 @@ def test_bad_schedules_are_refused(at, tz):
         start_time_utc(at, tz, NOW)
 
 
-def test_local_iso_shows_the_zone_offset():
-    assert (
-        local_iso(datetime(2026, 12, 1, 15, 30), "America/Mexico_City")
-        == "2026-12-01T09:30:00-06:00"
-    )
-    assert local_iso(None, "UTC") is None
+def test_iso8601_shows_a_zone_offset_or_z_for_stored_utc():
+    stored = datetime(2026, 12, 1, 15, 30, 0, 678_900)
+    assert iso8601(in_zone(stored, "America/Mexico_City")) == "2026-12-01T09:30:00-06:00"
+    assert iso8601(in_zone(stored, "UTC")) == "2026-12-01T15:30:00+00:00"
+    assert iso8601(stored) == "2026-12-01T15:30:00Z"
+    assert iso8601(stored, millis=True) == "2026-12-01T15:30:00.678Z"
+    assert iso8601(None) is None and in_zone(None, "UTC") is None

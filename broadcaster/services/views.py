@@ -1,0 +1,109 @@
+"""What the read use cases answer: frozen views with snake_case fields, no wire format.
+
+The HTTP API and the command line turn them into JSON at their edge, through one serializer
+each over :func:`broadcaster.domain.wire.to_wire` (camelCase names, times in ISO 8601), so both
+show the same names. Times are datetimes: naive ones are the store's UTC, a broadcast's own are
+aware in its zone (shown with its offset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from broadcaster.domain.schedule import in_zone
+from broadcaster.domain.states import allowed_actions
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastView:
+    """A broadcast in the seeds' vocabulary (getBroadcast: startDate, expectedMessages, …)."""
+
+    id: int
+    name: str
+    shortcode: str
+    text: str
+    status: str
+    status_reason: str | None
+    start_date: datetime | None
+    end_date: datetime | None
+    timezone: str
+    expected_messages: int
+    sent_messages: int
+    delivered_messages: int
+    failed_messages: int
+    invalid_rows: int
+    duplicates: int
+    source: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    window: str | None
+    validity: float | None
+    allowed_actions: list[str]
+    #: The broadcast whose failed messages this one re-sends (retry-failed), or None.
+    retry_of: int | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> BroadcastView:
+        """The view of a broadcast row (the poller's last counters)."""
+        return cls(**_view_fields(row))
+
+
+def _view_fields(row: dict[str, Any]) -> dict[str, Any]:
+    tz = row["timezone"]
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "shortcode": row["sender_code"],
+        "text": row["template"],
+        "status": row["status"],
+        "status_reason": row["status_reason"],
+        "start_date": in_zone(row["start_at"], tz),
+        "end_date": in_zone(row["ended_at"], tz),
+        "timezone": tz,
+        "expected_messages": row["expected"],
+        "sent_messages": row["sent"],
+        "delivered_messages": row["delivered"],
+        "failed_messages": row["failed"],
+        "invalid_rows": row["invalid"],
+        "duplicates": row["duplicates"],
+        "source": row["source"],
+        "created_at": in_zone(row["created_at"], tz),
+        "started_at": in_zone(row["started_at"], tz),
+        "window": row.get("send_window"),
+        "validity": row.get("validity_s"),
+        "allowed_actions": allowed_actions(row["status"]),
+        "retry_of": row.get("retry_of"),
+    }
+
+
+def base_fields(view: BroadcastView) -> dict[str, Any]:
+    """The fields of ``view`` as a BroadcastView has them (to build a richer view from it)."""
+    return {f.name: getattr(view, f.name) for f in fields(BroadcastView)}
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastDetail(BroadcastView):
+    """One broadcast read now (``get``): live counters, retries, send window, messages by status."""
+
+    #: Messages waiting for a retry, and the earliest of their retry times.
+    retrying: int
+    next_retry_at: datetime | None
+    #: The end of the validity (None: none set).
+    expires_at: datetime | None
+    #: QUEUE messages whose send window is closed now, and when the first of those opens.
+    waiting_for_window: int
+    next_window_at: datetime | None
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastProgress(BroadcastView):
+    """A broadcast of a list with what is left to send and when it should be done."""
+
+    remaining_messages: int
+    remaining_segments: int
+    progress: float
+    #: None for a broadcast that is not sending or whose code has no known rate.
+    eta_seconds: int | None
