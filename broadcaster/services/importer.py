@@ -145,7 +145,13 @@ class _Staged:
     def store(self, batch: Batch, last: bool) -> dict[str, Any] | None:
         """One transaction: the batch, and on the last one the publication; the row if published."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with (
+            self.engine.connect() as conn,
+            broadcasts_repo.import_cache(conn),
+            conn.begin(),
+        ):
+            if not last:
+                imports_repo.staging_commit(conn)
             if self.broadcast_id is None:
                 bid = broadcasts_repo.insert_broadcast(
                     conn, status=StagingStatus.IMPORTING.value, **self.values

@@ -23,6 +23,18 @@ S = StagingStatus
 _STAGING = sorted(STAGING_STATES)
 
 
+def staging_commit(conn: Connection) -> None:
+    """This transaction stores rows of a broadcast still IMPORTING: on PostgreSQL its commit
+    need not wait for the WAL flush (``synchronous_commit = off``, this transaction only).
+
+    Safe for all or nothing: a crash loses only the newest such commits, never one before a
+    durable commit, and the publishing transaction is durable as always, so a published import
+    has every batch; one not yet published is invisible and goes to the sweep either way.
+    SQLite already commits without a sync in WAL mode (``synchronous=NORMAL``)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
 def heartbeat(conn: Connection, broadcast_id: int, now: datetime) -> bool:
     """Say "still importing" (the sweep goes by ``updated_at``); False if it was taken away.
 

@@ -107,20 +107,19 @@ def numbers_among(conn: Connection, workspace_id: int, numbers: Sequence[str]) -
     """Which of ``numbers`` are suppressed in the workspace (for a dry run's batch)."""
     if not numbers:
         return set()
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(_NUMBERS_AMONG_PG, {"ws": workspace_id, "numbers": list(numbers)})
-    else:
-        rows = conn.execute(
-            _NUMBERS_AMONG_SQLITE, {"ws": workspace_id, "numbers": json.dumps(list(numbers))}
-        )
+    statement = _NUMBERS_AMONG_PG if conn.dialect.name == "postgresql" else _NUMBERS_AMONG_SQLITE
+    rows = conn.execute(statement, {"ws": workspace_id, "numbers": json.dumps(list(numbers))})
     return {str(r[0]) for r in rows}
 
 
 # One parameter for the whole list, whatever its length: ``IN`` over a 5,000-number list made
 # SQLAlchemy name and render 5,000 bind parameters per import batch (~10 µs per row, most of a
-# batch's storing time). Both statements are parsed once and cached.
+# batch's storing time). Both statements are parsed once and cached. A JSON text, not a
+# PostgreSQL array: psycopg dumps an array element by element with a regular expression each
+# (~15 µs a row in the profile), json.dumps is one C call.
 _NUMBERS_AMONG_PG = sa.text(
-    "SELECT number FROM optouts WHERE workspace_id = :ws AND number = ANY(:numbers)"
+    "SELECT number FROM optouts WHERE workspace_id = :ws "
+    "AND number IN (SELECT json_array_elements_text(CAST(:numbers AS json)))"
 )
 _NUMBERS_AMONG_SQLITE = sa.text(
     "SELECT number FROM optouts WHERE workspace_id = :ws "
