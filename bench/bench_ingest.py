@@ -74,10 +74,12 @@ def run(path: str, db: str, out: mp.Queue) -> None:
     engine = engine_for(url)
     add_code(engine, settings, "55501", "short")
     cpu0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+    server0 = _server_cpu(engine)
     start = time.perf_counter()
     view = create_from_file(engine, settings, path, NewBroadcast(sender="55501", text=TEXT))
     elapsed = time.perf_counter() - start
     cpu = _cpu(resource.RUSAGE_SELF) - cpu0[0], _cpu(resource.RUSAGE_CHILDREN) - cpu0[1]
+    server = {pid: t - server0.get(pid, 0.0) for pid, t in _server_cpu(engine).items()}
     out.put(
         (
             elapsed,
@@ -86,8 +88,31 @@ def run(path: str, db: str, out: mp.Queue) -> None:
             # the XLSX reading child (a waited-for subprocess) is the only child
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
             cpu,
+            sum(server.values()),
         )
     )
+
+
+def _server_cpu(engine: object) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving this database (a local server: read from
+    /proc); empty on SQLite, whose work is the storing process's own."""
+    import sqlalchemy as sa
+
+    if engine.dialect.name != "postgresql":  # type: ignore[attr-defined]
+        return {}
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        pids = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # not on this machine, or gone
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        return out
 
 
 def _cpu(who: int) -> float:
@@ -101,14 +126,16 @@ def measure(label: str, path: Path, db: str) -> tuple[float, float]:
     out: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=run, args=(str(path), db, out))
     proc.start()
-    elapsed, rows, rss_mb, child_mb, (cpu_self, cpu_child) = out.get()
+    elapsed, rows, rss_mb, child_mb, (cpu_self, cpu_child), cpu_server = out.get()
     proc.join()
     child = f", reader child {child_mb:6.1f} MB" if child_mb > 0 else ""
     print(
         f"{label:>16}: {rows:>9,} rows in {elapsed:6.2f} s = {rows / elapsed:>9,.0f} rows/s, "
         f"peak RSS {rss_mb:6.1f} MB{child}; CPU {cpu_self:.2f} s storing"
         f" + {cpu_child:.2f} s in the reader child = {1e6 * cpu_self / rows:.1f}"
-        f" + {1e6 * cpu_child / rows:.1f} us/row (load {os.getloadavg()[0]:.1f})"
+        f" + {1e6 * cpu_child / rows:.1f} us/row"
+        + (f", PostgreSQL server {1e6 * cpu_server / rows:.1f} us/row" if cpu_server else "")
+        + f" (load {os.getloadavg()[0]:.1f})"
     )
     return elapsed, max(rss_mb, child_mb)
 
