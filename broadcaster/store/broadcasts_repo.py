@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -168,66 +167,21 @@ def _sqlite_datetime(conn: Connection, value: datetime) -> Any:
 def _pg_store_messages(
     conn: Connection, broadcast_id: int, created_at: datetime, rows: Sequence[tuple[Any, ...]]
 ) -> list[int]:
-    """COPY straight into ``messages``, the batch's duplicates taken out first: the recipients
-    the broadcast already holds (one look-up of the batch's numbers in the unique index) and
-    repeats within the batch (the first line wins). Only this import stores rows of its
-    broadcast (an edit holds the broadcast's row), so the COPY meets no conflict; should it
-    meet one anyway, the savepoint takes it back and the batch goes the way that tolerates
-    them (a temporary table, then INSERT … ON CONFLICT DO NOTHING). Half the server's work of
-    that way, which wrote, sorted and deleted every row a second time."""
-    from psycopg.errors import UniqueViolation  # PostgreSQL only: SQLite never loads psycopg
-
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cur:
-        cur.execute(_PG_STORED_AMONG, (broadcast_id, json.dumps([row[1] for row in rows])))
-        seen = {recipient for (recipient,) in cur.fetchall()}
-        fresh: list[tuple[Any, ...]] = []
-        duplicates: list[int] = []
-        for row in rows:
-            if row[1] in seen:
-                duplicates.append(row[0])
-            else:
-                seen.add(row[1])
-                fresh.append(row)
-        head = (broadcast_id, created_at)
-        cur.execute("SAVEPOINT broadcaster_copy")
-        try:
-            with cur.copy(
-                f"COPY messages (broadcast_id, created_at, {_COLUMNS_SQL}) FROM STDIN"
-            ) as copy:
-                for row in fresh:
-                    copy.write_row(head + row)
-        except UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT broadcaster_copy")
-            return _pg_store_on_conflict(cur, broadcast_id, created_at, rows)
-        cur.execute("RELEASE SAVEPOINT broadcaster_copy")
-    return duplicates
-
-
-_PG_STORED_AMONG = (
-    "SELECT recipient FROM messages WHERE broadcast_id = %s "
-    "AND recipient IN (SELECT json_array_elements_text(%s::json))"
-)
-
-
-def _pg_store_on_conflict(
-    cur: Any, broadcast_id: int, created_at: datetime, rows: Sequence[tuple[Any, ...]]
-) -> list[int]:
-    """The batch through a temporary table and INSERT … ON CONFLICT DO NOTHING: the unique
-    index decides row by row, in line order; the lines it refused."""
-    cur.execute(_PG_STAGE_DDL)
-    with cur.copy(f"COPY {_PG_STAGE} ({_COLUMNS_SQL}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    cur.execute(
-        f"INSERT INTO messages (broadcast_id, created_at, {_COLUMNS_SQL}) "
-        f"SELECT %s, %s, {_COLUMNS_SQL} FROM {_PG_STAGE} ORDER BY line "
-        "ON CONFLICT (broadcast_id, recipient) DO NOTHING RETURNING line",
-        (broadcast_id, created_at),
-    )
-    kept = {line for (line,) in cur.fetchall()}
-    cur.execute(f"DELETE FROM {_PG_STAGE}")  # the next batch of this transaction starts empty
+        cur.execute(_PG_STAGE_DDL)
+        with cur.copy(f"COPY {_PG_STAGE} ({_COLUMNS_SQL}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO messages (broadcast_id, created_at, {_COLUMNS_SQL}) "
+            f"SELECT %s, %s, {_COLUMNS_SQL} FROM {_PG_STAGE} ORDER BY line "
+            "ON CONFLICT (broadcast_id, recipient) DO NOTHING RETURNING line",
+            (broadcast_id, created_at),
+        )
+        kept = {line for (line,) in cur.fetchall()}
+        cur.execute(f"DELETE FROM {_PG_STAGE}")  # the next batch of this transaction starts empty
     if len(kept) == len(rows):
         return []
     return [row[0] for row in rows if row[0] not in kept]

@@ -152,31 +152,3 @@ def test_a_failure_after_copied_batches_leaves_nothing(database_url: str, tmp_pa
             create_from_table(engine, settings, table, NewBroadcast(sender="55501", text=TEXT))
     stored = _stored(database_url)
     assert stored == {"messages": [], "errors": [], "counters": []}
-
-
-def test_a_conflict_the_look_up_missed_takes_the_on_conflict_way(
-    postgres_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a PostgreSQL import whose duplicate look-up finds nothing (as if another writer had
-    # stored a recipient between the look-up and the COPY)
-    from broadcaster.store import broadcasts_repo
-
-    url = postgres_db.url
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    monkeypatch.setattr(
-        broadcasts_repo,
-        "_PG_STORED_AMONG",
-        "SELECT recipient FROM messages WHERE false AND broadcast_id = %s AND %s::json IS NULL",
-    )
-    path = tmp_path / "recipients.csv"
-    expect = _write(path)
-    # When the file is stored: its cross-batch repeats make the straight COPY conflict
-    view = _create(url, path)
-    # Then the savepoint took the COPY back and the unique index decided, as always
-    got = _stored(url)
-    assert [m.line for m in got["messages"]] == expect["kept"]
-    assert [e.line for e in got["errors"] if e.reason == "duplicate"] == expect["duplicates"]
-    assert view["duplicates"] == len(expect["duplicates"])
