@@ -7,7 +7,7 @@ surrogates (PostgreSQL and UTF-8 cannot store them) rather than failing deep in 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -81,6 +81,28 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
         return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise bad_request(f"the body is not valid JSON: {exc}") from None
+
+
+def _has_nul(text: str) -> bool:
+    return "\x00" in text
+
+
+@web.middleware
+async def url_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A URL whose decoded path or query holds a NUL character is 400 before any route sees it.
+
+    Path and query values reach SQL as they are (``DELETE /v1/codes/{code}``, seed 004's
+    ``campaignName``...): PostgreSQL cannot store NUL and answered 500; SQLite stored it.
+    """
+    if _has_nul(request.path):
+        raise bad_request("the URL's path must not contain NUL characters (%00)", "url")
+    for name, value in request.query.items():
+        if _has_nul(name) or _has_nul(value):
+            field = name if not _has_nul(name) else "url"
+            raise bad_request(f"{field}: must not contain NUL characters (%00)", field)
+    return await handler(request)
 
 
 def clean_str(value: str, field: str) -> str:

@@ -24,6 +24,7 @@ from broadcaster.api import (
     resend,
 )
 from broadcaster.api.auth import auth_middleware
+from broadcaster.api.bodies import url_middleware
 from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import Problem, problem_middleware
@@ -33,7 +34,7 @@ from broadcaster.api.state import STATE_KEY, ApiState, blocking, principal, stat
 from broadcaster.services import queries
 from broadcaster.services.nonces import NonceLedger
 
-MIDDLEWARES = (problem_middleware, auth_middleware)
+MIDDLEWARES = (problem_middleware, url_middleware, auth_middleware)
 
 
 async def get_metrics(request: web.Request) -> web.Response:

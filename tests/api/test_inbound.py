@@ -311,6 +311,8 @@ async def test_a_csv_import_without_a_number_is_refused(api: Api) -> None:
 
 
 async def test_an_optouts_cursor_that_is_not_a_number_is_refused(api: Api) -> None:
-    # schemathesis on PostgreSQL: a NUL in ?after= was a 500
-    got = await api.json("GET", "/v1/optouts?after=%2B52%00x", 422)
+    # schemathesis on PostgreSQL: a NUL in ?after= was a 500 (now refused for every URL)
+    got = await api.json("GET", "/v1/optouts?after=%2B52%00x", 400)
+    assert "after" in got["detail"] and got["field"] == "after"
+    got = await api.json("GET", "/v1/optouts?after=%2B52x", 422)
     assert "after" in got["detail"]

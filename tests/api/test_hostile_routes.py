@@ -1,0 +1,55 @@
+"""Hostile tenants on the routes added after issue 11 (codes removal, seed 004, inbound, keys).
+
+Each test attacks as a tenant with a valid key (or a gateway with its own secret) would, and
+asserts the refusal, that nothing of another workspace changed, and that the API still serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import quote
+
+import pytest
+
+from broadcaster.services.apikeys import create_key
+from tests.support.api import PHONES
+from tests.support.api_client import Api
+
+
+def seed_path(stem: str, params: list[str], secret: str, digests: tuple[str, ...] = ()) -> str:
+    """A signed seed-004 URL (docs/seed-api.md)."""
+    text = "".join(params) + "".join(digests) + secret
+    sig = hashlib.sha256(text.encode()).hexdigest()
+    return f"/rest/api/{stem}/" + "".join(quote(p, safe="") + "/" for p in params) + sig
+
+
+@pytest.fixture
+async def both(make_api, database_url) -> Api:
+    return await make_api(database_url)
+
+
+@pytest.mark.postgres
+async def test_nul_in_a_path_or_query_is_400_before_any_route(both: Api) -> None:
+    api = both
+    for method, path in [
+        ("DELETE", "/v1/codes/%00"),
+        ("DELETE", "/v1/codes/555%0001"),
+        ("GET", "/v1/broadcasts?status=SCHEDULED&x=%00"),
+    ]:
+        resp = await api.call(method, path)
+        body = await resp.json()
+        assert resp.status == 400 and body["field"] in ("url", "x"), (path, body)
+    made = create_key(api.engine, "acme")
+    to = json.dumps({"text": "Hi", "to": [PHONES[0]]})
+    digest = hashlib.sha256(to.encode()).hexdigest()
+    for campaign, code in [("a\x00b", "55501"), ("ok", "555\x0001")]:
+        params = [str(made.instance_id), "-1", code, "ana", "true", campaign, "null"]
+        path = seed_path(
+            "createBroadcastFromJson", [*params, made.public_key], made.seed_secret, [digest]
+        )
+        resp = await api.client.post(path, data={"to": to})
+        assert resp.status == 400, await resp.text()
+    # nothing was stored, and the API still serves
+    assert (await api.json("GET", "/v1/broadcasts", 200))["items"] == []
+    assert [c["code"] for c in (await api.json("GET", "/v1/codes", 200))["items"]] == ["55501"]
