@@ -77,12 +77,37 @@ def _apply_keyword(
         optouts_repo.remove(conn, ws, msg.sender, sources=[optouts_repo.SOURCE_INBOUND])
 
 
+def _receiving_workspace(conn: Connection, settings: Settings, route: str, to: str) -> int | None:
+    """The workspace that owns code ``to`` when the code receives through ``route``, else None.
+
+    An MO counts only on the route its code sends through (its account, else its provider, else
+    the default provider), as a receipt applies only to messages of its route: a gateway account
+    (or whoever holds its secret) cannot opt numbers out of, or make replies from, codes routed
+    elsewhere. Another route's MO is stored like one to an unowned code (``known: false``).
+    """
+    key = owner_key(to)
+    ws = codes_repo.code_owner(conn, key)
+    if ws is None:
+        return None
+    for row in codes_repo.list_codes(conn, ws):
+        if owner_key(row["code"]) == key:
+            if (row["account"] or row["provider"] or settings.provider) == route:
+                return ws
+            log.info(
+                "inbound to %s through route %s: the code sends through another route",
+                printable(to),
+                printable(route),
+            )
+            return None
+    return None
+
+
 def _store(
     engine: Engine, settings: Settings, route: str, msg: Inbound
 ) -> tuple[int, bool, Keyword, int | None, dict[str, Any]]:
     now = utcnow()
     with engine.begin() as conn:
-        ws = codes_repo.code_owner(conn, owner_key(msg.to))
+        ws = _receiving_workspace(conn, settings, route, msg.to)
         prefs = inbound_repo.settings_of(conn, ws) if ws is not None else {}
         keyword = classify(msg.text, KeywordLists.from_settings(prefs.get("keywords")))
         row = {

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from broadcaster.api.context import CTX
 from broadcaster.config import Settings
+from broadcaster.services.codes import add_code
 from broadcaster.store import messages_repo
 from broadcaster.store.db import utcnow
 from broadcaster.store.models import broadcasts, callback_deliveries, inbound_messages, messages
@@ -188,10 +189,13 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
     )
     api.client.app[CTX].settings = settings
     api.client.app[CTX].providers = ProviderCache(settings)  # the new accounts' adapters
+    # an MO counts on the route its code sends through: acme's codes on these accounts
+    add_code(api.engine, settings, "55601", "short", account="kpn", workspace="acme")
+    add_code(api.engine, settings, "55602", "short", account="kannel-main", workspace="acme")
     # Vonage/KPN (seed 002) as a query string, then as form data (a retry: stored once)
     q = {
         "msisdn": PHONES[40][1:],
-        "to": "55501",
+        "to": "55601",
         "messageId": "0A0000001234567B",
         "text": "Stop",
         "type": "text",
@@ -204,7 +208,7 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
     wrong = await api.client.get(f"/v1/inbound/kpn?secret={SECRET}", params=q)
     assert wrong.status == 401  # the account's own secret, not the shared one
     # Kannel's get-url: ?from=%p&to=%P&text=%a&id=%I
-    k = {"from": PHONES[41], "to": "55501", "text": "BAJA", "id": "k-77"}
+    k = {"from": PHONES[41], "to": "55602", "text": "BAJA", "id": "k-77"}
     kan = await (await api.client.get(f"/v1/inbound/kannel-main?secret={SECRET}", params=k)).json()
     assert kan["keyword"] == "OPT_OUT"
     numbers = {e["number"] for e in (await api.json("GET", "/v1/optouts", 200))["items"]}
@@ -214,6 +218,44 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
         ("kpn", "0A0000001234567B"),
         ("kannel-main", "k-77"),
     }
+
+
+async def test_an_mo_counts_only_on_the_route_its_code_sends_through(make_api: MakeApi) -> None:
+    # Given acme's 55501 sending through the default (simulator) route and globex's 55702 through
+    # the kpn account, whose holder knows only kpn's own secret...
+    api = await make_api()
+    settings = Settings(
+        database_url=api.settings.database_url, accounts=ACCOUNTS, default_region=None
+    )
+    api.client.app[CTX].settings = settings
+    api.client.app[CTX].providers = ProviderCache(settings)
+    add_code(api.engine, settings, "55702", "short", account="kpn", workspace="globex")
+    q = {"msisdn": PHONES[42][1:], "text": "STOP", "type": "text", "keyword": "STOP"}
+    # ...when STOP and HELP are posted through kpn to acme's code (written both ways)...
+    for i, to in enumerate(("55501", "+55501")):
+        for text in ("STOP", "HELP"):
+            got = await (
+                await api.client.get(
+                    f"/v1/inbound/kpn?secret={KPN_SECRET}",
+                    params={**q, "to": to, "text": text, "messageId": f"f-{i}-{text}"},
+                )
+            ).json()
+            # ...they are answered as MOs to a code nobody owns: nothing applied, nothing sent
+            assert got["known"] is False and got["replyBroadcastId"] is None, got
+    assert (await api.json("GET", "/v1/optouts", 200, "acme"))["items"] == []
+    assert (await api.json("GET", "/v1/inbound", 200, "acme"))["items"] == []
+    assert replies(api) == []
+    # ...while the same STOP to globex's own kpn code counts, and the default route still works
+    own = await (
+        await api.client.get(
+            f"/v1/inbound/kpn?secret={KPN_SECRET}", params={**q, "to": "55702", "messageId": "o"}
+        )
+    ).json()
+    assert own["known"] and own["keyword"] == "OPT_OUT"
+    assert [
+        e["number"] for e in (await api.json("GET", "/v1/optouts", 200, "globex"))["items"]
+    ] == [PHONES[42]]
+    assert (await mo(api, PHONES[43], "STOP", "d-1"))["known"]
 
 
 async def test_optouts_crud_and_csv(db_api: Api) -> None:

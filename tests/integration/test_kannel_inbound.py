@@ -44,7 +44,7 @@ def test_kannel_mo_reaches_the_inbound_webhook(sqlite_url: str) -> None:
     settings = Settings(database_url=sqlite_url, accounts=json.dumps(accounts), redis_url=None)
     app = create_app(settings, queue=ListQueue())
     engine = app[CTX].engine
-    add_code(engine, settings, CODE, "long", workspace="acme")
+    add_code(engine, settings, CODE, "long", account="kannel-main", workspace="acme")
     with ServedApp(app) as served:
         url = served.url(f"/v1/inbound/kannel-main?secret={SECRET}")
         mo = (f"{STOPPER} {CODE} text Stop", f"{ASKER} {CODE} text HELP")
