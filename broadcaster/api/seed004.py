@@ -116,6 +116,14 @@ async def _key(request: web.Request) -> SeedKey:
             "publicKey: this key was made before seed-004 signatures; create a new key "
             "(broadcaster apikey create)",
         )
+    if key.principal.signing_secret is not None:
+        # Its /v1 requests must carry an HMAC of its signing secret; the seed secret derives from
+        # the bearer key alone, so accepting it here would let the bare key act unsigned.
+        raise Problem(
+            401,
+            "publicKey: this key must sign its requests (X-Signature on /v1), which seed 004's "
+            "URLs cannot carry; call seed 004 with a key made without --signing",
+        )
     instance = request.match_info["instanceId"]
     if instance != str(key.principal.workspace_id):
         raise Problem(401, f"instanceId {instance!r} is not the workspace of this publicKey")

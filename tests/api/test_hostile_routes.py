@@ -7,12 +7,13 @@ asserts the refusal, that nothing of another workspace changed, and that the API
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from urllib.parse import quote
 
 import pytest
 
-from broadcaster.services.apikeys import create_key
+from broadcaster.services.apikeys import SEED_SECRET_LABEL, create_key
 from tests.support.api import PHONES
 from tests.support.api_client import Api
 
@@ -53,3 +54,30 @@ async def test_nul_in_a_path_or_query_is_400_before_any_route(both: Api) -> None
     # nothing was stored, and the API still serves
     assert (await api.json("GET", "/v1/broadcasts", 200))["items"] == []
     assert [c["code"] for c in (await api.json("GET", "/v1/codes", 200))["items"]] == ["55501"]
+
+
+async def test_a_signing_key_cannot_act_unsigned_through_seed_004(api: Api) -> None:
+    # Given a key whose /v1 requests must be signed, and an attacker who holds only the bearer
+    # key (the seed secret derives from it: docs/seed-api.md)...
+    made = create_key(api.engine, "acme", signing=True)
+    unsigned = await api.client.get(
+        "/v1/broadcasts", headers={"Authorization": f"Bearer {made.key}"}
+    )
+    assert unsigned.status == 401
+    seed_secret = hmac.new(made.key.encode(), SEED_SECRET_LABEL, hashlib.sha256).hexdigest()
+    inst = str(made.instance_id)
+    # ...seed 004 refuses the key for reads and writes alike, and nothing is stored
+    listing = seed_path("getShortcodes", [inst, "ana", made.public_key], seed_secret)
+    assert (await api.client.get(listing)).status == 401
+    to = json.dumps({"text": "Hi", "to": [PHONES[0]]})
+    digest = hashlib.sha256(to.encode()).hexdigest()
+    params = [inst, "-1", "55501", "ana", "true", "x", "null", made.public_key]
+    resp = await api.client.post(
+        seed_path("createBroadcastFromJson", params, seed_secret, (digest,)), data={"to": to}
+    )
+    assert resp.status == 401 and "signing" in await resp.text()
+    assert (await api.json("GET", "/v1/broadcasts", 200))["items"] == []
+    # a key without --signing still works there
+    plain = create_key(api.engine, "acme")
+    ok = seed_path("getShortcodes", [inst, "ana", plain.public_key], plain.seed_secret)
+    assert (await api.client.get(ok)).status == 200
