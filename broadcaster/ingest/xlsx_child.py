@@ -71,6 +71,7 @@ class XlsxChild:
         sheet: str | None,
         max_rows: int,
         memory_bytes: int = XLSX_READER_MEMORY_BYTES,
+        stream_min_cells: int | None = None,
     ) -> None:
         self.source, self.memory_bytes = source, memory_bytes
         args = {
@@ -79,6 +80,7 @@ class XlsxChild:
             "sheet": sheet,
             "max_rows": max_rows,
             "memory_bytes": memory_bytes,
+            "stream_min_cells": stream_min_cells,
         }
         env = {
             **os.environ,
@@ -181,8 +183,17 @@ def _limit_self(memory_bytes: int) -> None:
 def _messages(args: dict[str, Any]) -> Iterator[list[Any]]:
     from broadcaster.ingest.xlsx_reader import load_sheet
 
+    more = (
+        {}
+        if args.get("stream_min_cells") is None
+        else {"stream_min_cells": args["stream_min_cells"]}
+    )
     name, names, records = load_sheet(
-        Path(args["path"]), source=args["source"], sheet=args["sheet"], max_rows=args["max_rows"]
+        Path(args["path"]),
+        source=args["source"],
+        sheet=args["sheet"],
+        max_rows=args["max_rows"],
+        **more,
     )
     yield ["table", name, names]
     batch: list[tuple[int, list[str]]] = []

@@ -77,6 +77,10 @@ class SheetExtent:
     """Rows and the used range of one worksheet part (0: nothing seen yet)."""
 
     row_tags: int = 0
+    #: Whether the part is in the plain form spreadsheet applications write: UTF-8, no namespace
+    #: prefixes on its cells and rows, no comments, CDATA sections or processing instructions.
+    #: Only then may :mod:`xlsx_stream` read it by patterns.
+    plain: bool = True
     first_row: int = 0
     last_row: int = 0
     first_col: int = 0
@@ -186,6 +190,10 @@ class SheetScan(SafeXml):
     def __init__(self, source: str, part: str, extent: SheetExtent) -> None:
         super().__init__(source, part)
         self.extent = extent
+        parser = self._parser
+        parser.CommentHandler = self._not_plain
+        parser.StartCdataSectionHandler = self._not_plain
+        parser.ProcessingInstructionHandler = self._not_plain
         self._row = 0
         self._col = 0
         self._columns: dict[bytes, int] = {}  # plain column letters seen -> number
@@ -195,6 +203,7 @@ class SheetScan(SafeXml):
     def feed(self, data: bytes, final: bool = False) -> None:
         if not self._mode and (data or final):
             self._mode = "lex" if _utf8_document(data) else "exact"
+            self.extent.plain = self.extent.plain and self._mode == "lex"
             if self._mode == "lex":
                 self._parser.StartElementHandler = None
         super().feed(data, final)  # well-formedness first: the lexer relies on it
@@ -203,6 +212,9 @@ class SheetScan(SafeXml):
 
     def _element(self, name: str, attrs: dict[str, str]) -> None:
         self.start(_local(name), attrs)
+
+    def _not_plain(self, *_: object) -> None:
+        self.extent.plain = False
 
     def _lex(self, data: bytes, final: bool) -> None:
         buf = self._pending + data if self._pending else data
@@ -226,6 +238,7 @@ class SheetScan(SafeXml):
         if not text:
             return
         if _PREFIXED.search(text):
+            self.extent.plain = False
             self._tag_by_tag(text)
             return
         cells, rows = _ANY_C.findall(text), _ANY_ROW.findall(text)

@@ -46,6 +46,15 @@ ROOT_RELS_PART = "_rels/.rels"
 _XML_SUFFIXES = (".xml", ".rels")
 
 
+@dataclass(frozen=True)
+class SheetEntry:
+    """One sheet of ``xl/workbook.xml``: its name, whether it is shown, whether a worksheet."""
+
+    name: str
+    visible: bool
+    worksheet: bool
+
+
 @dataclass
 class ZipReport:
     """What the guard learnt: each parsed part's extent, and sheet name -> part(s)."""
@@ -55,6 +64,10 @@ class ZipReport:
     part_by_sheet: dict[str, str] = field(default_factory=dict)
     #: Sheet name -> every existing part its target may name (one reader resolves differently).
     parts_of_sheet: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The workbook's sheets in order (what :mod:`xlsx_stream`'s reader chooses from).
+    sheets: list[SheetEntry] = field(default_factory=list)
+    #: Whether dates count from 1904 (``<workbookPr date1904="1"/>``).
+    date1904: bool = False
 
     def sheet_extent(self, sheet: str) -> SheetExtent | None:
         """The largest extent among a sheet's parts; unknown parts: the largest of any part."""
@@ -69,6 +82,8 @@ class _Index:
 
     sheets: dict[str, str] = field(default_factory=dict)  # name -> relationship target
     targets: set[str] = field(default_factory=set)  # existing entries some target may name
+    order: list[SheetEntry] = field(default_factory=list)
+    date1904: bool = False
 
 
 def check_xlsx_zip(path: Path, source: str) -> ZipReport:
@@ -88,6 +103,7 @@ def check_xlsx_zip(path: Path, source: str) -> ZipReport:
                         extent = SheetExtent()
                         _inflate(raw, info, source, SheetScan(source, info.filename, extent))
                         report.extent_by_part[info.filename] = extent
+            report.sheets, report.date1904 = index.order, index.date1904
             for sheet, target in index.sheets.items():
                 parts = tuple(p for p in _resolutions(target) if p in names)
                 report.parts_of_sheet[sheet] = parts
@@ -238,6 +254,7 @@ def _read_index(zf: zipfile.ZipFile, names: set[str], source: str) -> _Index:
     """Sheets and the parts every workbook and package relationship names (existing ones only)."""
     index = _Index()
     ids: dict[str, str] = {}
+    types: dict[str, str] = {}
     for rels in (ROOT_RELS_PART, WORKBOOK_RELS_PART):
         if rels not in names:
             continue
@@ -247,6 +264,7 @@ def _read_index(zf: zipfile.ZipFile, names: set[str], source: str) -> _Index:
                 continue
             if rels == WORKBOOK_RELS_PART and rel.get("Id"):
                 ids[rel["Id"]] = target
+                types[rel["Id"]] = rel.get("Type", "")
             index.targets.update(p for p in _resolutions(target) if p in names)
     if WORKBOOK_PART in names:
         for sheet in _elements(zf, WORKBOOK_PART, "sheet", source):
@@ -254,4 +272,13 @@ def _read_index(zf: zipfile.ZipFile, names: set[str], source: str) -> _Index:
             name = sheet.get("name")
             if name is not None and rid in ids:
                 index.sheets[name] = ids[rid]
+                index.order.append(
+                    SheetEntry(
+                        name,
+                        sheet.get("state", "visible") not in ("hidden", "veryHidden"),
+                        types[rid].rpartition("/")[2] == "worksheet",
+                    )
+                )
+        for props in _elements(zf, WORKBOOK_PART, "workbookPr", source):
+            index.date1904 = props.get("date1904", "").lower() in ("1", "true")
     return index

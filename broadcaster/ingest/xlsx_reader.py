@@ -16,6 +16,7 @@ them, reads as an empty cell); error cells (``#DIV/0!``, ``#N/A``) read as empty
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,7 +28,12 @@ from broadcaster.ingest.header import Record, tabulate
 from broadcaster.ingest.rows import RecipientTable
 from broadcaster.ingest.xlsx_child import XlsxChild
 from broadcaster.ingest.xlsx_extent import XLSX_MAX_CELLS, SheetExtent
-from broadcaster.ingest.xlsx_guard import check_xlsx_zip
+from broadcaster.ingest.xlsx_guard import SheetEntry, ZipReport, check_xlsx_zip
+from broadcaster.ingest.xlsx_stream import SheetRows, part_chunks, read_context, stream_records
+
+#: Cells (the used range, rows x columns) from which a plain sheet is read as a stream rather
+#: than loaded by calamine, which holds ~80 bytes a cell: see the README's measured figures.
+XLSX_STREAM_MIN_CELLS = 300_000
 
 _CALAMINE_ERRORS: tuple[type[BaseException], ...] = (
     python_calamine.CalamineError,
@@ -46,7 +52,13 @@ def open_xlsx(
 
     The workbook is read by a child process (stopped when ``stack`` closes); its rows are lazy.
     """
-    child = XlsxChild(path, source=source, sheet=sheet, max_rows=max_rows)
+    child = XlsxChild(
+        path,
+        source=source,
+        sheet=sheet,
+        max_rows=max_rows,
+        stream_min_cells=XLSX_STREAM_MIN_CELLS,  # read now: tests set it to stream small sheets
+    )
     stack.callback(child.stop)
     name, names = child.table()
     layout, rows = tabulate(child.records(), source, max_rows)
@@ -57,10 +69,22 @@ def open_xlsx(
 
 
 def load_sheet(
-    path: Path, *, source: str, sheet: str | None, max_rows: int
+    path: Path,
+    *,
+    source: str,
+    sheet: str | None,
+    max_rows: int,
+    stream_min_cells: int = XLSX_STREAM_MIN_CELLS,
 ) -> tuple[str, list[str], Iterator[Record]]:
-    """In this process: guard, load one sheet, and give (its name, all names, its records)."""
+    """In this process: guard, load one sheet, and give (its name, all names, its records).
+
+    A sheet of at least ``stream_min_cells`` cells (its used range, as the guard measured it)
+    in the plain form is read as a stream (:mod:`xlsx_stream`); any other by calamine.
+    """
     report = check_xlsx_zip(path, source)
+    streamed = _stream_sheet(path, report, source, sheet, max_rows, stream_min_cells)
+    if streamed is not None:
+        return streamed
     try:
         with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
             names = list(book.sheet_names)
@@ -77,6 +101,54 @@ def load_sheet(
             source, f"sheet {name!r} has {end[0] + 1:,} rows, more than {max_rows:,}"
         )
     return name, names, _records(data)
+
+
+def _stream_sheet(
+    path: Path, report: ZipReport, source: str, sheet: str | None, max_rows: int, min_cells: int
+) -> tuple[str, list[str], Iterator[Record]] | None:
+    """The sheet as a stream if it is big and plain enough; None: calamine reads it."""
+    if not report.sheets:
+        return None
+    names = [entry.name for entry in report.sheets]
+    name = choose_sheet(report.sheets, sheet, source)
+    part = report.part_by_sheet.get(name)
+    extent = report.extent_by_part.get(part) if part is not None else None
+    if part is None or extent is None or not extent.plain or extent.cells < min_cells:
+        return None
+    _check_extent(report.sheet_extent(name), name, source, max_rows)
+    return name, names, _streamed_records(path, part, source, name, report, extent.first_col)
+
+
+def _streamed_records(
+    path: Path, part: str, source: str, name: str, report: ZipReport, first_col: int
+) -> Iterator[Record]:
+    with zipfile.ZipFile(path) as zf:
+        context = read_context(zf, source, date1904=report.date1904)
+        any_rows = False
+        for record in stream_records(
+            lambda: SheetRows(source, part, context).rows_plain(part_chunks(zf, part)),
+            low=first_col or 1,
+        ):
+            any_rows = True
+            yield record
+        if not any_rows:
+            raise FileRejected(source, f"no rows: sheet {name!r} is empty")
+
+
+def choose_sheet(sheets: list[SheetEntry], sheet: str | None, source: str) -> str:
+    """``sheet`` if the workbook has it, else the first visible worksheet (else the first
+    worksheet), as :func:`_choose_sheet` chooses from calamine's view of the same workbook."""
+    names = [entry.name for entry in sheets]
+    if sheet is not None:
+        if sheet in names:
+            return sheet
+        listed = ", ".join(repr(n) for n in names)
+        raise FileRejected(source, f"no sheet named {sheet!r}; the workbook has: {listed}")
+    worksheets = [entry for entry in sheets if entry.worksheet]
+    chosen = [entry for entry in worksheets if entry.visible] or worksheets
+    if not chosen:
+        raise FileRejected(source, "no rows: the workbook has no worksheet")
+    return chosen[0].name
 
 
 def _check_extent(extent: SheetExtent | None, name: str, source: str, max_rows: int) -> None:

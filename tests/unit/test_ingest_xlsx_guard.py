@@ -177,10 +177,19 @@ def _big_workbook(rows: int) -> bytes:
 
 
 def test_a_reader_out_of_memory_is_a_clean_refusal(tmp_path: Path) -> None:
-    """calamine aborts its process when it cannot allocate: only the child dies, and says why."""
+    """calamine aborts its process when it cannot allocate: only the child dies, and says why.
+
+    (calamine's path is forced: a sheet this big is otherwise streamed, in less memory.)"""
     path = tmp_path / "big.xlsx"
     path.write_bytes(_big_workbook(150_000))
-    child = XlsxChild(path, source="big.xlsx", sheet=None, max_rows=10**6, memory_bytes=40 * MIB)
+    child = XlsxChild(
+        path,
+        source="big.xlsx",
+        sheet=None,
+        max_rows=10**6,
+        memory_bytes=40 * MIB,
+        stream_min_cells=10**12,
+    )
     try:
         with pytest.raises(FileRejected) as info:
             child.table()
