@@ -29,7 +29,13 @@ from broadcaster.ingest.rows import RecipientTable
 from broadcaster.ingest.xlsx_child import XlsxChild
 from broadcaster.ingest.xlsx_extent import XLSX_MAX_CELLS, SheetExtent
 from broadcaster.ingest.xlsx_guard import SheetEntry, ZipReport, check_xlsx_zip
-from broadcaster.ingest.xlsx_stream import SheetRows, part_chunks, read_context, stream_records
+from broadcaster.ingest.xlsx_stream import (
+    SHARED_STRINGS_PART,
+    SheetRows,
+    part_chunks,
+    read_context,
+    stream_records,
+)
 
 #: Cells (the used range, rows x columns) from which a plain sheet is read as a stream rather
 #: than loaded by calamine, which holds ~80 bytes a cell: see the README's measured figures.
@@ -123,7 +129,9 @@ def _streamed_records(
     path: Path, part: str, source: str, name: str, report: ZipReport, first_col: int
 ) -> Iterator[Record]:
     with zipfile.ZipFile(path) as zf:
-        context = read_context(zf, source, date1904=report.date1904)
+        strings = report.extent_by_part.get(SHARED_STRINGS_PART)
+        plain = strings is not None and strings.plain
+        context = read_context(zf, source, date1904=report.date1904, plain_strings=plain)
         any_rows = False
         for record in stream_records(
             lambda: SheetRows(source, part, context).rows_plain(part_chunks(zf, part)),

@@ -80,6 +80,7 @@ _CELL = re.compile(
     r"(?:/>|>(?:<f(?:\s[^>]*)?/>|<f(?:\s[^>]*)?>[^<]*</f>)?"
     r'(?:(<v>)([^<]*)</v>|(<is>)<t( xml:space="preserve")?>([^<]*)</t></is>)?</c>)'
 )
+_PLAIN_SI = re.compile(r'<si><t( xml:space="preserve")?>([^<]*)</t></si>')
 _ATTR = re.compile(r'\s+([A-Za-z0-9:]+)="([^"]*)"')
 _PLAIN_NUMBER, _SHARED, _OTHER = 0, 1, 2
 _CELL_CHILDREN = frozenset({"v", "f", "is"})
@@ -272,20 +273,52 @@ def _feed_part(zf: zipfile.ZipFile, part: str, scan: SafeXml) -> None:
     scan.close()
 
 
-def read_context(zf: zipfile.ZipFile, source: str, *, date1904: bool) -> BookContext:
-    """Shared strings and styles of an open workbook (parts the guard has checked)."""
+def read_context(
+    zf: zipfile.ZipFile, source: str, *, date1904: bool, plain_strings: bool = False
+) -> BookContext:
+    """Shared strings and styles of an open workbook (parts the guard has checked);
+    ``plain_strings``: the guard found the shared strings part plain (``SheetExtent.plain``)."""
     names = set(zf.namelist())
     context = BookContext(date1904=date1904)
     if SHARED_STRINGS_PART in names:
-        strings = _Strings(source, SHARED_STRINGS_PART)
-        _feed_part(zf, SHARED_STRINGS_PART, strings)
-        context.strings = strings.strings
+        if plain_strings:
+            _read_plain_strings(zf, source, context.strings)
+        else:
+            strings = _Strings(source, SHARED_STRINGS_PART)
+            _feed_part(zf, SHARED_STRINGS_PART, strings)
+            context.strings = strings.strings
     context.strings.close()
     if STYLES_PART in names:
         styles = _Styles(source, STYLES_PART)
         _feed_part(zf, STYLES_PART, styles)
         context.kinds = styles.kinds()
     return context
+
+
+def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) -> None:
+    """The shared strings of a plain part by patterns, as ``_Strings`` reads them: a region of
+    whole ``<si>`` elements at a time, all at once when each is one plain ``<t>``, else by
+    expat (rich-text runs, phonetic runs)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    buf = ""
+    for chunk in itertools.chain(part_chunks(zf, SHARED_STRINGS_PART), [b""]):
+        buf += decoder.decode(chunk, not chunk)
+        cut = buf.rfind("<si") if chunk else len(buf)
+        if cut <= 0:
+            continue
+        region, buf = buf[:cut], buf[cut:]
+        found = _PLAIN_SI.findall(region)
+        if len(found) == region.count("<si"):
+            for preserve, text in found:
+                piece = _xml_text(text) if "&" in text or "\r" in text else text
+                table.append(_unescape(_string_piece(piece, bool(preserve))))
+            continue
+        first, last = region.find("<si"), region.rfind("</si>")
+        if first < 0 or last < 0:
+            continue
+        strings = _Strings(source, SHARED_STRINGS_PART)
+        strings.strings = table
+        strings.feed(("<sst>" + region[first : last + 5] + "</sst>").encode("utf-8"), final=True)
 
 
 def part_chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:

@@ -172,6 +172,28 @@ def test_shared_strings_with_runs_and_phonetic_text(tmp_path: Path) -> None:
     assert _same(_handmade(tmp_path, bad, shared=shared, name="bad.xlsx"))[0] == "rejected"
 
 
+def test_a_big_shared_strings_table_plain_and_rich(tmp_path: Path) -> None:
+    """Read by patterns a region at a time; a region holding a rich string goes to expat."""
+    items = [f"<si><t>Cliente {i} &amp; hijos</t></si>" for i in range(30_000)]
+    items[15_001] = '<si><r><t xml:space="preserve">Rich </t></r><r><t>one</t></r></si>'
+    items[20_000] = '<si><t xml:space="preserve">  spaced  </t></si>'
+    shared = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        "<si><t>phone</t></si><si><t>name</t></si>" + "".join(items) + "</sst>"
+    )
+    rows = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+    rows += "".join(
+        f'<row r="{i + 2}"><c r="A{i + 2}"><v>{525500000000 + i}</v></c>'
+        f'<c r="B{i + 2}" t="s"><v>{i + 2}</v></c></row>'
+        for i in range(0, 30_000, 7)
+    )
+    path = _handmade(tmp_path, rows, shared=shared)
+    assert check_xlsx_zip(path, path.name).extent_by_part["xl/sharedStrings.xml"].plain
+    records = _same(path)[1][2]
+    assert records[1] == (2, ["525500000000", "Cliente 0 & hijos"])
+    assert (15_003, ["525500015001", "Rich one"]) in records
+
+
 # Sheets written by hand: forms openpyxl does not write, which other applications do.
 _CELL_FORMS = [
     # inline strings: runs, preserved space, escapes, entities, phonetic runs
