@@ -9,7 +9,8 @@ an allocation failure) becomes a FileRejected naming the file and the reason, in
 drop folder, the ingest task and the CLI alike, and the process that asked is untouched.
 
 Memory stays flat on the reading side: the pipe holds a few batches at most and the child blocks
-while nobody reads; the child holds the loaded sheet as calamine always did. JSON, not pickle: the
+while nobody reads; the child holds a small sheet as calamine loads it, and reads a big one as a
+stream (:mod:`xlsx_reader`). JSON, not pickle: the
 child reads hostile input, so what it sends back is data, never code.
 
 Protocol (child -> parent), one JSON array a line::

@@ -210,6 +210,19 @@ class SharedStrings:
         if self._buffer is not None:
             self._text, self._buffer = self._buffer.getvalue(), None
 
+    def extend(self, texts: list[str]) -> None:
+        """Add strings at once (each trimmed)."""
+        assert self._buffer is not None
+        texts = [text.strip() for text in texts]
+        self._buffer.write("".join(texts))
+        ends = itertools.accumulate(map(len, texts), initial=self._offsets[-1])
+        next(ends)
+        self._offsets.extend(ends)
+
+    def parts(self) -> tuple[str, array.array[int], int]:
+        """The text, the offsets (string i is ``text[offsets[i]:offsets[i + 1]]``), the count."""
+        return self._text, self._offsets, len(self)
+
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
@@ -309,9 +322,14 @@ def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) 
         region, buf = buf[:cut], buf[cut:]
         found = _PLAIN_SI.findall(region)
         if len(found) == region.count("<si"):
-            for preserve, text in found:
-                piece = _xml_text(text) if "&" in text or "\r" in text else text
-                table.append(_unescape(_string_piece(piece, bool(preserve))))
+            table.extend(
+                [
+                    _unescape(_xml_text(text))
+                    if "&" in text or "\r" in text or "_x" in text
+                    else text
+                    for _, text in found
+                ]
+            )
             continue
         first, last = region.find("<si"), region.rfind("</si>")
         if first < 0 or last < 0:
@@ -348,6 +366,18 @@ def duration_text(value: float) -> str:
         return str(dt.timedelta(milliseconds=round(value * _MS_PER_DAY)))
     except (OverflowError, ValueError):
         return ""
+
+
+def _plain_float(v: str) -> str | None:
+    """float_text of a ``<v>`` that is a number in Rust's syntax and Python's alike; None for
+    anything else (spaces, ``_``, not a number: the careful path decides)."""
+    try:
+        number = float(v)
+    except ValueError:
+        return None
+    if "_" in v or v[0].isspace() or v[-1].isspace():
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def float_text(value: float) -> str:
@@ -472,13 +502,17 @@ class SheetRows:
         text = self._text_of()
         if text is None:
             return
-        row = self._c_row
-        if row != self._cells_row:
-            self._flush()
-            if row + 1 <= self._last:
-                raise self.refuse(f"row {row + 1:,} comes after row {self._last:,}")
-            self._cells_row = row
+        if self._c_row != self._cells_row:
+            self._start_row(self._c_row)
         self._cells[self._c_col] = text
+
+    def _start_row(self, row: int) -> None:
+        """Hand on the row being filled; the next cells are ``row``'s (0-based), which must
+        come after every row handed on."""
+        self._flush()
+        if row + 1 <= self._last:
+            raise self.refuse(f"row {row + 1:,} comes after row {self._last:,}")
+        self._cells_row = row
 
     def _flush(self) -> None:
         if self._cells:
@@ -593,31 +627,38 @@ class SheetRows:
     def _plain_cells(self, found: list[tuple[str, ...]]) -> None:
         """Cells matched by ``_CELL``, each placed by its reference (as calamine places them)."""
         attrs_of, columns = self._attrs, self._columns
-        cells, cells_row, last = self._cells, self._cells_row, self._last
+        cells = self._cells
+        pool, offsets, count = self._strings.parts()
         digits_now = ""
         for letters, digits, attrs, v_tag, v, is_tag, preserve, t_text in found:
             if digits != digits_now:
-                row = int(digits) - 1
-                if row != cells_row:
-                    if cells:
-                        last = cells_row + 1
-                        self._ready.append((last, cells))
-                        cells = {}
-                    if row + 1 <= last:
-                        raise self.refuse(f"row {row + 1:,} comes after row {last:,}")
-                    cells_row = row
                 digits_now = digits
+                if int(digits) - 1 != self._cells_row:
+                    self._cells = cells
+                    self._start_row(int(digits) - 1)
+                    cells = self._cells
             info = attrs_of.get(attrs) or self._parse_attrs(attrs)
-            if info[2] == _PLAIN_NUMBER and v_tag and v.isdigit() and len(v) < 16 and v[0] != "0":
-                text: str | None = v  # a whole number, as float_text prints it: most phones
-            else:
+            kind = info[2]
+            text: str | None
+            if not v_tag or kind == _OTHER:
                 text = self._plain_text(info, v_tag, v, is_tag, preserve, t_text)
+            elif kind == _SHARED:  # the table's string, inline: most texts of Excel's files
+                index = int(v) if v.isdigit() else count
+                text = pool[offsets[index] : offsets[index + 1]] if index < count else None
+                if text is None:
+                    text = self._shared(v)
+            elif v.isdigit() and len(v) < 16 and v[0] != "0":
+                text = v  # a whole number, as float_text prints it: most phones
+            else:
+                text = _plain_float(v)
+                if text is None:
+                    text = self._number(v, info[0])
             if text is not None:
                 col = columns.get(letters)
                 if col is None:
                     col = self._column(letters, digits)
                 cells[col] = text
-        self._cells, self._cells_row, self._last = cells, cells_row, last
+        self._cells = cells
 
     def _plain_text(
         self,
