@@ -5,8 +5,8 @@ Memory: calamine holds one sheet's cells in native memory (~80 bytes a cell with
 this module makes: ~256 MB for 1,000,000 rows of three columns) and has no lazy reader. So a
 sheet whose used range is at least ``XLSX_STREAM_MIN_CELLS`` cells, and whose XML the guard found
 in the plain form applications write, is read as a stream by :mod:`xlsx_stream` instead (memory
-flat: ~30 MB at 100,000 rows as at 1,000,000, for about twice calamine's CPU time in the reading
-child); smaller or unusual sheets are loaded by calamine, whose memory they bound.
+flat: ~30 MB at 100,000 rows as at 1,000,000, plus the shared strings; ~1.5-2x calamine's CPU
+in the reading child); smaller or unusual sheets are loaded by calamine, whose memory they bound.
 :mod:`xlsx_guard` refuses a sheet with more than ``max_rows`` rows before either reads it. Both run
 in a child process with a memory limit (:mod:`xlsx_child`): :func:`open_xlsx` is the caller's
 side, :func:`load_sheet` the child's.
