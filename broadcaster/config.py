@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     #: Requests per second each API key may make on average, and its burst.
     api_rate_per_s: float = Field(default=50.0, gt=0)
     api_rate_burst: Positive = 100
+    #: All keys of one workspace together: this many times a key's rate and burst.
+    api_workspace_rate_factor: float = Field(default=4.0, ge=1)
+    #: Live keys a workspace may make through ``POST /v1/apikeys``.
+    api_keys_per_workspace: Positive = 20
     #: A signed request's X-Timestamp may be this far from the server's clock, seconds.
     api_signature_window_s: Positive = 300
     #: Default and largest page size of list endpoints.

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from broadcaster.api.bodies import Fields, read_json
 from broadcaster.api.context import CTX
-from broadcaster.api.state import blocking, principal
+from broadcaster.api.state import blocking, principal, state
 from broadcaster.domain.wire import iso8601, to_wire
 from broadcaster.services import apikeys
 
@@ -37,7 +37,14 @@ async def list_keys(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     ctx, key = request.app[CTX], principal(request)
     signing = Fields(await read_json(request, optional=True)).flag("signing", False)
-    made = await blocking(request, apikeys.create_key, ctx.engine, key.workspace, signing=signing)
+    made = await blocking(
+        request,
+        apikeys.create_key,
+        ctx.engine,
+        key.workspace,
+        signing=signing,
+        max_live=state(request).limits.keys_per_workspace,
+    )
     return web.json_response(to_wire(made), status=201)
 
 

@@ -30,7 +30,7 @@ from broadcaster.api.signatures import (
     signature_matches,
     timestamp_skew_s,
 )
-from broadcaster.api.state import PRINCIPAL, blocking, state
+from broadcaster.api.state import PRINCIPAL, ApiState, blocking, state
 from broadcaster.api.uploads import CHUNK_BYTES, SPOOLED_BODY
 from broadcaster.services.apikeys import Principal, authenticate
 
@@ -42,6 +42,22 @@ SPOOL_MEMORY_BYTES = 1024 * 1024
 #: Retry-After of a signed request refused because the replay guard could not answer, seconds.
 NONCE_RETRY_AFTER_S = 5
 _CHALLENGE = 'Bearer realm="broadcaster"'
+
+
+def take_request(st: ApiState, key: Principal) -> None:
+    """One request of ``key``: 429 over the key's rate, or over its workspace's (all its keys)."""
+    wait_s = st.buckets.take(key.prefix)
+    if wait_s > 0:
+        what = f"{st.limits.rate_per_s:g} requests/s for this key"
+    else:
+        wait_s = st.workspace_buckets.take(f"ws:{key.workspace_id}")
+        what = f"{st.limits.workspace_rate_per_s:g} requests/s for this workspace's keys together"
+    if wait_s > 0:
+        raise Problem(
+            429,
+            f"over {what}; retry in {wait_s:.2f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
 
 
 def is_public(path: str) -> bool:
@@ -151,13 +167,7 @@ async def auth_middleware(
     key = await blocking(request, authenticate, engine, _bearer(request))
     if key is None:
         raise unauthorized("unknown, malformed or revoked API key")
-    wait_s = st.buckets.take(key.prefix)
-    if wait_s > 0:
-        raise Problem(
-            429,
-            f"over {st.limits.rate_per_s:g} requests/s for this key; retry in {wait_s:.2f} s",
-            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
-        )
+    take_request(st, key)
     try:
         if key.signing_secret is not None:
             await _verify_signature(request, key)

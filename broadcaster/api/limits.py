@@ -40,6 +40,12 @@ class ApiLimits:
     rate_per_s: float = 50.0
     #: Requests a key may make in a burst (token bucket size).
     rate_burst: int = 100
+    #: All keys of one workspace together may make this many times a key's rate and burst, so
+    #: a tenant does not get more of the API by making more keys.
+    workspace_rate_factor: float = 4.0
+    #: Live (unrevoked) keys a workspace may make through ``POST /v1/apikeys``; an operator's
+    #: ``broadcaster apikey create`` is not counted against it.
+    keys_per_workspace: int = 20
     #: A signed request's X-Timestamp may be this far from the server's clock, seconds.
     signature_window_s: int = 300
     #: Default and largest page size of list endpoints.
@@ -56,6 +62,14 @@ class ApiLimits:
     report_per_workspace: int = 2
     #: A report download whose client reads nothing for this long is dropped, seconds.
     report_write_timeout_s: float = 30.0
+
+    @property
+    def workspace_rate_per_s(self) -> float:
+        return self.rate_per_s * self.workspace_rate_factor
+
+    @property
+    def workspace_rate_burst(self) -> int:
+        return max(1, round(self.rate_burst * self.workspace_rate_factor))
 
     @property
     def multipart_max_bytes(self) -> int:

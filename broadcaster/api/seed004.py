@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from broadcaster.api import seed004_xml as xml
+from broadcaster.api.auth import take_request
 from broadcaster.api.bodies import INT32_MAX, read_body
 from broadcaster.api.broadcasts import _create_from_file
 from broadcaster.api.context import CTX
@@ -127,14 +128,7 @@ async def _key(request: web.Request) -> SeedKey:
     instance = request.match_info["instanceId"]
     if instance != str(key.principal.workspace_id):
         raise Problem(401, f"instanceId {instance!r} is not the workspace of this publicKey")
-    st = state(request)
-    wait_s = st.buckets.take(key.principal.prefix)
-    if wait_s > 0:
-        raise Problem(
-            429,
-            f"over {st.limits.rate_per_s:g} requests/s for this key; retry in {wait_s:.2f} s",
-            headers={"Retry-After": str(max(1, round(wait_s + 0.5)))},
-        )
+    take_request(state(request), key.principal)
     return key
 
 

@@ -38,6 +38,8 @@ PRINCIPAL = request_key("principal", Principal)
 class ApiState:
     limits: ApiLimits
     buckets: KeyBuckets
+    #: One bucket per workspace, over all its keys (``workspace_rate_factor``).
+    workspace_buckets: KeyBuckets
     nonces: NonceStore
     db_pool: ThreadPoolExecutor
     report_pool: ThreadPoolExecutor

@@ -66,6 +66,9 @@ def setup(
     st = ApiState(
         limits=limits,
         buckets=KeyBuckets(rate_per_s=limits.rate_per_s, burst=limits.rate_burst),
+        workspace_buckets=KeyBuckets(
+            rate_per_s=limits.workspace_rate_per_s, burst=limits.workspace_rate_burst
+        ),
         nonces=nonces or nonce_store(NonceLedger(app[CTX].engine), db_pool),
         db_pool=db_pool,
         report_pool=ThreadPoolExecutor(limits.report_threads, thread_name_prefix="api-report"),

@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from broadcaster.errors import InputError, NotFound
+from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.store import apikeys_repo, codes_repo
 from broadcaster.store.db import Engine, utcnow
 
@@ -114,8 +114,14 @@ def _check_workspace_name(name: str) -> None:
         )
 
 
-def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> CreatedKey:
-    """A new key for ``workspace`` (created on first use); the only time the key is readable."""
+def create_key(
+    engine: Engine, workspace: str, *, signing: bool = False, max_live: int | None = None
+) -> CreatedKey:
+    """A new key for ``workspace`` (created on first use); the only time the key is readable.
+
+    ``max_live``: refuse (Conflict) when the workspace has that many unrevoked keys already (the
+    API's ``keys_per_workspace``; the operator's command line passes None).
+    """
     _check_workspace_name(workspace)
     prefix = secrets.token_hex(PREFIX_HEX_CHARS // 2)
     key = f"{KEY_MARK}{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
@@ -123,6 +129,11 @@ def create_key(engine: Engine, workspace: str, *, signing: bool = False) -> Crea
     public_key = PUBLIC_MARK + secrets.token_hex(PUBLIC_HEX_CHARS // 2)
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
+        if max_live is not None and apikeys_repo.live_keys_locked(conn, ws) >= max_live:
+            raise Conflict(
+                f"workspace {workspace!r} has {max_live} live API keys, the most it may make "
+                "(keys_per_workspace); revoke one it no longer uses first"
+            )
         apikeys_repo.insert_key(
             conn,
             ws,

@@ -51,6 +51,21 @@ def revocation_of(
     return None if row is None else (int(row.id), row.revoked_at)
 
 
+def live_keys_locked(conn: Connection, workspace_id: int) -> int:
+    """Unrevoked keys of the workspace, its row locked (PostgreSQL) until the transaction ends,
+    so that concurrent creations count one after the other."""
+    conn.execute(
+        sa.select(workspaces.c.id).where(workspaces.c.id == workspace_id).with_for_update()
+    ).first()
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.workspace_id == workspace_id, api_keys.c.revoked_at.is_(None))
+        ).scalar_one()
+    )
+
+
 def revoke(conn: Connection, key_id: int, at: datetime) -> None:
     conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=at))
 

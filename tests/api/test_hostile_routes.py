@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
 
 from broadcaster.services.apikeys import SEED_SECRET_LABEL, create_key
-from tests.support.api import PHONES
-from tests.support.api_client import Api
+from tests.support.api import PHONES, TEST_LIMITS
+from tests.support.api_client import Api, MakeApi
 
 
 def seed_path(stem: str, params: list[str], secret: str, digests: tuple[str, ...] = ()) -> str:
@@ -81,3 +82,34 @@ async def test_a_signing_key_cannot_act_unsigned_through_seed_004(api: Api) -> N
     plain = create_key(api.engine, "acme")
     ok = seed_path("getShortcodes", [inst, "ana", plain.public_key], plain.seed_secret)
     assert (await api.client.get(ok)).status == 200
+
+
+async def test_more_keys_do_not_buy_a_workspace_more_requests(make_api: MakeApi) -> None:
+    # Given a rate of 3 requests per key (hardly refilling) and 2x that for a workspace...
+    limits = replace(TEST_LIMITS, rate_per_s=0.001, rate_burst=3, workspace_rate_factor=2)
+    api = await make_api(limits=limits)
+    keys = [api.keys["acme"]] + [create_key(api.engine, "acme").key for _ in range(3)]
+    # ...when acme spreads requests over four keys, its keys together get the workspace's 6
+    statuses, details = [], []
+    for _ in range(4):
+        for key in keys:
+            resp = await api.client.get("/v1/codes", headers={"Authorization": f"Bearer {key}"})
+            statuses.append(resp.status)
+            details.append((await resp.json()).get("detail", "") if resp.status == 429 else "")
+    assert statuses.count(200) == 6 and set(statuses) == {200, 429}
+    assert "this workspace's keys together" in details[6]  # key 3's own bucket had tokens left
+    # ...and another workspace still has all of its own
+    assert [(await api.call("GET", "/v1/codes", "globex")).status for _ in range(3)] == [200] * 3
+
+
+async def test_a_key_cannot_mint_keys_without_end(make_api: MakeApi) -> None:
+    api = await make_api(limits=replace(TEST_LIMITS, keys_per_workspace=5))
+    made = [await api.json("POST", "/v1/apikeys", 201) for _ in range(4)]  # the fixture's + 4
+    full = await api.json("POST", "/v1/apikeys", 409)
+    assert "keys_per_workspace" in full["detail"]
+    live = [k for k in (await api.json("GET", "/v1/apikeys", 200))["items"] if not k["revokedAt"]]
+    assert len(live) == 5
+    # another workspace is not counted; a revoked key frees its place
+    await api.json("POST", "/v1/apikeys", 201, workspace="globex")
+    await api.json("DELETE", f"/v1/apikeys/{made[0]['prefix']}", 200)
+    await api.json("POST", "/v1/apikeys", 201)
