@@ -6,6 +6,9 @@
   cursor pages like the other /v1 lists.
 - ``GET|PATCH|DELETE /v1/contacts/{id}``: a PATCH's null identifier value or attribute removes
   it; DELETE erases (docs/contacts.md). Another workspace's contact is 404.
+- ``POST /v1/contacts/import``: a recipient file uploaded as multipart/form-data (the ``file``
+  part, with ``list``, ``by``, ``region``, ``sheet``, ``columns`` fields), under the broadcast
+  uploads' limits → 200 with the import's counts and row errors (``broadcaster contacts import``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from broadcaster.api.bodies import (
 )
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS, region_field
-from broadcaster.api.problems import invalid
-from broadcaster.api.state import blocking, principal
+from broadcaster.api.problems import Problem, invalid
+from broadcaster.api.state import blocking, principal, state
+from broadcaster.api.uploads import receive_upload
 from broadcaster.domain.contacts import MAX_ATTRIBUTES, VALUE_CHARS
-from broadcaster.services import contacts
+from broadcaster.services import contact_import, contacts
 
 ID = r"{id:[0-9]{1,18}}"
 #: Query parameters that search by an identifier, and the type each names.
@@ -40,6 +44,8 @@ SEARCH = {
     "id": "ID",
 }
 MAX_IDENTIFIERS = 10
+#: Text parts of a contact import upload besides its file.
+IMPORT_FIELDS = frozenset({"list", "by", "region", "sheet", "columns"})
 
 
 def _cid(request: web.Request) -> int:
@@ -168,9 +174,39 @@ async def erase_contact(request: web.Request) -> web.Response:
     return web.json_response(got)
 
 
+async def import_contacts(request: web.Request) -> web.Response:
+    if request.content_type != "multipart/form-data":
+        raise Problem(
+            415, "upload the file as multipart/form-data (a file part)", field="Content-Type"
+        )
+    ctx, key, limits = request.app[CTX], principal(request), state(request).limits
+    async with receive_upload(request, IMPORT_FIELDS) as upload:
+        f = Fields(upload.fields, form=True)
+        by = (f.text("by", max_chars=10) or "MOBILE").upper()
+        if by not in contact_import.KEYS:
+            raise invalid(f"by: one of {', '.join(contact_import.KEYS)}", "by")
+        report = await blocking(
+            request,
+            contact_import.import_file,
+            ctx.engine,
+            ctx.settings,
+            upload.path,
+            key.workspace,
+            f.text("list", max_chars=contacts.LIST_NAME_CHARS),
+            by=by,
+            region=region_field(f),
+            sheet=f.text("sheet", max_chars=100),
+            columns=contact_import.parse_columns(f.text("columns", max_chars=10_000)),
+            max_file_bytes=limits.upload_max_bytes,
+            source=upload.filename,
+        )
+    return web.json_response(report)
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/v1/contacts", create_contact)
+    r.add_post("/v1/contacts/import", import_contacts)
     r.add_get("/v1/contacts", list_contacts)
     r.add_get(f"/v1/contacts/{ID}", read_contact)
     r.add_patch(f"/v1/contacts/{ID}", update_contact)

@@ -46,6 +46,43 @@ CONTACT = obj(
     },
     ("contactID", "identifiers", "attributes", "lists"),
 )
+IMPORT_REPORT = obj(
+    {
+        "source": string(),
+        "list": string(nullable=True),
+        "read": integer(),
+        "created": integer(),
+        "updated": integer(),
+        "invalidRows": integer(),
+        "members": integer(description="Members of the list after the import."),
+        "errors": {
+            "type": "array",
+            "items": obj(
+                {"line": integer(), "value": string(), "reason": string()},
+                ("line", "value", "reason"),
+            ),
+            "description": "The first 50 row errors (invalidRows counts them all).",
+        },
+    },
+    ("source", "list", "read", "created", "updated", "invalidRows", "members", "errors"),
+)
+IMPORT_UPLOAD = obj(
+    {
+        "file": string(format="binary", description="CSV, TXT, TSV, XLSX or JSON contacts."),
+        "list": string(
+            100, description="The list the contacts join (created if new); none: no list."
+        ),
+        "by": string(8, enum=["MOBILE", "EXTERNAL"]),
+        "region": string(3, description="ISO 3166 region for national numbers."),
+        "sheet": string(100, description="Worksheet of an XLSX (default: the first)."),
+        "columns": string(
+            10_000,
+            description="Names of the cells after the phone of a file without a header row, "
+            "comma-separated (first_name,tier).",
+        ),
+    },
+    ("file",),
+)
 CONTACT_ID_PARAM = {
     "name": "id",
     "in": "path",
@@ -120,6 +157,25 @@ def contact_paths(limits: ApiLimits) -> dict[str, Schema]:
                 {200: answer("A page.", page)},
                 (400, 404, 422),
                 params=[limit_param(limits), CURSOR_PARAM, *search],
+            ),
+        },
+        "/v1/contacts/import": {
+            "post": operation(
+                "importContacts",
+                "Upsert the contacts of an uploaded file (CSV, TXT, TSV, XLSX, JSON) into a list, "
+                "all or nothing.",
+                {200: answer("What the import did, with the first row errors.", IMPORT_REPORT)},
+                (400, 413, 415, 422),
+                body={
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": IMPORT_UPLOAD}},
+                },
+                description="Rows are matched by MOBILE (or EXTERNAL with by=EXTERNAL); the "
+                "phone column is the MOBILE, columns headed email, external, app_alias those "
+                "identifiers, other named columns attributes. A file without a header row names "
+                "its cells with `columns`. Bad rows are row errors; a file that fails as a whole "
+                "(over the row or size limit, unreadable) leaves nothing. Same upload limits as "
+                "broadcast uploads.",
             ),
         },
         "/v1/contacts/{id}": {

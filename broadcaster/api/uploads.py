@@ -282,8 +282,11 @@ def _reader(request: web.Request) -> MultipartReader:
 
 
 @asynccontextmanager
-async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
-    """The uploaded file on disk (deleted afterwards) and the form's text fields."""
+async def receive_upload(
+    request: web.Request, form_fields: frozenset[str] = FORM_FIELDS
+) -> AsyncIterator[Upload]:
+    """The uploaded file on disk (deleted afterwards) and the form's text fields (those named
+    in ``form_fields``; others are skipped)."""
     limits = state(request).limits
     declared = request.content_length
     if declared is not None and declared > limits.multipart_max_bytes:
@@ -309,7 +312,7 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
                         tmp / f"upload{suffix if suffix in FILE_EXTENSIONS else ''}", filename
                     )
                     await _save_file(part, upload.path, limits.upload_max_bytes)
-                elif part.name in FORM_FIELDS:
+                elif part.name in form_fields:
                     fields[part.name] = await _read_field(part, limits.form_field_max_bytes)
                 else:
                     await part.release()

@@ -52,6 +52,11 @@ def _render_import(report: dict[str, Any]) -> None:
 )
 @click.option("--region", help="ISO region for national numbers, e.g. MX.")
 @click.option("--sheet", help="Excel sheet name.")
+@click.option(
+    "--columns",
+    help="Names of the cells after the phone in a file without a header row, in order "
+    "(e.g. first_name,tier; email and external name those identifiers).",
+)
 @WORKSPACE
 @json_option
 @handles_errors
@@ -61,17 +66,27 @@ def contacts_import(
     by: str,
     region: str | None,
     sheet: str | None,
+    columns: str | None,
     workspace: str,
     as_json: bool,
 ) -> None:
     """Upsert the contacts of FILE (CSV, TXT, XLSX, JSON) into a list, all or nothing.
 
     The phone column is the MOBILE; columns headed email, external, app_alias are those
-    identifiers; other named columns are attributes. Bad rows are listed and skipped."""
-    from broadcaster.services.contact_import import import_file
+    identifiers; other named columns are attributes. A file without a header row names its
+    cells with --columns. Bad rows are listed and skipped."""
+    from broadcaster.services.contact_import import import_file, parse_columns
 
     report = import_file(
-        engine(migrate=True), settings(), file, workspace, into, by=by, region=region, sheet=sheet
+        engine(migrate=True),
+        settings(),
+        file,
+        workspace,
+        into,
+        by=by,
+        region=region,
+        sheet=sheet,
+        columns=parse_columns(columns),
     )
     emit(report, as_json, _render_import)
 

@@ -15,7 +15,7 @@ write lock for the import (about 75 s per million rows here; see bench/bench_con
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,18 @@ from typing import Any
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.contacts import (
+    MAX_ATTRIBUTES,
     IdentifierType,
     attribute_text,
     identifier_value,
-    merge_attributes,
 )
 from broadcaster.domain.phones import PhoneNormalizer
 from broadcaster.errors import FileRejected, InputError
 from broadcaster.ingest import RecipientRow, RecipientTable, RowProblem, open_recipients
 from broadcaster.ingest.header import normalize_header
 from broadcaster.services.contacts import list_name
-from broadcaster.store import codes_repo, contacts_repo
+from broadcaster.store import codes_repo, contact_stage, contacts_repo
+from broadcaster.store.contact_stage import StagedRow
 from broadcaster.store.db import Connection, Engine, utcnow
 
 ERRORS_SHOWN = 50
@@ -53,7 +54,7 @@ class ImportReport:
     """What an import did; ``errors`` holds the first ``ERRORS_SHOWN`` row errors."""
 
     source: str
-    into: str
+    into: str | None
     read: int = 0
     created: int = 0
     updated: int = 0
@@ -65,6 +66,13 @@ class ImportReport:
         self.invalid += 1
         if len(self.errors) < ERRORS_SHOWN:
             self.errors.append({"line": line, "value": value[:200], "reason": reason})
+
+    def add_errors(self, count: int, first: list[tuple[int, str, str]]) -> None:
+        """Row errors found after reading (``count``, the first of them by line): the report
+        keeps the first ``ERRORS_SHOWN`` of all by line."""
+        self.invalid += count
+        found = [{"line": line, "value": v[:200], "reason": r} for line, v, r in first]
+        self.errors = sorted([*self.errors, *found], key=lambda e: e["line"])[:ERRORS_SHOWN]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +93,19 @@ class _Layout:
 
     identifiers: tuple[tuple[int, IdentifierType], ...]
     attributes: tuple[tuple[int, str], ...]
+    #: Whether the columns have names (a header row, or ``columns``); how many are named.
+    named: bool = True
+    width: int = 0
+
+
+def parse_columns(text: str | None) -> list[str] | None:
+    """``first_name,tier`` (the ``--columns`` option, the ``columns`` form field) as names."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not any(names) or len(names) > MAX_ATTRIBUTES:
+        raise InputError(f"columns: 1 to {MAX_ATTRIBUTES} names separated by commas")
+    return names
 
 
 @dataclass(slots=True)
@@ -94,12 +115,22 @@ class _Row:
     attributes: dict[str, str]
 
 
-def _layout(table: RecipientTable) -> _Layout:
+def _layout(table: RecipientTable, columns: Sequence[str] | None = None) -> _Layout:
     """The file's columns sorted into identifiers and attributes; FileRejected for a header
-    that cannot name an attribute (a placeholder could never use it)."""
+    that cannot name an attribute (a placeholder could never use it).
+
+    ``columns`` names the cells after the phone of a file without a header row, in order
+    (``--columns first_name,tier``); a file with a header is named by it and refuses them."""
+    if columns is not None and table.columns is not None:
+        raise FileRejected(
+            table.source,
+            "the file has a header row, which names its columns: --columns is for files "
+            "without one",
+        )
+    names = table.columns if columns is None else tuple(columns)
     idents: list[tuple[int, IdentifierType]] = []
     attrs: list[tuple[int, str]] = []
-    for i, raw in enumerate(table.columns or ()):
+    for i, raw in enumerate(names or ()):
         name = raw.strip()
         if not name:
             continue
@@ -114,7 +145,9 @@ def _layout(table: RecipientTable) -> _Layout:
                 f"column {raw[:40]!r} cannot name an attribute (letters, digits, _)",
             )
         attrs.append((i, attr))
-    return _Layout(tuple(idents), tuple(attrs))
+    if len(attrs) > MAX_ATTRIBUTES:
+        raise FileRejected(table.source, f"at most {MAX_ATTRIBUTES} attribute columns")
+    return _Layout(tuple(idents), tuple(attrs), named=names is not None, width=len(names or ()))
 
 
 def _parse(
@@ -122,6 +155,9 @@ def _parse(
     layout: _Layout,
     region: str | None,
     report: ImportReport,
+    *,
+    source: str = "",
+    columns_given: bool = False,
 ) -> Iterator[_Row]:
     """Rows with checked identifiers and attributes; the others become row errors."""
     phones = PhoneNormalizer(region)
@@ -130,6 +166,11 @@ def _parse(
         if isinstance(row, RowProblem):
             report.error(row.line, row.value, row.reason)
             continue
+        if columns_given or not layout.named:
+            extra = _unnamed_cells(row, layout, source)
+            if extra:
+                report.error(row.line, row.phone, extra)
+                continue
         try:
             idents: dict[IdentifierType, str] = {}
             if row.phone:
@@ -151,6 +192,20 @@ def _parse(
         yield _Row(row.line, idents, attrs)
 
 
+def _unnamed_cells(row: RecipientRow, layout: _Layout, source: str) -> str | None:
+    """Why a row of a headerless file has cells nobody named (a row error), if it has."""
+    if len(row.params) <= layout.width or not any(row.params[layout.width :]):
+        return None
+    if not layout.named:  # dropping them silently would lose what the user gave
+        raise FileRejected(
+            source,
+            f"line {row.line} has cells after the phone, but the file has no header row to "
+            "name them: add one, or name them with --columns first_name,tier (the columns "
+            "form field over HTTP)",
+        )
+    return f"{len(row.params)} cells after the phone, but columns names {layout.width}"
+
+
 def _batches(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
     batch: list[_Row] = []
     for row in rows:
@@ -162,107 +217,89 @@ def _batches(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
         yield batch
 
 
-class _Batcher:
-    """Applies one batch of parsed rows inside the import's transaction."""
-
-    def __init__(self, conn: Connection, ws: int, list_id: int, key: IdentifierType) -> None:
-        self.conn, self.ws, self.list_id, self.key = conn, ws, list_id, key
-
-    def apply(self, batch: list[_Row], report: ImportReport) -> None:
-        conn, ws, key = self.conn, self.ws, self.key
-        keyed = self._keyed(batch, report)
-        known = contacts_repo.owners(conn, ws, key.value, list(keyed))
-        others = self._other_owners(keyed)
-        new = [r for v, r in keyed.items() if v not in known]
-        old = [(known[v], r) for v, r in keyed.items() if v in known]
-        now = utcnow()
-        new_ids = contacts_repo.insert_contacts(
-            conn, ws, [merge_attributes({}, r.attributes) for r in new], now
+def _staged(batch: list[_Row], key: IdentifierType, report: ImportReport) -> list[StagedRow]:
+    """The batch as staging rows, one per key value (a later row of a key merges into the
+    first: its identifiers and attributes win); a row without a key value is a row error."""
+    out: dict[str, _Row] = {}
+    for row in batch:
+        value = row.identifiers.get(key)
+        if value is None:
+            report.error(row.line, "", f"no {key.value} value to match contacts by")
+            continue
+        first = out.get(value)
+        if first is None:
+            out[value] = row
+        else:
+            first.identifiers.update(row.identifiers)
+            first.attributes.update(row.attributes)
+    get = IdentifierType
+    return [
+        (
+            r.line,
+            value,
+            r.identifiers.get(get.MOBILE),
+            r.identifiers.get(get.EMAIL),
+            r.identifiers.get(get.EXTERNAL),
+            r.identifiers.get(get.APP_ALIAS),
+            contact_stage.attributes_json(r.attributes),
         )
-        current = contacts_repo.attributes_of(conn, [c for c, _ in old])
-        contacts_repo.update_attributes(
-            conn, [(c, {**current.get(c, {}), **r.attributes}) for c, r in old], now
-        )
-        claims: list[tuple[int, str, str]] = []
-        fresh: list[tuple[int, str, str]] = []
-        created = set(new_ids)
-        taken: dict[tuple[str, str], int] = {}
-        for cid, row in [*zip(new_ids, new, strict=True), *old]:
-            for kind, value in row.identifiers.items():
-                holder = others.get((kind.value, value), taken.get((kind.value, value), cid))
-                if holder != cid:  # stored, but without the identifier another contact holds
-                    report.error(
-                        row.line, value, f"{kind.value} {value} belongs to contact {holder}"
-                    )
-                    continue
-                taken[(kind.value, value)] = cid
-                if cid in created:
-                    fresh.append((cid, kind.value, value))
-                elif kind is not key:
-                    claims.append((cid, kind.value, value))
-        contacts_repo.insert_identifiers(conn, ws, fresh)
-        contacts_repo.set_identifiers(conn, ws, claims)
-        report.created += len(new_ids)
-        report.updated += len(old)
-        contacts_repo.add_members(conn, self.list_id, [*new_ids, *(c for c, _ in old)], now)
-
-    def _keyed(self, batch: list[_Row], report: ImportReport) -> dict[str, _Row]:
-        """The batch by key value; a later row of the same key merges into the earlier one."""
-        out: dict[str, _Row] = {}
-        for row in batch:
-            value = row.identifiers.get(self.key)
-            if value is None:
-                report.error(row.line, "", f"no {self.key.value} value to match contacts by")
-                continue
-            first = out.get(value)
-            if first is None:
-                out[value] = row
-            else:
-                first.identifiers.update(row.identifiers)
-                first.attributes.update(row.attributes)
-        return out
-
-    def _other_owners(self, keyed: dict[str, _Row]) -> dict[tuple[str, str], int]:
-        """(type, value) -> holder for the batch's identifiers other than the key."""
-        wanted: dict[str, set[str]] = {}
-        for row in keyed.values():
-            for kind, value in row.identifiers.items():
-                if kind is not self.key:
-                    wanted.setdefault(kind.value, set()).add(value)
-        out: dict[tuple[str, str], int] = {}
-        for name, values in wanted.items():
-            held = contacts_repo.owners(self.conn, self.ws, name, sorted(values))
-            out.update({(name, value): cid for value, cid in held.items()})
-        return out
+        for value, r in out.items()
+    ]
 
 
 def import_table(
     engine: Engine,
     table: RecipientTable,
     workspace: str,
-    into: str,
+    into: str | None,
     *,
     by: str = IdentifierType.MOBILE.value,
     region: str | None = None,
     batch_rows: int = INSERT_BATCH_ROWS,
+    columns: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Upsert every row of ``table`` into list ``into`` (created if need be); the report."""
+    """Upsert every row of ``table`` into list ``into`` (created if need be; None: into no
+    list); the report. ``columns`` names a headerless file's cells after the phone."""
     key = IdentifierType(by.upper()) if by.upper() in KEYS else None
     if key is None:
         raise InputError(f"by: contacts are matched by {' or '.join(KEYS)}, not {by!r}")
-    name = list_name(into)
-    layout = _layout(table)
+    name = list_name(into) if into is not None else None
+    layout = _layout(table, columns)
     if key is IdentifierType.EXTERNAL and not any(k is key for _, k in layout.identifiers):
         raise FileRejected(table.source, "matching by EXTERNAL needs an 'external' column")
     report = ImportReport(source=table.source, into=name)
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        lid = contacts_repo.ensure_list(conn, ws, name, utcnow())
-        batcher = _Batcher(conn, ws, lid, key)
-        for batch in _batches(_parse(table.rows, layout, region, report), batch_rows):
-            batcher.apply(batch, report)
-        report.members = contacts_repo.member_counts(conn, [lid]).get(lid, 0)
+    rows = _parse(
+        table.rows, layout, region, report, source=table.source, columns_given=columns is not None
+    )
+    with engine.connect() as conn:
+        contact_stage.create(conn)
+        conn.commit()
+        try:
+            for batch in _batches(rows, batch_rows):
+                with conn.begin():  # the connection's temporary table: no lock on the database
+                    contact_stage.stage(conn, _staged(batch, key, report))
+            with conn.begin():
+                _publish(conn, workspace, name, key, report)
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            contact_stage.drop(conn)
+            conn.commit()
     return report.as_dict()
+
+
+def _publish(
+    conn: Connection, workspace: str, name: str | None, key: IdentifierType, report: ImportReport
+) -> None:
+    """The one transaction that makes the staged rows contacts (and members of ``name``)."""
+    now = utcnow()
+    ws = codes_repo.ensure_workspace(conn, workspace)
+    lid = contacts_repo.ensure_list(conn, ws, name, now) if name is not None else None
+    done = contact_stage.publish(conn, ws, lid, key.value, now, ERRORS_SHOWN)
+    report.created, report.updated = done.created, done.updated
+    report.add_errors(done.errors, done.first_errors)
+    if lid is not None:
+        report.members = contacts_repo.member_counts(conn, [lid]).get(lid, 0)
 
 
 def import_file(
@@ -270,16 +307,30 @@ def import_file(
     settings: Settings,
     path: str | Path,
     workspace: str,
-    into: str,
+    into: str | None,
     *,
     by: str = IdentifierType.MOBILE.value,
     region: str | None = None,
     sheet: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_file_bytes: int | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`import_table` over a file, with the broadcast readers' limits."""
+    """:func:`import_table` over a file, with the broadcast readers' limits (an upload's
+    ``max_file_bytes`` and its own file name as ``source``)."""
     with open_recipients(
-        path, sheet=sheet, max_rows=settings.max_rows, max_file_bytes=settings.max_file_bytes
+        path,
+        sheet=sheet,
+        max_rows=settings.max_rows,
+        max_file_bytes=max_file_bytes or settings.max_file_bytes,
+        source=source,
     ) as table:
         return import_table(
-            engine, table, workspace, into, by=by, region=region or settings.default_region
+            engine,
+            table,
+            workspace,
+            into,
+            by=by,
+            region=region or settings.default_region,
+            columns=columns,
         )

@@ -52,6 +52,32 @@ def test_import_refuses_a_file_it_cannot_read(run, tmp_path) -> None:
     assert run("contacts", "list", "--json")["items"] == []
 
 
+def test_a_headerless_file_names_its_cells_with_columns(run, tmp_path) -> None:
+    f = tmp_path / "plain.txt"
+    f.write_text(f"{A}|Ana|gold\n{B}|Bob\n{A[:-1]}9|Cy|silver|extra\n")
+    out = run("contacts", "import", str(f), "--list", "vip", code=EXIT_INPUT)
+    assert "--columns" in out and "header" in out
+    assert run("contacts", "list", "--json")["items"] == []  # all or nothing
+    report = run(
+        "contacts", "import", str(f), "--list", "vip", "--columns", "first_name,tier", "--json"
+    )
+    assert (report["created"], report["invalidRows"]) == (2, 1)
+    assert "columns names 2" in report["errors"][0]["reason"]
+    page = run("contacts", "list", "--list", "vip", "--json")
+    assert [c["attributes"] for c in page["items"]] == [
+        {"first_name": "Ana", "tier": "gold"},
+        {"first_name": "Bob"},
+    ]
+    # Numbers alone need no names.
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text(f"{A}\n{B}\n")
+    assert run("contacts", "import", str(numbers), "--list", "all", "--json")["members"] == 2
+    header = tmp_path / "h.csv"
+    header.write_text(f"phone,name\n{A},Ana\n")
+    out = run("contacts", "import", str(header), "--list", "x", "--columns", "a", code=EXIT_INPUT)
+    assert "header row" in out
+
+
 def test_broadcast_create_to_a_list(run, tmp_path) -> None:
     f = tmp_path / "people.csv"
     f.write_text(f"phone,first_name\n{A},Ana\n{B},\n")

@@ -1,18 +1,27 @@
 """Contact imports: 100,000 rows with row errors upserted into a list, matching by MOBILE or
-EXTERNAL, and all or nothing (issue 15). Both backends."""
+EXTERNAL, repeats and shared values across batches, all or nothing, and other writers getting
+in while a big import is staged (issue 15). Both backends."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
-from broadcaster.errors import FileRejected
-from broadcaster.services.contact_import import import_file
+from broadcaster.errors import FileRejected, NotFound
+from broadcaster.ingest import open_recipients
+from broadcaster.services.broadcasts import NewBroadcast, create_from_file
+from broadcaster.services.codes import add_code
+from broadcaster.services.contact_import import import_file, import_table
 from broadcaster.services.contacts import find_contact, list_contacts
-from broadcaster.store.db import engine_for, upgrade
+from broadcaster.store import codes_repo, contacts_repo, messages_repo
+from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import contact_identifiers, contacts, list_members
 
 ROWS = 100_000
@@ -93,3 +102,116 @@ def test_a_file_that_fails_late_leaves_nothing(database_url: str, tmp_path: Path
     with pytest.raises(FileRejected):
         import_file(engine, settings, path, "acme", "everyone")
     assert _count(engine, contacts) == 0 and _count(engine, contact_identifiers) == 0
+
+
+def test_repeats_across_batches_merge_and_a_value_has_one_holder(
+    database_url: str, tmp_path: Path
+) -> None:
+    _, engine = _setup(database_url)
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "phone,email,name,tier\n"
+        "+525500000001,a@x.org,Ana,1\n"
+        "+525500000002,shared@x.org,Bob,\n"
+        "+525500000003,shared@x.org,Cy,3\n"
+        "+525500000001,,Ana B,\n"
+    )
+    with open_recipients(path) as table:  # one row per batch: every repeat is another batch's
+        report = import_table(engine, table, "acme", "all", batch_rows=1)
+    assert (report["read"], report["created"], report["updated"], report["members"]) == (
+        4,
+        3,
+        0,
+        3,
+    )
+    bob = find_contact(engine, "acme", "EMAIL", "shared@x.org")
+    assert bob["attributes"] == {"name": "Bob"}
+    assert [(e["line"], e["value"]) for e in report["errors"]] == [(4, "shared@x.org")]
+    assert (
+        report["errors"][0]["reason"] == f"EMAIL shared@x.org belongs to contact {bob['contactID']}"
+    )
+    ana = find_contact(engine, "acme", "MOBILE", "+525500000001")
+    assert ana["attributes"] == {"name": "Ana B", "tier": "1"}
+    assert {"type": "EMAIL", "value": "a@x.org"} in ana["identifiers"]
+    cy = find_contact(engine, "acme", "MOBILE", "+525500000003")
+    assert [i["type"] for i in cy["identifiers"]] == ["MOBILE"]
+    # A contact that holds the value in the database keeps it against any row of a file.
+    second = tmp_path / "q.csv"
+    second.write_text("phone,email\n+525500000009,shared@x.org\n+525500000002,b@x.org\n")
+    again = import_file(engine, Settings(database_url=database_url), second, "acme", "all")
+    assert (again["created"], again["updated"], again["invalidRows"]) == (1, 1, 1)
+    assert find_contact(engine, "acme", "EMAIL", "b@x.org")["contactID"] == bob["contactID"]
+    with pytest.raises(NotFound):
+        find_contact(engine, "acme", "EMAIL", "shared@x.org")
+
+
+#: Rows of the file the next test pauses half-way through, in batches of BATCH.
+BIG, BATCH = 20_000, 5_000
+#: A competing writer gives up after this long instead of the engine's 60 s busy timeout.
+WRITER_WAIT_S = 10.0
+
+
+def _impatient(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"timeout": WRITER_WAIT_S})
+    return sa.create_engine(
+        url, connect_args={"options": f"-c lock_timeout={int(WRITER_WAIT_S * 1000)}"}
+    )
+
+
+def test_other_writers_get_in_while_a_big_contact_import_runs(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings, engine = _setup(database_url)
+    add_code(engine, settings, "55502", "short", workspace="other")
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text("phone\n+525550000001\n+525550000002\n")
+    other = create_from_file(
+        engine, settings, theirs, NewBroadcast(sender="55502", text="x", workspace="other")
+    )["id"]
+    path = tmp_path / "people.csv"
+    bad = _people(path, BIG, 10**9)  # one bad row
+    paused, release, done = threading.Event(), threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def gated(rows: Iterator[Any]) -> Iterator[Any]:
+        for i, row in enumerate(rows):
+            if i == 2 * BATCH + 10:  # two batches staged, the rest not read yet
+                paused.set()
+                assert release.wait(120), "the test never released the import"
+            yield row
+
+    def run() -> None:
+        try:
+            with open_recipients(path) as table:
+                table.rows = gated(table.rows)
+                outcome["report"] = import_table(engine, table, "acme", "all", batch_rows=BATCH)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        assert paused.wait(120), "the import never got half-way"
+        writer = _impatient(database_url)
+        now = utcnow()
+        with writer.begin() as conn:  # a send claim of another tenant, as dispatch does it
+            stamped = messages_repo.mark_dispatched(
+                conn, other, limit=10, now=now, stale_before=now - timedelta(seconds=60)
+            )
+        with writer.begin() as conn:  # and a contact of its own
+            ws = codes_repo.ensure_workspace(conn, "other")
+            contacts_repo.insert_contacts(conn, ws, [{"name": "Zed"}], now)
+        writer.dispose()
+        assert len(stamped) == 2
+        assert not done.is_set()  # ordering: both writes committed while the import ran
+        # Nothing of the half-staged import is visible.
+        assert _count(engine, contacts) == 1 and _count(engine, contact_identifiers) == 0
+        assert list_contacts(engine, "acme").items == []
+    finally:
+        release.set()
+    assert done.wait(300) and "error" not in outcome, outcome.get("error")
+    assert outcome["report"]["created"] == BIG - bad == outcome["report"]["members"]
+    assert _count(engine, contacts) == BIG - bad + 1
