@@ -35,7 +35,7 @@ from broadcaster.services.importer import (
     import_batches,
     import_rows,
 )
-from broadcaster.services.ingest_child import ProducerChild
+from broadcaster.services.ingest_child import ProducerChild, worth_a_child
 from broadcaster.services.recipients import (
     Draft,
     RowError,
@@ -353,17 +353,11 @@ def create_from_table(
 
 
 def _on_second_core(table: RecipientTable, settings: Settings, req: NewBroadcast) -> bool:
-    """Whether a producer process reads this file (:mod:`ingest_child`): a CSV/TXT file read
-    from disk, at least ``ingest_child_min_bytes`` big, without a per-request text cap."""
-    threshold = settings.ingest_child_min_bytes
-    if not threshold or table.reopen is None or table.format not in ("csv", "txt"):
-        return False
+    """Whether a producer process reads this file (:mod:`ingest_child`): a big CSV/TXT file
+    read from disk, without a per-request text cap."""
     if req.max_text_bytes is not None:
         return False
-    try:
-        return Path(table.reopen["path"]).stat().st_size >= threshold
-    except OSError:
-        return False  # the in-process path reports it as it always did
+    return worth_a_child(table, settings.ingest_child_min_bytes)
 
 
 def _capped(items: Iterator[Draft | RowError], max_bytes: int) -> Iterator[Draft | RowError]:

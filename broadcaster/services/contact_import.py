@@ -15,7 +15,7 @@ write lock for the import (about 75 s per million rows here; see bench/bench_con
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from typing import Any
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
 from broadcaster.domain.contacts import (
+    ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
+    VALUE_CHARS,
     IdentifierType,
     attribute_text,
     identifier_value,
@@ -33,6 +35,7 @@ from broadcaster.errors import FileRejected, InputError
 from broadcaster.ingest import RecipientRow, RecipientTable, RowProblem, open_recipients
 from broadcaster.ingest.header import normalize_header
 from broadcaster.services.contacts import list_name
+from broadcaster.services.ingest_child import ProducerChild, worth_a_child
 from broadcaster.store import codes_repo, contact_stage, contacts_repo
 from broadcaster.store.contact_stage import StagedRow
 from broadcaster.store.db import Connection, Engine, utcnow
@@ -66,6 +69,14 @@ class ImportReport:
         self.invalid += 1
         if len(self.errors) < ERRORS_SHOWN:
             self.errors.append({"line": line, "value": value[:200], "reason": reason})
+
+    def absorb(self, errors: Iterable[Sequence[Any]], read: int, invalid: int) -> None:
+        """What a producer process's report gained: its row errors (line, value, reason)."""
+        self.read += read
+        self.invalid += invalid
+        room = ERRORS_SHOWN - len(self.errors)
+        for line, value, reason in list(errors)[: max(room, 0)]:
+            self.errors.append({"line": line, "value": value, "reason": reason})
 
     def add_errors(self, count: int, first: list[tuple[int, str, str]]) -> None:
         """Row errors found after reading (``count``, the first of them by line): the report
@@ -161,31 +172,36 @@ def _parse(
 ) -> Iterator[_Row]:
     """Rows with checked identifiers and attributes; the others become row errors."""
     phones = PhoneNormalizer(region)
+    mobile, limit = IdentifierType.MOBILE, ATTRIBUTE_VALUE_CHARS
+    identifier_columns, attribute_columns = layout.identifiers, layout.attributes
+    check_width = columns_given or not layout.named
     for row in rows:
         report.read += 1
-        if isinstance(row, RowProblem):
+        if type(row) is RowProblem:
             report.error(row.line, row.value, row.reason)
             continue
-        if columns_given or not layout.named:
+        assert isinstance(row, RecipientRow)
+        if check_width:
             extra = _unnamed_cells(row, layout, source)
             if extra:
                 report.error(row.line, row.phone, extra)
                 continue
+        params, width = row.params, len(row.params)
         try:
             idents: dict[IdentifierType, str] = {}
             if row.phone:
-                idents[IdentifierType.MOBILE] = identifier_value(
-                    IdentifierType.MOBILE, row.phone, region, phones
-                )
-            for i, kind in layout.identifiers:
-                if i < len(row.params) and row.params[i]:
-                    idents[kind] = identifier_value(kind, row.params[i], region)
-            attrs = {}
-            for i, name in layout.attributes:
-                if i < len(row.params) and row.params[i]:
-                    text = attribute_text(name, row.params[i])
-                    if text is not None:
-                        attrs[name] = text
+                phone = phones(row.phone)  # the broadcast's normaliser; its errors say why
+                number = phone.e164 if phone.ok and len(row.phone) <= VALUE_CHARS else None
+                idents[mobile] = number or identifier_value(mobile, row.phone, region, phones)
+            for i, kind in identifier_columns:
+                if i < width and params[i]:
+                    idents[kind] = identifier_value(kind, params[i], region)
+            attrs: dict[str, str] = {}
+            for i, name in attribute_columns:
+                if i < width and (text := params[i]):
+                    if len(text) > limit or "\x00" in text:
+                        attribute_text(name, text)  # raises, saying why
+                    attrs[name] = text
         except InputError as exc:
             report.error(row.line, row.phone, str(exc))
             continue
@@ -257,9 +273,12 @@ def import_table(
     region: str | None = None,
     batch_rows: int = INSERT_BATCH_ROWS,
     columns: Sequence[str] | None = None,
+    child_min_bytes: int = 0,
 ) -> dict[str, Any]:
     """Upsert every row of ``table`` into list ``into`` (created if need be; None: into no
-    list); the report. ``columns`` names a headerless file's cells after the phone."""
+    list); the report. ``columns`` names a headerless file's cells after the phone. A CSV/TXT
+    file of at least ``child_min_bytes`` (0: none) is read by a producer process on the
+    second core while this one stages, as a broadcast's is."""
     key = IdentifierType(by.upper()) if by.upper() in KEYS else None
     if key is None:
         raise InputError(f"by: contacts are matched by {' or '.join(KEYS)}, not {by!r}")
@@ -268,18 +287,41 @@ def import_table(
     if key is IdentifierType.EXTERNAL and not any(k is key for _, k in layout.identifiers):
         raise FileRejected(table.source, "matching by EXTERNAL needs an 'external' column")
     report = ImportReport(source=table.source, into=name)
+    if worth_a_child(table, child_min_bytes):
+        assert table.reopen is not None
+        options = {"by": key.value, "columns": list(columns) if columns is not None else None}
+        with ProducerChild(
+            table.reopen, region=region, batch_rows=batch_rows, job="contacts", options=options
+        ) as child:
+            return _store(engine, _from_child(child, report), workspace, name, key, report)
     rows = _parse(
         table.rows, layout, region, report, source=table.source, columns_given=columns is not None
     )
+    staged = (_staged(batch, key, report) for batch in _batches(rows, batch_rows))
+    return _store(engine, staged, workspace, name, key, report)
+
+
+def _store(
+    engine: Engine,
+    batches: Iterable[list[StagedRow]],
+    workspace: str,
+    name: str | None,
+    key: IdentifierType,
+    report: ImportReport,
+) -> dict[str, Any]:
+    """Stage the batches on one connection of the engine, a short transaction each, then
+    publish them in one; the staging tables go whatever happens."""
     with engine.connect() as conn:
         contact_stage.create(conn)
         conn.commit()
         try:
-            for batch in _batches(rows, batch_rows):
+            for batch in batches:
                 with conn.begin():  # the connection's temporary table: no lock on the database
-                    contact_stage.stage(conn, _staged(batch, key, report))
+                    contact_stage.stage(conn, batch)
             with conn.begin():
-                _publish(conn, workspace, name, key, report)
+                kinds = contact_stage.prepare(conn, key.value)
+            with conn.begin():
+                _publish(conn, workspace, name, key, kinds, report)
         finally:
             if conn.in_transaction():
                 conn.rollback()
@@ -288,14 +330,58 @@ def import_table(
     return report.as_dict()
 
 
+def _from_child(child: ProducerChild, report: ImportReport) -> Iterator[list[StagedRow]]:
+    """The staged batches a producer process sends (:func:`produce`), its counts into
+    ``report``."""
+    for staged, errors, read, invalid in child.frames():
+        report.absorb(errors, read, invalid)
+        yield list(staged)
+    report.absorb(*child.end)
+
+
+def produce(args: dict[str, Any], send: Callable[..., None]) -> None:
+    """The producer process's job (:mod:`broadcaster.services.ingest_child`): read, check and
+    stage-shape the file's rows exactly as :func:`import_table` does in process, and send each
+    batch with what the report gained meanwhile: ``("batch", rows, errors, read, invalid)``,
+    then ``("end", errors, read, invalid)``."""
+    key, columns = IdentifierType(args["by"]), args["columns"]
+    with open_recipients(**args["reopen"]) as table:
+        layout = _layout(table, columns)
+        report = ImportReport(source=table.source, into=None)
+        rows = _parse(
+            table.rows,
+            layout,
+            args["region"],
+            report,
+            source=table.source,
+            columns_given=columns is not None,
+        )
+        sent = [0, 0, 0]  # errors, read, invalid already sent
+
+        def gained() -> tuple[Any, ...]:
+            errors = tuple((e["line"], e["value"], e["reason"]) for e in report.errors[sent[0] :])
+            out = (errors, report.read - sent[1], report.invalid - sent[2])
+            sent[:] = [len(report.errors), report.read, report.invalid]
+            return out
+
+        for batch in _batches(rows, args["batch_rows"]):
+            send("batch", tuple(_staged(batch, key, report)), *gained())
+        send("end", *gained())
+
+
 def _publish(
-    conn: Connection, workspace: str, name: str | None, key: IdentifierType, report: ImportReport
+    conn: Connection,
+    workspace: str,
+    name: str | None,
+    key: IdentifierType,
+    kinds: list[str],
+    report: ImportReport,
 ) -> None:
     """The one transaction that makes the staged rows contacts (and members of ``name``)."""
     now = utcnow()
     ws = codes_repo.ensure_workspace(conn, workspace)
     lid = contacts_repo.ensure_list(conn, ws, name, now) if name is not None else None
-    done = contact_stage.publish(conn, ws, lid, key.value, now, ERRORS_SHOWN)
+    done = contact_stage.publish(conn, ws, lid, key.value, now, ERRORS_SHOWN, kinds)
     report.created, report.updated = done.created, done.updated
     report.add_errors(done.errors, done.first_errors)
     if lid is not None:
@@ -333,4 +419,5 @@ def import_file(
             by=by,
             region=region or settings.default_region,
             columns=columns,
+            child_min_bytes=settings.ingest_child_min_bytes,
         )

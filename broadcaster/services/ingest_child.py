@@ -30,11 +30,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from broadcaster.errors import FileRejected, InputError
+from broadcaster.ingest.rows import RecipientTable
 from broadcaster.ingest.xlsx_child import reap
 from broadcaster.services.importer import Batch
 
@@ -57,18 +58,24 @@ class ProducerChild:
         self,
         reopen: dict[str, Any],
         *,
-        template: str,
+        template: str = "",
         region: str | None,
-        zone_fallback: str | None,
+        zone_fallback: str | None = None,
         batch_rows: int,
+        job: str = "broadcast",
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.source = str(reopen.get("source") or reopen["path"])
+        #: The payload of the child's "end" message, once it came.
+        self.end: tuple[Any, ...] = ()
         args = {
+            "job": job,
             "reopen": reopen,
             "template": template,
             "region": region,
             "zone_fallback": zone_fallback,
             "batch_rows": batch_rows,
+            **(options or {}),
         }
         env = {
             **os.environ,
@@ -97,6 +104,13 @@ class ProducerChild:
     def batches(self, zones: set[str]) -> Iterator[Batch]:
         """The child's batches in file order; the zones it met go into ``zones`` before the
         last batch comes out (the publication reads them). Raises FileRejected / InputError."""
+        for messages, errors in self.frames():
+            yield Batch(list(messages), list(errors))
+        zones.update(self.end[0])
+
+    def frames(self) -> Iterator[tuple[Any, ...]]:
+        """The payloads of the child's "batch" messages in file order; once they end, the
+        "end" message's is :attr:`end`. Raises FileRejected / InputError."""
         stdout = self._proc.stdout
         assert stdout is not None
         while True:
@@ -105,9 +119,9 @@ class ProducerChild:
                 break
             kind = message[0]
             if kind == "batch":
-                yield Batch(list(message[1]), list(message[2]))
+                yield message[1:]
             elif kind == "end":
-                zones.update(message[1])
+                self.end = message[1:]
                 self._finish()
                 return
             elif kind == "rejected":
@@ -136,6 +150,17 @@ class ProducerChild:
         reap(self._proc, self._stderr)
 
 
+def worth_a_child(table: RecipientTable, min_bytes: int) -> bool:
+    """Whether a producer process should read this file: a CSV/TXT file read from disk, at
+    least ``min_bytes`` big (``ingest_child_min_bytes``; 0: never)."""
+    if not min_bytes or table.reopen is None or table.format not in ("csv", "txt"):
+        return False
+    try:
+        return Path(table.reopen["path"]).stat().st_size >= min_bytes
+    except OSError:
+        return False  # the in-process path reports it as it always did
+
+
 def _read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
     """The next message, or None where the stream ends (a child that died mid-frame too)."""
     head = stream.read(4)
@@ -151,14 +176,28 @@ def _read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
     return message
 
 
-def main() -> None:
-    """The child: read the arguments line, stream the batches, say how it ended."""
+def _produce_drafts(args: dict[str, Any], send: Callable[..., None]) -> None:
+    """A broadcast's batches: its messages rendered, its row errors."""
     from broadcaster.domain.phones import PhoneNormalizer
     from broadcaster.domain.templates import parse_template
     from broadcaster.ingest import open_recipients
     from broadcaster.services.importer import batches_of
     from broadcaster.services.recipients import build_drafts, with_zones
 
+    with open_recipients(**args["reopen"]) as table:
+        template = parse_template(args["template"])
+        drafts = build_drafts(table.rows, template, PhoneNormalizer(args["region"]), table.columns)
+        zones: set[str] = set()
+        if args["zone_fallback"] is not None:
+            drafts = with_zones(drafts, args["zone_fallback"], zones)
+        for batch in batches_of(drafts, args["batch_rows"]):
+            send("batch", tuple(batch.messages), tuple(batch.errors))
+        send("end", tuple(sorted(zones)))
+
+
+def main() -> None:
+    """The child: read the arguments line, stream the batches (of the job it is given: a
+    broadcast's, or a contact import's), say how it ended."""
     args = json.loads(sys.stdin.readline())
     out = sys.stdout.buffer
 
@@ -168,17 +207,12 @@ def main() -> None:
         out.write(data)
 
     try:
-        with open_recipients(**args["reopen"]) as table:
-            template = parse_template(args["template"])
-            drafts = build_drafts(
-                table.rows, template, PhoneNormalizer(args["region"]), table.columns
-            )
-            zones: set[str] = set()
-            if args["zone_fallback"] is not None:
-                drafts = with_zones(drafts, args["zone_fallback"], zones)
-            for batch in batches_of(drafts, args["batch_rows"]):
-                send("batch", tuple(batch.messages), tuple(batch.errors))
-            send("end", tuple(sorted(zones)))
+        if args["job"] == "contacts":
+            from broadcaster.services.contact_import import produce
+
+            produce(args, send)
+        else:
+            _produce_drafts(args, send)
     except FileRejected as exc:
         send("rejected", exc.reason, exc.line)
     except InputError as exc:

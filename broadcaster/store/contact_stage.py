@@ -53,8 +53,9 @@ def drop(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {ERRORS}")
 
 
-def attributes_json(attributes: dict[str, str]) -> str:
-    return json.dumps(attributes, ensure_ascii=False, separators=(",", ":"))
+#: Attributes as the JSON text staged (one encoder for every row: ``json.dumps`` builds one
+#: per call).
+attributes_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def stage(conn: Connection, rows: Sequence[StagedRow]) -> None:
@@ -92,6 +93,27 @@ def stage(conn: Connection, rows: Sequence[StagedRow]) -> None:
         cur.execute(f"TRUNCATE {load}")
 
 
+def prepare(conn: Connection, key: str) -> list[str]:
+    """Before the publishing transaction (the staging tables only, so no lock on the
+    database): index the identifier columns some staged row fills, for the look-up of rows of
+    the file that claim one value; those identifier types, for :func:`publish`."""
+    present: list[str] = []
+    for kind, column in COLUMNS.items():
+        if kind == key:
+            continue
+        used = conn.exec_driver_sql(
+            f"SELECT 1 FROM {STAGE} WHERE {column} IS NOT NULL LIMIT 1"
+        ).first()
+        if used is None:
+            continue
+        present.append(kind)
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {STAGE}_{column} ON {STAGE} ({column}, line) "
+            f"WHERE {column} IS NOT NULL"
+        )
+    return present
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """What :func:`publish` did: contacts created and updated, row errors it found (all of
@@ -110,12 +132,14 @@ def publish(
     key: str,
     now: datetime,
     shown: int,
+    kinds: Sequence[str],
 ) -> Published:
     """Apply every staged row inside the caller's transaction: look up each key's contact,
     create the unknown ones, merge attributes (the file wins), give each contact the row's
     identifiers that nobody else holds (one holder per value: a contact of the workspace, else
     the file's first row of it; the others are row errors and are stored without it), add
-    every one to ``list_id``."""
+    every one to ``list_id``. ``kinds``: the identifier types besides the key that staged rows
+    fill (:func:`prepare`)."""
     ws = {"ws": workspace_id}
     _run(
         conn,
@@ -144,9 +168,8 @@ def publish(
         "WHERE contacts.id = s.contact_id AND s.is_new = 0",
         now=now,
     )
-    for kind, column in COLUMNS.items():
-        if kind != key:
-            _claim(conn, workspace_id, kind, column)
+    for kind in kinds:
+        _claim(conn, workspace_id, kind, COLUMNS[kind])
     _run(
         conn,
         "INSERT INTO contact_identifiers (value, type, workspace_id, contact_id) "
@@ -230,9 +253,10 @@ def _claim(conn: Connection, workspace_id: int, kind: str, column: str) -> None:
     )
     _run(conn, f"UPDATE {STAGE} SET {column} = NULL WHERE EXISTS (SELECT 1 {held})", **params)
     # Two rows of the file with one value: the first one's contact holds it.
-    first = f"(SELECT min(f.line) FROM {STAGE} f WHERE f.{column} = {STAGE}.{column})"
-    index = f"{STAGE}_{column}"
-    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index} ON {STAGE} ({column}, line)")
+    first = (
+        f"(SELECT min(f.line) FROM {STAGE} f WHERE f.{column} = {STAGE}.{column} "
+        f"AND f.{column} IS NOT NULL)"
+    )
     _run(
         conn,
         f"INSERT INTO {ERRORS} (line, value, reason) SELECT {STAGE}.line, {STAGE}.{column}, "

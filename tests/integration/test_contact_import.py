@@ -215,3 +215,31 @@ def test_other_writers_get_in_while_a_big_contact_import_runs(
     assert done.wait(300) and "error" not in outcome, outcome.get("error")
     assert outcome["report"]["created"] == BIG - bad == outcome["report"]["members"]
     assert _count(engine, contacts) == BIG - bad + 1
+
+
+def test_a_producer_process_imports_the_same_as_in_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    _, engine = _setup(database_url)
+    path = tmp_path / "people.csv"
+    bad = _people(path, 12_000, 150)  # 80 bad rows: more than the report shows
+    with path.open("a") as f:
+        f.write("+525500000001,Again,9\n")  # a repeat of line 3's number, in a later batch
+
+    def run(workspace: str, child: bool) -> dict[str, Any]:
+        with open_recipients(path) as table:
+            return import_table(
+                engine, table, workspace, "all", batch_rows=1000, child_min_bytes=int(child)
+            )
+
+    inside, outside = run("acme", False), run("globex", True)
+    assert inside == outside
+    assert inside["invalidRows"] == bad == 80 and len(inside["errors"]) == 50
+    assert inside["read"] == 12_001 and inside["created"] == 12_000 - bad
+    for ws in ("acme", "globex"):
+        got = find_contact(engine, ws, "MOBILE", "+525500000001")
+        assert got["attributes"] == {"first_name": "Again", "tier": "9"}
+    headerless = tmp_path / "plain.txt"
+    headerless.write_text("+525500000001|Ana\n")
+    with open_recipients(headerless) as table, pytest.raises(FileRejected, match="columns"):
+        import_table(engine, table, "acme", "all", child_min_bytes=1)
