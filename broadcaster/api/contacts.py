@@ -28,6 +28,7 @@ from broadcaster.api.bodies import (
 )
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS, region_field
+from broadcaster.api.lists import by_id
 from broadcaster.api.problems import Problem, invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.api.uploads import receive_upload
@@ -145,10 +146,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     return web.json_response({"items": page.items, "nextCursor": nxt})
 
 
-async def read_contact(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    view = await blocking(request, contacts.get_contact, ctx.engine, key.workspace, _cid(request))
-    return web.json_response(view)
+read_contact = by_id(contacts.get_contact, "contact", max_id=ID64_MAX)
 
 
 async def update_contact(request: web.Request) -> web.Response:
@@ -168,10 +166,7 @@ async def update_contact(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
-async def erase_contact(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    got = await blocking(request, contacts.erase_contact, ctx.engine, key.workspace, _cid(request))
-    return web.json_response(got)
+erase_contact = by_id(contacts.erase_contact, "contact", max_id=ID64_MAX)
 
 
 async def import_contacts(request: web.Request) -> web.Response:

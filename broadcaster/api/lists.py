@@ -10,7 +10,7 @@ Another workspace's list, template or contact is 404 (or, among contactIDs, "no 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -70,16 +70,26 @@ def _lid(request: web.Request) -> int:
     return path_id(request, INT32_MAX, "list")
 
 
-async def read_list(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    view = await blocking(request, contact_lists.get_list, ctx.engine, key.workspace, _lid(request))
-    return web.json_response(view)
+def by_id(
+    fn: Callable[..., Any], noun: str, *, max_id: int = INT32_MAX, no_content: bool = False
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler of ``/…/{id}`` that calls ``fn(engine, workspace, id)`` for the key's
+    workspace and answers with what it returns (``no_content``: 204)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        ctx, key = request.app[CTX], principal(request)
+        row_id = path_id(request, max_id, noun)
+        got = await blocking(request, fn, ctx.engine, key.workspace, row_id)
+        return web.Response(status=204) if no_content else web.json_response(got)
+
+    handler.__name__ = handler.__qualname__ = fn.__name__
+    return handler
 
 
-async def delete_list(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    await blocking(request, contact_lists.delete_list, ctx.engine, key.workspace, _lid(request))
-    return web.Response(status=204)
+read_list = by_id(contact_lists.get_list, "list")
+
+
+delete_list = by_id(contact_lists.delete_list, "list", no_content=True)
 
 
 async def _members(request: web.Request, *, add: bool) -> web.Response:
@@ -138,10 +148,7 @@ def _tid(request: web.Request) -> int:
     return path_id(request, INT32_MAX, "template")
 
 
-async def read_template(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    view = await blocking(request, prepared.get_template, ctx.engine, key.workspace, _tid(request))
-    return web.json_response(view)
+read_template = by_id(prepared.get_template, "template")
 
 
 async def update_template(request: web.Request) -> web.Response:
@@ -151,10 +158,7 @@ async def update_template(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
-async def delete_template(request: web.Request) -> web.Response:
-    ctx, key = request.app[CTX], principal(request)
-    await blocking(request, prepared.delete_template, ctx.engine, key.workspace, _tid(request))
-    return web.Response(status=204)
+delete_template = by_id(prepared.delete_template, "template", no_content=True)
 
 
 def add_routes(app: web.Application) -> None:

@@ -20,7 +20,7 @@ from broadcaster.domain.wire import iso8601
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable, RowProblem
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
-from broadcaster.services.contacts import MAX_PAGE, Page, keyset_page, list_name
+from broadcaster.services.contacts import Owned, Page, list_name
 from broadcaster.services.views import BroadcastView
 from broadcaster.store import codes_repo, contacts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
@@ -44,11 +44,7 @@ def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
     ]
 
 
-def _owned(conn: Connection, ws: int, list_id: int) -> dict[str, Any]:
-    row = contacts_repo.list_by_id(conn, ws, list_id)
-    if row is None:
-        raise NotFound(f"list {list_id} does not exist")
-    return row
+LISTS = Owned("list", contacts_repo.list_by_id, contacts_repo.lists_page, _views)
 
 
 def create_list(engine: Engine, workspace: str, name: str) -> dict[str, Any]:
@@ -59,28 +55,22 @@ def create_list(engine: Engine, workspace: str, name: str) -> dict[str, Any]:
         if contacts_repo.list_by_name(conn, ws, clean) is not None:
             raise Conflict(f"list {clean!r} exists already")
         lid = contacts_repo.ensure_list(conn, ws, clean, utcnow())
-        return _views(conn, [_owned(conn, ws, lid)])[0]
+        return LISTS.view(conn, ws, lid)
 
 
 def get_list(engine: Engine, workspace: str, list_id: int) -> dict[str, Any]:
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        return _views(conn, [_owned(conn, ws, list_id)])[0]
+    return LISTS.get(engine, workspace, list_id)
 
 
 def list_lists(engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
-    limit = max(1, min(limit, MAX_PAGE))
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        rows = contacts_repo.lists_page(conn, ws, after=after, limit=limit + 1)
-        return keyset_page(conn, rows, limit, _views)
+    return LISTS.list(engine, workspace, after=after, limit=limit)
 
 
 def delete_list(engine: Engine, workspace: str, list_id: int) -> None:
     """The list and its memberships; its contacts stay, prepared messages lose their list."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
-        _owned(conn, ws, list_id)
+        LISTS.owned(conn, ws, list_id)
         contacts_repo.delete_list(conn, ws, list_id)
 
 
@@ -101,13 +91,13 @@ def change_members(
     """Add (or remove) contacts; an unknown contactID refuses the whole request."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
-        _owned(conn, ws, list_id)
+        LISTS.owned(conn, ws, list_id)
         ids = _members_of(conn, ws, contact_ids)
         if add:
             changed = contacts_repo.add_members(conn, list_id, ids, utcnow())
         else:
             changed = contacts_repo.remove_members(conn, list_id, ids)
-        view = _views(conn, [_owned(conn, ws, list_id)])[0]
+        view = LISTS.view(conn, ws, list_id)
     return {**view, "added" if add else "removed": changed}
 
 

@@ -39,6 +39,41 @@ class Page:
     next_after: int | None
 
 
+Rows = Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """A kind of row a workspace owns (a list, a prepared message): how one is fetched, how a
+    page is, how they are shown; what reading one or a page of them is, the same for each."""
+
+    noun: str
+    fetch: Callable[[Connection, int, int], dict[str, Any] | None]
+    page: Callable[..., list[dict[str, Any]]]
+    render: Callable[[Connection, Rows], list[dict[str, Any]]]
+
+    def owned(self, conn: Connection, ws: int, row_id: int) -> dict[str, Any]:
+        """The row; NotFound when there is none, or it is another workspace's."""
+        row = self.fetch(conn, ws, row_id)
+        if row is None:
+            raise NotFound(f"{self.noun} {row_id} does not exist")
+        return row
+
+    def view(self, conn: Connection, ws: int, row_id: int) -> dict[str, Any]:
+        return self.render(conn, [self.owned(conn, ws, row_id)])[0]
+
+    def get(self, engine: Engine, workspace: str, row_id: int) -> dict[str, Any]:
+        with engine.begin() as conn:
+            return self.view(conn, codes_repo.ensure_workspace(conn, workspace), row_id)
+
+    def list(self, engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        with engine.begin() as conn:
+            ws = codes_repo.ensure_workspace(conn, workspace)
+            rows = self.page(conn, ws, after=after, limit=limit + 1)
+            return keyset_page(conn, rows, limit, self.render)
+
+
 def keyset_page(
     conn: Connection,
     rows: list[dict[str, Any]],

@@ -19,7 +19,7 @@ from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, require_code
-from broadcaster.services.contacts import MAX_PAGE, Page, keyset_page, list_name
+from broadcaster.services.contacts import Owned, Page, list_name
 from broadcaster.store import codes_repo, contacts_repo, messages_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -47,11 +47,7 @@ def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
     ]
 
 
-def _owned(conn: Connection, ws: int, template_id: int) -> dict[str, Any]:
-    row = contacts_repo.get_template(conn, ws, template_id)
-    if row is None:
-        raise NotFound(f"template {template_id} does not exist")
-    return row
+TEMPLATES = Owned("template", contacts_repo.get_template, contacts_repo.templates_page, _views)
 
 
 def _values(conn: Connection, ws: int, workspace: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,21 +93,15 @@ def create_template(
         tid = contacts_repo.insert_template(
             conn, ws, _values(conn, ws, workspace, fields), utcnow()
         )
-        return _views(conn, [_owned(conn, ws, tid)])[0]
+        return TEMPLATES.view(conn, ws, tid)
 
 
 def get_template(engine: Engine, workspace: str, template_id: int) -> dict[str, Any]:
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        return _views(conn, [_owned(conn, ws, template_id)])[0]
+    return TEMPLATES.get(engine, workspace, template_id)
 
 
 def list_templates(engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
-    limit = max(1, min(limit, MAX_PAGE))
-    with engine.begin() as conn:
-        ws = codes_repo.ensure_workspace(conn, workspace)
-        rows = contacts_repo.templates_page(conn, ws, after=after, limit=limit + 1)
-        return keyset_page(conn, rows, limit, _views)
+    return TEMPLATES.list(engine, workspace, after=after, limit=limit)
 
 
 def update_template(
@@ -120,11 +110,11 @@ def update_template(
     """Change name, text, sender or list (``list`` None: no list)."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
-        _owned(conn, ws, template_id)
+        TEMPLATES.owned(conn, ws, template_id)
         values = _values(conn, ws, workspace, fields)
         if values:
             contacts_repo.update_template(conn, ws, template_id, values, utcnow())
-        return _views(conn, [_owned(conn, ws, template_id)])[0]
+        return TEMPLATES.view(conn, ws, template_id)
 
 
 def delete_template(engine: Engine, workspace: str, template_id: int) -> None:

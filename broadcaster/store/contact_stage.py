@@ -226,9 +226,10 @@ def _new_ids(conn: Connection) -> None:
     ).scalar_one()
     _run(
         conn,
+        # rowid order is staging order, which is the order of the keys' first lines
         f"UPDATE {STAGE} SET contact_id = :top + r.n, is_new = 1 FROM "
-        f"(SELECT key_value, row_number() OVER (ORDER BY line) AS n FROM {STAGE} "
-        f"WHERE contact_id IS NULL) r WHERE {STAGE}.key_value = r.key_value",
+        f"(SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS n FROM {STAGE} "
+        f"WHERE contact_id IS NULL) r WHERE {STAGE}.rowid = r.rid",
         top=int(top),
     )
 

@@ -124,13 +124,25 @@ def attributes_of(conn: Connection, contact_ids: Sequence[int]) -> dict[int, dic
     return out
 
 
-def get_contact(conn: Connection, workspace_id: int, contact_id: int) -> dict[str, Any] | None:
+def _owned_row(
+    conn: Connection, table: sa.Table, workspace_id: int, row_id: int
+) -> dict[str, Any] | None:
+    """Row ``row_id`` of ``table`` if it is the workspace's (another's reads as absent)."""
     return _one(
-        conn,
-        sa.select(contacts).where(
-            contacts.c.id == contact_id, contacts.c.workspace_id == workspace_id
-        ),
+        conn, sa.select(table).where(table.c.id == row_id, table.c.workspace_id == workspace_id)
     )
+
+
+def _delete_owned(conn: Connection, table: sa.Table, workspace_id: int, row_id: int) -> bool:
+    """Delete row ``row_id`` of ``table`` if it is the workspace's; whether it was."""
+    gone = conn.execute(
+        sa.delete(table).where(table.c.id == row_id, table.c.workspace_id == workspace_id)
+    )
+    return bool(gone.rowcount)
+
+
+def get_contact(conn: Connection, workspace_id: int, contact_id: int) -> dict[str, Any] | None:
+    return _owned_row(conn, contacts, workspace_id, contact_id)
 
 
 def contacts_page(
@@ -168,12 +180,7 @@ def delete_contact(conn: Connection, workspace_id: int, contact_id: int) -> bool
     """The contact, its identifiers and memberships (explicitly: no reliance on FK cascades)."""
     conn.execute(sa.delete(ids_t).where(ids_t.c.contact_id == contact_id))
     conn.execute(sa.delete(list_members).where(list_members.c.contact_id == contact_id))
-    gone = conn.execute(
-        sa.delete(contacts).where(
-            contacts.c.id == contact_id, contacts.c.workspace_id == workspace_id
-        )
-    )
-    return bool(gone.rowcount)
+    return _delete_owned(conn, contacts, workspace_id, contact_id)
 
 
 # ----------------------------------------------------------------------------- identifiers
@@ -278,12 +285,7 @@ def list_by_name(conn: Connection, workspace_id: int, name: str) -> dict[str, An
 
 
 def list_by_id(conn: Connection, workspace_id: int, list_id: int) -> dict[str, Any] | None:
-    return _one(
-        conn,
-        sa.select(contact_lists).where(
-            contact_lists.c.workspace_id == workspace_id, contact_lists.c.id == list_id
-        ),
-    )
+    return _owned_row(conn, contact_lists, workspace_id, list_id)
 
 
 def ensure_list(conn: Connection, workspace_id: int, name: str, now: datetime) -> int:
@@ -298,16 +300,23 @@ def ensure_list(conn: Connection, workspace_id: int, name: str, now: datetime) -
     return int(row["id"])
 
 
-def lists_page(
-    conn: Connection, workspace_id: int, *, after: int, limit: int
+def _page(
+    conn: Connection, table: sa.Table, workspace_id: int, after: int, limit: int
 ) -> list[dict[str, Any]]:
+    """Rows of ``table`` of the workspace by id, from after ``after``."""
     rows = conn.execute(
-        sa.select(contact_lists)
-        .where(contact_lists.c.workspace_id == workspace_id, contact_lists.c.id > after)
-        .order_by(contact_lists.c.id)
+        sa.select(table)
+        .where(table.c.workspace_id == workspace_id, table.c.id > after)
+        .order_by(table.c.id)
         .limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def lists_page(
+    conn: Connection, workspace_id: int, *, after: int, limit: int
+) -> list[dict[str, Any]]:
+    return _page(conn, contact_lists, workspace_id, after, limit)
 
 
 def member_counts(conn: Connection, list_ids: Sequence[int]) -> dict[int, int]:
@@ -381,12 +390,7 @@ def delete_list(conn: Connection, workspace_id: int, list_id: int) -> bool:
         .where(prepared_messages.c.list_id == list_id)
         .values(list_id=None)
     )
-    gone = conn.execute(
-        sa.delete(contact_lists).where(
-            contact_lists.c.id == list_id, contact_lists.c.workspace_id == workspace_id
-        )
-    )
-    return bool(gone.rowcount)
+    return _delete_owned(conn, contact_lists, workspace_id, list_id)
 
 
 def members_page(
@@ -425,13 +429,7 @@ def insert_template(
 
 
 def get_template(conn: Connection, workspace_id: int, template_id: int) -> dict[str, Any] | None:
-    return _one(
-        conn,
-        sa.select(prepared_messages).where(
-            prepared_messages.c.id == template_id,
-            prepared_messages.c.workspace_id == workspace_id,
-        ),
-    )
+    return _owned_row(conn, prepared_messages, workspace_id, template_id)
 
 
 def update_template(
@@ -451,23 +449,11 @@ def update_template(
 def templates_page(
     conn: Connection, workspace_id: int, *, after: int, limit: int
 ) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(prepared_messages)
-        .where(prepared_messages.c.workspace_id == workspace_id, prepared_messages.c.id > after)
-        .order_by(prepared_messages.c.id)
-        .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+    return _page(conn, prepared_messages, workspace_id, after, limit)
 
 
 def delete_template(conn: Connection, workspace_id: int, template_id: int) -> bool:
-    gone = conn.execute(
-        sa.delete(prepared_messages).where(
-            prepared_messages.c.id == template_id,
-            prepared_messages.c.workspace_id == workspace_id,
-        )
-    )
-    return bool(gone.rowcount)
+    return _delete_owned(conn, prepared_messages, workspace_id, template_id)
 
 
 def list_names(conn: Connection, list_ids: Sequence[int]) -> dict[int, str]:
