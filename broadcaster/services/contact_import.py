@@ -190,8 +190,8 @@ def _parse(
         try:
             idents: dict[IdentifierType, str] = {}
             if row.phone:
-                phone = phones(row.phone)  # the broadcast's normaliser; its errors say why
-                number = phone.e164 if phone.ok and len(row.phone) <= VALUE_CHARS else None
+                # the broadcast's normaliser and its fast path; for a bad cell, the reason
+                number = phones.e164(row.phone) if len(row.phone) <= VALUE_CHARS else None
                 idents[mobile] = number or identifier_value(mobile, row.phone, region, phones)
             for i, kind in identifier_columns:
                 if i < width and params[i]:
