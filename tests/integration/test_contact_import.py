@@ -168,7 +168,7 @@ def test_other_writers_get_in_while_a_big_contact_import_runs(
     theirs.write_text("phone\n+525550000001\n+525550000002\n")
     other = create_from_file(
         engine, settings, theirs, NewBroadcast(sender="55502", text="x", workspace="other")
-    )["id"]
+    ).id
     path = tmp_path / "people.csv"
     bad = _people(path, BIG, 10**9)  # one bad row
     paused, release, done = threading.Event(), threading.Event(), threading.Event()
