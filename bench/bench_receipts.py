@@ -8,15 +8,21 @@ PostgreSQL database of its own (dropped at the end); a broadcast per round. Prin
 - the API server's CPU per receipt and the send workers' CPU per message, and their ratio
   (goal: at most 1);
 - the send time (broadcast created → last message SENT) and the settle lag (last receipt stored
-  − last send − the simulator's receipt delay; goal: at most a quarter of the send time).
+  − last send − the simulator's receipt delay; goal: at most a quarter of the send time);
+- the mean receipts per group the API applied (a group's receipts share one ``received_at``),
+  and the simulator's CPU per receipt (it answers the sends too): with ``--connections`` posting
+  connections (16 by default), no group is larger, and receipts land at most ``connections``
+  per round trip (post, group window, commit, answer).
 
     python bench/bench_receipts.py                 # two rounds of 10,000 on SQLite
     python bench/bench_receipts.py --database postgresql --messages 10000
+    python bench/bench_receipts.py --connections 64
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -50,6 +56,8 @@ class Round:
     send_us: float  # send workers' CPU per message
     send_s: float  # created → last SENT
     lag_s: float  # last receipt stored − last send − DLR_DELAY_S
+    sim_us: float  # the simulator's CPU per receipt (it also answers the sends)
+    group: float  # mean receipts per group the API applied (0: not known)
 
     @property
     def ratio(self) -> float:
@@ -60,8 +68,9 @@ def receipts_sent(sim_url: str) -> int:
     return int(sim(sim_url, "/_sim/stats")["receipts_sent"])
 
 
-def _times(url: str, bid: int) -> tuple[int, float, float]:
-    """(receipts stored, s from create to the last send, s from the last send to the last receipt)."""
+def _times(url: str, bid: int) -> tuple[int, int, float, float]:
+    """(receipts stored, groups they came in, s from create to the last send, s from the last send
+    to the last receipt). A group's receipts share one ``received_at``: distinct ones count groups."""
     engine = engine_for(url)
     with engine.connect() as conn:
         created, last_sent = conn.execute(
@@ -71,9 +80,9 @@ def _times(url: str, bid: int) -> tuple[int, float, float]:
             ),
             {"bid": bid},
         ).one()
-        count, last_receipt = conn.execute(
+        count, groups, last_receipt = conn.execute(
             sa.text(
-                "SELECT count(*), max(r.received_at) FROM receipts r"
+                "SELECT count(*), count(DISTINCT r.received_at), max(r.received_at) FROM receipts r"
                 " JOIN messages m ON m.id = r.message_id WHERE m.broadcast_id = :bid"
             ),
             {"bid": bid},
@@ -84,7 +93,7 @@ def _times(url: str, bid: int) -> tuple[int, float, float]:
 
         return (datetime.fromisoformat(v) if isinstance(v, str) else v).timestamp()  # type: ignore[union-attr,arg-type]
 
-    return int(count), at(last_sent) - at(created), at(last_receipt) - at(last_sent)
+    return int(count), int(groups), at(last_sent) - at(created), at(last_receipt) - at(last_sent)
 
 
 def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: int) -> Round:
@@ -95,9 +104,10 @@ def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: 
     write_list(tmp / f"{code}.csv", n, offset=round_no * n)
     api = [stack.procs["api"].pid]
     send = [stack.procs["worker-send"].pid]
+    simulator = [stack.procs["simulator"].pid]
     wait_idle([p.pid for p in stack.procs.values()])
     before = receipts_sent(sim_url)
-    api_cpu, send_cpu = tree_cpu_s(api), tree_cpu_s(send)
+    api_cpu, send_cpu, sim_cpu = tree_cpu_s(api), tree_cpu_s(send), tree_cpu_s(simulator)
     start = time.perf_counter()
     bid = create_from_file(
         engine, settings, tmp / f"{code}.csv", NewBroadcast(sender=code, text="Hola {name}")
@@ -108,8 +118,17 @@ def one_round(stack: DevStack, settings: Settings, tmp: Path, n: int, round_no: 
             raise SystemExit(f"round {round_no}: receipts did not all arrive in 600 s")
         time.sleep(0.2)
     api_cpu, send_cpu = tree_cpu_s(api) - api_cpu, tree_cpu_s(send) - send_cpu
-    count, send_s, last_gap_s = _times(settings.database_url, bid)
-    return Round(count, api_cpu / count * 1e6, send_cpu / n * 1e6, send_s, last_gap_s - DLR_DELAY_S)
+    sim_cpu = tree_cpu_s(simulator) - sim_cpu
+    count, groups, send_s, last_gap_s = _times(settings.database_url, bid)
+    return Round(
+        count,
+        api_cpu / count * 1e6,
+        send_cpu / n * 1e6,
+        send_s,
+        last_gap_s - DLR_DELAY_S,
+        sim_cpu / count * 1e6,
+        count / groups if groups else 0.0,
+    )
 
 
 def run(url: str, args: argparse.Namespace, tmp: Path) -> list[Round]:
@@ -119,7 +138,13 @@ def run(url: str, args: argparse.Namespace, tmp: Path) -> list[Round]:
         simulator_port=free_port(),
         api_port=free_port(),
         send_workers=2,
-        simulator_args=["--dlr-delay-s", str(DLR_DELAY_S), "--dlr-enroute"],
+        simulator_args=[
+            "--dlr-delay-s",
+            str(DLR_DELAY_S),
+            "--dlr-enroute",
+            "--callback-workers",
+            str(args.connections),
+        ],
         workdir=tmp,
         # secrets of its own: the processes refuse the defaults on PostgreSQL
         extra_env={
@@ -135,11 +160,14 @@ def run(url: str, args: argparse.Namespace, tmp: Path) -> list[Round]:
             one = one_round(stack, settings, tmp, args.messages, r)
             rounds.append(one)
             print(
-                f"{args.database} round {r}: {args.messages:,} messages, {one.receipts:,} receipts; "
+                f"{args.database} round {r}: {args.messages:,} messages, {one.receipts:,} receipts "
+                f"on {args.connections} connections; "
                 f"API {one.api_us:,.0f} us CPU per receipt, send workers {one.send_us:,.0f} us "
                 f"per message: ratio {one.ratio:.2f} (goal <= 1); sent in {one.send_s:.1f} s, "
                 f"settle lag {one.lag_s:.2f} s after the last send + {DLR_DELAY_S:g} s receipt "
-                f"delay (goal <= {one.send_s / 4:.2f} s)",
+                f"delay (goal <= {one.send_s / 4:.2f} s); {one.group:.1f} receipts per group, "
+                f"simulator {one.sim_us:,.0f} us CPU per receipt; load average "
+                f"{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     finally:
@@ -152,6 +180,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="connections the simulator posts receipts on"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bc-bench-receipts-"))
     if args.database == "sqlite":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -153,9 +154,21 @@ def record_tick_failure(step: str) -> None:
     TICK_FAILURES.labels(step).inc()
 
 
+# Each request's children, looked up once: ``labels()`` (a lock, label checks) cost about as
+# much as the two updates, on every request of the API.
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def record_http(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(max(0.0, seconds))
+    key = (method, route, status)
+    children = _http_children.get(key)
+    if children is None:
+        children = _http_children[key] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+        )
+    children[0].inc()
+    children[1].observe(max(0.0, seconds))
 
 
 def render() -> bytes:

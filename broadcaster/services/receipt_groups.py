@@ -3,9 +3,12 @@
 Each request hands its receipt to :meth:`ReceiptGroups.submit` and waits. The first receipt of a
 quiet moment opens a short window (``window_s``); what arrives in it (up to ``max_group``) is one
 group, applied by :func:`broadcaster.services.receipts.apply_receipts` in one transaction on a
-thread of its own. While a group is being applied the next one gathers, so under load groups
-grow by themselves and the window costs nothing. Each request's answer is set only once its
-group has committed: a gateway's 2xx always means the receipt is stored.
+thread of its own. While a group is being applied the next one gathers; it starts once the
+previous one has committed and its own first receipt has waited ``window_s`` (at once when full).
+Without that wait, the few receipts that came in during an apply went as a small group of their
+own while a gateway's other connections were still answering theirs, each group paying a
+transaction. Each request's answer is set only once its group has committed: a gateway's 2xx
+always means the receipt is stored.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class ReceiptGroups:
         self._apply = apply
         self.window_s, self.max_group = window_s, max_group
         self._pending: list[tuple[str, Receipt, asyncio.Future[Applied]]] = []
+        #: loop.time() at which the first receipt now pending arrived.
+        self._first_at = 0.0
+        self._closing = False
         self._timer: asyncio.TimerHandle | None = None
         self._runner: asyncio.Task[None] | None = None
         # One thread: groups are applied one after another (the next gathers meanwhile).
@@ -50,6 +56,8 @@ class ReceiptGroups:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Applied] = loop.create_future()
+        if not self._pending:
+            self._first_at = loop.time()
         self._pending.append((provider, receipt, future))
         if self._runner is None:
             if len(self._pending) >= self.max_group:
@@ -68,10 +76,18 @@ class ReceiptGroups:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        after_a_group = False
         try:
             while self._pending:
+                if after_a_group and not self._closing and len(self._pending) < self.max_group:
+                    wait_s = self._first_at + self.window_s - loop.time()
+                    if wait_s > 0:  # its window is still open: the timer or submit() starts it
+                        self._timer = loop.call_later(wait_s, self._start)
+                        return
+                after_a_group = True
                 group = self._pending[: self.max_group]
                 del self._pending[: self.max_group]
+                self._first_at = loop.time()  # what a full group left over goes next anyway
                 items = [(p, r) for p, r, _ in group]
                 try:
                     outcomes = await loop.run_in_executor(self._pool, self._apply, items)
@@ -91,6 +107,7 @@ class ReceiptGroups:
 
     async def close(self) -> None:
         """Finish the groups gathered so far, then stop the thread."""
+        self._closing = True
         if self._pending and self._runner is None:
             self._start()
         if self._runner is not None:

@@ -14,7 +14,7 @@ bad receipt fails only itself.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,11 +254,14 @@ def _apply_group(
             enqueue_status_changes(
                 conn, broadcast_id=broadcast_id, changes=pairs, now=now, allow_private=allow_private
             )
-    for (provider, receipt), answer, msg in zip(group, answers, owners, strict=True):
-        if answer.applied and msg is not None:
-            metrics.record_receipt(
-                receipt.status.value, msg["sender_code"], provider, workspace=msg["workspace"]
-            )
+    # one counter update per (status, code, route, workspace) of the group, not per receipt
+    counted: Counter[tuple[str, str, str, str]] = Counter(
+        (receipt.status.value, msg["sender_code"], provider, msg["workspace"])
+        for (provider, receipt), answer, msg in zip(group, answers, owners, strict=True)
+        if answer.applied and msg is not None
+    )
+    for (status, code, provider, workspace), n in counted.items():
+        metrics.record_receipt(status, code, provider, n, workspace=workspace)
     return answers
 
 

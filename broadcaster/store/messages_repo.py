@@ -643,8 +643,8 @@ def find_many_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str,
     """:func:`find_for_receipt`'s rows for many references at once, by message id."""
     if not ids:
         return {}
-    rows = conn.execute(_FOR_RECEIPTS_BY_IDS, {"mids": sorted(set(ids))}).mappings()
-    return {int(r["id"]): dict(r) for r in rows}
+    rows = conn.execute(_FOR_RECEIPTS_BY_IDS, {"mids": sorted(set(ids))})
+    return {int(r[0]): r._asdict() for r in rows}  # column 0 is the id
 
 
 def find_many_by_gateway_id(
