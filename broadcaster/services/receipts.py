@@ -233,12 +233,15 @@ def _apply_group(
         answers: list[Applied] = []
         history: list[dict[str, Any]] = []
         changes: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        wants_callbacks: set[int] = set()
         for (provider, receipt), msg in zip(group, owners, strict=True):
             answer = _replay(tracked, provider, receipt, msg)
             answers.append(answer)
             history.append(_history_row(provider, receipt, answer.message_id, answer.applied, now))
             if answer.applied and msg is not None:
                 changes[msg["broadcast_id"]].append((msg["id"], receipt.status.value))
+                if msg["request_dr"]:
+                    wants_callbacks.add(msg["broadcast_id"])
         moves = [
             messages_repo.Advance(mid, t.row["status"], t.status, t.gateway_id)
             for mid, t in tracked.items()
@@ -251,6 +254,8 @@ def _apply_group(
         refused = [m for pairs in changes.values() for m, st in pairs if st == BLACKLISTED]
         optouts_repo.add_from_messages(conn, refused, "receipt via gateway", now)
         for broadcast_id, pairs in changes.items():
+            if broadcast_id not in wants_callbacks:  # what enqueue would read first, read already
+                continue
             enqueue_status_changes(
                 conn, broadcast_id=broadcast_id, changes=pairs, now=now, allow_private=allow_private
             )

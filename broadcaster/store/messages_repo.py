@@ -468,7 +468,8 @@ def expire_silent(conn: Connection, sent_before: datetime, now: datetime) -> lis
 
 
 # The message with what tells its route (recorded at the claim; for rows claimed before
-# migration 0005, its sender code's) and its workspace (for the metrics).
+# migration 0005, its sender code's), its workspace (for the metrics) and whether its broadcast
+# wants status callbacks (a group asks for the callback target only then).
 _FOR_RECEIPT = (
     sa.select(
         messages.c.id,
@@ -477,6 +478,7 @@ _FOR_RECEIPT = (
         messages.c.gateway_id,
         messages.c.route,
         broadcasts.c.sender_code,
+        broadcasts.c.request_dr,
         workspaces.c.name.label("workspace"),
         sender_codes.c.provider.label("code_provider"),
         sender_codes.c.account.label("code_account"),
