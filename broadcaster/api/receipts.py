@@ -62,7 +62,8 @@ async def receive_receipt(request: web.Request) -> web.Response:
         receipt = provider.parse_receipt(await gateway_payload(request))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable receipt: {exc}") from None
-    result = await request.app[GROUPS_KEY].submit(name, receipt)
+    # the connection: a group whose every recent connection is waiting in it starts at once
+    result = await request.app[GROUPS_KEY].submit(name, receipt, request.protocol)
     return web.json_response(
         text=_answer(result.applied, result.status, result.message_id is not None)
     )
