@@ -9,7 +9,7 @@ an allocation failure) becomes a FileRejected naming the file and the reason, in
 drop folder, the ingest task and the CLI alike, and the process that asked is untouched.
 
 Memory stays flat on the reading side: the pipe holds a few batches at most and the child blocks
-while nobody reads; the child holds a small sheet as calamine loads it, and reads a big one as a
+while nobody reads; the child (:mod:`xlsx_child_main`) holds a small sheet as calamine loads it, and reads a big one as a
 stream (:mod:`xlsx_reader`). JSON, not pickle: the
 child reads hostile input, so what it sends back is data, never code.
 
@@ -47,7 +47,7 @@ STDERR_TAIL_BYTES = 2000
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _ALLOCATION_FAILED = "memory allocation of "
 # Not ``-m``: the package imports this module first, and runpy warns about running it twice.
-_CHILD_MAIN = "from broadcaster.ingest.xlsx_child import main; main()"
+_CHILD_MAIN = "from broadcaster.ingest.xlsx_child_main import main; main()"
 
 
 def reap(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
@@ -165,67 +165,3 @@ def death_reason(code: int, stderr: str, memory_bytes: int) -> str:
             f"(out of memory under {limit}, out of CPU time, or a malformed file)"
         )
     return f"unreadable .xlsx: the reader process exited with status {code} ({last[:200]})"
-
-
-# ----------------------------------------------------------------------------- the child side
-
-
-def _limit_self(memory_bytes: int) -> None:
-    """Bound this process before it touches the file (Linux; elsewhere, no limits)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not Linux
-        return
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (XLSX_READER_CPU_S, XLSX_READER_CPU_S + 5))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _messages(args: dict[str, Any]) -> Iterator[list[Any]]:
-    from broadcaster.ingest.xlsx_reader import load_sheet
-
-    more = (
-        {}
-        if args.get("stream_min_cells") is None
-        else {"stream_min_cells": args["stream_min_cells"]}
-    )
-    name, names, records = load_sheet(
-        Path(args["path"]),
-        source=args["source"],
-        sheet=args["sheet"],
-        max_rows=args["max_rows"],
-        **more,
-    )
-    yield ["table", name, names]
-    batch: list[tuple[int, list[str]]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= BATCH_ROWS:
-            yield ["rows", batch]
-            batch = []
-    if batch:
-        yield ["rows", batch]
-    yield ["end"]
-
-
-def main() -> None:
-    """Read one sheet as the parent asked (argv[1], JSON) and stream it to stdout."""
-    args = json.loads(sys.argv[1])
-    _limit_self(int(args["memory_bytes"]))
-    out = sys.stdout.buffer
-    try:
-        try:
-            for message in _messages(args):
-                out.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
-        except FileRejected as exc:
-            out.write(json.dumps(["rejected", exc.reason, exc.line]).encode() + b"\n")
-        except MemoryError:
-            reason = death_reason(1, "MemoryError", int(args["memory_bytes"]))
-            out.write(json.dumps(["rejected", reason, None]).encode() + b"\n")
-        out.flush()
-    except BrokenPipeError:  # the parent stopped reading (it refused the file, or was told to)
-        os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +43,7 @@ from broadcaster.services.importer import Batch
 STDERR_TAIL_BYTES = 2000
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # Not ``-m``: runpy would import the package's copy of this module a second time.
-_CHILD_MAIN = "from broadcaster.services.ingest_child import main; main()"
+_CHILD_MAIN = "from broadcaster.services.ingest_child_main import main; main()"
 
 
 class ProducerChild:
@@ -174,47 +174,3 @@ def _read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
     if not isinstance(message, tuple) or not message:
         raise ValueError("the reading process sent something that is not a message")
     return message
-
-
-def _produce_drafts(args: dict[str, Any], send: Callable[..., None]) -> None:
-    """A broadcast's batches: its messages rendered, its row errors."""
-    from broadcaster.domain.phones import PhoneNormalizer
-    from broadcaster.domain.templates import parse_template
-    from broadcaster.ingest import open_recipients
-    from broadcaster.services.importer import batches_of
-    from broadcaster.services.recipients import build_drafts, with_zones
-
-    with open_recipients(**args["reopen"]) as table:
-        template = parse_template(args["template"])
-        drafts = build_drafts(table.rows, template, PhoneNormalizer(args["region"]), table.columns)
-        zones: set[str] = set()
-        if args["zone_fallback"] is not None:
-            drafts = with_zones(drafts, args["zone_fallback"], zones)
-        for batch in batches_of(drafts, args["batch_rows"]):
-            send("batch", tuple(batch.messages), tuple(batch.errors))
-        send("end", tuple(sorted(zones)))
-
-
-def main() -> None:
-    """The child: read the arguments line, stream the batches (of the job it is given: a
-    broadcast's, or a contact import's), say how it ended."""
-    args = json.loads(sys.stdin.readline())
-    out = sys.stdout.buffer
-
-    def send(*message: Any) -> None:
-        data = marshal.dumps(message)
-        out.write(len(data).to_bytes(4, "big"))
-        out.write(data)
-
-    try:
-        if args["job"] == "contacts":
-            from broadcaster.services.contact_import import produce
-
-            produce(args, send)
-        else:
-            _produce_drafts(args, send)
-    except FileRejected as exc:
-        send("rejected", exc.reason, exc.line)
-    except InputError as exc:
-        send("refused", str(exc))
-    out.flush()

@@ -136,7 +136,7 @@ def test_a_file_over_max_rows_is_refused_by_the_producer_with_nothing_stored(
 #: stored by then (staged), so the parent must discard it.
 DIES_HALF_WAY = (
     "import os, marshal, signal\n"
-    "from broadcaster.services import ingest_child\n"
+    "from broadcaster.services import ingest_child_main\n"
     "sent = []\n"
     "real = marshal.dumps\n"
     "def dumps(m):\n"
@@ -145,7 +145,7 @@ DIES_HALF_WAY = (
     "        os.kill(os.getpid(), signal.SIGKILL)\n"
     "    return real(m)\n"
     "marshal.dumps = dumps\n"
-    "ingest_child.main()\n"
+    "ingest_child_main.main()\n"
 )
 
 

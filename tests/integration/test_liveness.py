@@ -108,9 +108,7 @@ def test_a_silent_worker_is_restarted_but_not_while_redis_is_down(
     bid = create_from_file(
         stack.engine, stack.settings, tmp_path / "list.csv", NewBroadcast(sender="55508", text="Hi")
     ).id
-    stack.wait(
-        lambda: get_broadcast(stack.engine, bid).status == "COMPLETED", 180, "the broadcast"
-    )
+    stack.wait(lambda: get_broadcast(stack.engine, bid).status == "COMPLETED", 180, "the broadcast")
     assert stack.sim("/_sim/stats")["accepted_total"] == 50
     assert stack.celery_restarts()["worker-send"] == 1
     stack.assert_alive()

@@ -98,3 +98,44 @@ def test_the_offender_finder_sees_a_lazy_import() -> None:
     """The checks above would pass vacuously if ``imports`` missed imports inside functions."""
     found = list(imports(PACKAGE / "wiring.py"))
     assert "workers.tasks" in found  # wiring.py imports it inside a function
+
+
+def import_graph() -> dict[str, set[str]]:
+    """broadcaster's modules and the broadcaster modules each imports (lazy imports too)."""
+    modules = {module_name(path): path for path in sources("broadcaster")}
+    return {
+        name: {found for found in imports(path) if found in modules and found != name}
+        for name, path in modules.items()
+    }
+
+
+def cycle_through(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as the chain of modules, or None (depth first, colouring)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_module_imports_itself_back() -> None:
+    """A cycle, even through an import inside a function, is two modules that are one."""
+    assert cycle_through(import_graph()) is None
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycle_through({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
