@@ -1,6 +1,6 @@
 """One example per command, shown at the end of its ``--help``.
 
-Kept in one table so that every command has one (``tests/unit/test_cli_help.py`` walks the whole
+Kept in one table so that every command has one (``tests/unit/cli/test_cli_help.py`` walks the whole
 command tree) and examples read alike; a command that sets its own ``epilog`` keeps it.
 """
 

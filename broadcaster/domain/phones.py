@@ -28,7 +28,7 @@ Validity is phonenumbers' ``is_valid_number``; :func:`normalize_phone` is that p
 :class:`PhoneNormalizer` gives the same answers about 10x faster: it re-implements
 ``phonenumbers.parse`` for the only two inputs it is ever given here (``+digits``, or ``digits``
 with a region) over metadata patterns compiled once, and hands anything it cannot prove valid to
-the plain path, which also names the refusal. ``tests/unit/test_phones.py`` holds the parity test.
+the plain path, which also names the refusal. ``tests/unit/domain/test_phones.py`` holds the parity test.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class Provider(Protocol):
     def parse_receipt(self, payload: dict[str, Any]) -> Receipt:
         """Turn a receipt callback body (or query string as a dict) into a ``Receipt``.
 
-        The failure contract, the same for every adapter (tests/unit/test_provider_contract.py):
+        The failure contract, the same for every adapter (tests/unit/providers/test_provider_contract.py):
         a payload it cannot read raises ``ValueError`` with the reason (the receipt endpoint
         answers 400), and nothing else ever escapes, whatever the payload holds. A status
         outside the gateway's vocabulary is either that ``ValueError`` or ``UNKNOWN``, as the

@@ -277,7 +277,7 @@ def test_inbound_without_sender_is_refused() -> None:
         parse_inbound({"text": "hi"})
 
 
-# -- accounts (no test file of their own in this change: tests/unit/test_accounts.py would be home) --
+# -- accounts (no test file of their own in this change: tests/unit/providers/test_accounts.py would be home) --
 
 ACCOUNTS_JSON = """{
   "kannel-main": {"provider": "kannel", "base_url": "http://127.0.0.1:13013", "username": "bc",
