@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -63,6 +64,8 @@ ID = r"{id:[0-9]{1,18}}"  # ASCII digits: "\d" matches "١٢٣" and int() reads 
 REPORT_SLOTS = web.AppKey("report_slots", WorkspaceSlots)
 #: Retry-After of a report refused because the workspace streams its maximum, seconds.
 REPORT_RETRY_AFTER_S = 5
+#: A timeline cursor is Unix seconds of a bucket, before the year 9000 (the latest start date).
+TIMELINE_CURSOR_MAX = 221_845_392_000
 
 
 def _bid(request: web.Request) -> int:
@@ -300,12 +303,22 @@ async def list_errors(request: web.Request) -> web.Response:
 
 
 async def timeline(request: web.Request) -> web.Response:
+    """At most TIMELINE_MAX_BUCKETS of the newest buckets; ``nextCursor`` pages to older ones."""
     ctx, key = request.app[CTX], principal(request)
     step = query_choice(request, "step", queries.TIMELINE_STEPS, "minute")
+    before = decode_cursor(request, (TIMELINE_CURSOR_MAX,))
+    out = await blocking(
+        request,
+        queries.timeline,
+        ctx.engine,
+        key.workspace_id,
+        _bid(request),
+        step or "minute",
+        before=datetime.fromtimestamp(before[0], UTC) if before else None,
+    )
+    nxt = out.pop("next")
     return json_answer(
-        await blocking(
-            request, queries.timeline, ctx.engine, key.workspace_id, _bid(request), step or "minute"
-        )
+        {**out, "nextCursor": encode_cursor((int(nxt.timestamp()),) if nxt else None)}
     )
 
 

@@ -347,6 +347,10 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                         ("at", "sent", "delivered", "failed"),
                     ),
                 },
+                "nextCursor": string(
+                    nullable=True,
+                    description="Older buckets: pass as ?cursor= (at most 3,600 per answer).",
+                ),
             },
             ("step", "buckets"),
         ),
@@ -747,7 +751,8 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
             ),
             "post": operation(
                 "createApiKey",
-                "A new key for this workspace: the answer is the only time its secrets are shown.",
+                "A new key for this workspace: the answer is the only time its secrets are shown. "
+                "409 when the workspace has keys_per_workspace live keys (revoke one first).",
                 {
                     201: answer(
                         "The new key.",
@@ -765,7 +770,7 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                         ),
                     )
                 },
-                (400, 413, 415, 422),
+                (400, 409, 413, 415, 422),
                 body=json_body(
                     lenient(obj({"signing": {"type": "boolean", "default": False}})),
                     required=False,
@@ -814,7 +819,8 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
         "/v1/broadcasts/{id}/timeline": {
             "get": operation(
                 "getBroadcastTimeline",
-                "Sent, delivered and failed messages per minute or second (empty buckets left out).",
+                "Sent, delivered and failed messages per minute or second (empty buckets left out): "
+                "the newest 3,600 buckets, older ones by nextCursor.",
                 {200: answer("The timeline, oldest bucket first.", ref("Timeline"))},
                 (400, 404),
                 params=[
@@ -825,6 +831,7 @@ def _paths(limits: ApiLimits) -> dict[str, Schema]:
                         "required": False,
                         "schema": string(enum=["minute", "second"], default="minute"),
                     },
+                    CURSOR_PARAM,
                 ],
             )
         },

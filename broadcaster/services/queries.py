@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from broadcaster.domain.states import FAILED_STATES
@@ -194,6 +195,10 @@ def message_details(
 
 #: Steps of a broadcast's timeline.
 TIMELINE_STEPS = ("minute", "second")
+#: Most buckets one timeline answer holds (an hour by the second, 2.5 days by the minute).
+TIMELINE_MAX_BUCKETS = 3_600
+#: How the store writes a bucket (``_bucket`` in store/queries_repo.py), per step.
+_STORE_BUCKET = {"minute": "%Y-%m-%d %H:%M", "second": "%Y-%m-%d %H:%M:%S"}
 
 
 def _bucket_iso(bucket: str) -> str:
@@ -202,18 +207,44 @@ def _bucket_iso(bucket: str) -> str:
 
 
 def timeline(
-    engine: Engine, workspace_id: int | None, broadcast_id: int, step: str = "minute"
+    engine: Engine,
+    workspace_id: int | None,
+    broadcast_id: int,
+    step: str = "minute",
+    *,
+    before: datetime | None = None,
+    limit: int = TIMELINE_MAX_BUCKETS,
 ) -> dict[str, Any]:
-    """Sent, delivered and failed per minute (or second), oldest first, empty buckets left out."""
+    """Sent, delivered and failed per minute (or second), oldest first, empty buckets left out.
+
+    At most the newest ``limit`` buckets (older than ``before``); ``next`` is where the older
+    ones end (pass it as ``before``), None when there are none. A broadcast sent one message
+    a second over days is tens of megabytes of buckets: never built in one answer.
+    """
     require_broadcast(engine, broadcast_id, workspace_id)
+    fmt = _STORE_BUCKET[step]
     with engine.connect() as conn:
-        series = queries_repo.timeline_counts(conn, broadcast_id, step, FAILED_STATES)
+        series = queries_repo.timeline_counts(
+            conn,
+            broadcast_id,
+            step,
+            FAILED_STATES,
+            before=before.strftime(fmt) if before else None,
+            limit=limit + 1,
+        )
+    # A series cut at its limit is complete only from its oldest kept bucket on.
+    floor = max((rows[limit - 1][0] for rows in series.values() if len(rows) > limit), default="")
     buckets: dict[str, dict[str, Any]] = {}
     for name, rows in series.items():
-        for bucket, n in rows:
-            at = _bucket_iso(bucket)
-            buckets.setdefault(at, {"at": at, "sent": 0, "delivered": 0, "failed": 0})[name] = n
-    return {"step": step, "buckets": [buckets[k] for k in sorted(buckets)]}
+        for bucket, n in rows[:limit]:
+            if bucket >= floor:
+                entry = {"at": _bucket_iso(bucket), "sent": 0, "delivered": 0, "failed": 0}
+                buckets.setdefault(bucket, entry)[name] = n
+    keys = sorted(buckets)
+    if len(keys) > limit:
+        keys, floor = keys[-limit:], keys[-limit]
+    nxt = datetime.strptime(floor, fmt).replace(tzinfo=UTC) if floor else None
+    return {"step": step, "buckets": [buckets[k] for k in keys], "next": nxt}
 
 
 def breakdown(engine: Engine, workspace_id: int | None, broadcast_id: int) -> dict[str, Any]:

@@ -180,11 +180,19 @@ def _bucket(conn: Connection, column: Any, step: str) -> Any:
 
 
 def timeline_counts(
-    conn: Connection, broadcast_id: int, step: str, failed: frozenset[str]
+    conn: Connection,
+    broadcast_id: int,
+    step: str,
+    failed: frozenset[str],
+    *,
+    before: str | None = None,
+    limit: int | None = None,
 ) -> dict[str, list[tuple[str, int]]]:
     """Per bucket: messages sent (by ``sent_at``), delivered and failed (by their last change).
 
     Grouped in SQL: a million-message broadcast answers with one row per minute, not per message.
+    Each series is its newest ``limit`` buckets older than ``before`` (text as the buckets
+    read, ``YYYY-MM-DD HH:MM[:SS]``), newest first.
     """
     changed = sa.func.coalesce(messages.c.updated_at, messages.c.created_at)
     series = {
@@ -199,7 +207,12 @@ def timeline_counts(
             sa.select(bucket, sa.func.count())
             .where(messages.c.broadcast_id == broadcast_id, cond)
             .group_by(bucket)
+            .order_by(bucket.desc())
         )
+        if before is not None:
+            q = q.where(_bucket(conn, column, step) < before)
+        if limit is not None:
+            q = q.limit(limit)
         out[name] = [(str(b), int(n)) for b, n in conn.execute(q)]
     return out
 

@@ -62,6 +62,7 @@ async def test_timeline_counts_per_minute_and_second(make_api, database_url):
             {"at": "2031-03-01T09:31:00Z", "sent": 0, "delivered": 1, "failed": 0},
             {"at": "2031-03-01T09:32:00Z", "sent": 0, "delivered": 0, "failed": 1},
         ],
+        "nextCursor": None,
     }
     seconds = await api.json("GET", f"/v1/broadcasts/{b['id']}/timeline?step=second", 200)
     assert seconds["step"] == "second"
@@ -78,7 +79,7 @@ async def test_timeline_counts_per_minute_and_second(make_api, database_url):
 async def test_a_new_broadcast_has_an_empty_timeline(api):
     b = await api.broadcast()
     out = await api.json("GET", f"/v1/broadcasts/{b['id']}/timeline", 200)
-    assert out == {"step": "minute", "buckets": []}
+    assert out == {"step": "minute", "buckets": [], "nextCursor": None}
 
 
 async def test_breakdown_by_status_and_reason(make_api, database_url):

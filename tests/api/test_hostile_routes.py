@@ -10,11 +10,15 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from broadcaster.services.apikeys import SEED_SECRET_LABEL, create_key
+from broadcaster.services.queries import TIMELINE_MAX_BUCKETS
+from broadcaster.store.models import messages
 from tests.support.api import PHONES, TEST_LIMITS
 from tests.support.api_client import Api, MakeApi
 
@@ -113,3 +117,46 @@ async def test_a_key_cannot_mint_keys_without_end(make_api: MakeApi) -> None:
     await api.json("POST", "/v1/apikeys", 201, workspace="globex")
     await api.json("DELETE", f"/v1/apikeys/{made[0]['prefix']}", 200)
     await api.json("POST", "/v1/apikeys", 201)
+
+
+@pytest.mark.postgres
+async def test_a_timeline_by_the_second_is_paged_not_built_whole(both: Api) -> None:
+    # Given a broadcast whose 4,000 messages went out one a second (delivered a second later)...
+    api = both
+    b = await api.broadcast()
+    t0 = datetime(2026, 3, 1, 12, 0, 0)
+    with api.engine.begin() as conn:
+        conn.execute(
+            sa.insert(messages),
+            [
+                {
+                    "broadcast_id": b["id"],
+                    "line": i + 10,
+                    "recipient": f"+1415{i:07d}",
+                    "text": "x",
+                    "encoding": "GSM-7",
+                    "segments": 1,
+                    "status": "DELIVRD",
+                    "attempts": 1,
+                    "created_at": t0,
+                    "sent_at": t0 + timedelta(seconds=i),
+                    "updated_at": t0 + timedelta(seconds=i + 1),
+                }
+                for i in range(4_000)
+            ],
+        )
+    # ...the timeline answers at most TIMELINE_MAX_BUCKETS buckets, the newest, and a cursor...
+    url = f"/v1/broadcasts/{b['id']}/timeline?step=second"
+    first = await api.json("GET", url, 200)
+    assert len(first["buckets"]) == TIMELINE_MAX_BUCKETS and first["nextCursor"]
+    assert first["buckets"][-1]["at"] == "2026-03-01T13:06:40Z"  # the last delivery
+    rest = await api.json("GET", url + f"&cursor={first['nextCursor']}", 200)
+    assert rest["nextCursor"] is None
+    # ...and the pages together are the whole timeline, each bucket once, oldest first
+    buckets = rest["buckets"] + first["buckets"]
+    ats = [k["at"] for k in buckets]
+    assert ats == sorted(set(ats)) and len(ats) == 4_001
+    assert sum(k["sent"] for k in buckets) == sum(k["delivered"] for k in buckets) == 4_000
+    # a forged cursor is refused, and another workspace sees nothing
+    await api.json("GET", url + "&cursor=%2F%2F", 400)
+    await api.json("GET", url, 404, workspace="globex")
