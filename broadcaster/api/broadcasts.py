@@ -316,10 +316,9 @@ async def timeline(request: web.Request) -> web.Response:
         step or "minute",
         before=datetime.fromtimestamp(before[0], UTC) if before else None,
     )
-    nxt = out.pop("next")
-    return json_answer(
-        {**out, "nextCursor": encode_cursor((int(nxt.timestamp()),) if nxt else None)}
-    )
+    nxt = out.next_before
+    cursor = encode_cursor((int(nxt.timestamp()),) if nxt else None)
+    return json_answer({"step": out.step, "buckets": out.buckets, "nextCursor": cursor})
 
 
 async def breakdown(request: web.Request) -> web.Response:

@@ -20,10 +20,11 @@ from broadcaster.api.context import CTX
 from broadcaster.api.fields import MAX_TEXT_CHARS, SENDER_CHARS, positional_template, region_field
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
+from broadcaster.api.wire import json_answer
 from broadcaster.domain.phones import PhoneRefusal, normalize_phone
 from broadcaster.domain.segments import measure
 from broadcaster.domain.states import MessageStatus
-from broadcaster.domain.wire import iso8601, message_out
+from broadcaster.domain.wire import iso8601, to_wire
 from broadcaster.ingest import RecipientTable
 from broadcaster.services import queries
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
@@ -73,11 +74,11 @@ async def send_message(request: web.Request) -> web.Response:
     )
     out = {
         "from": sender,
-        **message_out(view),
+        **to_wire(view),
         "requestDR": request_dr,
         "callbacks": list(callbacks),
     }
-    return web.json_response(out, status=202, headers={"Location": f"/v1/messages/{view['id']}"})
+    return web.json_response(out, status=202, headers={"Location": f"/v1/messages/{view.id}"})
 
 
 async def send_batch(request: web.Request) -> web.Response:
@@ -131,7 +132,7 @@ async def read_message(request: web.Request) -> web.Response:
     view = await blocking(
         request, get_message, ctx.engine, path_id(request, what="message"), key.workspace_id
     )
-    return web.json_response(message_out(view))
+    return json_answer(view)
 
 
 async def search_recipient(request: web.Request) -> web.Response:
@@ -155,7 +156,7 @@ async def search_recipient(request: web.Request) -> web.Response:
         after=decode_cursor(request, (ID64_MAX,)),
         limit=page_limit(request),
     )
-    return web.json_response(
+    return json_answer(
         {
             "recipient": number.e164,
             "items": page.items,

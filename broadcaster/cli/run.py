@@ -21,7 +21,6 @@ from broadcaster.cli._output import (
     safe,
     settings,
 )
-from broadcaster.domain.wire import message_out
 
 #: The sample recipient file shipped in the package (broadcaster/samples/).
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "recipients.csv"
@@ -199,13 +198,13 @@ def send(
         region=region,
         workspace=workspace,
     )
-    if wait and result["status"] == "QUEUE":
-        wait_for(result["broadcast_id"], True, timeout_s=60, quiet=True, idle_limit_s=IDLE_LIMIT_S)
+    if wait and result.status == "QUEUE":
+        wait_for(result.broadcast_id, True, timeout_s=60, quiet=True, idle_limit_s=IDLE_LIMIT_S)
         from broadcaster.services.messages import get_message
 
-        result = get_message(engine(), result["id"])
+        result = get_message(engine(), result.id)
     # --json uses the HTTP API's names (broadcastId, receipts' receivedAt), as GET /v1/messages/ID.
-    emit(message_out(result), as_json, kv_table)
+    emit(result, as_json, kv_table)
 
 
 COMMANDS: tuple[click.Command, ...] = (dev, demo, send)

@@ -61,25 +61,6 @@ def to_wire(value: Any) -> Any:
     return value
 
 
-def _receipt_out(receipt: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "status": receipt["status"],
-        "applied": receipt["applied"],
-        "provider": receipt["provider"],
-        "reportedAt": receipt["reported_at"],
-        "receivedAt": receipt["received_at"],
-    }
-
-
-def message_out(view: dict[str, Any]) -> dict[str, Any]:
-    """A message view (services.messages) in the API's camelCase, with its receipt history."""
-    out = {
-        ("broadcastId" if k == "broadcast_id" else k): v for k, v in view.items() if k != "receipts"
-    }
-    out["receipts"] = [_receipt_out(r) for r in view.get("receipts", [])]
-    return out
-
-
 def encode_cursor(key: tuple[int, ...] | None) -> str | None:
     """A page's keyset position as the opaque ``nextCursor`` text (HTTP and ``--json`` alike)."""
     if key is None:

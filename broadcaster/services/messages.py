@@ -6,11 +6,11 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.phones import normalize_phone
-from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
 from broadcaster.services.receipts import history
+from broadcaster.services.views import MessageView, ReceiptView
 from broadcaster.store import broadcasts_repo, messages_repo
 from broadcaster.store.codes_repo import DEFAULT_WORKSPACE
 from broadcaster.store.db import Engine
@@ -45,7 +45,7 @@ def send_one(
     request_dr: bool = True,
     external_id: str | None = None,
     client_id: str | None = None,
-) -> dict[str, Any]:
+) -> MessageView:
     """A one-recipient broadcast that starts now; a bad number is refused as INVALID_ROUTING."""
     phone = normalize_phone(to, region or settings.default_region)
     if not phone.ok:
@@ -68,30 +68,37 @@ def send_one(
     return get_message(engine, mid)
 
 
-def message_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "broadcast_id": row["broadcast_id"],
-        "to": row["recipient"],
-        "text": row["text"],
-        "encoding": row["encoding"],
-        "segments": row["segments"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "gatewayId": row["gateway_id"],
-        "error": row["error"],
-        "externalId": row.get("external_id"),
-        "clientId": row.get("client_id"),
-        "createdAt": _iso(row["created_at"]),
-        "sentAt": _iso(row["sent_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-    }
+def message_view(row: dict[str, Any], receipts: list[dict[str, Any]]) -> MessageView:
+    return MessageView(
+        id=row["id"],
+        broadcast_id=row["broadcast_id"],
+        to=row["recipient"],
+        text=row["text"],
+        encoding=row["encoding"],
+        segments=row["segments"],
+        status=row["status"],
+        attempts=row["attempts"],
+        gateway_id=row["gateway_id"],
+        error=row["error"],
+        external_id=row.get("external_id"),
+        client_id=row.get("client_id"),
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+        updated_at=row["updated_at"],
+        receipts=[
+            ReceiptView(
+                status=r["status"],
+                applied=r["applied"],
+                provider=r["provider"],
+                reported_at=r["reported_at"],
+                received_at=r["received_at"],
+            )
+            for r in receipts
+        ],
+    )
 
 
-_iso = iso8601
-
-
-def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> dict[str, Any]:
+def get_message(engine: Engine, message_id: int, workspace_id: int | None = None) -> MessageView:
     with engine.connect() as conn:
         row = messages_repo.get_message(conn, message_id)
         if row is not None and workspace_id is not None:
@@ -99,8 +106,4 @@ def get_message(engine: Engine, message_id: int, workspace_id: int | None = None
             row = row if owner == workspace_id else None
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
-    view = message_view(row)
-    view["receipts"] = [
-        {**r, "received_at": _iso(r["received_at"])} for r in history(engine, message_id)
-    ]
-    return view
+    return message_view(row, history(engine, message_id))

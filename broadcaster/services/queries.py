@@ -13,9 +13,16 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from broadcaster.domain.states import FAILED_STATES
-from broadcaster.domain.wire import iso8601
 from broadcaster.errors import NotFound
-from broadcaster.services.views import BroadcastView
+from broadcaster.services.views import (
+    Breakdown,
+    BroadcastView,
+    Bucket,
+    MessageItem,
+    ReasonCount,
+    RecipientMessage,
+    Timeline,
+)
 from broadcaster.store import codes_repo, queries_repo
 from broadcaster.store.db import Engine
 
@@ -32,9 +39,6 @@ class Page(Generic[T]):
 
     items: list[T]
     next_after: tuple[int, ...] | None
-
-
-_iso = iso8601
 
 
 def require_broadcast(
@@ -73,23 +77,6 @@ def list_broadcasts(
     return Page([BroadcastView.of(r) for r in rows], (rows[-1]["id"],) if more else None)
 
 
-def message_item(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "line": row["line"],
-        "to": row["recipient"],
-        "status": row["status"],
-        "segments": row["segments"],
-        "encoding": row["encoding"],
-        "attempts": row["attempts"],
-        "gatewayId": row["gateway_id"],
-        "error": row["error"],
-        "createdAt": _iso(row["created_at"]),
-        "sentAt": _iso(row["sent_at"]),
-        "updatedAt": _iso(row["updated_at"]),
-    }
-
-
 def workspace_scope(engine: Engine, workspace: str | None) -> int | None:
     """The id of workspace ``workspace`` (created on first use, as every command does), or None
     for "any workspace": the command line's operator reads any broadcast by its id."""
@@ -107,7 +94,7 @@ def list_messages(
     status: str | None = None,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page[dict[str, Any]]:
+) -> Page[MessageItem]:
     require_broadcast(engine, broadcast_id, workspace_id)
     with engine.connect() as conn:
         rows = queries_repo.messages_page(
@@ -115,7 +102,7 @@ def list_messages(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([message_item(r) for r in rows], (rows[-1]["id"],) if more else None)
+    return Page([MessageItem.of(r) for r in rows], (rows[-1]["id"],) if more else None)
 
 
 def list_row_errors(
@@ -201,11 +188,6 @@ TIMELINE_MAX_BUCKETS = 3_600
 _STORE_BUCKET = {"minute": "%Y-%m-%d %H:%M", "second": "%Y-%m-%d %H:%M:%S"}
 
 
-def _bucket_iso(bucket: str) -> str:
-    """``YYYY-MM-DD HH:MM[:SS]`` (UTC, from the store) as ISO 8601 UTC with seconds."""
-    return bucket.replace(" ", "T") + (":00" if len(bucket) == 16 else "") + "Z"
-
-
 def timeline(
     engine: Engine,
     workspace_id: int | None,
@@ -214,12 +196,12 @@ def timeline(
     *,
     before: datetime | None = None,
     limit: int = TIMELINE_MAX_BUCKETS,
-) -> dict[str, Any]:
+) -> Timeline:
     """Sent, delivered and failed per minute (or second), oldest first, empty buckets left out.
 
-    At most the newest ``limit`` buckets (older than ``before``); ``next`` is where the older
-    ones end (pass it as ``before``), None when there are none. A broadcast sent one message
-    a second over days is tens of megabytes of buckets: never built in one answer.
+    At most the newest ``limit`` buckets (older than ``before``); ``next_before`` is where the
+    older ones end (pass it as ``before``), None when there are none. A broadcast sent one
+    message a second over days is tens of megabytes of buckets: never built in one answer.
     """
     require_broadcast(engine, broadcast_id, workspace_id)
     fmt = _STORE_BUCKET[step]
@@ -234,20 +216,21 @@ def timeline(
         )
     # A series cut at its limit is complete only from its oldest kept bucket on.
     floor = max((rows[limit - 1][0] for rows in series.values() if len(rows) > limit), default="")
-    buckets: dict[str, dict[str, Any]] = {}
+    counts: dict[str, dict[str, int]] = {}
     for name, rows in series.items():
         for bucket, n in rows[:limit]:
             if bucket >= floor:
-                entry = {"at": _bucket_iso(bucket), "sent": 0, "delivered": 0, "failed": 0}
-                buckets.setdefault(bucket, entry)[name] = n
-    keys = sorted(buckets)
+                counts.setdefault(bucket, {})[name] = n
+    keys = sorted(counts)
     if len(keys) > limit:
         keys, floor = keys[-limit:], keys[-limit]
     nxt = datetime.strptime(floor, fmt).replace(tzinfo=UTC) if floor else None
-    return {"step": step, "buckets": [buckets[k] for k in keys], "next": nxt}
+    # A bucket's text is the store's UTC truncated to the step: naive UTC, shown with Z.
+    buckets = [Bucket(datetime.strptime(k, fmt), **counts[k]) for k in keys]
+    return Timeline(step, buckets, next_before=nxt)
 
 
-def breakdown(engine: Engine, workspace_id: int | None, broadcast_id: int) -> dict[str, Any]:
+def breakdown(engine: Engine, workspace_id: int | None, broadcast_id: int) -> Breakdown:
     """Messages by final (or current) status, and the failed ones by status and reason."""
     require_broadcast(engine, broadcast_id, workspace_id)
     with engine.connect() as conn:
@@ -256,11 +239,9 @@ def breakdown(engine: Engine, workspace_id: int | None, broadcast_id: int) -> di
     for status, _, n in rows:
         by_status[status] = by_status.get(status, 0) + n
     reasons = [
-        {"status": status, "reason": error, "count": n}
-        for status, error, n in rows
-        if status in FAILED_STATES
+        ReasonCount(status, error, n) for status, error, n in rows if status in FAILED_STATES
     ]
-    return {"byStatus": by_status, "byReason": reasons}
+    return Breakdown(by_status, reasons)
 
 
 def recipient_messages(
@@ -270,7 +251,7 @@ def recipient_messages(
     *,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page[dict[str, Any]]:
+) -> Page[RecipientMessage]:
     """One number's messages in every broadcast of the workspace, newest first."""
     with engine.connect() as conn:
         rows = queries_repo.recipient_messages(
@@ -278,8 +259,5 @@ def recipient_messages(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [
-        {**message_item(r), "broadcastId": r["broadcast_id"], "broadcastName": r["name"]}
-        for r in rows
-    ]
+    items = [RecipientMessage.of(r) for r in rows]
     return Page(items, (rows[-1]["id"],) if more else None)

@@ -107,3 +107,125 @@ class BroadcastProgress(BroadcastView):
     progress: float
     #: None for a broadcast that is not sending or whose code has no known rate.
     eta_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageItem:
+    """A message in a page of a broadcast's messages."""
+
+    id: int
+    line: int | None
+    to: str
+    status: str
+    segments: int
+    encoding: str
+    attempts: int
+    gateway_id: str | None
+    error: str | None
+    created_at: datetime | None
+    sent_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> MessageItem:
+        return cls(**_item_fields(row))
+
+
+def _item_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "line": row["line"],
+        "to": row["recipient"],
+        "status": row["status"],
+        "segments": row["segments"],
+        "encoding": row["encoding"],
+        "attempts": row["attempts"],
+        "gateway_id": row["gateway_id"],
+        "error": row["error"],
+        "created_at": row["created_at"],
+        "sent_at": row["sent_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientMessage(MessageItem):
+    """A message of one number, in any broadcast of the workspace."""
+
+    broadcast_id: int
+    broadcast_name: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RecipientMessage:
+        return cls(
+            **_item_fields(row), broadcast_id=row["broadcast_id"], broadcast_name=row["name"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    """A delivery receipt as it arrived, and whether it changed the message's status."""
+
+    status: str
+    applied: bool
+    provider: str
+    #: The gateway's own timestamp text, as it sent it.
+    reported_at: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """One message with its text, ids and receipt history (``GET /v1/messages/{id}``)."""
+
+    id: int
+    broadcast_id: int
+    to: str
+    text: str
+    encoding: str
+    segments: int
+    status: str
+    attempts: int
+    gateway_id: str | None
+    error: str | None
+    external_id: str | None
+    client_id: str | None
+    created_at: datetime | None
+    sent_at: datetime | None
+    updated_at: datetime | None
+    receipts: list[ReceiptView]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One minute (or second) of a broadcast's timeline: messages sent, delivered, failed."""
+
+    at: datetime
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    step: str
+    buckets: list[Bucket]
+    #: Where the older buckets end (aware UTC; the API's ``nextCursor``), None: no older ones.
+    next_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    """How many messages failed with ``status`` for ``reason``."""
+
+    status: str
+    reason: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Messages by status, and the failed ones by status and reason."""
+
+    by_status: dict[str, int]
+    by_reason: list[ReasonCount]

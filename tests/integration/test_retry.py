@@ -99,7 +99,7 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
         assert queue.chunks == []
         items = list_messages(engine, _workspace(engine, bid), bid).items
         # (at least: on a loaded machine a retry may fall due before its chunk task ends)
-        assert all(m["attempts"] >= round_ + 1 and "HTTP 500" in m["error"] for m in items)
+        assert all(m.attempts >= round_ + 1 and "HTTP 500" in m.error for m in items)
         time.sleep(settings.retry_cap_s)  # the retry time itself, not a race
     # When the gateway recovers, the next ticks send each waiting message once
     await gateway("/_sim/config", {"share_500": 0.0})
@@ -135,9 +135,9 @@ async def test_a_message_whose_window_is_spent_ends_error_with_its_attempts(gate
     final = get_broadcast(engine, bid)
     assert final.counts == {"ERROR": 3} and final.failed_messages == 3
     for m in list_messages(engine, _workspace(engine, bid), bid).items:
-        assert m["attempts"] >= 2, m  # sent again at least once inside the window
-        assert m["error"].startswith(f"retry window exhausted after {m['attempts']} sends"), m
-        assert "HTTP 500" in m["error"]
+        assert m.attempts >= 2, m  # sent again at least once inside the window
+        assert m.error.startswith(f"retry window exhausted after {m.attempts} sends"), m
+        assert "HTTP 500" in m.error
 
 
 async def test_stop_cancels_waiting_messages_and_suspend_holds_them(gateway_world):

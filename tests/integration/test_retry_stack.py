@@ -162,7 +162,7 @@ def test_a_spent_window_ends_error_and_a_stop_cancels_what_waits(make_stack, tmp
     with stack.engine.connect() as conn:
         workspace = conn.execute(sa.text("select min(id) from workspaces")).scalar_one()
     for m in list_messages(stack.engine, workspace, spent, limit=30).items:
-        assert m["attempts"] >= 3, m  # sent again several times inside the window
-        assert m["error"].startswith(f"retry window exhausted after {m['attempts']} sends"), m
-        assert "HTTP 500" in m["error"], m
+        assert m.attempts >= 3, m  # sent again several times inside the window
+        assert m.error.startswith(f"retry window exhausted after {m.attempts} sends"), m
+        assert "HTTP 500" in m.error, m
     assert stack.sim("/_sim/stats")["accepted_total"] == 0
