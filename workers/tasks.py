@@ -73,12 +73,12 @@ def start_broadcast(broadcast_id: int) -> bool:
 
 @app.task(name="workers.tasks.suspend_broadcast")
 def suspend_broadcast(broadcast_id: int) -> str:
-    return control.suspend(_engine(), broadcast_id)
+    return control.suspend(_engine(), broadcast_id).status
 
 
 @app.task(name="workers.tasks.resume_broadcast")
 def resume_broadcast(broadcast_id: int) -> str:
-    return control.resume(_engine(), get_settings(), QUEUE, broadcast_id)
+    return control.resume(_engine(), get_settings(), QUEUE, broadcast_id).status
 
 
 @app.task(name="workers.tasks.stop_broadcast")

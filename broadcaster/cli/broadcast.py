@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from broadcaster.cli._output import (
@@ -135,22 +133,16 @@ def broadcast_get(broadcast_id: int, workspace: str | None, as_json: bool) -> No
 
 
 def _control(action: str, broadcast_id: int, workspace: str | None, as_json: bool) -> None:
-    from broadcaster.domain.wire import to_wire
     from broadcaster.services import control
     from broadcaster.services.queries import workspace_scope
 
     eng = engine(migrate=True)
     ws = workspace_scope(eng, workspace)
     if action == "resume":
-        result: Any = {
-            "id": broadcast_id,
-            "status": control.resume(eng, settings(), None, broadcast_id, ws),
-        }
-    elif action == "suspend":
-        result = {"id": broadcast_id, "status": control.suspend(eng, broadcast_id, ws)}
+        result: control.ControlResult = control.resume(eng, settings(), None, broadcast_id, ws)
     else:
-        # --json uses the HTTP API's names (messagesRemoved), like every other output.
-        result = to_wire(getattr(control, action)(eng, broadcast_id, ws))
+        result = getattr(control, action)(eng, broadcast_id, ws)
+    # --json uses the HTTP API's names (messagesRemoved), like every other output.
     emit(result, as_json, kv_table)
 
 

@@ -21,20 +21,24 @@ from broadcaster.store.db import Connection, Engine, utcnow
 
 
 @dataclass(frozen=True, slots=True)
-class Stopped:
-    """What a stop did: the broadcast's new status and how many unsent messages it cancelled."""
+class ControlResult:
+    """What an operator action did: the broadcast and its status after it (suspend, resume)."""
 
     id: int
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped(ControlResult):
+    """A stop, and how many unsent messages it cancelled."""
+
     cancelled: int
 
 
 @dataclass(frozen=True, slots=True)
-class Deleted:
-    """What a delete removed."""
+class Deleted(ControlResult):
+    """A delete, and how many messages it removed."""
 
-    id: int
-    status: str
     messages_removed: int
 
 
@@ -92,15 +96,16 @@ def start(
 
 def suspend(
     engine: Engine, broadcast_id: int, workspace_id: int | None = None, reason: str | None = None
-) -> str:
+) -> ControlResult:
     with engine.begin() as conn:
-        return transition(
+        status = transition(
             conn,
             broadcast_id,
             BroadcastAction.SUSPEND,
             workspace_id,
             status_reason=reason or "suspended by operator",
-        ).value
+        )
+    return ControlResult(id=broadcast_id, status=status.value)
 
 
 def resume(
@@ -109,7 +114,7 @@ def resume(
     queue: TaskQueue | None,
     broadcast_id: int,
     workspace_id: int | None = None,
-) -> str:
+) -> ControlResult:
     """SUSPENDED → RUNNING; the QUEUE messages left are fanned out again, none twice.
 
     Without a queue (the command line), the next poller tick fans it out.
@@ -130,7 +135,7 @@ def resume(
             raise InvalidTransition(exc.entity, exc.current, BroadcastAction.RESUME.value) from None
     if queue is not None and status is BroadcastStatus.RUNNING:
         dispatch(engine, settings, queue, broadcast_id, max_chunks=settings.dispatch_window)
-    return status.value
+    return ControlResult(id=broadcast_id, status=status.value)
 
 
 def stop(engine: Engine, broadcast_id: int, workspace_id: int | None = None) -> Stopped:

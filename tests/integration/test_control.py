@@ -61,7 +61,7 @@ def test_suspend_mid_run_then_resume_sends_each_recipient_once(make_stack, tmp_p
     bid = start_broadcast(stack, tmp_path)
     stack.wait(lambda: accepted(stack) >= 500, 60, "500 sent")
     # When an operator suspends mid-run
-    assert control.suspend(stack.engine, bid) == "SUSPENDED"
+    assert control.suspend(stack.engine, bid) == control.ControlResult(bid, "SUSPENDED")
     at_ack = accepted(stack)
     after = settle(stack)
     # Then at most the in-flight messages went out after the acknowledgement …
@@ -71,7 +71,7 @@ def test_suspend_mid_run_then_resume_sends_each_recipient_once(make_stack, tmp_p
     assert view.counts.get("QUEUE", 0) == N - after  # … and the rest waits, unsent
     assert view.counts.get("DEQUEUED", 0) == 0
     # When it is resumed it finishes, and every recipient got exactly one message
-    assert control.resume(stack.engine, stack.settings, None, bid) == "RUNNING"
+    assert control.resume(stack.engine, stack.settings, None, bid).status == "RUNNING"
     stack.wait(lambda: get_broadcast(stack.engine, bid).status == "COMPLETED", 120, "COMPLETED")
     stats = stack.sim("/_sim/stats")
     assert stats["accepted_total"] == N
