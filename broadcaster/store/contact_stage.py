@@ -157,17 +157,21 @@ def publish(
         now=now,
         **ws,
     )
-    merged = (
-        "json_patch(contacts.attributes, s.attributes)"
-        if _sqlite(conn)
-        else "(contacts.attributes::jsonb || s.attributes::jsonb)::json"
-    )
-    _run(
-        conn,
-        f"UPDATE contacts SET attributes = {merged}, updated_at = :now FROM {STAGE} s "
-        "WHERE contacts.id = s.contact_id AND s.is_new = 0",
-        now=now,
-    )
+    created, staged = conn.execute(
+        sa.text(f"SELECT coalesce(sum(is_new), 0), count(*) FROM {STAGE}")
+    ).one()
+    if staged > created:  # some rows are contacts that exist: their attributes merge
+        merged = (
+            "json_patch(contacts.attributes, s.attributes)"
+            if _sqlite(conn)
+            else "(contacts.attributes::jsonb || s.attributes::jsonb)::json"
+        )
+        _run(
+            conn,
+            f"UPDATE contacts SET attributes = {merged}, updated_at = :now FROM {STAGE} s "
+            "WHERE contacts.id = s.contact_id AND s.is_new = 0",
+            now=now,
+        )
     for kind in kinds:
         _claim(conn, workspace_id, kind, COLUMNS[kind])
     _run(
@@ -186,9 +190,6 @@ def publish(
             lid=list_id,
             now=now,
         )
-    created, staged = conn.execute(
-        sa.text(f"SELECT coalesce(sum(is_new), 0), count(*) FROM {STAGE}")
-    ).one()
     errors = int(conn.execute(sa.text(f"SELECT count(*) FROM {ERRORS}")).scalar_one())
     first = conn.execute(
         sa.text(f"SELECT line, value, reason FROM {ERRORS} ORDER BY line LIMIT :n"), {"n": shown}

@@ -210,6 +210,15 @@ def test_other_writers_get_in_while_a_big_contact_import_runs(
         # Nothing of the half-staged import is visible.
         assert _count(engine, contacts) == 1 and _count(engine, contact_identifiers) == 0
         assert list_contacts(engine, "acme").items == []
+        if database_url.startswith("postgresql"):  # no transaction held open between batches
+            with engine.connect() as conn:
+                idle = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            assert idle == 0
     finally:
         release.set()
     assert done.wait(300) and "error" not in outcome, outcome.get("error")
