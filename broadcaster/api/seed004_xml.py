@@ -7,6 +7,7 @@ escaped by ElementTree, never pasted into markup.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -25,12 +26,22 @@ CONTENT_TYPE = "application/xml"
 Fields = Sequence[tuple[str, Any]]
 
 
+#: Characters XML 1.0 cannot hold even as references (ElementTree writes them raw, and every
+#: parser then refuses the whole answer): C0 controls but tab, newline and CR, and U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML cannot hold written as ``\\uXXXX``."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return xml_safe(str(value))
 
 
 def element(tag: str, fields: Fields) -> ET.Element:
@@ -56,7 +67,7 @@ def document(
     root = ET.Element(ROOT)
     ET.SubElement(root, "input").text = method
     ET.SubElement(root, "status").text = status
-    ET.SubElement(root, "description").text = description
+    ET.SubElement(root, "description").text = xml_safe(description)
     if result is not None:
         ET.SubElement(root, "result").append(result)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))

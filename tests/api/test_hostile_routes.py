@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -160,3 +161,25 @@ async def test_a_timeline_by_the_second_is_paged_not_built_whole(both: Api) -> N
     # a forged cursor is refused, and another workspace sees nothing
     await api.json("GET", url + "&cursor=%2F%2F", 400)
     await api.json("GET", url, 404, workspace="globex")
+
+
+async def test_seed_004_answers_stay_xml_whatever_the_text_holds(api: Api) -> None:
+    # Given a broadcast whose text holds control characters XML 1.0 cannot carry...
+    made = create_key(api.engine, "acme")
+    inst = str(made.instance_id)
+    to = json.dumps({"text": "Hi\x01\x1b[31m\ufffe", "to": [PHONES[0]]})
+    digest = hashlib.sha256(to.encode()).hexdigest()
+    params = [inst, "-1", "55501", "ana", "true", "x", "null", made.public_key]
+    resp = await api.client.post(
+        seed_path("createBroadcastFromJson", params, made.seed_secret, (digest,)), data={"to": to}
+    )
+    # ...every seed-004 answer about it still parses, the characters written as \\uXXXX
+    created = ET.fromstring(await resp.read())
+    bid = created.findtext("result/broadcast/id")
+    assert resp.status == 200 and bid
+    read = seed_path("getBroadcast", [inst, bid, made.public_key], made.seed_secret)
+    got = ET.fromstring(await (await api.client.get(read)).read())
+    assert got.findtext("result/broadcast/text") == "Hi\\u0001\\u001b[31m\\ufffe"
+    # an error echoing such input parses too
+    bad = seed_path("getBroadcast", [inst, "1\x07", made.public_key], made.seed_secret)
+    assert ET.fromstring(await (await api.client.get(bad)).read()).findtext("status") == "ERROR"
