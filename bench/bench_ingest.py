@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -367,6 +368,7 @@ def main() -> None:
     finally:
         if pg is not None:
             pg.drop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the generated files and databases
     print()
     for n in sizes:
         if ("pg", n) in results:

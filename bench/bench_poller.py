@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -163,7 +164,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.database == "sqlite":
         tmp = Path(tempfile.mkdtemp(prefix="bc-bench-poller-"))
-        run(f"sqlite:///{tmp / 'bench.db'}", args)
+        try:
+            run(f"sqlite:///{tmp / 'bench.db'}", args)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # a million-message database
         return
     from tests.support.services import PostgresDatabase  # a database of its own, dropped after
 

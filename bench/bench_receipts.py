@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -185,17 +186,20 @@ def main() -> None:
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bc-bench-receipts-"))
-    if args.database == "sqlite":
-        run(f"sqlite:///{tmp / 'bench.db'}", args, tmp)
-        return
-    from tests.support.services import PostgresDatabase  # a database of its own, dropped after
-
-    pg = PostgresDatabase().start()
     try:
-        run(pg.url, args, tmp)
+        if args.database == "sqlite":
+            run(f"sqlite:///{tmp / 'bench.db'}", args, tmp)
+            return
+        from tests.support.services import PostgresDatabase  # a database of its own, dropped after
+
+        pg = PostgresDatabase().start()
+        try:
+            run(pg.url, args, tmp)
+        finally:
+            engine_for(pg.url).dispose()
+            pg.stop()
     finally:
-        engine_for(pg.url).dispose()
-        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the database, the stack's logs and Redis dir
 
 
 if __name__ == "__main__":
