@@ -43,6 +43,8 @@ class ApiState:
     nonces: NonceStore
     db_pool: ThreadPoolExecutor
     report_pool: ThreadPoolExecutor
+    #: Where big JSON bodies are parsed (``bodies.read_json``), off the event loop.
+    parse_pool: ThreadPoolExecutor
     #: Unix time source for signature windows (tests move it).
     wall_clock: Callable[[], float]
 
@@ -50,6 +52,7 @@ class ApiState:
         await self.nonces.close()
         self.db_pool.shutdown(wait=False, cancel_futures=True)
         self.report_pool.shutdown(wait=False, cancel_futures=True)
+        self.parse_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def state(request: web.Request) -> ApiState:

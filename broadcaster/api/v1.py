@@ -34,6 +34,8 @@ from broadcaster.api.state import STATE_KEY, ApiState, blocking, principal, stat
 from broadcaster.services import queries
 from broadcaster.services.nonces import NonceLedger
 
+#: Threads that parse big JSON bodies; more big bodies at once wait their turn.
+PARSE_THREADS = 2
 MIDDLEWARES = (problem_middleware, url_middleware, auth_middleware)
 
 
@@ -72,6 +74,7 @@ def setup(
         nonces=nonces or nonce_store(NonceLedger(app[CTX].engine), db_pool),
         db_pool=db_pool,
         report_pool=ThreadPoolExecutor(limits.report_threads, thread_name_prefix="api-report"),
+        parse_pool=ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="api-parse"),
         wall_clock=wall_clock,  # type: ignore[arg-type]
     )
     app[STATE_KEY] = st
