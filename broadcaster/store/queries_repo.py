@@ -217,16 +217,36 @@ def timeline_counts(
     return out
 
 
+#: Most (status, error) pairs a breakdown lists; the rest of a status is one OTHER_REASONS row.
+BREAKDOWN_MAX_REASONS = 100
+OTHER_REASONS = "(other reasons)"
+
+
 def status_breakdown(conn: Connection, broadcast_id: int) -> list[tuple[str, str | None, int]]:
-    """(status, error, count) of a broadcast's messages, most frequent first."""
+    """(status, error, count) of a broadcast's messages, most frequent first.
+
+    At most :data:`BREAKDOWN_MAX_REASONS` pairs (gateways write the errors: a million distinct
+    texts must not make a million rows), then per status the count left as ``OTHER_REASONS``.
+    """
     n = sa.func.count().label("n")
+    mine = messages.c.broadcast_id == broadcast_id
     q = (
         sa.select(messages.c.status, messages.c.error, n)
-        .where(messages.c.broadcast_id == broadcast_id)
+        .where(mine)
         .group_by(messages.c.status, messages.c.error)
-        .order_by(n.desc(), messages.c.status)
+        .order_by(n.desc(), messages.c.status, messages.c.error)
+        .limit(BREAKDOWN_MAX_REASONS)
     )
-    return [(str(s), e, int(c)) for s, e, c in conn.execute(q)]
+    rows = [(str(s), e, int(c)) for s, e, c in conn.execute(q)]
+    listed: dict[str, int] = {}
+    for status, _, count in rows:
+        listed[status] = listed.get(status, 0) + count
+    totals = sa.select(messages.c.status, n).where(mine).group_by(messages.c.status)
+    for status, total in conn.execute(totals):
+        rest = int(total) - listed.get(str(status), 0)
+        if rest > 0:
+            rows.append((str(status), OTHER_REASONS, rest))
+    return rows
 
 
 def unsent_segments(conn: Connection, broadcast_ids: list[int]) -> dict[int, tuple[int, int]]:

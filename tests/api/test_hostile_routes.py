@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from broadcaster.services.apikeys import SEED_SECRET_LABEL, create_key
 from broadcaster.services.queries import TIMELINE_MAX_BUCKETS
 from broadcaster.store.models import messages
+from broadcaster.store.queries_repo import BREAKDOWN_MAX_REASONS, OTHER_REASONS
 from tests.support.api import PHONES, TEST_LIMITS
 from tests.support.api_client import Api, MakeApi
 
@@ -29,6 +30,27 @@ def seed_path(stem: str, params: list[str], secret: str, digests: tuple[str, ...
     text = "".join(params) + "".join(digests) + secret
     sig = hashlib.sha256(text.encode()).hexdigest()
     return f"/rest/api/{stem}/" + "".join(quote(p, safe="") + "/" for p in params) + sig
+
+
+def add_messages(api: Api, bid: int, rows: list[dict[str, object]]) -> None:
+    """Messages of broadcast ``bid`` written straight to the table, one per ``rows`` item."""
+    base = {"text": "x", "encoding": "GSM-7", "segments": 1, "attempts": 1}
+    created = datetime(2026, 3, 1, 12, 0, 0)
+    with api.engine.begin() as conn:
+        conn.execute(
+            sa.insert(messages),
+            [
+                {
+                    **base,
+                    "broadcast_id": bid,
+                    "line": i + 10,
+                    "recipient": f"+1415{i:07d}",
+                    "created_at": created,
+                    **row,
+                }
+                for i, row in enumerate(rows)
+            ],
+        )
 
 
 @pytest.fixture
@@ -126,26 +148,18 @@ async def test_a_timeline_by_the_second_is_paged_not_built_whole(both: Api) -> N
     api = both
     b = await api.broadcast()
     t0 = datetime(2026, 3, 1, 12, 0, 0)
-    with api.engine.begin() as conn:
-        conn.execute(
-            sa.insert(messages),
-            [
-                {
-                    "broadcast_id": b["id"],
-                    "line": i + 10,
-                    "recipient": f"+1415{i:07d}",
-                    "text": "x",
-                    "encoding": "GSM-7",
-                    "segments": 1,
-                    "status": "DELIVRD",
-                    "attempts": 1,
-                    "created_at": t0,
-                    "sent_at": t0 + timedelta(seconds=i),
-                    "updated_at": t0 + timedelta(seconds=i + 1),
-                }
-                for i in range(4_000)
-            ],
-        )
+    add_messages(
+        api,
+        b["id"],
+        [
+            {
+                "status": "DELIVRD",
+                "sent_at": t0 + timedelta(seconds=i),
+                "updated_at": t0 + timedelta(seconds=i + 1),
+            }
+            for i in range(4_000)
+        ],
+    )
     # ...the timeline answers at most TIMELINE_MAX_BUCKETS buckets, the newest, and a cursor...
     url = f"/v1/broadcasts/{b['id']}/timeline?step=second"
     first = await api.json("GET", url, 200)
@@ -183,3 +197,20 @@ async def test_seed_004_answers_stay_xml_whatever_the_text_holds(api: Api) -> No
     # an error echoing such input parses too
     bad = seed_path("getBroadcast", [inst, "1\x07", made.public_key], made.seed_secret)
     assert ET.fromstring(await (await api.client.get(bad)).read()).findtext("status") == "ERROR"
+
+
+async def test_a_breakdown_lists_a_bounded_number_of_reasons(api: Api) -> None:
+    # Given a broadcast whose gateway refused 3,000 messages, each with its own error text...
+    b = await api.broadcast()
+    add_messages(
+        api,
+        b["id"],
+        [{"status": "UNDELIV", "error": f"refused, reference {i}"} for i in range(3_000)]
+        + [{"status": "DELIVRD", "error": None}] * 50,
+    )
+    out = await api.json("GET", f"/v1/broadcasts/{b['id']}/breakdown", 200)
+    # ...the counts by status are exact, and the reasons are the most frequent ones and the rest
+    assert out["byStatus"] == {"QUEUE": 3, "UNDELIV": 3_000, "DELIVRD": 50}
+    assert len(out["byReason"]) <= BREAKDOWN_MAX_REASONS + 1
+    assert sum(r["count"] for r in out["byReason"]) == 3_000
+    assert out["byReason"][-1]["reason"] == OTHER_REASONS
