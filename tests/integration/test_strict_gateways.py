@@ -133,14 +133,14 @@ def test_broadcast_through_strict_vonage_sends_each_once(make_stack, tmp_path):
         view, rows = _run(stack, tmp_path, "55531", "kpn-seed", "vonage", N_OTHER, seed=32)
         try:
             # seed 002 defines no delivery receipt for a sent message: SENT is where they end
-            _wait_for(stack, view["id"], "SENT", N_OTHER)
+            _wait_for(stack, view.id, "SENT", N_OTHER)
         finally:
             accepted = gateway.call(lambda: list(fake.accepted))
             print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
     assert Counter("+" + b["to"] for b in accepted) == Counter({to: 1 for to in rows})
     with stack.engine.connect() as conn:
         gateway_ids = conn.execute(
-            sa.select(messages.c.gateway_id).where(messages.c.broadcast_id == view["id"])
+            sa.select(messages.c.gateway_id).where(messages.c.broadcast_id == view.id)
         ).scalars()
         assert len({g for g in gateway_ids if g}) == N_OTHER  # each its own message-id
 
@@ -159,10 +159,10 @@ def test_broadcast_through_strict_opentext_gets_every_status(make_stack, tmp_pat
         stack = make_stack(env={"BROADCASTER_ACCOUNTS": json.dumps(accounts)})
         view, rows = _run(stack, tmp_path, "55532", "opentext-seed", "opentext", N_OTHER, seed=33)
         try:
-            _wait_for(stack, view["id"], "DELIVRD", N_OTHER)
+            _wait_for(stack, view.id, "DELIVRD", N_OTHER)
         finally:
             jobs = gateway.call(lambda: dict(fake.jobs))
             print(f"refused: {gateway.call(lambda: fake.refused[:5])}")
     sent = Counter(d["sms"] for job in jobs.values() for d in job["destinations"])
     assert sent == Counter({"00" + to[1:]: 1 for to in rows})  # each once, as the seed's 00…
-    assert _receipts_by_message(stack.engine, view["id"]) == Counter({("DELIVRD", True): N_OTHER})
+    assert _receipts_by_message(stack.engine, view.id) == Counter({("DELIVRD", True): N_OTHER})
