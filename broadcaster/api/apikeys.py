@@ -23,11 +23,11 @@ async def list_keys(request: web.Request) -> web.Response:
     rows = await blocking(request, apikeys.list_keys, ctx.engine, key.workspace)
     items = [
         {
-            "prefix": r["prefix"],
-            "createdAt": iso8601(r["created_at"]),
-            "revokedAt": iso8601(r["revoked_at"]),
-            "signing": r["signing"],
-            "current": r["prefix"] == key.prefix,
+            "prefix": r.prefix,
+            "createdAt": iso8601(r.created_at),
+            "revokedAt": iso8601(r.revoked_at),
+            "signing": r.signing,
+            "current": r.prefix == key.prefix,
         }
         for r in rows
     ]
@@ -53,7 +53,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     out = await blocking(
         request, apikeys.revoke_key, ctx.engine, request.match_info["prefix"], key.workspace_id
     )
-    return web.json_response({"prefix": out["prefix"], "revokedAt": iso8601(out["revoked_at"])})
+    return web.json_response(to_wire(out))
 
 
 def add_routes(app: web.Application) -> None:

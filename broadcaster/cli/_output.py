@@ -99,6 +99,11 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) 
         render(data)
 
 
+def short_time(iso: str | None) -> str:
+    """``2026-12-01T13:50:47+00:00`` as ``2026-12-01 13:50`` (a table cell; --json keeps all)."""
+    return "" if not iso else iso[:16].replace("T", " ")
+
+
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Our errors become one clear line (or a JSON error) and a distinct exit code."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -16,6 +15,7 @@ from broadcaster.cli._output import (
     json_option,
     kv_table,
     safe,
+    short_time,
 )
 
 
@@ -48,17 +48,18 @@ def apikey_create(workspace: str, signing: bool, as_json: bool) -> None:
             f"Use it as: Authorization: Bearer {safe(d['key'])}", highlight=False, soft_wrap=True
         )
 
-    emit(created.as_dict(), as_json, render)
+    emit(created, as_json, render)
 
 
 def _render_keys(rows: list[dict[str, Any]]) -> None:
+    """The table of ``apikey list`` (``emit`` hands renderers the wire form, camelCase)."""
     t = Table("prefix", "workspace", "created", "revoked", "signing")
     for r in rows:
         t.add_row(
             safe(r["prefix"]),
             safe(r["workspace"]),
-            str(r["created_at"])[:19],
-            str(r["revoked_at"])[:19] if r["revoked_at"] else "",
+            short_time(r["createdAt"]),
+            short_time(r["revokedAt"]),
             "yes" if r["signing"] else "",
         )
     console.print(t)
@@ -72,7 +73,7 @@ def apikey_list(workspace: str | None, as_json: bool) -> None:
     """List keys by prefix (secrets are never shown)."""
     from broadcaster.services.apikeys import list_keys
 
-    emit([_as_text(r) for r in list_keys(engine(), workspace)], as_json, _render_keys)
+    emit(list_keys(engine(), workspace), as_json, _render_keys)
 
 
 @apikey.command("revoke")
@@ -83,14 +84,7 @@ def apikey_revoke(prefix: str, as_json: bool) -> None:
     """Revoke the key with PREFIX (the 12 characters after bk_); it stops working at once."""
     from broadcaster.services.apikeys import revoke_key
 
-    emit(_as_text(revoke_key(engine(migrate=True), prefix)), as_json, kv_table)
-
-
-def _as_text(row: dict[str, Any]) -> dict[str, Any]:
-    """A key's row with its times as ``str()`` prints them (``2026-12-01 15:30:00.123456``):
-    ``apikey list``/``revoke --json`` printed them so before ``emit`` wrote times in ISO 8601,
-    and scripts may parse them."""
-    return {k: str(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    emit(revoke_key(engine(migrate=True), prefix), as_json, kv_table)
 
 
 COMMANDS: tuple[click.Command, ...] = (apikey,)

@@ -25,6 +25,7 @@ from broadcaster.cli._output import (
     handles_errors,
     json_option,
     safe,
+    short_time,
 )
 from broadcaster.cli.broadcast import ANY_WORKSPACE, broadcast
 from broadcaster.constants import ID64_MAX, INT32_MAX
@@ -68,11 +69,6 @@ def _next_hint(data: dict[str, Any], command: str) -> None:
         console.print(f"more: {command} --cursor {data['nextCursor']}", highlight=False)
 
 
-def _short_time(iso: str | None) -> str:
-    """``2026-12-01T13:50:47+00:00`` as ``2026-12-01 13:50`` (a table cell; --json keeps all)."""
-    return "" if not iso else iso[:16].replace("T", " ")
-
-
 def _render_list(data: dict[str, Any]) -> None:
     t = Table("id", Column("name", overflow="fold", min_width=14), Column("status", no_wrap=True))
     t.add_column("start", no_wrap=True)
@@ -83,7 +79,7 @@ def _render_list(data: dict[str, Any]) -> None:
             str(b["id"]),
             safe(b["name"]),
             safe(b["status"]),
-            safe(_short_time(b["startDate"])),
+            safe(short_time(b["startDate"])),
             f"{b['expectedMessages']:,}",
             f"{b['sentMessages']:,}",
             f"{b['deliveredMessages']:,}",

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.store import apikeys_repo, codes_repo
@@ -43,6 +43,23 @@ _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key as listed: never its secret."""
+
+    prefix: str
+    workspace: str
+    created_at: datetime
+    revoked_at: datetime | None
+    signing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedKey:
+    prefix: str
+    revoked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedKey:
     """A new key: ``key`` and ``signing_secret`` are never shown again."""
 
@@ -55,17 +72,6 @@ class CreatedKey:
     seed_secret: str = ""
     #: The workspace's number: seed 004's ``instanceId``.
     instance_id: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "prefix": self.prefix,
-            "key": self.key,
-            "workspace": self.workspace,
-            "signing_secret": self.signing_secret,
-            "public_key": self.public_key,
-            "seed_secret": self.seed_secret,
-            "instance_id": self.instance_id,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,13 +160,13 @@ def create_key(
     )
 
 
-def list_keys(engine: Engine, workspace: str | None = None) -> list[dict[str, Any]]:
+def list_keys(engine: Engine, workspace: str | None = None) -> list[KeyView]:
     """Every key's prefix, workspace and dates; never a secret."""
     with engine.connect() as conn:
-        return apikeys_repo.list_keys(conn, workspace)
+        return [KeyView(**row) for row in apikeys_repo.list_keys(conn, workspace)]
 
 
-def revoke_key(engine: Engine, prefix: str, workspace_id: int | None = None) -> dict[str, Any]:
+def revoke_key(engine: Engine, prefix: str, workspace_id: int | None = None) -> RevokedKey:
     """Revoke a key by prefix (``bk_`` and anything after the prefix are ignored); idempotent.
 
     ``workspace_id``: only that workspace's key (the API's), NotFound for another's.
@@ -175,7 +181,7 @@ def revoke_key(engine: Engine, prefix: str, workspace_id: int | None = None) -> 
         if revoked_at is None:
             apikeys_repo.revoke(conn, key_id, now)
         revoked_at = revoked_at or now
-    return {"prefix": bare, "revoked_at": revoked_at}
+    return RevokedKey(bare, revoked_at)
 
 
 def authenticate(engine: Engine, key: str) -> Principal | None:

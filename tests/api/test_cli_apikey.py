@@ -33,7 +33,7 @@ def test_create_list_revoke(cli):
     run, url = cli
     created = json.loads(run("apikey", "create", "--workspace", "acme", "--json"))
     assert (
-        created["key"].startswith(f"bk_{created['prefix']}_") and created["signing_secret"] is None
+        created["key"].startswith(f"bk_{created['prefix']}_") and created["signingSecret"] is None
     )
     principal = authenticate(engine_for(url), created["key"])
     assert principal is not None and principal.workspace == "acme"
@@ -41,16 +41,16 @@ def test_create_list_revoke(cli):
     assert [k["prefix"] for k in listed] == [created["prefix"]]
     assert created["key"] not in run("apikey", "list")  # secrets never shown again
     revoked = json.loads(run("apikey", "revoke", created["prefix"], "--json"))
-    assert revoked["prefix"] == created["prefix"] and revoked["revoked_at"]
+    assert revoked["prefix"] == created["prefix"] and revoked["revokedAt"]
     assert authenticate(engine_for(url), created["key"]) is None
-    assert json.loads(run("apikey", "list", "--json"))[0]["revoked_at"] is not None
+    assert json.loads(run("apikey", "list", "--json"))[0]["revokedAt"] is not None
 
 
 def test_signing_key_and_readable_output(cli):
     run, _ = cli
     out = run("apikey", "create", "--workspace", "ops", "--signing")
     assert (
-        "signing_secret" in out
+        "signingSecret" in out
         and "cannot be shown again" in out
         and "Authorization: Bearer bk_" in out
     )
