@@ -82,7 +82,7 @@ def recipients_check(
         suppressed=look,
         preview=preview,
     )
-    emit(report.as_dict(), as_json, _render_check)
+    emit(report.as_wire(), as_json, _render_check)
 
 
 COMMANDS: tuple[click.Command, ...] = (recipients,)

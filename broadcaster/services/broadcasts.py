@@ -23,7 +23,7 @@ from broadcaster.domain.quiet_hours import (
 from broadcaster.domain.schedule import in_zone, refuse_past_start, start_time_utc, zone
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.templates import Template, parse_template
-from broadcaster.domain.wire import iso8601
+from broadcaster.domain.wire import camel, iso8601
 from broadcaster.errors import FileRejected, InputError, NotFound
 from broadcaster.ingest import RecipientTable, open_recipients
 from broadcaster.net import guard as netguard
@@ -95,6 +95,10 @@ class CheckReport:
                 zones=self.zones,
             )
         return out
+
+    def as_wire(self) -> dict[str, Any]:
+        """The report in the HTTP API's names (dry-run and ``recipients check --json`` alike)."""
+        return {camel(k): v for k, v in self.as_dict().items()}
 
     def judge_window(self, window: Window, tz: str, now: datetime) -> None:
         """Fill in how many recipients would wait for ``window`` if the broadcast started now."""

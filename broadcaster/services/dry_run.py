@@ -8,7 +8,6 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.progress import eta_seconds
-from broadcaster.domain.wire import camel
 from broadcaster.services.broadcasts import check_recipients, suppressed_in
 from broadcaster.services.codes import get_code
 from broadcaster.store.db import Engine
@@ -48,7 +47,7 @@ def dry_run(
         suppressed=suppressed_in(engine, workspace),
         preview=PREVIEW_MESSAGES,
     )
-    out = {camel(k): v for k, v in report.as_dict().items()}
+    out = report.as_wire()
     out["mps"] = rate
     out["etaSeconds"] = eta_seconds(report.total_segments, rate)
     return out

@@ -8,7 +8,7 @@ def test_create_with_window_and_validity_and_check_dry_run(run, tmp_path):  # no
     f.write_text("+12125550100\n+14155550100\n+61292345678\n")
     check = run("recipients", "check", str(f), "--window", "08:00-21:00", "--tz", "UTC", "--json")
     assert check["valid"] == 3 and check["window"] == "08:00-21:00"
-    assert 0 <= check["waiting_for_window"] <= 3 and sum(check["zones"].values()) == 3
+    assert 0 <= check["waitingForWindow"] <= 3 and sum(check["zones"].values()) == 3
     run("codes", "add", "55501", "--kind", "short")
     made = run(
         "broadcast",
