@@ -60,15 +60,19 @@ _XML_SPACE = " \t\r\n"
 _BOOLEANS = {"0": "FALSE", "false": "FALSE", "1": "TRUE", "true": "TRUE"}
 #: A number as calamine parses one (Rust's float syntax): no spaces, no ``_``, no hex.
 _NUMBER = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
-)
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+    re.IGNORECASE,
+)  # one way to match each text (``[0-9]+\.?[0-9]*`` split a run of digits every way: O(n²))
 #: Most characters one row may take in the plain form (a real one holds a few hundred).
 MAX_ROW_CHARS = 16 * 1024 * 1024
 _TAIL = 64
 _INF = float("inf")
 _SHEET_DATA = re.compile(r"<sheetData(?:\s[^>]*)?(/?)>")
 _SHEET_DATA_END = re.compile(r"</sheetData\s*>")
-_ROW = re.compile(r"\s*<row((?:\s[^>]*?)?)\s*(?:/>|>(.*?)</row>)", re.DOTALL)
+#: A whole row: its attributes (group 1, perhaps with trailing spaces), its body (group 2).
+#: Each character of the tag is tried once (a ``\s*`` after a lazy ``[^>]*?`` tried every
+#: split of a run of spaces in an attribute value: O(n²)).
+_ROW = re.compile(r"\s*<row(?=[\s/>])([^>]*?)(?:/>|>(.*?)</row>)", re.DOTALL)
 #: A row's attributes: ``r`` (group 1) among any others, in the plain form.
 _ROW_ATTRS = re.compile(r'(?:\s+(?:r="([0-9]{1,7})"|[A-Za-z0-9:]+="[^"]*"))*\s*')
 _ROW_NUMBER = re.compile(r'<row r="([0-9]{1,7})"')

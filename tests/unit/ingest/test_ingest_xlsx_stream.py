@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,31 @@ def test_rows_out_of_order_are_refused_not_misread(tmp_path: Path) -> None:
     outcome = _read(_handmade(tmp_path, rows), True)
     assert outcome[0] == "rejected"
     assert "row 2 comes after row 3" in outcome[1]
+
+
+_NOT_PLAIN_CELL = '<c r="C1" t="inlineStr"><is><r><t>x</t></r></is></c>'  # a row for expat
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # a long run of spaces in a row's attribute: the row pattern once tried every split of
+        # it between two of its parts (200,000 spaces: minutes of CPU, one row)
+        f'<row r="1" spans="{" " * 200_000}"><c r="A1"><v>1</v></c>{_NOT_PLAIN_CELL}</row>',
+        # a long number that is not one: the number pattern tried every split of its digits
+        f'<row r="1"><c r="A1"><v>{"1" * 200_000}x</v></c>{_NOT_PLAIN_CELL}</row>',
+        f'<row r="1"><c r="A1" t="n"><v>{"1" * 200_000}x</v></c>{_NOT_PLAIN_CELL}</row>',
+    ],
+    ids=["row-attribute-spaces", "untyped-digits", "typed-digits"],
+)
+def test_crafted_runs_read_in_linear_time(tmp_path: Path, rows: str) -> None:
+    """Backtracking patterns would hold a core for minutes on these (up to the child's CPU
+    limit); read in linear time they take milliseconds (the bound is loose on purpose)."""
+    path = _handmade(tmp_path, rows)
+    started = time.process_time()
+    _read(path, True)
+    assert time.process_time() - started < 10
+    _same(path)
 
 
 def test_a_sheet_not_in_the_plain_form_is_left_to_calamine(tmp_path: Path) -> None:
