@@ -11,7 +11,7 @@ row numbers, columns from the first column that holds a value, shared and inline
 joined, phonetic runs left out, ``_x000D_`` escapes decoded, a ``<t>`` trimmed unless it
 preserves space), numbers, booleans, dates and times by the cell's number format (Excel's
 built-in date formats or a custom one with date/time codes; the 1904 date system), durations
-(``[h]:mm``), ISO dates (``t="d"``), a formula's cached value, an error as an empty cell. What
+(``[h]:mm``), ISO dates (``t="d"``), a formula's cached value, an error as empty text. What
 calamine refuses (a shared string that is not in the table, a number that is not one, an unknown
 cell type) is refused here too, and so are rows out of order, which calamine would sort: Excel
 writes rows in order, and a stream cannot go back. Every part read here was inflated and checked
@@ -57,6 +57,8 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 _MS_PER_DAY = 86_400_000
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _XML_SPACE = " \t\r\n"
+#: The error values calamine knows (it refuses a file with any other).
+_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"})
 _BOOLEANS = {"0": "FALSE", "false": "FALSE", "1": "TRUE", "true": "TRUE"}
 #: A number as calamine parses one (Rust's float syntax): no spaces, no ``_``, no hex.
 _NUMBER = re.compile(
@@ -537,7 +539,7 @@ class SheetRows:
         if value is None:
             return None
         if child == "is":
-            return _unescape(value).strip() or None
+            return _unescape(value).strip()  # empty: no value, but it counts for the first column
         if child != "v" or t == "inlineStr":
             return None
         if t is None or t == "n":
@@ -546,8 +548,12 @@ class SheetRows:
             return _unescape(value).strip()
         if t == "d":
             return value.strip()
-        if t == "e" or not value:
-            return None  # an error value reads as an empty cell
+        if not value:
+            return None
+        if t == "e":  # an error reads as empty text (which counts for the first column)
+            if value not in _ERRORS:
+                raise self.refuse(f"the error value {value[:20]!r} is not one")
+            return ""
         return self._shared(value) if t == "s" else self._boolean(value)
 
     def _numeric(self, value: str, t: str | None, style: str | None) -> str | None:

@@ -197,6 +197,14 @@ def test_a_big_shared_strings_table_plain_and_rich(tmp_path: Path) -> None:
 
 # Sheets written by hand: forms openpyxl does not write, which other applications do.
 _CELL_FORMS = [
+    # an error, an empty inline string: empty cells that count for the first column (column A
+    # holds nothing else here: reading them as no cell at all shifted every cell of the sheet),
+    # in the plain form and in a row that expat reads
+    '<row r="1"><c r="A1" t="e"><v>#N/A</v></c><c r="B1"><v>1</v></c></row>',
+    '<row r="1"><c r="A1" t="inlineStr"><is><t> </t></is></c><c r="B1"><v>1</v></c></row>',
+    '<row r="1"><c r="A1" t="inlineStr"><is></is></c><c r="B1"><v>1</v></c></row>',
+    '<row r="1"><c r="A1" t="e"><v>#REF!</v></c><c r="B1" t="inlineStr"><is><t/></is></c>'
+    '<c r="C1" t="inlineStr"><is><r><t>x</t></r></is></c></row><row r="2"><c r="C2"><v>2</v></c></row>',
     # inline strings: runs, preserved space, escapes, entities, phonetic runs
     '<row r="1"><c r="A1" t="inlineStr"><is><t> a </t><r><t>b</t></r><rPh><t>X</t></rPh></is></c>'
     '<c r="B1" t="inlineStr"><is><t xml:space="preserve"> x  y </t></is></c>'
@@ -228,6 +236,9 @@ _CELL_FORMS = [
     '<c r="D1"><v>abc</v></c><c r="E1"><v> </v></c></row>',
 ]
 _REFUSED_FORMS = [
+    # an error value calamine does not know, in the plain form and in a row that expat reads
+    '<row r="1"><c r="A1" t="e"><v>#SPILL!</v></c><c r="B1"><v>1</v></c></row>',
+    '<row r="1"><c r="A1" t="e"><v>#N/A </v></c><c r="B1" t="inlineStr"><is><r><t>x</t></r></is></c></row>',
     '<row r="1"><c r="A1" t="zz"><v>q</v></c></row>',  # an unknown cell type
     '<row r="1"><c r="A1" t="n"><v> 12</v></c></row>',  # not a number as calamine reads one
     '<row r="1"><c r="A1" t="n"><v>1_0</v></c></row>',
