@@ -91,6 +91,8 @@ _ATTR = re.compile(r'\s+([A-Za-z0-9:]+)="([^"]*)"')
 _PLAIN_NUMBER, _SHARED, _OTHER = 0, 1, 2
 _CELL_CHILDREN = frozenset({"v", "f", "is"})
 _TEXT_TYPES = frozenset({"str", "d"})
+#: Types whose ``<v>`` may hold a character reference (calamine decodes only a text's).
+_REFERENCE_TYPES = frozenset({"str", "d", "inlineStr"})
 _CELL_TYPES = frozenset({None, "n", "s", "b", "e", "str", "d", "inlineStr"})
 
 
@@ -426,6 +428,8 @@ class SheetRows:
         self._skip = 0
         self._attrs: dict[str, tuple[str | None, str | None, int]] = {}
         self._columns: dict[str, int] = {}
+        self._fragment: tuple[expat.XMLParserType, bytes] | None = None  # the row expat reads
+        self._v_at = 0  # where the <v> being read starts in it
 
     def refuse(self, reason: str) -> FileRejected:
         return FileRejected(self.source, f"unreadable .xlsx: {reason} in {self.part!r}")
@@ -440,6 +444,8 @@ class SheetRows:
                 if self._child not in _CELL_CHILDREN:
                     raise self.refuse(f"a <{self._child[:20]}> in a cell (a cell holds v, f or is)")
                 self._value, self._text = None, []
+                if self._fragment is not None:
+                    self._v_at = self._fragment[0].CurrentByteIndex
             elif self._child == "is":
                 local = _local(name)
                 if self._skip or local == "rPh":
@@ -474,6 +480,8 @@ class SheetRows:
                 self._cell()
             elif depth == 1:
                 self._value = "".join(self._text)
+                if self._child == "v" and self._c_type not in _REFERENCE_TYPES:
+                    self._no_reference()
             elif self._skip:
                 self._skip -= 1
             elif self._in_t and _local(name) == "t":
@@ -682,6 +690,8 @@ class SheetRows:
         """One plain cell's text (see ``_region``)."""
         t, style, kind = info
         if v_tag:
+            if "&" in v and t not in _REFERENCE_TYPES:
+                raise self._reference()
             if kind == _PLAIN_NUMBER:
                 return self._number(v, t)
             if kind == _SHARED:
@@ -745,6 +755,8 @@ class SheetRows:
     def _number(self, v: str, t: str | None) -> str | None:
         if not v:
             return None
+        if "&" in v:
+            raise self._reference()
         try:
             number = float(v)
         except ValueError:
@@ -770,10 +782,27 @@ class SheetRows:
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._data
+        data = text.encode("utf-8")
+        self._fragment = (parser, data)
         try:
-            parser.Parse(text.encode("utf-8"), True)
+            parser.Parse(data, True)
         except expat.ExpatError as exc:
             raise self.refuse(f"malformed XML ({exc})") from None
+        finally:
+            self._fragment = None
+
+    def _no_reference(self) -> None:
+        """Refuse the ``<v>`` expat just read if it held a character reference (see
+        ``_reference``)."""
+        if self._fragment is not None:
+            parser, data = self._fragment
+            if b"&" in data[self._v_at : parser.CurrentByteIndex]:
+                raise self._reference()
+
+    def _reference(self) -> FileRejected:
+        """A reference in a value that is not text: calamine reads it up to the reference, the
+        patterns would keep it raw and expat decoded; no application writes one."""
+        return self.refuse("a character reference in a value that is not text")
 
 
 def stream_records(rows_of: Callable[[], Iterator[RawRow]], low: int = 1) -> Iterator[Record]:

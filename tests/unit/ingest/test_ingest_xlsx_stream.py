@@ -258,6 +258,24 @@ def test_what_calamine_refuses_the_stream_refuses(tmp_path: Path, rows: str) -> 
     assert _same(_handmade(tmp_path, rows))[0] == "rejected"
 
 
+@pytest.mark.parametrize("t", ["", ' t="n"', ' t="b"', ' t="e"'])
+@pytest.mark.parametrize("plain", [True, False])
+def test_a_reference_in_a_value_that_is_not_text_is_refused(
+    tmp_path: Path, t: str, plain: bool
+) -> None:
+    """No application writes ``<v>&#49;2</v>``: calamine reads such a value up to its first
+    reference ('' here, '1' for ``1&#48;``), the plain form read it raw ('&#49;2'), expat
+    decoded it ('12'). Three readings of one cell: the stream refuses it instead."""
+    rest = "" if plain else '<c r="C1" t="inlineStr"><is><r><t>x</t></r></is></c>'
+    for value in ("&#49;2", "1&#48;", "a&amp;b"):
+        rows = f'<row r="1"><c r="A1"{t}><v>{value}</v></c><c r="B1"><v>7</v></c>{rest}</row>'
+        outcome = _read(_handmade(tmp_path, rows), True)
+        assert outcome[0] == "rejected", (value, outcome)
+        assert "reference" in outcome[1]
+    rows = f'<row r="1"><c r="A1" t="str"><v>1&#48;&amp;</v></c>{rest}</row>'  # text: decoded
+    assert _same(_handmade(tmp_path, rows))[1][2] == [(1, ["10&", *(["", "x"] if rest else [])])]
+
+
 def test_rows_out_of_order_are_refused_not_misread(tmp_path: Path) -> None:
     """calamine sorts them; a stream cannot go back, and no application writes them."""
     rows = '<row r="3"><c r="A3"><v>3</v></c></row><row r="2"><c r="A2"><v>2</v></c></row>'
