@@ -443,9 +443,7 @@ class SheetRows:
                 self._child = _local(name)
                 if self._child not in _CELL_CHILDREN:
                     raise self.refuse(f"a <{self._child[:20]}> in a cell (a cell holds v, f or is)")
-                self._value, self._text = None, []
-                if self._fragment is not None:
-                    self._v_at = self._fragment[0].CurrentByteIndex
+                self._value, self._text, self._v_at = None, [], self._byte_index()
             elif self._child == "is":
                 local = _local(name)
                 if self._skip or local == "rPh":
@@ -790,6 +788,10 @@ class SheetRows:
             raise self.refuse(f"malformed XML ({exc})") from None
         finally:
             self._fragment = None
+
+    def _byte_index(self) -> int:
+        """Where expat is in the row it reads (0 outside one)."""
+        return self._fragment[0].CurrentByteIndex if self._fragment is not None else 0
 
     def _no_reference(self) -> None:
         """Refuse the ``<v>`` expat just read if it held a character reference (see
