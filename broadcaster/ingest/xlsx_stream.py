@@ -320,14 +320,7 @@ def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) 
     """The shared strings of a plain part by patterns, as ``_Strings`` reads them: a region of
     whole ``<si>`` elements at a time, all at once when each is one plain ``<t>``, else by
     expat (rich-text runs, phonetic runs)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    buf = ""
-    for chunk in itertools.chain(part_chunks(zf, SHARED_STRINGS_PART), [b""]):
-        buf += decoder.decode(chunk, not chunk)
-        cut = buf.rfind("<si") if chunk else len(buf)
-        if cut <= 0:
-            continue
-        region, buf = buf[:cut], buf[cut:]
+    for region in _regions(part_chunks(zf, SHARED_STRINGS_PART), "<si"):
         found = _PLAIN_SI.findall(region)
         if len(found) == region.count("<si"):
             table.extend(
@@ -345,6 +338,34 @@ def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) 
         strings = _Strings(source, SHARED_STRINGS_PART)
         strings.strings = table
         strings.feed(("<sst>" + region[first : last + 5] + "</sst>").encode("utf-8"), final=True)
+
+
+def _regions(chunks: Iterator[bytes], start: str) -> Iterator[str]:
+    """The decoded text of ``chunks`` cut just before occurrences of ``start``: each region
+    but the last ends where a ``start`` begins. Only new text is searched, and text held over
+    chunks without a ``start`` is joined once (one string of a gigabyte spans thousands of
+    chunks: joining and searching all of it at each was O(n²))."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    held: list[str] = []  # text since the last cut, in pieces
+    tail = ""  # its last characters: a start may straddle two chunks
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        probe = tail + text
+        at = probe.rfind(start)
+        tail = probe[-(len(start) - 1) :]
+        if at < 0:
+            held.append(text)
+            continue
+        held.append(text)
+        whole = "".join(held)
+        cut = len(whole) - (len(probe) - at)
+        region, held = whole[:cut], [whole[cut:]]
+        if region:
+            yield region
+    held.append(decoder.decode(b"", True))
+    region = "".join(held)
+    if region:
+        yield region
 
 
 def part_chunks(zf: zipfile.ZipFile, part: str) -> Iterator[bytes]:

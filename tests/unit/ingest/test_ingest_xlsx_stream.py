@@ -195,6 +195,46 @@ def test_a_big_shared_strings_table_plain_and_rich(tmp_path: Path) -> None:
     assert (15_003, ["525500015001", "Rich one"]) in records
 
 
+@pytest.mark.parametrize("rich", [False, True])
+def test_one_huge_shared_string_reads_in_linear_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rich: bool
+) -> None:
+    """A string spanning many chunks: the text held so far was joined and searched again at
+    each chunk (O(n²): 64 MB took 3.5 s, 1 GB the child's whole CPU limit). Small chunks
+    here make 4 MB as many chunks as a 4 GB string would have."""
+    from broadcaster.ingest import xlsx_stream
+
+    monkeypatch.setattr(xlsx_stream, "_CHUNK_BYTES", 256)
+    huge = "".join(f"{i:07d}" for i in range(600_000))  # 4.2 MB, not a bomb
+    run = f"<r><t>{huge}</t></r><r><t>!</t></r>" if rich else f"<t>{huge}</t>"
+    shared = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<si><t>phone</t></si><si>{run}</si><si><t>after</t></si></sst>"
+    )
+    rows = (
+        '<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c>'
+        '<c r="B2" t="s"><v>1</v></c></row>'
+    )
+    path = _handmade(tmp_path, rows, shared=shared)
+    started = time.process_time()
+    records = _read(path, True)[1][2]
+    assert time.process_time() - started < 5  # ~0.3 s; it was ~12 s
+    assert records == [(1, ["phone"]), (2, ["after", huge + ("!" if rich else "")])]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 64])
+def test_regions_cut_before_each_start_across_chunks(size: int) -> None:
+    from broadcaster.ingest.xlsx_stream import _regions
+
+    text = "<sst><si><t>ñ</t></si><si><t>€ab</t></si>" + "x" * 40 + "<si><t>z</t></si></sst>"
+    data = text.encode("utf-8")
+    chunks = iter([data[i : i + size] for i in range(0, len(data), size)])
+    regions = list(_regions(chunks, "<si"))
+    assert "".join(regions) == text
+    assert all(region.startswith("<si") for region in regions[1:])
+    assert regions[-1].startswith("<si><t>z")
+
+
 # Sheets written by hand: forms openpyxl does not write, which other applications do.
 _CELL_FORMS = [
     # an error, an empty inline string: empty cells that count for the first column (column A
