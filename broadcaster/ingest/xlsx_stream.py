@@ -71,10 +71,11 @@ _TAIL = 64
 _INF = float("inf")
 _SHEET_DATA = re.compile(r"<sheetData(?:\s[^>]*)?(/?)>")
 _SHEET_DATA_END = re.compile(r"</sheetData\s*>")
-#: A whole row: its attributes (group 1, perhaps with trailing spaces), its body (group 2).
+#: A whole row: its attributes (group 1, perhaps with trailing spaces), its body (group 2);
+#: its end tag may hold spaces, as XML allows.
 #: Each character of the tag is tried once (a ``\s*`` after a lazy ``[^>]*?`` tried every
 #: split of a run of spaces in an attribute value: O(n²)).
-_ROW = re.compile(r"\s*<row(?=[\s/>])([^>]*?)(?:/>|>(.*?)</row>)", re.DOTALL)
+_ROW = re.compile(r"\s*<row(?=[\s/>])([^>]*?)(?:/>|>(.*?)</row\s*>)", re.DOTALL)
 #: A row's attributes: ``r`` (group 1) among any others, in the plain form.
 _ROW_ATTRS = re.compile(r'(?:\s+(?:r="([0-9]{1,7})"|[A-Za-z0-9:]+="[^"]*"))*\s*')
 _ROW_NUMBER = re.compile(r'<row r="([0-9]{1,7})"')

@@ -245,6 +245,9 @@ _CELL_FORMS = [
     '<row r="1"><c r="A1" t="inlineStr"><is></is></c><c r="B1"><v>1</v></c></row>',
     '<row r="1"><c r="A1" t="e"><v>#REF!</v></c><c r="B1" t="inlineStr"><is><t/></is></c>'
     '<c r="C1" t="inlineStr"><is><r><t>x</t></r></is></c></row><row r="2"><c r="C2"><v>2</v></c></row>',
+    # spaces before the end of end tags (XML allows them)
+    '<row  r="1" ><c  r="A1" ><v >1</v ></c ><c r="B1" t="inlineStr"><is><t>a</t ></is ></c>'
+    '</row\n><row r="2"><c r="A2"><v>2</v></c></row\t>',
     # inline strings: runs, preserved space, escapes, entities, phonetic runs
     '<row r="1"><c r="A1" t="inlineStr"><is><t> a </t><r><t>b</t></r><rPh><t>X</t></rPh></is></c>'
     '<c r="B1" t="inlineStr"><is><t xml:space="preserve"> x  y </t></is></c>'
