@@ -302,13 +302,12 @@ def read_context(
     ``plain_strings``: the guard found the shared strings part plain (``SheetExtent.plain``)."""
     names = set(zf.namelist())
     context = BookContext(date1904=date1904)
-    if SHARED_STRINGS_PART in names:
-        if plain_strings:
-            _read_plain_strings(zf, source, context.strings)
-        else:
-            strings = _Strings(source, SHARED_STRINGS_PART)
-            _feed_part(zf, SHARED_STRINGS_PART, strings)
-            context.strings = strings.strings
+    if SHARED_STRINGS_PART in names and not (
+        plain_strings and _read_plain_strings(zf, source, context.strings)
+    ):
+        strings = _Strings(source, SHARED_STRINGS_PART)
+        _feed_part(zf, SHARED_STRINGS_PART, strings)
+        context.strings = strings.strings
     context.strings.close()
     if STYLES_PART in names:
         styles = _Styles(source, STYLES_PART)
@@ -317,11 +316,14 @@ def read_context(
     return context
 
 
-def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) -> None:
+def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) -> bool:
     """The shared strings of a plain part by patterns, as ``_Strings`` reads them: a region of
     whole ``<si>`` elements at a time, all at once when each is one plain ``<t>``, else by
-    expat (rich-text runs, phonetic runs)."""
+    expat (rich-text runs, phonetic runs). False, the table left half full, if a ``<si>`` may
+    have a prefix (``<x:si>``, an ``<si>`` for calamine, which the patterns do not see)."""
     for region in _regions(part_chunks(zf, SHARED_STRINGS_PART), "<si"):
+        if ":si" in region:
+            return False
         found = _PLAIN_SI.findall(region)
         if len(found) == region.count("<si"):
             table.extend(
@@ -339,6 +341,7 @@ def _read_plain_strings(zf: zipfile.ZipFile, source: str, table: SharedStrings) 
         strings = _Strings(source, SHARED_STRINGS_PART)
         strings.strings = table
         strings.feed(("<sst>" + region[first : last + 5] + "</sst>").encode("utf-8"), final=True)
+    return True
 
 
 def _regions(chunks: Iterator[bytes], start: str) -> Iterator[str]:

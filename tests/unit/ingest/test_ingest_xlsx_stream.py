@@ -235,6 +235,18 @@ def test_regions_cut_before_each_start_across_chunks(size: int) -> None:
     assert regions[-1].startswith("<si><t>z")
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_prefixed_shared_strings_are_read_by_local_name(tmp_path: Path, mixed: bool) -> None:
+    """``<x:si>`` is an ``<si>`` for calamine; the patterns saw none (all prefixed: every index
+    refused) or skipped them (mixed: every later string read one place off)."""
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    first = "<x:si><x:t>phone</x:t></x:si>"
+    rest = "<si><t>name</t></si><si><t>x</t></si>" if mixed else "<x:si><x:t>name</x:t></x:si>"
+    shared = f'<sst xmlns="{ns}" xmlns:x="{ns}">{first}{rest}</sst>'
+    rows = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+    assert _same(_handmade(tmp_path, rows, shared=shared))[1][2] == [(1, ["phone", "name"])]
+
+
 # Sheets written by hand: forms openpyxl does not write, which other applications do.
 _CELL_FORMS = [
     # an error, an empty inline string: empty cells that count for the first column (column A
