@@ -36,7 +36,8 @@ MAX_TAG_BYTES = 64 * 1024
 _PREFIX = rb"(?:[^\s/<>!?:=\"']{1,64}:)?"
 _ANY_C = re.compile(rb"<c[\s/>]")  # unprefixed: a literal start makes these fast
 _ANY_ROW = re.compile(rb"<row[\s/>]")
-_PREFIXED = re.compile(rb":(?:c|row|dimension)[\s/>]")  # any prefixed one: tag by tag
+# any prefixed one: tag by tag (a prefixed sheetData: not plain, which the stream needs)
+_PREFIXED = re.compile(rb":(?:c|row|dimension|sheetData)[\s/>]")
 _ANY_DIMENSION = re.compile(rb"<" + _PREFIX + rb"dimension[\s/>]")
 _ANY_TAG = re.compile(rb"<" + _PREFIX + rb"(?:c|row|dimension)[\s/>]")
 _INTEREST_AT = re.compile(rb"<" + _PREFIX + rb"(?:c|row|dimension)(?:[\s/>]|\Z)")

@@ -69,7 +69,7 @@ _NUMBER = re.compile(
 MAX_ROW_CHARS = 16 * 1024 * 1024
 _TAIL = 64
 _INF = float("inf")
-_SHEET_DATA = re.compile(r"<sheetData(?:\s[^>]*)?(/?)>")
+_SHEET_DATA = re.compile(r"<sheetData(?:\s[^>]*?)?(/?)>")  # lazy: sees a "/>" after attributes
 _SHEET_DATA_END = re.compile(r"</sheetData\s*>")
 #: A whole row: its attributes (group 1, perhaps with trailing spaces), its body (group 2);
 #: its end tag may hold spaces, as XML allows.
@@ -627,8 +627,11 @@ class SheetRows:
             buf += decoder.decode(chunk, not chunk)
             if state == 0:
                 found = _SHEET_DATA.search(buf)
-                if found is None:
-                    buf = buf[-_TAIL:]
+                if found is None:  # keep an unfinished <sheetData tag (it may be long)
+                    at = buf.rfind("<sheetData")
+                    buf = buf[at:] if at >= 0 else buf[-_TAIL:]
+                    if len(buf) > MAX_ROW_CHARS:
+                        raise self.refuse(f"a <sheetData> tag over {MAX_ROW_CHARS:,} characters")
                     continue
                 state = 2 if found[1] else 1
                 buf = buf[found.end() :]

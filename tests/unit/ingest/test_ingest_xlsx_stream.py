@@ -331,6 +331,27 @@ def test_a_reference_in_a_value_that_is_not_text_is_refused(
     assert _same(_handmade(tmp_path, rows))[1][2] == [(1, ["10&", *(["", "x"] if rest else [])])]
 
 
+def test_a_sheet_data_tag_prefixed_or_long_is_read(tmp_path: Path) -> None:
+    """``<x:sheetData>`` leaves the sheet to calamine; a ``<sheetData>`` tag longer than a chunk
+    is found (the stream kept only the last 64 characters before it: 'cut short')."""
+    sheet = hostile_files._sheet_xml('<row r="1"><c r="A1"><v>1</v></c></row>')
+    ns = 'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    for data in (
+        sheet.replace("<worksheet ", "<worksheet " + ns)
+        .replace("<sheetData>", "<x:sheetData>")
+        .replace("</sheetData>", "</x:sheetData>"),
+        sheet.replace("<sheetData>", f'<sheetData a="{"x" * 600_000}">'),
+    ):
+        path = tmp_path / "s.xlsx"
+        path.write_bytes(hostile_files._handmade_xlsx(data))
+        assert _same(path)[1][2] == [(1, ["1"])]
+    empty = sheet.replace("<sheetData>", '<sheetData a="1"/>').replace(
+        '<row r="1"><c r="A1"><v>1</v></c></row></sheetData>', ""
+    )
+    path.write_bytes(hostile_files._handmade_xlsx(empty))
+    assert "empty" in _same(path)[1]  # refused as calamine refuses it, not as cut short
+
+
 def test_rows_out_of_order_are_refused_not_misread(tmp_path: Path) -> None:
     """calamine sorts them; a stream cannot go back, and no application writes them."""
     rows = '<row r="3"><c r="A3"><v>3</v></c></row><row r="2"><c r="A2"><v>2</v></c></row>'
