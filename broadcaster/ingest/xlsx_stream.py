@@ -57,6 +57,8 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 _MS_PER_DAY = 86_400_000
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _XML_SPACE = " \t\r\n"
+_REFERENCES = re.compile(r"&(?:#([0-9]+)|#x([0-9A-Fa-f]+)|([A-Za-z]+));")
+_PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 #: The error values calamine knows (it refuses a file with any other).
 _ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"})
 _BOOLEANS = {"0": "FALSE", "false": "FALSE", "1": "TRUE", "true": "TRUE"}
@@ -150,13 +152,23 @@ def _string_piece(text: str, preserve: bool) -> str:
     return text if preserve else text.strip(_XML_SPACE)
 
 
+def _reference(match: re.Match[str]) -> str:
+    decimal, hexadecimal, name = match.groups()
+    if name is not None:
+        return _PREDEFINED.get(name, match[0])
+    # leading zeros are allowed, and int() refuses over 4,300 digits
+    number = int(decimal.lstrip("0") or "0") if decimal else int(hexadecimal.lstrip("0") or "0", 16)
+    return chr(number)
+
+
 def _xml_text(text: str) -> str:
-    """Raw text of a plain part as an XML parser gives it: references decoded, line ends
-    normalised (well-formed and without a DTD, only the predefined entities can occur)."""
-    if "&" in text:
-        text = html.unescape(text)
+    """Raw text of a plain part as an XML parser gives it: line ends normalised, then references
+    decoded (a ``&#13;`` stays a CR; well-formed and without a DTD, only the predefined entities
+    can occur; not ``html.unescape``, which reads ``&#128;`` as cp1252's '€')."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in text:
+        text = _REFERENCES.sub(_reference, text)
     return text
 
 

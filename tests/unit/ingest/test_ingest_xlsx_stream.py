@@ -352,6 +352,25 @@ def test_a_sheet_data_tag_prefixed_or_long_is_read(tmp_path: Path) -> None:
     assert "empty" in _same(path)[1]  # refused as calamine refuses it, not as cut short
 
 
+def test_character_references_decode_as_in_xml(tmp_path: Path) -> None:
+    """``&#128;`` is U+0080 in XML (HTML's decoder made it '€', cp1252's), and ``&#13;`` a CR
+    kept as it is (only raw line ends are normalised): in shared strings, inline strings and
+    formula text, in the plain form and in a row that expat reads."""
+    refs = "x&#128;&#x9F;&#150;a&#13;b&#13;&#10;c\r\nd&#x1F600;&amp;&#0065;y"
+    shared = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<si><t>{refs}</t></si></sst>"
+    )
+    rows = "".join(
+        f'<row r="{i}"><c r="A{i}" t="inlineStr"><is><t>{refs}</t></is></c>'
+        f'<c r="B{i}" t="str"><v>{refs}</v></c><c r="C{i}" t="s"><v>0</v></c>{rest}</row>'
+        for i, rest in ((1, ""), (2, '<c r="D2" t="inlineStr"><is><r><t>z</t></r></is></c>'))
+    )
+    records = _same(_handmade(tmp_path, rows, shared=shared))[1][2]
+    want = "x\x80\x9f\x96a\rb\r\nc\nd\U0001f600&Ay"
+    assert records == [(1, [want] * 3), (2, [want] * 3 + ["z"])]
+
+
 def test_rows_out_of_order_are_refused_not_misread(tmp_path: Path) -> None:
     """calamine sorts them; a stream cannot go back, and no application writes them."""
     rows = '<row r="3"><c r="A3"><v>3</v></c></row><row r="2"><c r="A2"><v>2</v></c></row>'
