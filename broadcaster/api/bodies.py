@@ -371,6 +371,10 @@ def decode_cursor(request: web.Request, maxima: tuple[int, ...]) -> tuple[int, .
         raise bad_request("cursor: not a cursor this API returned", "cursor") from None
 
 
+#: The ``{id}`` of a route: 1 to 18 ASCII digits ("\d" matches "١٢٣", and int() reads it).
+ID = r"{id:[0-9]{1,18}}"
+
+
 def path_id(request: web.Request, maximum: int = ID64_MAX, what: str = "resource") -> int:
     """An id from the path (the routes match 1-18 digits); beyond the column's range: 404."""
     value = int(request.match_info["id"])

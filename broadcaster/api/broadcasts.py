@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from broadcaster.api.bodies import (
+    ID,
     ID64_MAX,
     INT32_MAX,
     Fields,
@@ -41,7 +42,7 @@ from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.state import STATE_KEY, blocking, principal, state
 from broadcaster.api.streaming import WorkspaceSlots, stream_pieces
 from broadcaster.api.uploads import receive_upload
-from broadcaster.api.wire import json_answer
+from broadcaster.api.wire import json_answer, page_answer
 from broadcaster.config import Settings
 from broadcaster.domain.states import BroadcastStatus, MessageStatus
 from broadcaster.domain.wire import to_wire
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 LISTED_STATUSES = tuple(s.value for s in BroadcastStatus if s is not BroadcastStatus.DELETED)
 MESSAGE_STATUSES = tuple(s.value for s in MessageStatus)
-ID = r"{id:[0-9]{1,18}}"  # ASCII digits: "\d" matches "١٢٣" and int() reads it
 #: Reports each workspace streams now (the per-workspace cap of ``report_per_workspace``).
 REPORT_SLOTS = web.AppKey("report_slots", WorkspaceSlots)
 #: Retry-After of a report refused because the workspace streams its maximum, seconds.
@@ -224,7 +224,7 @@ async def list_broadcasts(request: web.Request) -> web.Response:
     items = await blocking(
         request, progress.with_progress, ctx.engine, ctx.settings, key.workspace_id, page.items
     )
-    return json_answer({"items": items, "nextCursor": encode_cursor(page.next_after)})
+    return page_answer(items, page.next_after)
 
 
 async def read_broadcast(request: web.Request) -> web.Response:
@@ -285,7 +285,7 @@ async def list_messages(request: web.Request) -> web.Response:
         after=decode_cursor(request, (ID64_MAX,)),
         limit=page_limit(request),
     )
-    return json_answer({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+    return page_answer(page.items, page.next_after)
 
 
 async def list_errors(request: web.Request) -> web.Response:
@@ -299,7 +299,7 @@ async def list_errors(request: web.Request) -> web.Response:
         after=decode_cursor(request, (INT32_MAX, ID64_MAX)),
         limit=page_limit(request),
     )
-    return json_answer({"items": page.items, "nextCursor": encode_cursor(page.next_after)})
+    return page_answer(page.items, page.next_after)
 
 
 async def timeline(request: web.Request) -> web.Response:

@@ -18,24 +18,23 @@ from typing import Any
 from aiohttp import web
 
 from broadcaster.api.bodies import (
+    ID,
     ID64_MAX,
     Fields,
     decode_cursor,
-    encode_cursor,
     page_limit,
     path_id,
     read_json,
 )
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS, region_field
-from broadcaster.api.lists import by_id
+from broadcaster.api.lists import by_id, id_page
 from broadcaster.api.problems import Problem, invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.api.uploads import receive_upload
 from broadcaster.domain.contacts import MAX_ATTRIBUTES, VALUE_CHARS
 from broadcaster.services import contact_import, contacts
 
-ID = r"{id:[0-9]{1,18}}"
 #: Query parameters that search by an identifier, and the type each names.
 SEARCH = {
     "mobile": "MOBILE",
@@ -142,8 +141,7 @@ async def list_contacts(request: web.Request) -> web.Response:
         in_list=in_list,
         region=query_region(request),
     )
-    nxt = encode_cursor((page.next_after,) if page.next_after is not None else None)
-    return web.json_response({"items": page.items, "nextCursor": nxt})
+    return id_page(page)
 
 
 read_contact = by_id(contacts.get_contact, "contact", max_id=ID64_MAX)

@@ -16,11 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from broadcaster.api.bodies import (
+    ID,
     ID64_MAX,
     INT32_MAX,
     Fields,
     decode_cursor,
-    encode_cursor,
     page_limit,
     path_id,
     read_json,
@@ -29,15 +29,14 @@ from broadcaster.api.context import CTX
 from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal
+from broadcaster.api.wire import page_answer
 from broadcaster.services import contact_lists, prepared
 from broadcaster.services.contacts import LIST_NAME_CHARS, Page
 
-ID = r"{id:[0-9]{1,18}}"
 
-
-def _page(page: Page) -> web.Response:
-    nxt = encode_cursor((page.next_after,) if page.next_after is not None else None)
-    return web.json_response({"items": page.items, "nextCursor": nxt})
+def id_page(page: Page) -> web.Response:
+    """A page of contacts, lists or prepared messages, whose cursor is the last id."""
+    return page_answer(page.items, None if page.next_after is None else (page.next_after,))
 
 
 def _after(request: web.Request) -> int:
@@ -51,7 +50,7 @@ async def _paged(request: web.Request, fn: Callable[..., Page]) -> web.Response:
     page = await blocking(
         request, fn, ctx.engine, key.workspace, after=_after(request), limit=page_limit(request)
     )
-    return _page(page)
+    return id_page(page)
 
 
 async def create_list(request: web.Request) -> web.Response:

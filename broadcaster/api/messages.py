@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from broadcaster.api.bodies import (
+    ID,
     ID64_MAX,
     MAX_PHONE_CHARS,
     Fields,
@@ -169,4 +170,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", send_message)
     app.router.add_get("/v1/messages", search_recipient)
     app.router.add_post("/v1/messages/batch", send_batch)
-    app.router.add_get(r"/v1/messages/{id:[0-9]{1,18}}", read_message)
+    app.router.add_get(f"/v1/messages/{ID}", read_message)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from broadcaster.api.bodies import Fields, read_json
-from broadcaster.api.broadcasts import ID, _bid
+from broadcaster.api.bodies import ID, Fields, read_json
+from broadcaster.api.broadcasts import _bid
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import start_date_field, timezone_field
 from broadcaster.api.state import blocking, principal

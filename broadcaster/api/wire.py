@@ -11,10 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
-from broadcaster.domain.wire import to_wire
+from broadcaster.domain.wire import encode_cursor, to_wire
 
 
 def json_answer(
     value: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.json_response(to_wire(value), status=status, headers=headers)
+
+
+def page_answer(items: Any, next_after: tuple[int, ...] | None) -> web.Response:
+    """One page of a list route: its items and the opaque cursor of the next (null: the last)."""
+    return json_answer({"items": items, "nextCursor": encode_cursor(next_after)})
