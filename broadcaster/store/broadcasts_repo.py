@@ -275,7 +275,9 @@ def compare_and_set_status(
     """
     values.setdefault("updated_at", utcnow())
     statement = _cas_statement(allowed_from, to, only_if_all_sent, due_by is not None, *values)
-    params = {"bid": broadcast_id, "due_by": due_by, **{f"v_{k}": v for k, v in values.items()}}
+    params = {"bid": broadcast_id, **{f"v_{k}": v for k, v in values.items()}}
+    if due_by is not None:
+        params["due_by"] = due_by
     return conn.execute(statement, params).rowcount == 1
 
 
