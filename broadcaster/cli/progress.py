@@ -12,7 +12,12 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from broadcaster.cli._output import console, engine, err_console, safe
-from broadcaster.domain.states import IN_NETWORK_STATES, BroadcastStatus
+from broadcaster.domain.states import (
+    IN_NETWORK_STATES,
+    UNSENT_STATES,
+    BroadcastStatus,
+    MessageStatus,
+)
 from broadcaster.domain.wire import to_wire
 from broadcaster.errors import StackUnavailable
 from broadcaster.services.broadcasts import get_broadcast
@@ -41,7 +46,10 @@ def _settled(view: BroadcastDetail, ended_at: float | None) -> bool:
 
 def _untouched(view: BroadcastDetail) -> bool:
     """Nothing of the broadcast left the queue: no worker (or no beat) has taken it yet."""
-    return view.status not in ENDED and view.counts.get("QUEUE", 0) == view.expected_messages
+    return (
+        view.status not in ENDED
+        and view.counts.get(MessageStatus.QUEUE, 0) == view.expected_messages
+    )
 
 
 def wait_for(
@@ -83,7 +91,7 @@ def wait_for(
                 f"{view.status} sent {view.sent_messages} delivered {view.delivered_messages} "
                 f"failed {view.failed_messages} · {view.sent_messages / elapsed:.0f} msg/s"
             )
-            unsent = view.counts.get("QUEUE", 0) + view.counts.get("DEQUEUED", 0)
+            unsent = sum(view.counts.get(s, 0) for s in UNSENT_STATES)
             progress.update(bar, completed=view.expected_messages - unsent, detail=detail)
             if as_json and not quiet:
                 wired = to_wire(view)

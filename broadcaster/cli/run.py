@@ -21,6 +21,7 @@ from broadcaster.cli._output import (
     safe,
     settings,
 )
+from broadcaster.domain.states import BroadcastStatus, MessageStatus
 
 #: The sample recipient file shipped in the package (broadcaster/samples/).
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "recipients.csv"
@@ -158,7 +159,7 @@ def demo(
     finally:
         stack.stop()
     emit(view, as_json, render_broadcast)
-    if view.status != "COMPLETED":
+    if view.status != BroadcastStatus.COMPLETED:
         sys.exit(1)
 
 
@@ -198,7 +199,7 @@ def send(
         region=region,
         workspace=workspace,
     )
-    if wait and result.status == "QUEUE":
+    if wait and result.status == MessageStatus.QUEUE:
         wait_for(result.broadcast_id, True, timeout_s=60, quiet=True, idle_limit_s=IDLE_LIMIT_S)
         from broadcaster.services.messages import get_message
 

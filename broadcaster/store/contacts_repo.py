@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from broadcaster.domain.states import MessageStatus
 from broadcaster.store.models import (
     broadcasts,
     callback_deliveries,
@@ -492,8 +493,8 @@ def mask_number(conn: Connection, workspace_id: int, number: str, now: datetime)
     for part in _chunks(ids):
         conn.execute(
             sa.update(messages)
-            .where(messages.c.id.in_(list(part)), messages.c.status == "QUEUE")
-            .values(status="CANCELLED", error="contact erased", updated_at=now)
+            .where(messages.c.id.in_(list(part)), messages.c.status == MessageStatus.QUEUE)
+            .values(status=MessageStatus.CANCELLED, error="contact erased", updated_at=now)
         )
         conn.execute(
             sa.update(messages)

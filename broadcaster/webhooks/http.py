@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from broadcaster.config import Settings
+from broadcaster.constants import ERROR_TEXT_CHARS
 from broadcaster.net import guard
 from broadcaster.webhooks.transport import Failure, PostResult
 
@@ -15,8 +16,6 @@ USER_AGENT = "broadcaster-callbacks/1"
 CONNECTION_LIMIT = 100
 #: Seconds a resolved address is reused (short: the guard checks what DNS says now).
 DNS_CACHE_S = 10
-#: An unexpected client error is quoted up to this many characters in the delivery row.
-ERROR_TEXT_CHARS = 300
 
 
 def make_session(settings: Settings) -> aiohttp.ClientSession:
