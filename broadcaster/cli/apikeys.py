@@ -78,13 +78,19 @@ def apikey_list(workspace: str | None, as_json: bool) -> None:
 
 @apikey.command("revoke")
 @click.argument("prefix")
+@click.option(
+    "--workspace", help="Only a key of this workspace (default: any workspace's, by its prefix)."
+)
 @json_option
 @handles_errors
-def apikey_revoke(prefix: str, as_json: bool) -> None:
-    """Revoke the key with PREFIX (the 12 characters after bk_); it stops working at once."""
+def apikey_revoke(prefix: str, workspace: str | None, as_json: bool) -> None:
+    """Revoke the key with PREFIX (the 12 characters after bk_); it stops working at once.
+    With --workspace, another workspace's key is not found (exit 3) and stays live."""
     from broadcaster.services.apikeys import revoke_key
+    from broadcaster.services.queries import workspace_scope
 
-    emit(revoke_key(engine(migrate=True), prefix), as_json, kv_table)
+    eng = engine(migrate=True)
+    emit(revoke_key(eng, prefix, workspace_scope(eng, workspace)), as_json, kv_table)
 
 
 COMMANDS: tuple[click.Command, ...] = (apikey,)

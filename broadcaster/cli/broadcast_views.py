@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.table import Column, Table
 
 from broadcaster.cli._output import (
@@ -25,6 +26,7 @@ from broadcaster.cli._output import (
     handles_errors,
     json_option,
     safe,
+    settings,
     short_time,
 )
 from broadcaster.cli.broadcast import ANY_WORKSPACE, broadcast
@@ -70,23 +72,47 @@ def _next_hint(data: dict[str, Any], command: str) -> None:
 
 
 def _render_list(data: dict[str, Any]) -> None:
-    t = Table("id", Column("name", overflow="fold", min_width=14), Column("status", no_wrap=True))
-    t.add_column("start", no_wrap=True)
-    for name in ("expected", "sent", "delivered", "failed"):
-        t.add_column(name, justify="right")
+    """One line per broadcast that fits an 80-column terminal: the counters as
+    expected/sent/delivered/failed, then progress and the ETA (as the dashboard's list)."""
+    t = Table(
+        "id",
+        Column("name", overflow="fold", min_width=8, ratio=1),
+        Column("status", no_wrap=True),
+        Column("start", no_wrap=True),
+        Column("exp/sent/dlv/fail", justify="right", no_wrap=True),
+        Column("done", justify="right", no_wrap=True),
+        Column("ETA", justify="right", no_wrap=True),
+        box=box.SIMPLE_HEAD,
+    )
     for b in data["items"]:
+        counts = "/".join(
+            f"{b[k]:,}"
+            for k in ("expectedMessages", "sentMessages", "deliveredMessages", "failedMessages")
+        )
         t.add_row(
             str(b["id"]),
             safe(b["name"]),
             safe(b["status"]),
             safe(short_time(b["startDate"])),
-            f"{b['expectedMessages']:,}",
-            f"{b['sentMessages']:,}",
-            f"{b['deliveredMessages']:,}",
-            f"{b['failedMessages']:,}",
+            counts,
+            "" if b.get("progress") is None else f"{100 * b['progress']:.0f}%",
+            duration(b.get("etaSeconds")),
         )
     console.print(t)
+    if not data["items"]:
+        console.print("no broadcasts", highlight=False)
     _next_hint(data, "broadcaster broadcast list")
+
+
+def duration(seconds: int | None) -> str:
+    """An ETA as ``45 s``, ``3 min 20 s`` or ``2 h 05 min``; empty when there is none."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @broadcast.command(
@@ -106,14 +132,16 @@ def broadcast_list(
     cursor: tuple[int, ...] | None,
     as_json: bool,
 ) -> None:
-    """Broadcasts of a workspace, newest first (counters as the poller last saw them)."""
-    from broadcaster.services import queries
+    """Broadcasts of a workspace, newest first (counters as the poller last saw them), with
+    progress and the ETA from the segments left and the code's rate, as GET /v1/broadcasts."""
+    from broadcaster.services import progress, queries
 
     eng = engine()
     ws = queries.workspace_scope(eng, workspace)
     assert ws is not None
     page = queries.list_broadcasts(eng, ws, status=status, after=cursor, limit=limit)
-    emit(_page_out(page), as_json, _render_list)
+    items = progress.with_progress(eng, settings(), ws, page.items)
+    emit({"items": items, "nextCursor": encode_cursor(page.next_after)}, as_json, _render_list)
 
 
 def _render_messages(broadcast_id: int) -> Any:

@@ -19,6 +19,7 @@ from broadcaster.cli._output import (
     json_option,
     safe,
     settings,
+    short_time,
 )
 
 WORKSPACE = click.option(
@@ -86,7 +87,33 @@ def inbound_settings(workspace: str, changes: tuple[str, ...], as_json: bool) ->
         netguard.check_callback_url_static(url, allow_private=settings().callback_allow_private)
     eng = engine()
     got = update_settings(eng, workspace, parsed) if parsed else workspace_settings(eng, workspace)
-    emit(got, as_json, lambda d: console.print_json(json.dumps(d)))
+    emit(got, as_json, _render_settings)
+
+
+def _render_settings(data: dict[str, Any]) -> None:
+    """The settings as one row per value (``replies.help_reply``, ``keywords.OPT_OUT``), lists
+    joined by commas: a table for people, never the JSON document ``--json`` prints."""
+    if not data:
+        console.print(
+            "no settings of its own: the default keywords and replies apply "
+            "(change one with --set KEY=JSON)",
+            highlight=False,
+        )
+        return
+    t = Table("setting", "value", show_header=False, box=None)
+    for key, value in _flat(data):
+        t.add_row(f"[bold]{safe(key)}[/]", safe(value))
+    console.print(t)
+
+
+def _flat(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        if not data:
+            return [(prefix, "(none)")] if prefix else []
+        return [row for k, v in data.items() for row in _flat(v, f"{prefix}.{k}" if prefix else k)]
+    if isinstance(data, list):
+        return [(prefix, ", ".join(str(v) for v in data) or "(none)")]
+    return [(prefix, "" if data is None else str(data))]
 
 
 @click.group()
@@ -97,7 +124,12 @@ def optouts() -> None:
 def _render_optouts(rows: list[dict[str, Any]]) -> None:
     t = Table("number", "source", "since", "detail")
     for r in rows:
-        t.add_row(safe(r["number"]), safe(r["source"]), safe(r["createdAt"]), safe(r["detail"]))
+        t.add_row(
+            safe(r["number"]),
+            safe(r["source"]),
+            short_time(r["createdAt"]),
+            safe(r["detail"] or ""),
+        )
     console.print(t)
 
 

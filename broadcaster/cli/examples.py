@@ -27,7 +27,7 @@ EXAMPLES: dict[str, str] = {
     "apikey": "broadcaster apikey create --workspace acme",
     "apikey create": "broadcaster apikey create --workspace acme --signing",
     "apikey list": "broadcaster apikey list --workspace acme",
-    "apikey revoke": "broadcaster apikey revoke 1a2b3c4d5e6f",
+    "apikey revoke": "broadcaster apikey revoke 1a2b3c4d5e6f --workspace acme",
     "watch": "broadcaster watch /srv/drop --workspace acme",
     "worker": "broadcaster worker send --concurrency 4",
     "beat": "broadcaster beat",

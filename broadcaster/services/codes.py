@@ -298,10 +298,17 @@ def remove_code(
         losing = [ws]
         if owner == ws:
             losing += [w for w in codes_repo.shared_workspace_ids(conn, key) if w != ws]
-        if codes_repo.in_use(conn, losing, code):
+        user = codes_repo.in_use(conn, losing, code)
+        if user is not None:
+            bid, status, user_ws = user
+            # Another workspace's broadcast is not named: its ids are that workspace's own.
+            which = (
+                f"broadcast {bid} ({status}), which is not finished"
+                if user_ws == ws
+                else "a broadcast that is not finished in a workspace it is shared with"
+            )
             raise Conflict(
-                f"sender code {code!r} is used by a broadcast that is not finished; "
-                "stop it (or wait for it to end) first"
+                f"sender code {code!r} is used by {which}; stop it (or wait for it to end) first"
             )
         codes_repo.delete_code(conn, losing, code, key)
         if owner == ws:

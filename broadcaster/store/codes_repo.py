@@ -144,18 +144,20 @@ _UNFINISHED = (
 )
 
 
-def in_use(conn: Connection, workspace_ids: list[int], code: str) -> bool:
-    """Whether a broadcast of one of ``workspace_ids`` that is not finished sends from ``code``."""
+def in_use(conn: Connection, workspace_ids: list[int], code: str) -> tuple[int, str, int] | None:
+    """The id, status and workspace id of the oldest broadcast of one of ``workspace_ids`` that
+    is not finished and sends from ``code``; None when there is none."""
     row = conn.execute(
-        sa.select(sa.literal(1))
+        sa.select(broadcasts.c.id, broadcasts.c.status, broadcasts.c.workspace_id)
         .where(
             broadcasts.c.workspace_id.in_(workspace_ids),
             broadcasts.c.sender_code == code,
             broadcasts.c.status.in_([s.value for s in _UNFINISHED]),
         )
+        .order_by(broadcasts.c.id)
         .limit(1)
     ).first()
-    return row is not None
+    return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
 
 
 def shared_workspace_ids(conn: Connection, key: str) -> list[int]:

@@ -62,3 +62,13 @@ def test_errors_exit_non_zero(cli):
     run, _ = cli
     assert "no API key" in run("apikey", "revoke", "0123456789ab", code=3)
     assert "workspace name" in run("apikey", "create", "--workspace", " padded ", code=2)
+
+
+def test_revoke_with_workspace_finds_only_that_workspace_s_key(cli):
+    run, url = cli
+    acme = json.loads(run("apikey", "create", "--workspace", "acme", "--json"))
+    out = run("apikey", "revoke", acme["prefix"], "--workspace", "globex", code=3)
+    assert "no API key" in out
+    assert authenticate(engine_for(url), acme["key"]) is not None  # still live
+    run("apikey", "revoke", acme["prefix"], "--workspace", "acme")
+    assert authenticate(engine_for(url), acme["key"]) is None

@@ -60,6 +60,21 @@ def test_list_shows_one_workspace_filtered_by_status_in_pages(cli, two_workspace
     assert "SCHEDUL" in table and "{" not in table  # a table, never raw JSON
 
 
+def test_list_shows_progress_and_eta_as_the_http_list_in_80_columns(cli, two_workspaces):
+    acme, _ = two_workspaces
+    (item,) = cli("broadcast", "list", "--workspace", "acme", "--json")["items"]
+    # GET /v1/broadcasts' progress fields: 7 left of 7, at the short code's default 30 msg/s
+    assert item["remainingMessages"] == 7 and item["remainingSegments"] == 7
+    assert item["progress"] == 0 and item["etaSeconds"] == 1
+    table = cli("broadcast", "list", "--workspace", "acme")  # CliRunner's terminal: 80 columns
+    lines = table.splitlines()
+    assert all(len(line) <= 80 for line in lines), table
+    header = next(line for line in lines if "status" in line)
+    assert header.split() == ["id", "name", "status", "start", "exp/sent/dlv/fail", "done", "ETA"]
+    row = next(line for line in lines if line.split()[:1] == [str(acme)])
+    assert row.split()[-4:] == ["7/0/0/0", "0%", "1", "s"], row
+
+
 def test_messages_page_by_cursor_and_filter_by_status(cli, two_workspaces):
     acme, _ = two_workspaces
     first = cli("broadcast", "messages", str(acme), "--limit", "5", "--json")

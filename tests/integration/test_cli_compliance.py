@@ -85,3 +85,18 @@ def test_inbound_list_per_workspace(cli, sqlite_url) -> None:
         "--json",
     ).output
     assert json.loads(got) == {"replies": {"help_reply": "Call us"}}
+
+
+def test_human_output_is_tables_never_json(cli) -> None:
+    """Without --json: the settings as rows (or a line saying none are set), an opt-out without
+    a detail shows an empty cell, never ``None``."""
+    empty = cli("inbound", "settings", "--workspace", "acme").output
+    assert empty.startswith("no settings of its own") and "{" not in empty
+    cli("inbound", "settings", "--workspace", "acme", "--set", 'replies={"help_reply": "Call us"}')
+    cli("inbound", "settings", "--workspace", "acme", "--set", 'keywords={"opt_out": ["BAJA"]}')
+    shown = cli("inbound", "settings", "--workspace", "acme").output
+    assert "{" not in shown and "[" not in shown, shown
+    rows = [[c.strip() for c in line.split(None, 1)] for line in shown.splitlines() if line.strip()]
+    assert ["replies.help_reply", "Call us"] in rows and ["keywords.opt_out", "BAJA"] in rows
+    added = cli("optouts", "add", A).output
+    assert "None" not in added and A in added

@@ -93,7 +93,7 @@ def test_reschedule_moves_a_scheduled_broadcast_only(cli, created, database_url)
 def test_codes_remove(cli, created):
     cli("codes", "remove", "55501", "--workspace", "globex", code=EXIT_NOT_FOUND)
     busy = cli("codes", "remove", "55501", "--workspace", "acme", "--json", code=EXIT_CONFLICT)
-    assert "not finished" in busy["error"]
+    assert f"used by broadcast {created} (SCHEDULED), which is not finished" in busy["error"]
     cli("codes", "share", "55501", "--workspace", "globex")
     cli("broadcast", "stop", str(created))
     removed = cli("codes", "remove", "55501", "--workspace", "acme", "--json")
@@ -124,4 +124,5 @@ def test_the_owner_cannot_remove_a_code_a_shared_workspace_still_sends_from(cli,
     )  # fmt: skip
     err = cli("codes", "remove", "55501", "--workspace", "acme", "--json", code=EXIT_CONFLICT)
     assert "not finished" in err["error"] and "globex" not in err["error"]
+    assert "shared with" in err["error"] and "broadcast 1 " not in err["error"]
     assert [c["code"] for c in cli("codes", "list", "--workspace", "globex", "--json")] == ["55501"]
