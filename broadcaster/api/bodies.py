@@ -115,6 +115,12 @@ def _has_nul(text: str) -> bool:
     return "\x00" in text
 
 
+#: Routes whose query carries a gateway's octets, read by the route itself: Kannel's ``%a`` of a
+#: UCS-2 MO is UTF-16BE, NUL octets included ("STOP" is ``%00S%00T%00O%00P``). The MO parser
+#: decodes it and refuses a NUL left in any decoded field (``providers/inbound.py``).
+RAW_QUERY_PREFIXES = ("/v1/inbound/",)
+
+
 @web.middleware
 async def url_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -126,6 +132,8 @@ async def url_middleware(
     """
     if _has_nul(request.path):
         raise bad_request("the URL's path must not contain NUL characters (%00)", "url")
+    if request.path.startswith(RAW_QUERY_PREFIXES):
+        return await handler(request)
     for name, value in request.query.items():
         if _has_nul(name) or _has_nul(value):
             field = name if not _has_nul(name) else "url"

@@ -46,7 +46,7 @@ async def receive_inbound(request: web.Request) -> web.Response:
     except (KeyError, ValueError):
         raise web.HTTPNotFound(text=f"no provider {name!r}") from None
     try:
-        msg = parse_for(provider, await gateway_payload(request, "inbound"))
+        msg = parse_for(provider, await gateway_payload(request, "inbound", octets=True))
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable inbound message: {exc}") from None
     got = await blocking(request, inbound.receive, ctx.engine, ctx.settings, name, msg)

@@ -16,6 +16,8 @@ import functools
 import hmac
 import json
 import logging
+import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -30,9 +32,36 @@ routes = web.RouteTableDef()
 GROUPS_KEY = web.AppKey("receipt_groups", ReceiptGroups)
 
 
-async def gateway_payload(request: web.Request, what: str = "receipt") -> dict[str, Any]:
-    """A gateway's fields from the query and a JSON or form body (``what`` names it in errors)."""
-    data: dict[str, Any] = {k: v for k, v in request.query.items() if k != "secret"}
+def raw_query(request: web.Request) -> dict[str, str | bytes]:
+    """The query's fields as sent: text where a value is UTF-8, else its bytes.
+
+    ``request.query`` decodes every value as UTF-8 and replaces what is not: a gateway that
+    puts a message's own octets in the query (Kannel's ``%a`` of a UCS-2 MO is UTF-16BE) would
+    lose them. The first of repeated fields counts, as in ``request.query``.
+    """
+    fields: dict[str, str | bytes] = {}
+    pairs = urllib.parse.parse_qsl(
+        request.rel_url.raw_query_string, keep_blank_values=True, encoding="latin-1"
+    )
+    for key, value in pairs:
+        octets = value.encode("latin-1")
+        try:
+            fields.setdefault(key, octets.decode("utf-8"))
+        except UnicodeDecodeError:
+            fields.setdefault(key, octets)
+    return fields
+
+
+async def gateway_payload(
+    request: web.Request, what: str = "receipt", *, octets: bool = False
+) -> dict[str, Any]:
+    """A gateway's fields from the query and a JSON or form body (``what`` names it in errors).
+
+    ``octets``: a query value that is not UTF-8 comes as its bytes (:func:`raw_query`), for a
+    parser that knows the value's charset from another field.
+    """
+    query: Mapping[str, Any] = raw_query(request) if octets else request.query
+    data: dict[str, Any] = {k: v for k, v in query.items() if k != "secret"}
     if request.method == "POST" and request.can_read_body:
         if request.content_type == "application/json":
             try:

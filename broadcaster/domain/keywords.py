@@ -1,13 +1,14 @@
 """Compliance keywords of inbound texts (STOP, START, HELP in several languages).
 
 A text is a keyword only when it is the whole message, once whitespace and punctuation around
-it are trimmed, compared without case and accents: "Stop!" and "arrêt" are keywords, "stop
-sending me that" is not (carriers and CTIA match whole messages so a sentence is never taken
+it are trimmed, compared without case and accents: "Stop!", "arrêt" and "Opt out" (separators
+inside a listed word are ignored) are keywords, "stop sending me that" is not (carriers and CTIA match whole messages so a sentence is never taken
 for a request). Pure: the lists come in as arguments, defaults are here.
 """
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -40,11 +41,26 @@ DEFAULT_HELP = ("HELP", "AYUDA", "INFO")
 _TRIM = string.whitespace + string.punctuation + "¡¿«»“”‘’…·"
 
 
+#: Separators inside a keyword a subscriber may type: "OPT OUT" (the FCC's wording), "opt-out",
+#: "Stop all" are OPTOUT and STOPALL. Only between letters: "STOP STOP" is still no keyword.
+_INNER = re.compile(r"[\s\-_.·]+")
+
+
 def fold(text: str) -> str:
-    """Upper case, accents removed (NFKD, combining marks dropped), trimmed of punctuation."""
+    """Upper case, accents removed (NFKD, combining marks dropped), invisible format characters
+    (zero-width space, BOM, soft hyphen: phones and copy-paste insert them) removed, trimmed of
+    punctuation."""
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    bare = "".join(
+        ch
+        for ch in decomposed
+        if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf"
+    )
     return bare.strip(_TRIM).upper()
+
+
+def _joined(word: str) -> str:
+    return _INNER.sub("", word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +107,14 @@ DEFAULT_LISTS = KeywordLists.of()
 def classify(text: str, lists: KeywordLists = DEFAULT_LISTS) -> Keyword:
     """What an inbound text asks for; opt-out wins if a word is in two lists (the safe side)."""
     word = fold(text)
-    if word in lists.opt_out:
-        return Keyword.OPT_OUT
-    if word in lists.opt_in:
-        return Keyword.OPT_IN
-    if word in lists.help:
-        return Keyword.HELP
+    for candidate in (word, _joined(word)):
+        if candidate in lists.opt_out:
+            return Keyword.OPT_OUT
+    for candidate in (word, _joined(word)):
+        if candidate in lists.opt_in:
+            return Keyword.OPT_IN
+        if candidate in lists.help:
+            return Keyword.HELP
     return Keyword.OTHER
 
 

@@ -207,17 +207,39 @@ async def test_vonage_and_kannel_formats(make_api: MakeApi, tmp_path: Any) -> No
     assert got["keyword"] == "OPT_OUT" and got["new"] and not again["new"]
     wrong = await api.client.get(f"/v1/inbound/kpn?secret={SECRET}", params=q)
     assert wrong.status == 401  # the account's own secret, not the shared one
+    # ...and as a JSON body (msisdn may come as a number there)
+    j = {**q, "msisdn": int(PHONES[44][1:]), "messageId": "0A0000001234567C", "text": "BAJA"}
+    js = await api.client.post(f"/v1/inbound/kpn?secret={KPN_SECRET}", json=j)
+    assert (await js.json())["keyword"] == "OPT_OUT", await js.text()
     # Kannel's get-url: ?from=%p&to=%P&text=%a&id=%I
     k = {"from": PHONES[41], "to": "55602", "text": "BAJA", "id": "k-77"}
     kan = await (await api.client.get(f"/v1/inbound/kannel-main?secret={SECRET}", params=k)).json()
     assert kan["keyword"] == "OPT_OUT"
+    # a UCS-2 MO (what a phone sends for ARRÊT): %a is its UTF-16BE octets, NULs included;
+    # &coding=%c&charset=%C say so
+    ucs2 = "".join(f"%{b:02X}" for b in "ARRÊT".encode("utf-16-be"))
+    raw = (
+        f"/v1/inbound/kannel-main?secret={SECRET}&from=%2B{PHONES[45][1:]}&to=55602"
+        f"&text={ucs2}&id=k-78&at=2026-12-01+19:28:21&coding=2&charset=UTF-16BE"
+    )
+    arret = await api.client.get(raw)
+    assert (await arret.json())["keyword"] == "OPT_OUT", await arret.text()
+    # a NUL left after decoding is refused naming the field, nothing stored
+    nul = await api.client.get(
+        f"/v1/inbound/kannel-main?secret={SECRET}&from=%2B{PHONES[46][1:]}&to=55602"
+        "&text=ST%00OP&id=k-79"
+    )
+    assert nul.status == 400 and "text" in await nul.text()
     numbers = {e["number"] for e in (await api.json("GET", "/v1/optouts", 200))["items"]}
-    assert numbers == {PHONES[40], PHONES[41]}
+    assert numbers == {PHONES[40], PHONES[41], PHONES[44], PHONES[45]}
     listed = await api.json("GET", "/v1/inbound", 200)
     assert {(i["route"], i["gatewayId"]) for i in listed["items"]} == {
         ("kpn", "0A0000001234567B"),
+        ("kpn", "0A0000001234567C"),
         ("kannel-main", "k-77"),
+        ("kannel-main", "k-78"),
     }
+    assert [i["text"] for i in listed["items"] if i["gatewayId"] == "k-78"] == ["ARRÊT"]
 
 
 async def test_an_mo_counts_only_on_the_route_its_code_sends_through(make_api: MakeApi) -> None:

@@ -411,7 +411,7 @@ group = sms-service
 keyword = default
 catch-all = true
 max-messages = 0
-get-url = "{url}&from=%p&to=%P&text=%a&id=%I&at=%t"
+get-url = "{url}&from=%p&to=%P&text=%a&id=%I&at=%t&coding=%c&charset=%C"
 """
 
 

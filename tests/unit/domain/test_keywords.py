@@ -46,6 +46,21 @@ K = Keyword
         ("", K.OTHER),
         ("hello", K.OTHER),
         ("STOPPED", K.OTHER),
+        # the FCC's "opt out" and other separators typed inside a listed word
+        ("Opt out", K.OPT_OUT),
+        ("OPT-OUT", K.OPT_OUT),
+        ("opt_out", K.OPT_OUT),
+        ("Stop all", K.OPT_OUT),
+        ("un-stop", K.OPT_IN),
+        ("stop stop", K.OTHER),
+        ("opt in", K.OTHER),
+        # invisible format characters a phone or a copy-paste adds
+        ("\u200bSTOP", K.OPT_OUT),
+        ("\ufeffBaja", K.OPT_OUT),
+        ("ST\u00adOP", K.OPT_OUT),
+        ("STOP\u2060", K.OPT_OUT),
+        # an emoji is no punctuation: not a bare keyword
+        ("STOP 🛑", K.OTHER),
     ],
 )
 def test_default_lists(text: str, expected: Keyword) -> None:
