@@ -2,7 +2,7 @@
 
 This module holds the group; each area's commands live in a module beside it (``broadcast``,
 ``codes``, ``recipients``, ``apikeys``, ``watch``, ``servers``, ``run``, ``workers``,
-``compliance``, ``contacts``) and are
+``compliance``, ``contacts``, ``lists``) and are
 added here. Shared output, errors and the engine are in ``_output``.
 """
 
@@ -19,6 +19,7 @@ from broadcaster.cli import (
     codes,
     compliance,
     contacts,
+    lists,
     recipients,
     resend,
     run,
@@ -102,6 +103,7 @@ for _area in (
     workers,
     compliance,
     contacts,
+    lists,
 ):
     for _command in _area.COMMANDS:
         main.add_command(_command)

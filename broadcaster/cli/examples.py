@@ -46,6 +46,16 @@ EXAMPLES: dict[str, str] = {
     "contacts list": "broadcaster contacts list --list vip --workspace acme --json",
     "contacts get": "broadcaster contacts get 12 --workspace acme",
     "contacts delete": "broadcaster contacts delete 12 --workspace acme",
+    "lists": "broadcaster lists list --workspace acme",
+    "lists list": "broadcaster lists list --workspace acme --json",
+    "lists create": "broadcaster lists create vip --workspace acme",
+    "lists delete": "broadcaster lists delete 3 --workspace acme",
+    "templates": "broadcaster templates list --workspace acme",
+    "templates list": "broadcaster templates list --workspace acme --json",
+    "templates create": "broadcaster templates create otp --text 'Hi {first_name}, code {0}' "
+    "--from 55501 --list otp --workspace acme",
+    "templates get": "broadcaster templates get 2 --workspace acme",
+    "templates delete": "broadcaster templates delete 2 --workspace acme",
 }
 
 

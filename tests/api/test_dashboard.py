@@ -383,3 +383,67 @@ async def test_the_detail_says_how_many_wait_for_their_window(api, tmp_path):
         assert window in shown and "3, next opens" in shown, shown
         assert "Validity2 h 0 min from its start" in shown, shown
         await cdp.shot("detail-window")
+
+
+async def test_contacts_lists_and_templates_have_their_pages(api, tmp_path):
+    """Issue 15's audiences on the console: the lists with their member counts (a list's
+    "members" opens its contacts), the contacts with identifiers, attributes and lists, found
+    by number, and the prepared messages; another workspace's never shown."""
+    for i, phone in enumerate(PHONES[:3]):
+        lists = ["vip"] if i < 2 else ["newsletter"]
+        body = {
+            "identifiers": [{"type": "MOBILE", "value": phone}],
+            "attributes": {"first_name": f"Ana{i}"},
+            "lists": lists,
+        }
+        await api.json("POST", "/v1/contacts", 201, json=body)
+    other = {"identifiers": [{"type": "MOBILE", "value": PHONES[5]}], "lists": ["theirs"]}
+    await api.json("POST", "/v1/contacts", 201, "globex", json=other)
+    template = {"name": "otp", "text": "Hi {first_name}, code {0}", "from": "55501", "list": "vip"}
+    await api.json("POST", "/v1/templates", 201, json=template)
+    url = str(api.client.make_url("/dashboard"))
+
+    async with open_tab(tmp_path, url, width=browser.NARROW) as cdp, asyncio.timeout(60):
+        await cdp.until("!!document.getElementById('rows')")
+        await cdp.js(
+            f"{_q('#key')}.value = {api.keys['acme']!r}; {_q('#key-form')}.requestSubmit()"
+        )
+
+        await cdp.js(_q('#nav button[data-view="lists"]') + ".click()")
+        await cdp.until("document.querySelectorAll('#list-rows tr').length === 2")
+        lists = await cdp.js(
+            "[...document.querySelectorAll('#list-rows tr')]"
+            ".map(tr => [tr.children[1].textContent, tr.children[2].textContent])"
+        )
+        assert sorted(lists) == [["newsletter", "1"], ["vip", "2"]]
+        assert await cdp.js("document.documentElement.scrollWidth") <= browser.NARROW
+        await cdp.shot("narrow-lists")
+
+        # A list's members: the contacts page, filtered by it.
+        await cdp.js(_q('#list-rows button[data-members="vip"]') + ".click()")
+        await cdp.until(
+            f"{_q('#contacts-list')}.value === 'vip' && "
+            "document.querySelectorAll('#contact-rows tr').length === 2"
+        )
+        shown = await cdp.js(_q("#contact-rows") + ".textContent")
+        assert f"MOBILE {PHONES[0]}" in shown and "first_name=Ana1" in shown and "vip" in shown
+        assert PHONES[2] not in shown
+        await cdp.shot("narrow-contacts")
+        # All of them, then one found by its number.
+        await cdp.js(f"{_q('#contacts-list')}.value = ''; {_q('#contacts-form')}.requestSubmit()")
+        await cdp.until("document.querySelectorAll('#contact-rows tr').length === 3")
+        assert PHONES[5] not in await cdp.js(_q("#contact-rows") + ".textContent")
+        await cdp.js(
+            f"{_q('#contacts-mobile')}.value = {PHONES[2]!r}; {_q('#contacts-form')}.requestSubmit()"
+        )
+        await cdp.until("document.querySelectorAll('#contact-rows tr').length === 1")
+        assert "newsletter" in await cdp.js(_q("#contact-rows") + ".textContent")
+
+        await cdp.js(_q('#nav button[data-view="templates"]') + ".click()")
+        await cdp.until("document.querySelectorAll('#template-rows tr').length === 1")
+        row = await cdp.js(
+            "[...document.querySelector('#template-rows tr').children].map(td => td.textContent)"
+        )
+        assert row[1:5] == ["otp", "55501", "vip", "Hi {first_name}, code {0}"]
+        await cdp.shot("narrow-templates")
+        assert await cdp.js(f"{_q('#notice')}.hidden")
