@@ -70,10 +70,12 @@ def test_a_busy_port_is_one_line_and_exit_2(command, busy_port, tmp_path):
     _one_line_error(_broadcaster(command, "--port", str(busy_port), env=_env(tmp_path)), busy_port)
 
 
-def test_dev_refuses_an_explicit_busy_port(busy_port, tmp_path, redis_url):
+@pytest.mark.parametrize("flag", ["--api-port", "--simulator-port"])
+def test_dev_refuses_an_explicit_busy_port(flag, busy_port, tmp_path, redis_url):
     env = _env(tmp_path, BROADCASTER_REDIS_URL=redis_url)
-    result = _broadcaster("dev", "--api-port", str(busy_port), env=env)
+    result = _broadcaster("dev", flag, str(busy_port), env=env)
     _one_line_error(result, busy_port)
+    assert flag in result.stderr, result.stderr
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

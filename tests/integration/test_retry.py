@@ -6,10 +6,11 @@ hand). Waits here are the retry times themselves, set to fractions of a second.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 
 from broadcaster.config import Settings
 from broadcaster.services import control, poller, sending
@@ -20,6 +21,7 @@ from broadcaster.simulator.app import build_app
 from broadcaster.simulator.config import SimulatorConfig
 from broadcaster.store import messages_repo
 from broadcaster.store.db import engine_for, upgrade
+from broadcaster.store.models import messages
 from broadcaster.throttle import MemoryTokenBucket
 from broadcaster.wiring import ProviderCache
 from tests.support.inprocess import ListQueue
@@ -91,6 +93,11 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
         assert view.status == "RUNNING", view  # never COMPLETED while retries wait
         assert view.counts == {"QUEUE": 5} and view.retrying == 5, view
         assert view.next_retry_at is not None
+        if round_ == 0:  # `broadcast get` says how many wait and when the next is due
+            shown = _cli_get(settings, bid)
+            assert shown["retrying"] == 5 and shown["status"] == "RUNNING", shown
+            due = datetime.fromisoformat(shown["nextRetryAt"].replace("Z", "+00:00"))
+            assert due == view.next_retry_at.replace(microsecond=0), shown
         # a tick before the retries are due dispatches nothing (its time given: load-proof)
         with engine.connect() as conn:
             _, first_due = messages_repo.retry_summary(conn, bid)
@@ -116,6 +123,25 @@ async def test_refused_messages_wait_then_are_sent_and_the_broadcast_completes_a
     assert stats["by_status_code"]["500"] >= 5 * 3 * 2  # each refused 6 times or more first
 
 
+def _cli_get(settings, bid: int) -> dict:
+    """``broadcaster broadcast get ID --json`` on the test's database, as a user runs it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "broadcaster", "broadcast", "get", str(bid), "--json"],
+        env={**env, "BROADCASTER_DATABASE_URL": settings.database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def _workspace(engine, bid: int) -> int:
     from broadcaster.store import broadcasts_repo
 
@@ -138,6 +164,42 @@ async def test_a_message_whose_window_is_spent_ends_error_with_its_attempts(gate
         assert m.attempts >= 2, m  # sent again at least once inside the window
         assert m.error.startswith(f"retry window exhausted after {m.attempts} sends"), m
         assert "HTTP 500" in m.error
+
+
+async def test_a_retry_is_never_due_past_the_broadcasts_validity(gateway_world):
+    make, gateway, tmp_path = gateway_world
+    # Given a 4 h retry window and waits of 30-60 s, but a broadcast valid for 2 s only
+    settings, engine, queue, provider_for, ctx, _ = make(retry_base_s=30.0, retry_cap_s=60.0)
+    assert settings.retry_window_s == 4 * 3600.0
+    f = tmp_path / "short.txt"
+    f.write_text("".join(f"+5255301{i:05d}\n" for i in range(3)))
+    bid = create_from_file(
+        engine, settings, f, NewBroadcast(sender="55501", text="Hola", validity="2s")
+    ).id
+    # When every send is refused with 500
+    await _beat(settings, engine, queue, provider_for, ctx)
+    view = get_broadcast(engine, bid)
+    # Then the messages wait, each due at the latest when the validity ends, not 30 s on
+    assert view.retrying == 3 and view.expires_at is not None, view
+    assert view.next_retry_at is not None and view.next_retry_at <= view.expires_at, view
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            sa.select(messages.c.retry_at).where(messages.c.broadcast_id == bid)
+        ).scalars()
+        ends = view.expires_at.replace(tzinfo=None)  # the store's naive UTC
+        assert all(at is not None and at <= ends for at in waiting)
+    # and once it has passed (the validity itself, not a race), a recovered gateway gets none
+    await gateway("/_sim/config", {"share_500": 0.0})
+    time.sleep(2.1)
+    deadline = time.monotonic() + 20
+    while get_broadcast(engine, bid).status != "COMPLETED":
+        assert time.monotonic() < deadline, get_broadcast(engine, bid)
+        await _beat(settings, engine, queue, provider_for, ctx)
+        time.sleep(0.1)
+    final = get_broadcast(engine, bid)
+    assert sum(final.counts.values()) == 3 and not {"SENT", "QUEUE"} & set(final.counts), final
+    assert final.retrying == 0 and final.failed_messages == 3
+    assert (await gateway("/_sim/stats"))["accepted_total"] == 0
 
 
 async def test_stop_cancels_waiting_messages_and_suspend_holds_them(gateway_world):

@@ -79,6 +79,20 @@ class Stack:
     def logs(self, name: str) -> str:
         return (self.dev.workdir / f"{name}.log").read_text(errors="replace")
 
+    def crash_celery(self, name: str) -> int:
+        """SIGKILL the Celery process that ``name``'s supervisor runs, and its pool, as the OOM
+        killer or a segfault would; the supervisor (``broadcaster worker``/``beat``) is left
+        alone, to start it again. Returns the killed Celery pid."""
+        import psutil
+
+        supervisor = psutil.Process(self.dev.procs[name].pid)
+        [celery] = supervisor.children()
+        victims = [celery, *celery.children(recursive=True)]
+        for proc in victims:
+            proc.kill()
+        psutil.wait_procs(victims, timeout=10)
+        return celery.pid
+
     def celery_restarts(self) -> dict[str, int]:
         """How often each supervised Celery process was started again (from its supervisor's log)."""
         return {
@@ -101,7 +115,10 @@ def make_stack(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]
         simulator_args: tuple[str, ...] = ("--dlr-delay-s", "0.2"),
         send_workers: int = 2,
         env: dict[str, str] | None = None,
+        with_simulator: bool = True,
     ) -> Stack:
+        """``with_simulator=False``: no simulator process, nothing pointed at it; the stack sends
+        to the gateways ``env`` configures (``BROADCASTER_ACCOUNTS``), as a deployment does."""
         url = database_url or f"sqlite:///{tmp_path / 'broadcaster.db'}"
         upgrade(url)
         extra = {
@@ -120,6 +137,7 @@ def make_stack(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]
             simulator_args=list(simulator_args),
             extra_env=extra,
             workdir=tmp_path / "stack",
+            with_simulator=with_simulator,
         )
         dev.workdir.mkdir(exist_ok=True)
         dev.start()

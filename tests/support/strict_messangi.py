@@ -27,8 +27,9 @@ through a callback, the requestDR must be true"), one JSON POST to each comma-se
 with ``{id, from, to, status, date, externalId, clientId}`` (the fields the seed says are
 "sent back to you"), status ``DELIVRD``, or the seed's refusal names: ``CODE_NOT_ALLOWED``
 when ``from`` is not one of ``codes``, ``BLACKLISTED`` for a number in ``blacklist``,
-``INVALID_ROUTING`` for a ``to`` that is not E.164. Nothing else is served: the seed defines no
-look-up route (a GET on ``/messages`` is 405, as aiohttp answers for a POST-only route).
+``INVALID_ROUTING`` for a ``to`` that is not E.164 or is in ``unroutable``. Nothing else is
+served: the seed defines no look-up route (a GET on ``/messages`` is 405, as aiohttp answers for
+a POST-only route).
 
 Replies (MO): seed 001 sends them elsewhere ("If you desire to receive SMS messages (MO), go to
 the Receive SMS section", which it does not include), so :meth:`StrictMessangi.deliver_mo` posts
@@ -62,6 +63,12 @@ SENDER = re.compile(r"^(\d{1,15}|[A-Za-z0-9]{1,11})$")
 OPTIONAL_STRINGS = ("connection", "email", "externalId", "clientId")
 DEFINED = frozenset({"from", "text", "to", "requestDR", "callbacks", "type", *OPTIONAL_STRINGS})
 RECEIPT_TIMEOUT_S = 10.0
+#: A receipt's POST: connect and each read bounded, its wait for one of the session's pooled
+#: connections not (a burst of thousands of receipts queues there; a total timeout would drop
+#: the tail of the burst on a loaded machine, which no receiver could tell from a lost receipt).
+RECEIPT_TIMEOUT = aiohttp.ClientTimeout(
+    total=None, connect=None, sock_connect=RECEIPT_TIMEOUT_S, sock_read=6 * RECEIPT_TIMEOUT_S
+)
 
 
 def _now_iso() -> str:
@@ -76,6 +83,8 @@ class StrictMessangi:
     #: Sender codes assigned to the account; others are CODE_NOT_ALLOWED. None: any code.
     codes: set[str] | None = None
     blacklist: set[str] = field(default_factory=set)
+    #: Numbers it cannot route ("INVALID_ROUTING: Phone number is not valid"), beside non-E.164.
+    unroutable: set[str] = field(default_factory=set)
     #: Seconds before the receipt is posted.
     dlr_delay_s: float = 0.05
     #: Longest text it sends (the seed's 1,600; tests lower it to meet the refusal).
@@ -198,7 +207,7 @@ class StrictMessangi:
         """The status word a message's receipt carries."""
         if self.codes is not None and body["from"] not in self.codes:
             return "CODE_NOT_ALLOWED"
-        if not E164.match(body["to"]):
+        if not E164.match(body["to"]) or "+" + body["to"].lstrip("+") in self.unroutable:
             return "INVALID_ROUTING"
         if body["to"] in self.blacklist or "+" + body["to"].lstrip("+") in self.blacklist:
             return "BLACKLISTED"
@@ -222,9 +231,7 @@ class StrictMessangi:
             if not url:
                 continue
             try:
-                async with self._session.post(
-                    url, json=receipt, timeout=aiohttp.ClientTimeout(total=RECEIPT_TIMEOUT_S)
-                ) as resp:
+                async with self._session.post(url, json=receipt, timeout=RECEIPT_TIMEOUT) as resp:
                     outcome = str(resp.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 outcome = f"{type(exc).__name__}: {exc}"

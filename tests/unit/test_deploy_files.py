@@ -158,3 +158,37 @@ def test_celery_processes_run_under_broadcasters_supervisor(process):
     for command in (procfile()[process], app_services()[process]["command"]):
         assert command[:2] in (["broadcaster", "worker"], ["broadcaster", "beat"]), command
         assert "--no-supervise" not in command
+
+
+def _subcommand(args: list[str]) -> list[str]:
+    """The words of a ``broadcaster`` command before its first option or path (``worker send``)."""
+    words = []
+    for word in args:
+        if word.startswith("-") or "/" in word:
+            break
+        words.append(word)
+    return words
+
+
+def test_the_test_stack_runs_the_procfiles_commands(monkeypatch, tmp_path):
+    """The integration tests' stack (``DevStack``, tests/support/stack.py) starts each process
+    with the Procfile's own ``broadcaster`` command, supervisor included: what the restart and
+    strict-gateway tests prove is what a deployment runs."""
+    from broadcaster.cli import devstack
+
+    dev = devstack.DevStack(
+        database_url="sqlite://", redis_url="redis://127.0.0.1:9/0", workdir=tmp_path
+    )
+    spawned: dict[str, list[str]] = {}
+    monkeypatch.setattr(dev, "_spawn", lambda name, args, env=None: spawned.setdefault(name, args))
+    monkeypatch.setattr(devstack, "wait_for_port", lambda *a, **k: None)
+    dev.start_api()
+    dev.start_workers()
+    dev.start_beat()
+    dev.start_watch(tmp_path)
+    assert set(spawned) == {"api", "worker-send", "worker-control", "beat", "watch"}
+    for name, args in spawned.items():
+        assert args[:3] == [devstack.PYTHON, "-m", "broadcaster"], args
+        process = procfile()["web" if name == "api" else name]
+        assert _subcommand(["broadcaster", *args[3:]]) == _subcommand(process), (name, args)
+        assert "--no-supervise" not in args
