@@ -47,7 +47,12 @@ def _render_check(d: dict[str, Any]) -> None:
 @click.option("--sheet", help="Excel sheet name (default: the first).")
 @click.option("--window", help="Send window HH:MM-HH:MM: say how many would wait if sent now.")
 @click.option("--tz", default="UTC", show_default=True, help="Zone of numbers of several zones.")
-@click.option("--workspace", help="Count the recipients this workspace's opt-outs would refuse.")
+@click.option(
+    "--workspace",
+    default="default",
+    show_default=True,
+    help="Count the recipients this workspace's opt-outs would refuse (BLACKLISTED at import).",
+)
 @click.option(
     "--preview",
     type=click.IntRange(0, 1000),
@@ -63,14 +68,14 @@ def recipients_check(
     sheet: str | None,
     window: str | None,
     tz: str,
-    workspace: str | None,
+    workspace: str,
     preview: int,
     as_json: bool,
 ) -> None:
     """Dry run: valid, invalid and duplicate recipients of FILE; nothing is stored."""
     from broadcaster.services.broadcasts import check_recipients, suppressed_in
 
-    look = suppressed_in(engine(), workspace) if workspace else None
+    look = suppressed_in(engine(), workspace)
     report = check_recipients(
         file,
         settings(),

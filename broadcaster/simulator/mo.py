@@ -5,8 +5,9 @@
   configured ``inbound_url``; it answers with broadcaster's status and body.
 - ``GET|POST /_sim/mo/config`` ``{"inbound_url", "share_stop", "stop_delay_s", "stop_text"}``:
   with ``share_stop`` > 0 that share of the recipients of accepted messages answer
-  ``stop_text`` ``stop_delay_s`` after their message (each number at most once), so demos and
-  tests see the whole loop: STOP, confirmation, suppression.
+  ``stop_text`` ``stop_delay_s`` after their message (each number at most once, and never one
+  that wrote through ``POST /_sim/mo``), so demos and tests see the whole loop: STOP,
+  confirmation, suppression.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ async def post_mo(request: web.Request) -> web.Response:
             text="no url given and no inbound_url configured (/_sim/mo/config)"
         )
     body = _body(sender, to, text, req.get("id"))
+    # a subscriber who wrote already answers no confirmation of it with a random STOP: the
+    # demo's ARRÊT, START and HELP get their one reply each, not a STOP on top
+    state.answered.add(sender)
     try:
         status, answer = await deliver(state, str(url), body)
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -62,6 +62,18 @@ def test_optouts_add_list_remove_import_export(cli, tmp_path) -> None:
     cli("optouts", "add", "12", code=EXIT_INPUT)
 
 
+def test_the_dry_run_counts_the_default_workspaces_optouts(cli, tmp_path) -> None:
+    # Given A suppressed in the default workspace (as every command's --workspace defaults to)
+    cli("optouts", "add", A)
+    f = tmp_path / "list.csv"
+    f.write_text(f"phone\n{A}\n{B}\n")
+    # Then the dry run without --workspace counts it, as the import would make it BLACKLISTED
+    report = json.loads(cli("recipients", "check", str(f), "--json").output)
+    assert (report["valid"], report["blacklisted"]) == (2, 1), report
+    other = json.loads(cli("recipients", "check", str(f), "--workspace", "o", "--json").output)
+    assert other["blacklisted"] == 0
+
+
 def test_inbound_list_per_workspace(cli, sqlite_url) -> None:
     upgrade(sqlite_url)
     engine = engine_for(sqlite_url)

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from broadcaster.simulator.app import SIM, build_app
 from broadcaster.simulator.cli import _parser, config_from_args
 from broadcaster.simulator.config import SimulatorConfig
+from broadcaster.simulator.mo import MO
 from broadcaster.simulator.receipts import now_ms
 from broadcaster.simulator.store import MessageStore
 
@@ -372,3 +373,31 @@ def test_every_flag_has_help_in_both_entry_points() -> None:
         assert out.startswith(f"usage: {prog}")
         assert "--share-429" in out and "Retry-After" in out and "--callback-timeout-s" in out
         assert "/_sim/stats/accepted?from=CODE" in out  # the measurement routes are listed
+
+
+async def test_share_stop_spares_a_subscriber_who_wrote_already(
+    sim_client: Any, aiohttp_server: Any
+) -> None:
+    # Given every recipient answering STOP (share 1.0, after a minute) to an inbound URL
+    got: list[dict[str, Any]] = []
+
+    async def inbound(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"id": len(got), "new": True})
+
+    app = web.Application()
+    app.router.add_post("/in", inbound)
+    url = str((await aiohttp_server(app)).make_url("/in"))
+    client = await sim_client(dlr_delay_s=60)
+    config = {"inbound_url": url, "share_stop": 1.0, "stop_delay_s": 60}
+    assert (await client.post("/_sim/mo/config", json=config)).status == 200
+    # When +1...0001 writes HELP and is then sent its reply, and +1...0002 a broadcast message
+    mo = {"from": "+15551230001", "to": "12345", "text": "HELP"}
+    assert (await client.post("/_sim/mo", json=mo)).status == 200
+    for ext, to in (("reply", "+15551230001"), ("sale", "+15551230002")):
+        sent = await client.post("/v1/messages", json=body(ext, to=to), headers=AUTH)
+        assert sent.status == 200
+    # Then one STOP is scheduled, the one of the recipient who never wrote
+    state = client.app[MO]
+    assert len(state.tasks) == 1 and state.answered == {"+15551230001", "+15551230002"}
+    assert [(b["from"], b["text"]) for b in got] == [("+15551230001", "HELP")]
