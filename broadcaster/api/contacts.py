@@ -29,9 +29,9 @@ from broadcaster.api.bodies import (
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS, region_field
 from broadcaster.api.lists import by_id, id_page
-from broadcaster.api.problems import Problem, invalid
+from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
-from broadcaster.api.uploads import receive_upload
+from broadcaster.api.uploads import receive_body, receive_upload
 from broadcaster.domain.contacts import MAX_ATTRIBUTES, VALUE_CHARS
 from broadcaster.services import contact_import, contacts
 
@@ -168,12 +168,13 @@ erase_contact = by_id(contacts.erase_contact, "contact", max_id=ID64_MAX)
 
 
 async def import_contacts(request: web.Request) -> web.Response:
-    if request.content_type != "multipart/form-data":
-        raise Problem(
-            415, "upload the file as multipart/form-data (a file part)", field="Content-Type"
-        )
     ctx, key, limits = request.app[CTX], principal(request), state(request).limits
-    async with receive_upload(request, IMPORT_FIELDS) as upload:
+    receive = (
+        receive_upload(request, IMPORT_FIELDS)
+        if request.content_type == "multipart/form-data"
+        else receive_body(request, IMPORT_FIELDS)  # the file as the body, fields in the query
+    )
+    async with receive as upload:
         f = Fields(upload.fields, form=True)
         by = (f.text("by", max_chars=10) or "MOBILE").upper()
         if by not in contact_import.KEYS:

@@ -83,6 +83,15 @@ IMPORT_UPLOAD = obj(
     },
     ("file",),
 )
+#: The query parameters of an import whose body is the file (the multipart fields, and its name).
+RAW_QUERY = (
+    ("list", 100, "the list the contacts join (created if new)."),
+    ("by", 8, "MOBILE or EXTERNAL."),
+    ("region", 3, "ISO 3166 region for national numbers."),
+    ("sheet", 100, "worksheet of an XLSX."),
+    ("columns", 2_000, "names of a headerless file's cells after the phone (first_name,tier)."),
+    ("name", 200, "the file's name in the report (default: body)."),
+)
 CONTACT_ID_PARAM = {
     "name": "id",
     "in": "path",
@@ -168,9 +177,22 @@ def contact_paths(limits: ApiLimits) -> dict[str, Schema]:
                 (400, 413, 415, 422),
                 body={
                     "required": True,
-                    "content": {"multipart/form-data": {"schema": IMPORT_UPLOAD}},
+                    "content": {
+                        "multipart/form-data": {"schema": IMPORT_UPLOAD},
+                        # the whole body is the file (any type of uploads.RAW_SUFFIX)
+                        "text/csv": {"schema": string(format="binary")},
+                        "application/octet-stream": {"schema": string(format="binary")},
+                    },
                 },
-                description="Rows are matched by MOBILE (or EXTERNAL with by=EXTERNAL); the "
+                params=[
+                    _query(name, f"With the file as the whole body: {what}", most)
+                    for name, most, what in RAW_QUERY
+                ],
+                description="The file is the `file` part of a multipart upload, or the whole "
+                "body with its type (`text/csv`, `text/plain`, `text/tab-separated-values`, "
+                "`application/json`, the XLSX type, `application/octet-stream`) and the fields "
+                "in the query (`?list=vip&name=people.csv`). Rows are matched by MOBILE (or "
+                "EXTERNAL with by=EXTERNAL); the "
                 "phone column is the MOBILE, columns headed email, external, app_alias those "
                 "identifiers, other named columns attributes. A file without a header row names "
                 "its cells with `columns`. Bad rows are row errors; a file that fails as a whole "

@@ -32,7 +32,7 @@ from typing import IO, Any
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from broadcaster.api.bodies import too_large
+from broadcaster.api.bodies import RAW_BODY, too_large
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import Problem, bad_request, invalid
 from broadcaster.api.state import request_key, state
@@ -279,6 +279,74 @@ def _reader(request: web.Request) -> MultipartReader:
         return MultipartReader(request.headers, content)
     except (ValueError, AssertionError) as exc:
         raise bad_request(f"unreadable multipart body: {exc}", "Content-Type") from None
+
+
+#: The file extension a raw body of each declared type is saved with (the readers sniff the
+#: content; the extension only tells a TXT list from a one-column CSV, as an upload's name does).
+RAW_SUFFIX = {
+    "text/csv": ".csv",
+    "application/csv": ".csv",
+    "text/plain": ".txt",
+    "text/tab-separated-values": ".tsv",
+    "application/json": ".json",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.ms-excel": ".xlsx",
+    "application/octet-stream": "",
+}
+
+
+async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The body 64 KiB at a time (a signed request's was read already to check its hash)."""
+    read = request.get(RAW_BODY)
+    if read is not None:
+        yield read
+        return
+    async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+        yield chunk
+
+
+@asynccontextmanager
+async def receive_body(
+    request: web.Request, form_fields: frozenset[str], default_name: str = "body"
+) -> AsyncIterator[Upload]:
+    """The request's whole body as the file (a raw upload: ``Content-Type: text/csv``, …; the
+    types of :data:`RAW_SUFFIX`) and the query's parameters named in ``form_fields`` as its
+    fields; ``?name=`` names the file in reports. The same cap and spooling as a multipart
+    file's (413 past it, before a byte is read when ``Content-Length`` says so)."""
+    limits = state(request).limits
+    declared_type = request.content_type.lower()
+    if declared_type not in RAW_SUFFIX:
+        raise Problem(
+            415,
+            "upload the file as multipart/form-data (a file part) or as the whole body with "
+            f"its type (one of {', '.join(sorted(RAW_SUFFIX))}); got {declared_type!r}",
+            field="Content-Type",
+        )
+    cap = limits.upload_max_bytes
+    if request.content_length is not None and request.content_length > cap:
+        raise too_large(
+            f"the body is {request.content_length:,} bytes, over the upload limit of {cap:,}"
+        )
+    name = PurePosixPath(request.query.get("name", "").replace("\\", "/")).name[:200]
+    tmp = _upload_dir(request, limits)
+    try:
+        upload = Upload(
+            tmp / f"upload{RAW_SUFFIX[declared_type]}",
+            name or default_name,
+            {k: v for k, v in request.query.items() if k in form_fields},
+        )
+        total = 0
+        with open(upload.path, "wb") as out:
+            async for chunk in _body_chunks(request):
+                total += len(chunk)
+                if total > cap:
+                    raise too_large(f"the file is over the upload limit of {cap:,} bytes")
+                out.write(chunk)
+        if total == 0:
+            raise invalid("the body is empty: send the file as the body", FILE_PART)
+        yield upload
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
 """``broadcaster contacts import|list|get|delete``: a workspace's contacts (issue 15).
 
-``--json`` prints what the HTTP API answers (``contactID``, ``identifiers``, ``nextCursor``).
+``--json`` prints what the HTTP API answers (``contactID``, ``identifiers``, ``nextCursor``: the
+same opaque cursor as GET /v1/contacts, which ``--cursor`` takes back).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from broadcaster.cli._output import (
     safe,
     settings,
 )
+from broadcaster.cli.broadcast_views import Cursor
+from broadcaster.constants import ID64_MAX
+from broadcaster.domain.wire import encode_cursor
 
 WORKSPACE = click.option(
     "--workspace", default="default", show_default=True, help="Whose contacts."
@@ -102,7 +106,7 @@ def _render_page(page: dict[str, Any]) -> None:
         )
     console.print(t)
     if page["nextCursor"] is not None:
-        console.print(f"more: --after {page['nextCursor']}", highlight=False)
+        console.print(f"more: --cursor {page['nextCursor']}", highlight=False)
 
 
 @contacts.command("list")
@@ -114,6 +118,11 @@ def _render_page(page: dict[str, Any]) -> None:
 @click.option("--app-alias", "app_alias", help="Only the contact with this APP_ALIAS.")
 @click.option("--region", help="ISO region for a national --mobile.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--cursor",
+    type=Cursor((ID64_MAX,)),
+    help="The next page: the nextCursor the last page printed (as GET /v1/contacts pages).",
+)
 @click.option("--after", type=ASCII_INT, default=0, help="Only contactIDs above this (paging).")
 @json_option
 @handles_errors
@@ -122,6 +131,7 @@ def contacts_list(
     in_list: str | None,
     region: str | None,
     limit: int,
+    cursor: tuple[int, ...] | None,
     after: int,
     as_json: bool,
     **search: str | None,
@@ -136,13 +146,14 @@ def contacts_list(
     page = list_contacts(
         engine(),
         workspace,
-        after=after,
+        after=max(after, cursor[0]) if cursor else after,
         limit=limit,
         identifier=given[0] if given else None,
         in_list=in_list,
         region=region or settings().default_region,
     )
-    emit({"items": page.items, "nextCursor": page.next_after}, as_json, _render_page)
+    next_after = None if page.next_after is None else (page.next_after,)
+    emit({"items": page.items, "nextCursor": encode_cursor(next_after)}, as_json, _render_page)
 
 
 def _render_contact(view: dict[str, Any]) -> None:

@@ -60,8 +60,13 @@ async def test_bad_fields_and_bodies_are_refused(api):
     assert (await _import(api, status=422, region="XX"))["field"] == "region"
     assert (await _import(api, b"phone,first name!\n+48505606707,x\n", 422))["detail"]
     await _import(api, status=415, filename="people.exe")
-    not_form = await api.json("POST", "/v1/contacts/import", 415, json={"list": "x"})
+    not_form = await api.json(
+        "POST", "/v1/contacts/import", 415, data=b"<p>", headers={"Content-Type": "text/html"}
+    )
     assert not_form["field"] == "Content-Type"
+    # a JSON body is a JSON recipient file: one of another shape is refused as the file is
+    not_list = await api.json("POST", "/v1/contacts/import", 422, json={"list": "x"})
+    assert "JSON must be a list" in not_list["detail"]
     f = aiohttp.FormData()
     f.add_field("list", "vip")
     f.add_field("other", b"x", filename="x.csv")
@@ -87,3 +92,69 @@ async def test_imports_stay_in_their_workspace(api2):
     again = await _import(api2, workspace="globex", list="vip")
     assert (again["created"], again["updated"]) == (0, 2)
     assert len((await api2.json("GET", "/v1/contacts", 200))["items"]) == 2
+
+
+async def _raw(api, data, content_type, status=200, workspace="acme", query=""):
+    return await api.json(
+        "POST",
+        f"/v1/contacts/import{query}",
+        status,
+        workspace,
+        data=data,
+        headers={"Content-Type": content_type},
+    )
+
+
+async def test_the_file_may_be_the_whole_body(api2):
+    """As /v1/broadcasts takes its recipients in the body, an import takes the file as the body
+    (``Content-Type: text/csv``, XLSX, JSON, …), its fields in the query: the same readers,
+    counts and row errors as the multipart upload."""
+    report = await _raw(api2, CSV, "text/csv", query="?list=vip&name=people.csv")
+    assert report["source"] == "people.csv" and report["list"] == "vip"
+    assert (report["read"], report["created"], report["invalidRows"], report["members"]) == (
+        3,
+        2,
+        1,
+        2,
+    )
+    assert report["errors"][0]["line"] == 3 and "MOBILE" in report["errors"][0]["reason"]
+    page = await api2.json("GET", "/v1/contacts?list=vip", 200)
+    assert sorted(c["attributes"]["first_name"] for c in page["items"]) == ["Ana", "Bob"]
+    # a JSON recipient document, its cells named by ?columns=, matched by EXTERNAL
+    doc = b'[{"phone": "+48505606709", "params": ["Cy", "crm-9"]}]'
+    got = await _raw(
+        api2, doc, "application/json", query="?list=vip&columns=first_name,external&by=EXTERNAL"
+    )
+    assert (got["source"], got["created"], got["members"]) == ("body", 1, 3)
+    cy = await api2.json("GET", "/v1/contacts?external=crm-9", 200)
+    assert cy["items"][0]["attributes"] == {"first_name": "Cy"}
+    # an XLSX body: the same workbook reader
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["phone", "first_name"])
+    wb.active.append(["+48505606710", "Di"])
+    out = io.BytesIO()
+    wb.save(out)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    book = await _raw(api2, out.getvalue(), xlsx, query="?list=vip")
+    assert (book["created"], book["members"]) == (1, 4)
+    # walls: the same body into globex makes globex's own contacts
+    theirs = await _raw(api2, CSV, "text/csv", workspace="globex", query="?list=vip")
+    assert (theirs["created"], theirs["members"]) == (2, 2)
+    assert len((await api2.json("GET", "/v1/contacts", 200))["items"]) == 4
+
+
+async def test_a_raw_body_is_refused_whole_with_nothing_stored(make_api):
+    api = await make_api(limits=ApiLimits(upload_max_bytes=40))
+    big = await _raw(api, CSV, "text/csv", 413, query="?list=vip")
+    assert "upload limit" in big["detail"]
+    empty = await _raw(api, b"", "text/csv", 422, query="?list=vip")
+    assert "empty" in empty["detail"]
+    bad = await _raw(api, b"phone,first name!\n+48505606707,x\n", "text/csv", 422)
+    assert "first name!" in bad["detail"]
+    assert (await _raw(api, CSV[:30], "text/csv", 422, query="?by=EMAIL"))["field"] == "by"
+    assert (await api.json("GET", "/v1/contacts", 200))["items"] == []
+    assert (await api.json("GET", "/v1/lists", 200))["items"] == []
