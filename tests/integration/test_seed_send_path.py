@@ -14,6 +14,7 @@ from broadcaster.config import Settings
 from broadcaster.services import poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
+from broadcaster.services.messages import get_message, send_one
 from broadcaster.services.reports import write_report
 from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import messages
@@ -73,6 +74,16 @@ async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp
         tmp_path / "list.csv",
         NewBroadcast(sender="55540", text="Hola", request_dr=False),
     ).id
+    # a single send carrying the client's own ids (seed 001's externalId and clientId)
+    single = send_one(
+        engine,
+        settings,
+        sender="55540",
+        to="+525510000003",
+        text="Hola cliente",
+        external_id="campaign-7",
+        client_id="customer-42",
+    )
 
     await _send_all(engine, settings)
 
@@ -95,3 +106,10 @@ async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp
     assert len(bodies) == 2
     assert all(b["requestDR"] is False and "callbacks" not in b for b in bodies)
     assert get_broadcast(engine, silent).counts == {"SENT": 2}
+    # the gateway's externalId (the idempotency key it echoes) is our message id, never the
+    # client's; the client's ids stay on the message
+    [body] = [b for b in fake.accepted if b["text"] == "Hola cliente"]
+    assert body["externalId"] == str(single.id) and body["clientId"] == str(single.id), body
+    kept = get_message(engine, single.id)
+    assert (kept.external_id, kept.client_id) == ("campaign-7", "customer-42")
+    assert kept.status == "SENT"
