@@ -79,19 +79,22 @@ def contacts_import(
     The phone column is the MOBILE; columns headed email, external, app_alias are those
     identifiers; other named columns are attributes. A file without a header row names its
     cells with --columns. Bad rows are listed and skipped."""
+    from broadcaster.cli.progress import ImportBar
     from broadcaster.services.contact_import import import_file, parse_columns
 
-    report = import_file(
-        engine(migrate=True),
-        settings(),
-        file,
-        workspace,
-        into,
-        by=by,
-        region=region,
-        sheet=sheet,
-        columns=parse_columns(columns),
-    )
+    with ImportBar(file, disabled=as_json) as bar:  # a bar once it takes over a second
+        report = import_file(
+            engine(migrate=True),
+            settings(),
+            file,
+            workspace,
+            into,
+            by=by,
+            region=region,
+            sheet=sheet,
+            columns=parse_columns(columns),
+            on_progress=bar,
+        )
     emit(report, as_json, _render_import)
 
 

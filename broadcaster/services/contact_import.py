@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broadcaster.config import Settings
 from broadcaster.constants import INSERT_BATCH_ROWS
@@ -39,6 +39,9 @@ from broadcaster.services.ingest_child import ProducerChild, worth_a_child
 from broadcaster.store import codes_repo, contact_stage, contacts_repo
 from broadcaster.store.contact_stage import StagedRow
 from broadcaster.store.db import Connection, Engine, utcnow
+
+if TYPE_CHECKING:
+    from broadcaster.services.importer import ProgressHook
 
 ERRORS_SHOWN = 50
 #: Column headers (after ``normalize_header``) that hold an identifier rather than an attribute.
@@ -274,11 +277,13 @@ def import_table(
     batch_rows: int = INSERT_BATCH_ROWS,
     columns: Sequence[str] | None = None,
     child_min_bytes: int = 0,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """Upsert every row of ``table`` into list ``into`` (created if need be; None: into no
     list); the report. ``columns`` names a headerless file's cells after the phone. A CSV/TXT
     file of at least ``child_min_bytes`` (0: none) is read by a producer process on the
-    second core while this one stages, as a broadcast's is."""
+    second core while this one stages, as a broadcast's is. ``on_progress`` is told the rows
+    read so far after each staged batch (the command line's progress bar)."""
     key = IdentifierType(by.upper()) if by.upper() in KEYS else None
     if key is None:
         raise InputError(f"by: contacts are matched by {' or '.join(KEYS)}, not {by!r}")
@@ -293,12 +298,13 @@ def import_table(
         with ProducerChild(
             table.reopen, region=region, batch_rows=batch_rows, job="contacts", options=options
         ) as child:
-            return _store(engine, _from_child(child, report), workspace, name, key, report)
+            batches = _from_child(child, report)
+            return _store(engine, batches, workspace, name, key, report, on_progress)
     rows = _parse(
         table.rows, layout, region, report, source=table.source, columns_given=columns is not None
     )
     staged = (_staged(batch, key, report) for batch in _batches(rows, batch_rows))
-    return _store(engine, staged, workspace, name, key, report)
+    return _store(engine, staged, workspace, name, key, report, on_progress)
 
 
 def _store(
@@ -308,6 +314,7 @@ def _store(
     name: str | None,
     key: IdentifierType,
     report: ImportReport,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """Stage the batches on one connection of the engine, a short transaction each, then
     publish them in one; the staging tables go whatever happens."""
@@ -318,6 +325,8 @@ def _store(
             for batch in batches:
                 with conn.begin():  # the connection's temporary table: no lock on the database
                     contact_stage.stage(conn, batch)
+                if on_progress is not None:
+                    on_progress(report.read)
             with conn.begin():
                 kinds = contact_stage.prepare(conn, key.value)
             with conn.begin():
@@ -401,6 +410,7 @@ def import_file(
     columns: Sequence[str] | None = None,
     max_file_bytes: int | None = None,
     source: str | None = None,
+    on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
     """:func:`import_table` over a file, with the broadcast readers' limits (an upload's
     ``max_file_bytes`` and its own file name as ``source``)."""
@@ -420,4 +430,5 @@ def import_file(
             region=region or settings.default_region,
             columns=columns,
             child_min_bytes=settings.ingest_child_min_bytes,
+            on_progress=on_progress,
         )

@@ -209,6 +209,8 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         assert await cdp.js(f"{_q(row)}.children[5].textContent") == "2031-03-01 09:30:00-06:00"
         assert (await cdp.js(f"{_q(row)}.children[4].textContent")).startswith("1 / 0 / 0 / 0")
         assert await cdp.js(f"{_q(row)}.querySelectorAll('.progress > div').length") == 3
+        # a scheduled one's ETA is its sending time, said to count from its start
+        assert (await cdp.js(_q(f"{row} .eta") + ".textContent")).endswith(" once it starts")
         assert await cdp.js("document.querySelector('#codes option').value") == "55501"
 
         # Suspend: the API changes it and the next refresh (every 2 s) shows it.
@@ -247,11 +249,14 @@ async def test_the_page_in_a_real_browser(api, tmp_path):
         # Another zone: the same instant, said in UTC.
         await cdp.js(f"{_q('#tz')}.value = 'UTC'; {_q('#tz')}.dispatchEvent(new Event('change'))")
         await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 16:45:00+00:00'")
+        await cdp.until(f"{_q('#updated')}.textContent.endsWith('+00:00')")  # every time
+        assert await cdp.js(_q("#up-tz") + ".value") == "UTC"  # an upload's zone follows
         await cdp.js(
             f"{_q('#tz')}.value = 'America/Mexico_City';"
             f"{_q('#tz')}.dispatchEvent(new Event('change'))"
         )
         await cdp.until(f"{_q(row)}.children[5].textContent === '2031-03-01 10:45:00-06:00'")
+        await cdp.until(f"{_q('#updated')}.textContent.endsWith('-06:00')")
 
         # Filter by status.
         await cdp.js(

@@ -96,3 +96,13 @@ def test_a_long_import_shows_its_progress_on_stderr(cli, tmp_path, monkeypatch):
     as_json = cli(*args, "--json")  # stdout is exactly one JSON document, no bar anywhere
     assert as_json["expectedMessages"] == 11
     json.dumps(as_json)
+
+
+def test_a_long_contacts_import_shows_its_progress_too(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(progress, "IMPORT_BAR_AFTER_S", 0.0)
+    path = tmp_path / "people.csv"
+    path.write_text("phone,first_name\n" + "".join(f"+5255{n:08d},P{n}\n" for n in range(1, 12)))
+    human = cli("contacts", "import", str(path), "--list", "vip")
+    assert "importing people.csv" in human and "11 rows" in human
+    as_json = cli("contacts", "import", str(path), "--list", "vip", "--json")
+    assert as_json["updated"] == 11  # stdout is the one JSON document, no bar in it
