@@ -1,7 +1,8 @@
 """``broadcaster lists …`` and ``broadcaster templates …``: a workspace's contact lists and
 prepared messages (issue 15's ``/v1/lists`` and ``/v1/templates``) on the command line.
 
-``--json`` prints what the HTTP API answers (``items``, ``nextCursor``; a list's ``members``, a
+``--json`` prints what the HTTP API answers (``items``, ``nextCursor``: the same opaque cursor as
+GET /v1/lists and /v1/templates, which ``--cursor`` takes back; a list's ``members``, a
 template's ``from`` and ``list``). Contacts join lists through ``contacts import --list``.
 """
 
@@ -25,6 +26,9 @@ from broadcaster.cli._output import (
     safe,
     short_time,
 )
+from broadcaster.cli.broadcast_views import Cursor
+from broadcaster.constants import INT32_MAX
+from broadcaster.domain.wire import encode_cursor
 
 WORKSPACE = click.option(
     "--workspace", default="default", show_default=True, help="Whose lists or templates."
@@ -35,7 +39,7 @@ def _more(page: dict[str, Any], command: str) -> None:
     if not page["items"]:
         console.print("none", highlight=False)
     if page["nextCursor"] is not None:
-        console.print(f"more: {command} --after {page['nextCursor']}", highlight=False)
+        console.print(f"more: {command} --cursor {page['nextCursor']}", highlight=False)
 
 
 def _service(name: str) -> Callable[..., Any]:
@@ -52,12 +56,21 @@ def _page_command(group: click.Group, noun: str, fetch: str, render: Callable[[A
     @group.command("list", help=f"The workspace's {noun}, by id.")
     @WORKSPACE
     @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+    @click.option(
+        "--cursor",
+        type=Cursor((INT32_MAX,)),
+        help="The next page: the nextCursor the last page printed (as the HTTP list pages).",
+    )
     @click.option("--after", type=ASCII_INT, default=0, help="Only ids above this (paging).")
     @json_option
     @handles_errors
-    def command(workspace: str, limit: int, after: int, as_json: bool) -> None:
-        page = _service(fetch)(engine(), workspace, after=after, limit=limit)
-        emit({"items": page.items, "nextCursor": page.next_after}, as_json, render)
+    def command(
+        workspace: str, limit: int, cursor: tuple[int, ...] | None, after: int, as_json: bool
+    ) -> None:
+        start = max(after, cursor[0]) if cursor else after
+        page = _service(fetch)(engine(), workspace, after=start, limit=limit)
+        next_after = None if page.next_after is None else (page.next_after,)
+        emit({"items": page.items, "nextCursor": encode_cursor(next_after)}, as_json, render)
 
 
 def _delete_command(group: click.Group, noun: str, remove: str, after: str, doc: str) -> None:

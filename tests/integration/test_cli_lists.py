@@ -25,9 +25,12 @@ def test_lists_count_members_per_workspace(run, tmp_path) -> None:
     # paging by id
     first = run("lists", "list", "--workspace", "acme", "--limit", "1", "--json")
     assert len(first["items"]) == 1 and first["nextCursor"] is not None
-    assert f"--after {first['nextCursor']}" in run(
+    assert f"--cursor {first['nextCursor']}" in run(
         "lists", "list", "--workspace", "acme", "--limit", "1"
     )
+    # the cursor is GET /v1/lists' own, taken back by --cursor
+    rest = run("lists", "list", "--workspace", "acme", "--cursor", first["nextCursor"], "--json")
+    assert [i["name"] for i in rest["items"]] == ["empty"] and rest["nextCursor"] is None
     # another workspace's list is not found; deleting keeps the contacts
     run("lists", "delete", str(made["id"]), "--workspace", "globex", code=EXIT_NOT_FOUND)
     vip = page["items"][0]["id"]
