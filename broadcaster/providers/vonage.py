@@ -21,7 +21,8 @@ id of that part. Other status codes (``NEXMO_STATUS``)::
     4     invalid credentials               ERROR
     5     internal error                    retry with backoff
     6     invalid message (unroutable)      ERROR
-    7     number barred                     ERROR
+    7     number barred                     BLACKLISTED (the gateway's refusal: the number goes
+                                            on the workspace's suppression list, source gateway)
     8     partner account barred            ERROR
     9     partner quota exceeded (credit)   ERROR
     10    too many existing binds           retry with backoff
@@ -103,6 +104,8 @@ DEFAULT_TOKEN_LIFE_S = 300.0
 TOKEN_REFUSAL_MEMORY_S = 5.0
 
 #: Nexmo send status code -> (name, worth a retry).
+#: "Number barred": the gateway refuses the destination, as Messangi's BLACKLISTED (issue 13).
+BARRED = "7"
 NEXMO_STATUS: dict[str, tuple[str, bool]] = {
     "1": ("throttled", True),
     "2": ("missing parameters", False),
@@ -397,7 +400,15 @@ class VonageProvider(HttpAdapter):
         refused = [p for p in parts if str(p.get("status")) != "0"]
         if not accepted:
             first = refused[0]
-            raise send_error(str(first.get("status")), first.get("error-text"))
+            code = str(first.get("status"))
+            if code == BARRED:  # the destination is on the gateway's barred list: BLACKLISTED
+                return SendResult(
+                    reference,
+                    M.BLACKLISTED,
+                    error=str(send_error(code, first.get("error-text"))),
+                    attempts=attempts,
+                )
+            raise send_error(code, first.get("error-text"))
         gateway_id = accepted[0].get("message-id")
         note = None
         if refused:

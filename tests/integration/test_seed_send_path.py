@@ -11,7 +11,7 @@ import json
 import sqlalchemy as sa
 
 from broadcaster.config import Settings
-from broadcaster.services import poller, sending
+from broadcaster.services import optouts, poller, sending
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file, get_broadcast
 from broadcaster.services.codes import add_code
 from broadcaster.services.messages import get_message, send_one
@@ -20,6 +20,11 @@ from broadcaster.store.db import engine_for, upgrade
 from broadcaster.store.models import messages
 from broadcaster.throttle import MemoryTokenBucket
 from broadcaster.wiring import ProviderCache
+from tests.support.fake_vonage import CLIENT_ID as VONAGE_CLIENT_ID
+from tests.support.fake_vonage import CLIENT_SECRET as VONAGE_CLIENT_SECRET
+from tests.support.fake_vonage import SMS_PATH as VONAGE_SMS_PATH
+from tests.support.fake_vonage import TOKEN_PATH as VONAGE_TOKEN_PATH
+from tests.support.fake_vonage import FakeVonage
 from tests.support.inprocess import ListQueue
 from tests.support.strict_messangi import API_KEY, BASE_PATH, StrictMessangi
 
@@ -113,3 +118,43 @@ async def test_seed_refusal_names_and_request_dr(aiohttp_server, sqlite_url, tmp
     kept = get_message(engine, single.id)
     assert (kept.external_id, kept.client_id) == ("campaign-7", "customer-42")
     assert kept.status == "SENT"
+
+
+async def test_a_gateway_refusal_of_a_barred_number_suppresses_it(
+    aiohttp_server, sqlite_url, tmp_path
+):
+    # Given a Vonage gateway that answers the first send "status 7: Number barred"
+    fake = FakeVonage(script=["status:7"])
+    server = await aiohttp_server(fake.app())
+    accounts = {
+        "kpn": {
+            "provider": "vonage",
+            "base_url": str(server.make_url(VONAGE_SMS_PATH)),
+            "token_url": str(server.make_url(VONAGE_TOKEN_PATH)),
+            "client_id": VONAGE_CLIENT_ID,
+            "client_secret": VONAGE_CLIENT_SECRET,
+        }
+    }
+    upgrade(sqlite_url)
+    settings = Settings(database_url=sqlite_url, accounts=json.dumps(accounts))
+    engine = engine_for(sqlite_url)
+    add_code(engine, settings, "3197010260001", "long", mps=100, provider="vonage", account="kpn")
+    barred, other = "+31612340001", "+31612340002"
+    (tmp_path / "one.txt").write_text(f"{barred}\n")
+    (tmp_path / "two.txt").write_text(f"{barred}\n{other}\n")
+    req = NewBroadcast(sender="3197010260001", text="Hallo")
+    # When a broadcast sends to it
+    first = create_from_file(engine, settings, tmp_path / "one.txt", req).id
+    await _send_all(engine, settings)
+    # Then its message ends BLACKLISTED and the number is suppressed, source gateway
+    assert get_broadcast(engine, first).counts == {"BLACKLISTED": 1}
+    listed = optouts.list_optouts(engine, "default")
+    assert [(e["number"], e["source"]) for e in listed] == [(barred, "gateway")], listed
+    assert "refused via kpn" in listed[0]["detail"]
+    # ...and the next broadcast holds it at import, never asking the gateway again
+    sends_before = len(fake.sends)
+    second = create_from_file(engine, settings, tmp_path / "two.txt", req).id
+    await _send_all(engine, settings)
+    got = get_broadcast(engine, second)
+    assert got.counts == {"BLACKLISTED": 1, "SENT": 1}, got.counts
+    assert [s["to"] for s in fake.sends[sends_before:]] == [other[1:]]

@@ -149,7 +149,15 @@ async def test_throttling_that_never_ends_runs_out_of_attempts(vonage: Make) -> 
     )
 
 
-@pytest.mark.parametrize("code", ["2", "3", "4", "6", "7", "8", "9", "15", "29", "99"])
+async def test_a_barred_number_is_blacklisted_not_retried(vonage: Make) -> None:
+    fake, provider = await vonage()
+    fake.script = ["status:7"]
+    [result] = await provider.send_batch([msg(1)])
+    assert result.status == M.BLACKLISTED and result.attempts == 1 and not result.unknown
+    assert "Vonage status 7" in (result.error or "") and fake.requests == 1
+
+
+@pytest.mark.parametrize("code", ["2", "3", "4", "6", "8", "9", "15", "29", "99"])
 async def test_permanent_status_codes_are_not_retried(vonage: Make, code: str) -> None:
     fake, provider = await vonage()
     fake.script = [f"status:{code}"]
