@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     #: broadcaster/api/limits.py, which reads every ``api_<name>`` field here).
     #: Largest JSON request body, bytes.
     api_json_max_bytes: Positive = 16 * MIB
+    #: Most memory the parsed values of one big JSON body may take, bytes.
+    api_json_max_memory_bytes: Positive = 96 * MIB
     #: Largest uploaded recipient file, bytes (0: ``max_file_bytes``).
     api_upload_max_bytes: int = Field(default=0, ge=0)
     #: Largest text field of a multipart upload, bytes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,8 +334,27 @@ async def report(request: web.Request) -> web.StreamResponse:
     fmt = query_choice(request, "format", reports.FORMATS, "csv")
     assert fmt is not None
     await blocking(request, queries.require_broadcast, ctx.engine, bid, key.workspace_id)
+    return await stream_download(
+        request,
+        key.workspace_id,
+        lambda: reports.report_chunks(ctx.engine, bid, fmt),
+        content_type=reports.CONTENT_TYPES[fmt],
+        filename=f"broadcast-{bid}.{fmt}",
+    )
+
+
+async def stream_download(
+    request: web.Request,
+    workspace_id: int,
+    make_pieces: Callable[[], Generator[bytes, None, None]],
+    *,
+    content_type: str,
+    filename: str,
+) -> web.StreamResponse:
+    """A file made piece by piece on the report pool (a report, the opt-out export), counted
+    against the workspace's ``report_per_workspace`` downloads at once (429 beyond)."""
     slots, limits = request.app[REPORT_SLOTS], state(request).limits
-    if not slots.try_take(key.workspace_id):
+    if not slots.try_take(workspace_id):
         raise Problem(
             429,
             f"this workspace already downloads {slots.limit} reports at once "
@@ -342,38 +362,32 @@ async def report(request: web.Request) -> web.StreamResponse:
             headers={"Retry-After": str(REPORT_RETRY_AFTER_S)},
         )
     try:
-        return await _stream_report(request, ctx.engine, bid, fmt, limits.report_write_timeout_s)
-    finally:
-        slots.give_back(key.workspace_id)
-
-
-async def _stream_report(
-    request: web.Request, engine: Engine, bid: int, fmt: str, write_timeout_s: float
-) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": reports.CONTENT_TYPES[fmt],
-            "Content-Disposition": f'attachment; filename="broadcast-{bid}.{fmt}"',
-        }
-    )
-    await response.prepare(request)
-    try:
-        await stream_pieces(
-            request,
-            response,
-            state(request).report_pool,
-            reports.report_chunks(engine, bid, fmt),
-            write_timeout_s=write_timeout_s,
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": content_type,
+                "Content-Disposition": f'attachment; filename="{filename}"',
+            }
         )
-    except ConnectionError as exc:
-        log.info("report of broadcast %s abandoned: %s", bid, exc or type(exc).__name__)
-    except Exception:
-        # The status line is gone already: cut the connection so the client sees a truncated
-        # transfer, never a short file that looks complete.
-        log.exception("report of broadcast %s failed while streaming", bid)
-        if request.transport is not None:
-            request.transport.close()
-    return response
+        await response.prepare(request)
+        try:
+            await stream_pieces(
+                request,
+                response,
+                state(request).report_pool,
+                make_pieces(),
+                write_timeout_s=limits.report_write_timeout_s,
+            )
+        except ConnectionError as exc:
+            log.info("download %s abandoned: %s", filename, exc or type(exc).__name__)
+        except Exception:
+            # The status line is gone already: cut the connection so the client sees a
+            # truncated transfer, never a short file that looks complete.
+            log.exception("download %s failed while streaming", filename)
+            if request.transport is not None:
+                request.transport.close()
+        return response
+    finally:
+        slots.give_back(workspace_id)
 
 
 def add_routes(app: web.Application) -> None:

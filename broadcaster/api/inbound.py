@@ -16,6 +16,7 @@ import hmac
 from aiohttp import web
 
 from broadcaster.api.bodies import Fields, read_body, read_json
+from broadcaster.api.broadcasts import stream_download
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
@@ -147,10 +148,16 @@ async def delete_optout(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def export_optouts(request: web.Request) -> web.Response:
+async def export_optouts(request: web.Request) -> web.StreamResponse:
+    """The suppression list as CSV, streamed page by page (never built in memory)."""
     ctx, key = request.app[CTX], principal(request)
-    text = await blocking(request, optouts.export_csv, ctx.engine, key.workspace)
-    return web.Response(text=text, content_type="text/csv")
+    return await stream_download(
+        request,
+        key.workspace_id,
+        lambda: optouts.export_pieces(ctx.engine, key.workspace),
+        content_type="text/csv; charset=utf-8",
+        filename="optouts.csv",
+    )
 
 
 async def import_optouts(request: web.Request) -> web.Response:

@@ -23,6 +23,11 @@ MULTIPART_FIELD_ALLOWANCE = 16
 class ApiLimits:
     #: Largest JSON request body, bytes (bigger recipient lists: upload a file).
     json_max_bytes: int = 16 * MIB
+    #: Most memory the parsed values of one JSON body of 1 MiB or more may take, bytes (each
+    #: value's size as Python holds it, counted while it is parsed: a 16 MB body of tiny items
+    #: such as ``[]`` would make ~400 MB of objects). A body of 16 MB of phone numbers takes
+    #: ~75 MB; one of recipient objects with parameters ~10 times its size.
+    json_max_memory_bytes: int = 96 * MIB
     #: Largest uploaded recipient file, bytes (0: the settings' ``max_file_bytes``).
     upload_max_bytes: int = 0
     #: Largest text field of a multipart upload, bytes.

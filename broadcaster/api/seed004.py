@@ -21,13 +21,14 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from broadcaster.api import seed004_xml as xml
-from broadcaster.api.auth import take_request
+from broadcaster.api.auth import NONCE_RETRY_AFTER_S, take_request
 from broadcaster.api.bodies import INT32_MAX, read_body
 from broadcaster.api.broadcasts import _create_from_file
 from broadcaster.api.context import CTX
 from broadcaster.api.fields import NAME_CHARS, SENDER_CHARS
 from broadcaster.api.problems import Problem, bad_request, invalid, to_problem
 from broadcaster.api.seed004_sign import digest_bytes, digest_file, signature_matches
+from broadcaster.api.signatures import NONCE_RE, NonceStoreUnavailable, timestamp_skew_s
 from broadcaster.api.state import blocking, state
 from broadcaster.api.uploads import receive_upload
 from broadcaster.config import Settings
@@ -76,6 +77,8 @@ MESSAGE_WORDS = {
     MessageStatus.CANCELLED.value: ("CANCELLED", "Broadcast stopped before sending"),
 }
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The optional replay guard's query parameters (signed after the POST parameters).
+GUARD_TIMESTAMP, GUARD_NONCE = "timestamp", "nonce"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -132,17 +135,61 @@ async def _key(request: web.Request) -> SeedKey:
     return key
 
 
-def _check(request: web.Request, key: SeedKey, names: Sequence[str], digests: list[str]) -> None:
+def _guard(request: web.Request) -> tuple[str, str] | None:
+    """The optional replay guard's ``timestamp`` and ``nonce`` query parameters, checked as
+    ``/v1``'s X-Timestamp and X-Nonce are (both or neither; within the signature window)."""
+    timestamp, nonce = request.query.get(GUARD_TIMESTAMP), request.query.get(GUARD_NONCE)
+    if timestamp is None and nonce is None:
+        return None
+    if timestamp is None or nonce is None:
+        raise Problem(401, "timestamp and nonce: the replay guard needs both (or neither)")
+    st = state(request)
+    window_s = st.limits.signature_window_s
+    skew = timestamp_skew_s(timestamp, st.wall_clock())
+    if skew is None:
+        raise Problem(401, "timestamp: must be Unix seconds")
+    if skew > window_s:
+        raise Problem(401, f"timestamp: {skew:.0f} s from the server's clock (window {window_s} s)")
+    if not NONCE_RE.match(nonce):
+        raise Problem(401, "nonce: must be 8-64 of A-Z a-z 0-9 - _")
+    return timestamp, nonce
+
+
+async def _check(
+    request: web.Request, key: SeedKey, names: Sequence[str], digests: list[str]
+) -> None:
+    """The signature holds, and with the replay guard its nonce was not seen in the window."""
     assert key.seed_secret is not None
+    guard = _guard(request)
     presented = request.match_info["signature"]
-    if not signature_matches(presented, _params(request, names), digests, key.seed_secret):
+    if not signature_matches(
+        presented, _params(request, names), digests, key.seed_secret, guard or ()
+    ):
         raise Problem(401, "signature: does not match this call (see docs/seed-api.md)")
+    if guard is None:
+        return
+    # Remembered only once the signature holds (strangers cannot burn a client's nonces), in
+    # /v1's nonce store: durable, shared by every API process, one namespace per key.
+    st = state(request)
+    try:
+        fresh = await st.nonces.remember(
+            f"{key.principal.prefix}:{guard[1]}", 2 * st.limits.signature_window_s
+        )
+    except NonceStoreUnavailable:
+        raise Problem(
+            503,
+            "the replay guard (nonce store) is unavailable, so guarded calls are refused; "
+            f"retry in {NONCE_RETRY_AFTER_S} s with a new nonce",
+            headers={"Retry-After": str(NONCE_RETRY_AFTER_S)},
+        ) from None
+    if not fresh:
+        raise Problem(401, "nonce: already used (a replayed call)")
 
 
 async def _signed(request: web.Request, names: Sequence[str]) -> SeedKey:
     """A GET/DELETE call's key once its signature holds."""
     key = await _key(request)
-    _check(request, key, names, [])
+    await _check(request, key, names, [])
     return key
 
 
@@ -198,7 +245,7 @@ async def send_by_file(request: web.Request) -> web.Response:
         extras = {n: upload.fields[n] for n in SEND_EXTRAS if n in upload.fields}
         digests = [await blocking(request, digest_file, upload.path)]
         digests += [digest_bytes(v.encode("utf-8")) for v in extras.values()]
-        _check(request, key, SEND_PARAMS, digests)
+        await _check(request, key, SEND_PARAMS, digests)
         sender = extras.get("from", "")
         if len(sender) > SENDER_CHARS:
             raise invalid(f"from: at most {SENDER_CHARS} characters", "from")
@@ -371,7 +418,7 @@ async def create_from_json(request: web.Request) -> web.Response:
     ctx, limits = request.app[CTX], state(request).limits
     key = await _key(request)
     to = await _to_parameter(request)
-    _check(request, key, CREATE_PARAMS, [digest_bytes(to.encode("utf-8"))])
+    await _check(request, key, CREATE_PARAMS, [digest_bytes(to.encode("utf-8"))])
     raw_id = request.match_info["broadcastId"]
     bid = None if raw_id == NEW_BROADCAST else _broadcast_id(request)
     req = _request_from(request, key)

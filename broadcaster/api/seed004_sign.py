@@ -6,6 +6,7 @@ not in its documents, so broadcaster defines it once (docs/seed-api.md)::
     signature = hex(sha256( p1 + p2 + … + pk            every path parameter before {signature},
                                                          URL-decoded, in URL order (publicKey too)
                             + hex(sha256(post1)) + …     a POST's parameters' raw bytes, in order
+                            + timestamp + nonce          only with the optional replay guard
                             + seed_secret ))             the key's seed secret
 
 UTF-8 throughout, lowercase hex, nothing between the parts. The comparison is constant-time.
@@ -37,9 +38,15 @@ def digest_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def seed_signature(path_params: Sequence[str], post_digests: Iterable[str], secret: str) -> str:
-    """The signature a client computes for these inputs."""
-    text = "".join(path_params) + "".join(post_digests) + secret
+def seed_signature(
+    path_params: Sequence[str],
+    post_digests: Iterable[str],
+    secret: str,
+    guard: Sequence[str] = (),
+) -> str:
+    """The signature a client computes for these inputs (``guard``: the replay guard's
+    ``timestamp`` and ``nonce`` query parameters, when the client sends them)."""
+    text = "".join(path_params) + "".join(post_digests) + "".join(guard) + secret
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -48,9 +55,13 @@ def well_formed(signature: str) -> bool:
 
 
 def signature_matches(
-    presented: str, path_params: Sequence[str], post_digests: Iterable[str], secret: str
+    presented: str,
+    path_params: Sequence[str],
+    post_digests: Iterable[str],
+    secret: str,
+    guard: Sequence[str] = (),
 ) -> bool:
-    expected = seed_signature(path_params, post_digests, secret)
+    expected = seed_signature(path_params, post_digests, secret, guard)
     if not well_formed(presented):
         return False
     return hmac.compare_digest(expected.encode("ascii"), presented.encode("ascii"))

@@ -207,13 +207,17 @@ def optouts_import(file: Path, workspace: str, region: str | None, as_json: bool
 @handles_errors
 def optouts_export(workspace: str, output: Path | None) -> None:
     """Every entry as CSV (``number,source,detail,created_at``), to stdout or --output."""
-    from broadcaster.services.optouts import export_csv
+    from broadcaster.services.optouts import export_pieces
 
-    text = export_csv(engine(), workspace)
+    pieces = export_pieces(engine(), workspace)
     if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+        return
+    with output.open("wb") as f:
+        for piece in pieces:
+            f.write(piece)
 
 
 COMMANDS = (inbound, optouts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from broadcaster.domain.phones import normalize_phone
@@ -23,6 +23,8 @@ MAX_PAGE = 1000
 #: Most numbers one import may add (a bigger list is split by the caller).
 MAX_IMPORT_ROWS = 1_000_000
 CSV_HEADER = ("number", "source", "detail", "created_at")
+#: Longest detail of an entry (the column's width).
+DETAIL_CHARS = 200
 
 
 def e164(number: str, region: str | None) -> str:
@@ -79,8 +81,16 @@ def remove_optout(engine: Engine, workspace: str, number: str, *, region: str | 
             raise NotFound(f"{n} is not on the suppression list of workspace {workspace!r}")
 
 
-def _rows(lines: Iterable[list[str]], region: str | None) -> Iterator[tuple[str, str | None]]:
-    for line_no, cells in enumerate(lines, start=1):
+def _rows(lines: Iterator[list[str]], region: str | None) -> Iterator[tuple[str, str | None]]:
+    line_no = 0
+    while True:
+        line_no += 1
+        try:
+            cells = next(lines)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a cell over csv's field limit (128 KiB), a stray quote...
+            raise InputError(f"line {line_no}: not readable as CSV ({exc})") from None
         if not cells or not cells[0].strip():
             continue
         try:
@@ -89,7 +99,13 @@ def _rows(lines: Iterable[list[str]], region: str | None) -> Iterator[tuple[str,
             if line_no == 1:  # a header row
                 continue
             raise InputError(f"line {line_no}: {exc}") from None
-        yield number, (cells[1].strip() if len(cells) > 1 and cells[1].strip() else None)
+        detail = cells[1].strip() if len(cells) > 1 and cells[1].strip() else None
+        if detail is not None and (len(detail) > DETAIL_CHARS or "\x00" in detail):
+            raise InputError(
+                f"line {line_no}: the detail must be at most {DETAIL_CHARS} characters "
+                "without NUL characters"
+            )
+        yield number, detail
 
 
 def import_csv(engine: Engine, workspace: str, text: str, *, region: str | None) -> dict[str, int]:
@@ -107,16 +123,26 @@ def import_csv(engine: Engine, workspace: str, text: str, *, region: str | None)
     return {"read": len(rows), "added": added}
 
 
-def export_csv(engine: Engine, workspace: str) -> str:
-    """Every entry of the workspace as CSV (``number,source,detail,created_at``)."""
+def export_pieces(
+    engine: Engine, workspace: str, page_rows: int = MAX_PAGE
+) -> Generator[bytes, None, None]:
+    """Every entry of the workspace as UTF-8 CSV (``number,source,detail,created_at``), one
+    piece per page of ``page_rows`` entries read in its own short transaction: an export of
+    millions of numbers holds one page in memory, never the whole file, and no transaction
+    spans it."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEADER)
+    yield out.getvalue().encode()
     after = ""
     while True:
-        page = list_optouts(engine, workspace, after=after, limit=MAX_PAGE)
+        page = list_optouts(engine, workspace, after=after, limit=page_rows)
+        out.seek(0)
+        out.truncate()
         for e in page:
             w.writerow([e["number"], e["source"], e["detail"] or "", e["createdAt"]])
-        if len(page) < MAX_PAGE:
-            return out.getvalue()
+        if page:
+            yield out.getvalue().encode()
+        if len(page) < min(page_rows, MAX_PAGE):
+            return
         after = page[-1]["number"]

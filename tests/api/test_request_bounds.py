@@ -34,6 +34,9 @@ from tests.support.services import RedisServer, free_port, wait_port
 
 #: RSS the API process may gain over a refused or bounded attack (the old code gained ~600 MB).
 RSS_GROWTH_LIMIT_BYTES = 60 * 1024 * 1024
+#: Peak RSS a refused 16 MiB JSON body may add: the body, its text, the parse budget (96 MiB)
+#: and the parse's transient lists (the old parse added 415-560 MB).
+PEAK_GROWTH_LIMIT_BYTES = 200 * 1024 * 1024
 
 
 @dataclass
@@ -209,10 +212,44 @@ def test_a_big_json_body_does_not_stall_other_requests(api_process: ApiProcess) 
     took = time.monotonic() - started
     done.set()
     pinger.join()
-    # ...it is refused as before (too many recipients), nothing is stored...
-    assert resp.status_code == 422 and "recipients" in resp.json()["detail"]
+    # ...it is refused (its parsed values would take ~400 MB), nothing is stored...
+    assert resp.status_code == 413 and "json_max_memory_bytes" in resp.json()["detail"]
     assert _stored(api_process.url)[:2] == (0, 0)
     # ...and /healthz kept answering while it was parsed: its slowest answer is a small part of
     # the parse (before: the whole of it)
     assert max(latencies) < max(1.0, took / 4), (max(latencies), took)
+    assert api_process.serves()
+
+
+def _peak_rss(api: ApiProcess) -> int:
+    """The process's peak RSS so far (VmHWM), bytes."""
+    for line in Path(f"/proc/{api.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def test_a_16_mb_body_of_tiny_items_is_refused_within_bounded_memory(
+    api_process: ApiProcess,
+) -> None:
+    # Given a body just under the 16 MiB cap made of tiny items (5.6 million empty lists made
+    # the API's peak RSS grow by ~415 MB, 4 million Decimals by ~510 MB)...
+    head, tail, item = b'{"from":"55501","text":"x","recipients":[', b"]}", b"1.5"
+    n = (16 * 1024 * 1024 - len(head) - len(tail) - 16) // (len(item) + 1)
+    body = head + b",".join([item] * n) + tail
+    before = _peak_rss(api_process)
+    headers = {"Authorization": f"Bearer {api_process.key}", "Content-Type": "application/json"}
+    resp = requests.post(
+        api_process.base + "/v1/broadcasts", data=body, headers=headers, timeout=300
+    )
+    # ...it is refused naming the limit...
+    assert resp.status_code == 413, resp.text[:300]
+    assert "json_max_memory_bytes" in resp.json()["detail"]
+    # ...the peak grew by the body, its text and the budget (96 MiB) at most, not by ~400 MB...
+    assert _peak_rss(api_process) - before < PEAK_GROWTH_LIMIT_BYTES, (
+        before,
+        _peak_rss(api_process),
+    )
+    # ...nothing is stored, and the server still serves
+    assert _stored(api_process.url)[:2] == (0, 0)
     assert api_process.serves()

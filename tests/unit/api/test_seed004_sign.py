@@ -34,3 +34,17 @@ def test_any_change_breaks_it() -> None:
     assert not signature_matches(good, PARAMS, [], seed_secret_of(KEY + "x"))
     assert not signature_matches("é" * 64, PARAMS, [], secret)
     assert not signature_matches(good[:-1], PARAMS, [], secret)
+
+
+def test_worked_example_with_the_replay_guard_matches_the_docs() -> None:
+    secret = seed_secret_of(KEY)
+    to_hash = hashlib.sha256(TO.encode()).hexdigest()
+    guard = ("1818783000", "n0nce-2027-08-16-a")
+    expected = "42ebe5b40e049d8c2f1ad244b77d195d53026e35825eb3f4b467a9a162d4b7f4"
+    assert seed_signature(PARAMS, [to_hash], secret, guard) == expected
+    # the guard's parts come after the POST digests, before the secret, nothing between
+    text = "".join(PARAMS) + to_hash + "1818783000" + "n0nce-2027-08-16-a" + secret
+    assert hashlib.sha256(text.encode()).hexdigest() == expected
+    assert signature_matches(expected, PARAMS, [to_hash], secret, guard)
+    assert not signature_matches(expected, PARAMS, [to_hash], secret)
+    assert not signature_matches(expected, PARAMS, [to_hash], secret, (guard[0], "n0nce-other"))
