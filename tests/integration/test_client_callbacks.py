@@ -23,6 +23,7 @@ from aiohttp import web
 
 from broadcaster.config import Settings
 from broadcaster.errors import InputError
+from broadcaster.providers.inbound import Inbound
 from broadcaster.services import client_callbacks
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.client_callbacks import (
@@ -36,6 +37,7 @@ from broadcaster.services.client_callbacks import (
     verify,
 )
 from broadcaster.services.codes import add_code
+from broadcaster.services.inbound import receive, update_settings
 from broadcaster.store import callbacks_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import callback_deliveries, messages
@@ -553,3 +555,30 @@ def test_celery_task_runs_a_pass_on_the_process_session(sqlite_url, tmp_path, mo
     assert app.conf.task_routes["workers.tasks.deliver_callbacks"] == {"queue": "poll"}
     entry = app.conf.beat_schedule["deliver-callbacks"]
     assert entry["task"] == "workers.tasks.deliver_callbacks" and entry["schedule"] <= 1.0
+
+
+async def test_an_inbound_message_reaches_the_workspace_callback_once_and_signed(
+    env, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, _ = env
+    # Given the default workspace's inbound callback URL (its code 55501 receives on the default
+    # route)
+    update_settings(engine, "default", {"inbound_callback_url": f"{receiver.base}/mo"})
+    # When a subscriber's STOP arrives, and the gateway retries it
+    mo = Inbound("mo-1", "+525512345678", "55501", "Stop!", "2026-12-01T10:00:00Z")
+    first = receive(engine, settings, settings.provider, mo)
+    assert not receive(engine, settings, settings.provider, mo).new
+    async with aiohttp.ClientSession() as session:
+        await drain(engine, settings, session, limit=10, concurrency=2)
+    # Then the callback got it once, signed with the status callbacks' secret and headers
+    assert receiver.bad_signatures == 0
+    assert [(p["kind"], p["json"]["type"]) for p in receiver.posts] == [("mo", "inbound")]
+    body = receiver.posts[0]["json"]
+    assert (body["id"], body["from"], body["to"], body["text"], body["keyword"]) == (
+        first.id,
+        "+525512345678",
+        "55501",
+        "Stop!",
+        "OPT_OUT",
+    )
+    assert body["gatewayId"] == "mo-1" and body["route"] == settings.provider
