@@ -216,6 +216,11 @@ def schemas(limits: ApiLimits) -> dict[str, Schema]:
                 nullable=True,
                 description="The broadcast whose ERROR/UNDELIV messages this one re-sends.",
             ),
+            "owner": string(
+                nullable=True,
+                description="The user recorded as its owner: seed 004's userName "
+                "(createBroadcastFromJson); null for broadcasts made otherwise.",
+            ),
         },
         ("id", "status", "shortcode", "text", "expectedMessages", "sentMessages"),
     )

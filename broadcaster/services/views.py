@@ -43,6 +43,8 @@ class BroadcastView:
     allowed_actions: list[str]
     #: The broadcast whose failed messages this one re-sends (retry-failed), or None.
     retry_of: int | None
+    #: The user recorded as its owner (seed 004's ``userName``), or None.
+    owner: str | None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> BroadcastView:
@@ -75,6 +77,7 @@ def _view_fields(row: dict[str, Any]) -> dict[str, Any]:
         "validity": row.get("validity_s"),
         "allowed_actions": allowed_actions(row["status"]),
         "retry_of": row.get("retry_of"),
+        "owner": row.get("owner"),
     }
 
 

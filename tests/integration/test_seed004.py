@@ -192,6 +192,7 @@ def test_json_broadcast_scheduled_edited_and_controlled(env: Env) -> None:
     )
     view = env.v1(bid)
     assert view["name"] == "Spring sale" and view["status"] == "SCHEDULED"
+    assert view["owner"] == "ana"  # userName: the user recorded as owner, as /v1 shows it
     assert datetime.fromisoformat(b["startDate"]) == datetime.fromisoformat(view["startDate"])
     assert datetime.fromisoformat(b["startDate"]).strftime("%d-%m-%Y %H:%M") == tomorrow
     # Edited before it starts: new recipients, text, sender (from the JSON) and date
@@ -201,7 +202,7 @@ def test_json_broadcast_scheduled_edited_and_controlled(env: Env) -> None:
             {"text": "Second text", "from": SLOW_CODE, "to": PHONES[10:30]},
             broadcast_id=int(bid),
             shortcode="ignored",
-            user_name="ana",
+            user_name="bea",
             shortcode_ignore=False,
             date=later,
         ),
@@ -216,6 +217,7 @@ def test_json_broadcast_scheduled_edited_and_controlled(env: Env) -> None:
     seed = ok(c.get_broadcast(bid), "getBroadcast").fields("broadcast")
     same_as_v1(seed, env.v1(bid))
     assert seed["status"] == "0"
+    assert env.v1(bid)["owner"] == "bea"  # the edit's userName owns it now
     with env.stack.engine.connect() as conn:
         recipients = {
             r[0]
@@ -234,7 +236,7 @@ def test_json_broadcast_scheduled_edited_and_controlled(env: Env) -> None:
         ),
         "createBroadcastFromJson",
     )
-    env.wait_status(bid, "RUNNING", 30)
+    env.wait_status(bid, "RUNNING", 120)
     # Once started it is not editable: 409, and nothing of it changed
     refused(
         c.create_broadcast_from_json(
