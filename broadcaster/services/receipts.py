@@ -240,16 +240,15 @@ def _apply_group(
             history.append(_history_row(provider, receipt, answer.message_id, answer.applied, now))
             if answer.applied and msg is not None:
                 changes[msg["broadcast_id"]].append((msg["id"], receipt.status.value))
-                if msg["request_dr"]:
+                if msg["request_dr"] and msg["has_callbacks"]:  # else enqueue would find no URL
                     wants_callbacks.add(msg["broadcast_id"])
         moves = [
             messages_repo.Advance(mid, t.row["status"], t.status, t.gateway_id)
             for mid, t in tracked.items()
             if t.changed
         ]
-        if not messages_repo.advance_many(conn, moves, now):
+        if not receipts_repo.store_group(conn, moves, history, now):
             raise _GroupRaced
-        receipts_repo.insert(conn, history)
         # a gateway's BLACKLISTED: its number joins the workspace's suppression list (source gateway)
         refused = [m for pairs in changes.values() for m, st in pairs if st == BLACKLISTED]
         optouts_repo.add_from_messages(conn, refused, "receipt via gateway", now)

@@ -25,7 +25,7 @@ from broadcaster.providers.base import Receipt
 from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.codes import add_code
 from broadcaster.services.receipts import Applied, apply_receipt, apply_receipts
-from broadcaster.store import messages_repo
+from broadcaster.store import messages_repo, receipts_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import broadcasts, callback_deliveries, messages, receipts
 from tests.support.services import free_port, wait_port
@@ -221,6 +221,74 @@ def test_one_bad_receipt_fails_only_itself(world, tmp_path):
     assert [s for s, _ in stored["messages"][1:4]] == ["DELIVRD", "SENT", "DELIVRD"]
     assert stored["history"] == [(1, "DELIVRD", True), (3, "DELIVRD", True)]
     assert stored["callbacks"] == [(1, "DELIVRD"), (3, "DELIVRD")]
+
+
+def _history_row(mid, status: str, **kw) -> dict:
+    row = {
+        "message_id": mid,
+        "provider": ROUTE,
+        "gateway_id": None,
+        "status": status,
+        "applied": True,
+        "reported_at": None,
+        "received_at": utcnow(),
+        "raw": {"stat": status},
+    }
+    return {**row, **kw}
+
+
+def test_a_group_write_is_a_compare_and_set_and_keeps_every_column(world, tmp_path):
+    """The group's one write (one statement on PostgreSQL): rows moved meanwhile are refused,
+    the history keeps arrival order and every column as given."""
+    engine, settings = world
+    ids = _world(engine, settings, tmp_path, "55501")  # ids[1] and ids[2] are SENT
+    now = utcnow()
+    # a move from a status the row no longer has (another writer moved it): refused
+    stale = [
+        messages_repo.Advance(ids[1], "SENT", "DELIVRD", None),
+        messages_repo.Advance(ids[2], "ENROUTE", "DELIVRD", None),
+    ]
+    with engine.connect() as conn, conn.begin() as txn:
+        assert not receipts_repo.store_group(conn, stale, [_history_row(ids[1], "DELIVRD")], now)
+        txn.rollback()
+    assert _stored(engine, ids)["history"] == []
+    assert [s for s, _ in _stored(engine, ids)["messages"][1:3]] == ["SENT", "SENT"]
+    # moves that hold: every row moves, a stored gateway id is kept, a missing one filled in
+    moves = [
+        messages_repo.Advance(ids[0], "DEQUEUED", "ENROUTE", "55501-new"),
+        messages_repo.Advance(ids[2], "SENT", "UNDELIV", "55501-other"),
+    ]
+    rows = [
+        _history_row(ids[2], "UNDELIV", gateway_id="55501-g2", reported_at="2026-12-01 10:00"),
+        _history_row(None, "DELIVRD", applied=False, gateway_id='x,{"y', raw={"q": [1, None]}),
+        _history_row(ids[0], "ENROUTE", raw={}),
+    ]
+    with engine.begin() as conn:
+        assert receipts_repo.store_group(conn, moves, rows, now)
+    stored = _stored(engine, ids)
+    assert stored["messages"][0] == ("ENROUTE", "new")
+    assert stored["messages"][2] == ("UNDELIV", "g2")
+    with engine.connect() as conn:
+        kept = conn.execute(
+            sa.select(
+                receipts.c.message_id,
+                receipts.c.provider,
+                receipts.c.gateway_id,
+                receipts.c.status,
+                receipts.c.applied,
+                receipts.c.reported_at,
+                receipts.c.raw,
+            ).order_by(receipts.c.id)
+        ).all()
+    assert [tuple(k) for k in kept] == [
+        (ids[2], ROUTE, "55501-g2", "UNDELIV", True, "2026-12-01 10:00", {"stat": "UNDELIV"}),
+        (None, ROUTE, 'x,{"y', "DELIVRD", False, None, {"q": [1, None]}),
+        (ids[0], ROUTE, None, "ENROUTE", True, None, {}),
+    ]
+    # a group of history rows only (every receipt a duplicate): nothing to move, all kept
+    with engine.begin() as conn:
+        assert receipts_repo.store_group(conn, [], [_history_row(ids[0], "ENROUTE")], now)
+    assert len(_stored(engine, ids)["history"]) == 3
 
 
 def _pairs(rows) -> dict:
