@@ -32,6 +32,7 @@ from broadcaster.api.lists import by_id, id_page
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal, state
 from broadcaster.api.uploads import receive_body, receive_upload
+from broadcaster.api.wire import json_answer
 from broadcaster.domain.contacts import MAX_ATTRIBUTES, VALUE_CHARS
 from broadcaster.services import contact_import, contacts
 
@@ -98,8 +99,8 @@ async def create_contact(request: web.Request) -> web.Response:
         lists=_lists(f),
         region=region_field(f) or ctx.settings.default_region,
     )
-    location = f"/v1/contacts/{view['contactID']}"
-    return web.json_response(view, status=201, headers={"Location": location})
+    location = f"/v1/contacts/{view.contact_id}"
+    return json_answer(view, status=201, headers={"Location": location})
 
 
 def _search(request: web.Request) -> tuple[object, object] | None:
@@ -161,7 +162,7 @@ async def update_contact(request: web.Request) -> web.Response:
         lists=_lists(f),
         region=region_field(f) or ctx.settings.default_region,
     )
-    return web.json_response(view)
+    return json_answer(view)
 
 
 erase_contact = by_id(contacts.erase_contact, "contact", max_id=ID64_MAX)

@@ -22,6 +22,7 @@ from broadcaster.api.fields import SUPPORTED_REGIONS
 from broadcaster.api.problems import Problem, from_input_error, invalid
 from broadcaster.api.receipts import gateway_payload
 from broadcaster.api.state import blocking, principal, state
+from broadcaster.api.wire import json_answer
 from broadcaster.errors import InputError, NotFound
 from broadcaster.net import guard as netguard
 from broadcaster.providers.inbound import parse_for
@@ -51,7 +52,7 @@ async def receive_inbound(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError) as exc:
         raise web.HTTPBadRequest(text=f"unreadable inbound message: {exc}") from None
     got = await blocking(request, inbound.receive, ctx.engine, ctx.settings, name, msg)
-    return web.json_response(got.as_dict())
+    return json_answer(got)
 
 
 def _int_query(
@@ -72,8 +73,8 @@ async def get_inbound(request: web.Request) -> web.Response:
     items = await blocking(
         request, inbound.list_inbound, ctx.engine, key.workspace, before=before, limit=limit
     )
-    nxt = items[-1]["id"] if len(items) >= min(limit, inbound.MAX_PAGE) else None
-    return web.json_response({"items": items, "next": nxt})
+    nxt = items[-1].id if len(items) >= min(limit, inbound.MAX_PAGE) else None
+    return json_answer({"items": items, "next": nxt})
 
 
 async def get_optouts(request: web.Request) -> web.Response:
@@ -89,8 +90,8 @@ async def get_optouts(request: web.Request) -> web.Response:
     items = await blocking(
         request, optouts.list_optouts, ctx.engine, key.workspace, after=after, limit=limit
     )
-    nxt = items[-1]["number"] if len(items) >= min(limit, optouts.MAX_PAGE) else None
-    return web.json_response({"items": items, "next": nxt})
+    nxt = items[-1].number if len(items) >= min(limit, optouts.MAX_PAGE) else None
+    return json_answer({"items": items, "next": nxt})
 
 
 def _region(request: web.Request, f: Fields | None = None) -> str | None:
@@ -122,7 +123,7 @@ async def post_optout(request: web.Request) -> web.Response:
         )
     except InputError as exc:
         raise from_input_error(exc, "number") from None
-    return web.json_response(entry, status=201)
+    return json_answer(entry, status=201)
 
 
 async def delete_optout(request: web.Request) -> web.Response:

@@ -29,14 +29,15 @@ from broadcaster.api.context import CTX
 from broadcaster.api.fields import SENDER_CHARS
 from broadcaster.api.problems import invalid
 from broadcaster.api.state import blocking, principal
-from broadcaster.api.wire import page_answer
+from broadcaster.api.wire import json_answer, page_answer
 from broadcaster.services import contact_lists, prepared
-from broadcaster.services.contacts import LIST_NAME_CHARS, Page
+from broadcaster.services.contacts import LIST_NAME_CHARS
+from broadcaster.services.views import Page
 
 
-def id_page(page: Page) -> web.Response:
+def id_page(page: Page[Any]) -> web.Response:
     """A page of contacts, lists or prepared messages, whose cursor is the last id."""
-    return page_answer(page.items, None if page.next_after is None else (page.next_after,))
+    return page_answer(page.items, page.next_after)
 
 
 def _after(request: web.Request) -> int:
@@ -44,7 +45,7 @@ def _after(request: web.Request) -> int:
     return after[0] if after else 0
 
 
-async def _paged(request: web.Request, fn: Callable[..., Page]) -> web.Response:
+async def _paged(request: web.Request, fn: Callable[..., Page[Any]]) -> web.Response:
     """A page of ``fn`` (a service's keyset listing) for the key's workspace."""
     ctx, key = request.app[CTX], principal(request)
     page = await blocking(
@@ -58,7 +59,7 @@ async def create_list(request: web.Request) -> web.Response:
     f = Fields(await read_json(request))
     name = f.text("name", required=True, max_chars=LIST_NAME_CHARS)
     view = await blocking(request, contact_lists.create_list, ctx.engine, key.workspace, name)
-    return web.json_response(view, status=201, headers={"Location": f"/v1/lists/{view['id']}"})
+    return json_answer(view, status=201, headers={"Location": f"/v1/lists/{view.id}"})
 
 
 async def list_lists(request: web.Request) -> web.Response:
@@ -79,7 +80,7 @@ def by_id(
         ctx, key = request.app[CTX], principal(request)
         row_id = path_id(request, max_id, noun)
         got = await blocking(request, fn, ctx.engine, key.workspace, row_id)
-        return web.Response(status=204) if no_content else web.json_response(got)
+        return web.Response(status=204) if no_content else json_answer(got)
 
     handler.__name__ = handler.__qualname__ = fn.__name__
     return handler
@@ -100,7 +101,7 @@ async def _members(request: web.Request, *, add: bool) -> web.Response:
     got = await blocking(
         request, contact_lists.change_members, ctx.engine, key.workspace, lid, ids, add=add
     )
-    return web.json_response(got)
+    return json_answer(got)
 
 
 async def add_members(request: web.Request) -> web.Response:
@@ -135,8 +136,8 @@ async def create_template(request: web.Request) -> web.Response:
         sender=fields["sender"],
         list_=fields.get("list"),
     )
-    location = f"/v1/templates/{view['id']}"
-    return web.json_response(view, status=201, headers={"Location": location})
+    location = f"/v1/templates/{view.id}"
+    return json_answer(view, status=201, headers={"Location": location})
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -154,7 +155,7 @@ async def update_template(request: web.Request) -> web.Response:
     ctx, key, tid = request.app[CTX], principal(request), _tid(request)
     fields = _template_fields(Fields(await read_json(request)), required=False)
     view = await blocking(request, prepared.update_template, ctx.engine, key.workspace, tid, fields)
-    return web.json_response(view)
+    return json_answer(view)
 
 
 delete_template = by_id(prepared.delete_template, "template", no_content=True)

@@ -23,6 +23,7 @@ from broadcaster.api.bodies import INT32_MAX, Fields, read_json, scalar_text
 from broadcaster.api.context import CTX
 from broadcaster.api.problems import Problem
 from broadcaster.api.state import blocking, principal
+from broadcaster.api.wire import json_answer
 from broadcaster.domain.contacts import ATTRIBUTE_VALUE_CHARS, VALUE_CHARS
 from broadcaster.errors import InputError, NotFound
 from broadcaster.services import contacts, prepared
@@ -71,7 +72,7 @@ async def contact_get(request: web.Request) -> web.Response:
         str(value),
         ctx.settings.default_region,
     )
-    return web.json_response(view)
+    return json_answer(view)
 
 
 def _query_id(request: web.Request, name: str) -> int:

@@ -155,8 +155,7 @@ def contacts_list(
         in_list=in_list,
         region=region or settings().default_region,
     )
-    next_after = None if page.next_after is None else (page.next_after,)
-    emit({"items": page.items, "nextCursor": encode_cursor(next_after)}, as_json, _render_page)
+    emit({"items": page.items, "nextCursor": encode_cursor(page.next_after)}, as_json, _render_page)
 
 
 def _render_contact(view: dict[str, Any]) -> None:

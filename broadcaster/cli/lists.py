@@ -69,8 +69,7 @@ def _page_command(group: click.Group, noun: str, fetch: str, render: Callable[[A
     ) -> None:
         start = max(after, cursor[0]) if cursor else after
         page = _service(fetch)(engine(), workspace, after=start, limit=limit)
-        next_after = None if page.next_after is None else (page.next_after,)
-        emit({"items": page.items, "nextCursor": encode_cursor(next_after)}, as_json, render)
+        emit({"items": page.items, "nextCursor": encode_cursor(page.next_after)}, as_json, render)
 
 
 def _delete_command(group: click.Group, noun: str, remove: str, after: str, doc: str) -> None:

@@ -11,7 +11,14 @@ import base64
 import binascii
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, overload
+
+#: Field metadata of a view: ``WIRE_NAME`` names the field on the wire where camelCase of its
+#: Python name is not the name (``contactID``, ``from``); ``WIRE_MILLIS`` shows a time to the
+#: millisecond (inbound messages and suppression entries, as seed 003 shows them).
+WIRE_NAME = "wire_name"
+WIRE_MILLIS = "wire_millis"
 
 
 def camel(name: str) -> str:
@@ -47,11 +54,15 @@ def utc_naive(at: datetime) -> datetime:
 def to_wire(value: Any) -> Any:
     """A service's answer as JSON-ready data under the API's names.
 
-    Dataclass fields become camelCase keys (a subclass's fields follow its base's, flat); dict
+    Dataclass fields become camelCase keys, or their ``WIRE_NAME`` (a subclass's fields follow its base's, flat); dict
     keys are data (statuses, zones) and stay as they are; times go through :func:`iso8601`.
     """
     if is_dataclass(value) and not isinstance(value, type):
-        return {camel(f.name): to_wire(getattr(value, f.name)) for f in fields(value)}
+        return {
+            wire: iso8601(v, millis=True) if millis and isinstance(v, datetime) else to_wire(v)
+            for name, wire, millis in _wire_fields(type(value))
+            for v in (getattr(value, name),)
+        }
     if isinstance(value, dict):
         return {k: to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -59,6 +70,15 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso8601(value)
     return value
+
+
+@cache
+def _wire_fields(cls: type) -> tuple[tuple[str, str, bool], ...]:
+    """(field, wire name, to the millisecond) of each field of view class ``cls``."""
+    return tuple(
+        (f.name, f.metadata.get(WIRE_NAME) or camel(f.name), bool(f.metadata.get(WIRE_MILLIS)))
+        for f in fields(cls)
+    )
 
 
 def encode_cursor(key: tuple[int, ...] | None) -> str | None:

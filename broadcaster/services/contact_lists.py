@@ -16,12 +16,18 @@ from typing import Any
 from broadcaster.config import Settings
 from broadcaster.domain.contacts import template_values
 from broadcaster.domain.templates import Template, parse_template
-from broadcaster.domain.wire import iso8601
 from broadcaster.errors import Conflict, InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable, RowProblem
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table
-from broadcaster.services.contacts import Owned, Page, list_name
-from broadcaster.services.views import BroadcastView
+from broadcaster.services.contacts import Owned, list_name
+from broadcaster.services.views import (
+    BroadcastView,
+    ListView,
+    MembersAdded,
+    MembersRemoved,
+    Page,
+    base_fields_of,
+)
 from broadcaster.store import codes_repo, contacts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -31,15 +37,15 @@ MEMBER_PAGE = 5_000
 MAX_MEMBERS_PER_REQUEST = 10_000
 
 
-def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[ListView]:
     counts = contacts_repo.member_counts(conn, [int(r["id"]) for r in rows])
     return [
-        {
-            "id": int(r["id"]),
-            "name": r["name"],
-            "members": counts.get(int(r["id"]), 0),
-            "createdAt": iso8601(r["created_at"]),
-        }
+        ListView(
+            id=int(r["id"]),
+            name=r["name"],
+            members=counts.get(int(r["id"]), 0),
+            created_at=r["created_at"],
+        )
         for r in rows
     ]
 
@@ -47,7 +53,7 @@ def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
 LISTS = Owned("list", contacts_repo.list_by_id, contacts_repo.lists_page, _views)
 
 
-def create_list(engine: Engine, workspace: str, name: str) -> dict[str, Any]:
+def create_list(engine: Engine, workspace: str, name: str) -> ListView:
     """A new, empty list; Conflict when the workspace has one of that name."""
     clean = list_name(name)
     with engine.begin() as conn:
@@ -58,11 +64,13 @@ def create_list(engine: Engine, workspace: str, name: str) -> dict[str, Any]:
         return LISTS.view(conn, ws, lid)
 
 
-def get_list(engine: Engine, workspace: str, list_id: int) -> dict[str, Any]:
+def get_list(engine: Engine, workspace: str, list_id: int) -> ListView:
     return LISTS.get(engine, workspace, list_id)
 
 
-def list_lists(engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
+def list_lists(
+    engine: Engine, workspace: str, *, after: int = 0, limit: int = 100
+) -> Page[ListView]:
     return LISTS.list(engine, workspace, after=after, limit=limit)
 
 
@@ -87,7 +95,7 @@ def _members_of(conn: Connection, ws: int, contact_ids: Sequence[int]) -> list[i
 
 def change_members(
     engine: Engine, workspace: str, list_id: int, contact_ids: Sequence[int], *, add: bool
-) -> dict[str, Any]:
+) -> MembersAdded | MembersRemoved:
     """Add (or remove) contacts; an unknown contactID refuses the whole request."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
@@ -98,7 +106,9 @@ def change_members(
         else:
             changed = contacts_repo.remove_members(conn, list_id, ids)
         view = LISTS.view(conn, ws, list_id)
-    return {**view, "added" if add else "removed": changed}
+    if add:
+        return MembersAdded(**base_fields_of(view, ListView), added=changed)
+    return MembersRemoved(**base_fields_of(view, ListView), removed=changed)
 
 
 def _member_rows(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from broadcaster.domain.contacts import (
     IdentifierType,
@@ -19,8 +19,8 @@ from broadcaster.domain.contacts import (
     identifier_value,
     merge_attributes,
 )
-from broadcaster.domain.wire import iso8601
 from broadcaster.errors import Conflict, InputError, NotFound
+from broadcaster.services.views import ContactErased, ContactView, Identifier, Page
 from broadcaster.store import codes_repo, contacts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -31,26 +31,19 @@ MAX_LISTS = 100
 LIST_NAME_CHARS = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """Items of one page and the id after which the next starts (None: last page)."""
-
-    items: list[dict[str, Any]]
-    next_after: int | None
-
-
 Rows = Sequence[dict[str, Any]]
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
-class Owned:
+class Owned(Generic[V]):
     """A kind of row a workspace owns (a list, a prepared message): how one is fetched, how a
     page is, how they are shown; what reading one or a page of them is, the same for each."""
 
     noun: str
     fetch: Callable[[Connection, int, int], dict[str, Any] | None]
     page: Callable[..., list[dict[str, Any]]]
-    render: Callable[[Connection, Rows], list[dict[str, Any]]]
+    render: Callable[[Connection, Rows], list[V]]
 
     def owned(self, conn: Connection, ws: int, row_id: int) -> dict[str, Any]:
         """The row; NotFound when there is none, or it is another workspace's."""
@@ -59,14 +52,14 @@ class Owned:
             raise NotFound(f"{self.noun} {row_id} does not exist")
         return row
 
-    def view(self, conn: Connection, ws: int, row_id: int) -> dict[str, Any]:
+    def view(self, conn: Connection, ws: int, row_id: int) -> V:
         return self.render(conn, [self.owned(conn, ws, row_id)])[0]
 
-    def get(self, engine: Engine, workspace: str, row_id: int) -> dict[str, Any]:
+    def get(self, engine: Engine, workspace: str, row_id: int) -> V:
         with engine.begin() as conn:
             return self.view(conn, codes_repo.ensure_workspace(conn, workspace), row_id)
 
-    def list(self, engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
+    def list(self, engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page[V]:
         limit = max(1, min(limit, MAX_PAGE))
         with engine.begin() as conn:
             ws = codes_repo.ensure_workspace(conn, workspace)
@@ -78,33 +71,33 @@ def keyset_page(
     conn: Connection,
     rows: list[dict[str, Any]],
     limit: int,
-    render: Callable[[Connection, Sequence[dict[str, Any]]], list[dict[str, Any]]],
-) -> Page:
+    render: Callable[[Connection, Sequence[dict[str, Any]]], list[V]],
+) -> Page[V]:
     """A page of ``limit`` of ``rows`` (fetched ``limit + 1``: one more says a next exists)."""
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(render(conn, rows), int(rows[-1]["id"]) if more else None)
+    return Page(render(conn, rows), (int(rows[-1]["id"]),) if more else None)
 
 
-def views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[ContactView]:
     """Contacts as the API shows them: seed 003's ``contactID`` and ``identifiers``."""
     ids = [int(r["id"]) for r in rows]
     idents = contacts_repo.identifiers_of(conn, ids)
     lists = contacts_repo.lists_of(conn, ids)
     return [
-        {
-            "contactID": int(r["id"]),
-            "identifiers": [{"type": k, "value": v} for k, v in idents.get(int(r["id"]), [])],
-            "attributes": dict(r["attributes"] or {}),
-            "lists": lists.get(int(r["id"]), []),
-            "createdAt": iso8601(r["created_at"]),
-            "updatedAt": iso8601(r["updated_at"]),
-        }
+        ContactView(
+            contact_id=int(r["id"]),
+            identifiers=[Identifier(k, v) for k, v in idents.get(int(r["id"]), [])],
+            attributes=dict(r["attributes"] or {}),
+            lists=lists.get(int(r["id"]), []),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
         for r in rows
     ]
 
 
-def _view(conn: Connection, ws: int, contact_id: int) -> dict[str, Any]:
+def _view(conn: Connection, ws: int, contact_id: int) -> ContactView:
     row = contacts_repo.get_contact(conn, ws, contact_id)
     if row is None:
         raise NotFound(f"contact {contact_id} does not exist")
@@ -166,7 +159,7 @@ def create_contact(
     attributes: Mapping[str, Any] | None = None,
     lists: Sequence[str] = (),
     region: str | None = None,
-) -> dict[str, Any]:
+) -> ContactView:
     """A new contact; Conflict when one of its identifiers names another contact already."""
     idents = parse_identifiers(identifiers, region)
     if not any(v is not None for v in idents.values()):
@@ -182,7 +175,7 @@ def create_contact(
         return _view(conn, ws, cid)
 
 
-def get_contact(engine: Engine, workspace: str, contact_id: int) -> dict[str, Any]:
+def get_contact(engine: Engine, workspace: str, contact_id: int) -> ContactView:
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         return _view(conn, ws, contact_id)
@@ -190,7 +183,7 @@ def get_contact(engine: Engine, workspace: str, contact_id: int) -> dict[str, An
 
 def find_contact(
     engine: Engine, workspace: str, kind: object, value: object, region: str | None = None
-) -> dict[str, Any]:
+) -> ContactView:
     """The contact an identifier names (seed 003 contact/get); NotFound when none does."""
     k = identifier_type(kind)
     v = identifier_value(k, value, region)
@@ -213,7 +206,7 @@ def list_contacts(
     identifier: tuple[object, object] | None = None,
     in_list: str | None = None,
     region: str | None = None,
-) -> Page:
+) -> Page[ContactView]:
     """Contacts by id; only the one ``identifier`` names, or the members of list ``in_list``."""
     limit = max(1, min(limit, MAX_PAGE))
     by: tuple[str, str] | None = None
@@ -248,7 +241,7 @@ def update_contact(
     attributes: Mapping[str, Any] | None = None,
     lists: Sequence[str] = (),
     region: str | None = None,
-) -> dict[str, Any]:
+) -> ContactView:
     """Change some identifiers (a None value removes the type), merge attributes (a None value
     removes the name), add to lists. A contact is never left without any identifier."""
     idents = parse_identifiers(identifiers, region)
@@ -267,7 +260,7 @@ def update_contact(
         return _view(conn, ws, contact_id)
 
 
-def erase_contact(engine: Engine, workspace: str, contact_id: int) -> dict[str, Any]:
+def erase_contact(engine: Engine, workspace: str, contact_id: int) -> ContactErased:
     """Delete the contact's personal data: identifiers, attributes, memberships, and its number
     in the workspace's past messages (masked ``~<message id>``; unsent ones CANCELLED), their
     receipts' payloads, callbacks, row errors and inbound messages. The suppression list keeps
@@ -283,4 +276,4 @@ def erase_contact(engine: Engine, workspace: str, contact_id: int) -> dict[str, 
         ]
         contacts_repo.delete_contact(conn, ws, contact_id)
         masked = sum(contacts_repo.mask_number(conn, ws, n, utcnow()) for n in numbers)
-    return {"contactID": contact_id, "erased": True, "messagesMasked": masked}
+    return ContactErased(contact_id=contact_id, erased=True, messages_masked=masked)

@@ -15,7 +15,7 @@ from typing import Any
 
 from broadcaster.config import Settings
 from broadcaster.domain.keywords import Keyword, KeywordLists, classify, reply_text
-from broadcaster.domain.wire import iso8601, utc_naive
+from broadcaster.domain.wire import to_wire
 from broadcaster.errors import BroadcasterError, InputError
 from broadcaster.logsafe import printable
 from broadcaster.providers.inbound import Inbound
@@ -23,6 +23,7 @@ from broadcaster.services.broadcasts import NewBroadcast, create_from_table
 from broadcaster.services.client_callbacks import enqueue_inbound
 from broadcaster.services.codes import owner_key
 from broadcaster.services.messages import one_row_table
+from broadcaster.services.views import InboundView
 from broadcaster.store import codes_repo, inbound_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, IntegrityError, utcnow
 
@@ -41,30 +42,6 @@ class Received:
     keyword: str
     known: bool  # a workspace owns the code it was sent to
     reply_broadcast_id: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "new": self.new,
-            "keyword": self.keyword,
-            "known": self.known,
-            "replyBroadcastId": self.reply_broadcast_id,
-        }
-
-
-def inbound_view(row: dict[str, Any]) -> dict[str, Any]:
-    """An inbound message as the API and CLI show it."""
-    return {
-        "id": row["id"],
-        "from": row["sender"],
-        "to": row["recipient"],
-        "text": row["text"],
-        "keyword": row["keyword"],
-        "route": row["route"],
-        "gatewayId": row["gateway_id"],
-        "date": iso8601(utc_naive(row["received_at"]), millis=True),
-        "gatewayDate": row["reported_at"],
-    }
 
 
 def _apply_keyword(
@@ -126,7 +103,7 @@ def _store(
             _apply_keyword(conn, ws, msg, keyword, route, now)
             urls = [u for u in [prefs.get("inbound_callback_url")] if isinstance(u, str) and u]
             if urls:
-                payload = {"type": "inbound", **inbound_view({**row, "id": iid})}
+                payload = {"type": "inbound", **to_wire(InboundView.of({**row, "id": iid}))}
                 enqueue_inbound(conn, iid, urls, payload, now, settings.callback_allow_private)
     return iid, new, keyword, ws, prefs
 
@@ -170,12 +147,12 @@ def _confirm(
 
 def list_inbound(
     engine: Engine, workspace: str, *, before: int | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[InboundView]:
     """A workspace's inbound messages, newest first (``before``: an id, for the next page)."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         rows = inbound_repo.page(conn, ws, before=before, limit=max(1, min(limit, MAX_PAGE)))
-    return [inbound_view(r) for r in rows]
+    return [InboundView.of(r) for r in rows]
 
 
 #: Keys a workspace's settings may hold (``PUT /v1/settings``, ``broadcaster inbound settings``).

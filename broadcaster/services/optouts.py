@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Generator, Iterator
-from typing import Any
 
 from broadcaster.domain.phones import normalize_phone
-from broadcaster.domain.wire import iso8601, utc_naive
+from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
+from broadcaster.services.views import OptoutView
 from broadcaster.store import codes_repo, optouts_repo
 from broadcaster.store.db import Engine, utcnow
 
@@ -36,22 +36,13 @@ def e164(number: str, region: str | None) -> str:
     return phone.e164
 
 
-def entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "number": row["number"],
-        "source": row["source"],
-        "detail": row["detail"],
-        "createdAt": iso8601(utc_naive(row["created_at"]), millis=True),
-    }
-
-
 def list_optouts(
     engine: Engine, workspace: str, *, after: str = "", limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[OptoutView]:
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
         rows = optouts_repo.page(conn, ws, after=after, limit=max(1, min(limit, MAX_PAGE)))
-    return [entry_view(r) for r in rows]
+    return [OptoutView.of(r) for r in rows]
 
 
 def add_optout(
@@ -62,7 +53,7 @@ def add_optout(
     region: str | None,
     detail: str | None = None,
     source: str = optouts_repo.SOURCE_OPERATOR,
-) -> dict[str, Any]:
+) -> OptoutView:
     """Suppress ``number``; an entry already there is kept as it was (and returned)."""
     n = e164(number, region)
     with engine.begin() as conn:
@@ -70,7 +61,7 @@ def add_optout(
         optouts_repo.add(conn, ws, [(n, source, detail)], utcnow())
         row = optouts_repo.get(conn, ws, n)
     assert row is not None
-    return entry_view(row)
+    return OptoutView.of(row)
 
 
 def remove_optout(engine: Engine, workspace: str, number: str, *, region: str | None) -> None:
@@ -140,9 +131,10 @@ def export_pieces(
         out.seek(0)
         out.truncate()
         for e in page:
-            w.writerow([e["number"], e["source"], e["detail"] or "", e["createdAt"]])
+            created = iso8601(e.created_at, millis=True)
+            w.writerow([e.number, e.source, e.detail or "", created])
         if page:
             yield out.getvalue().encode()
         if len(page) < min(page_rows, MAX_PAGE):
             return
-        after = page[-1]["number"]
+        after = page[-1].number

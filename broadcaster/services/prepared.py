@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from broadcaster.config import Settings
-from broadcaster.domain.contacts import template_values
+from broadcaster.domain.contacts import IdentifierType, template_values
 from broadcaster.domain.templates import Template, parse_template
-from broadcaster.domain.wire import iso8601
 from broadcaster.errors import InputError, NotFound
 from broadcaster.ingest import RecipientRow, RecipientTable
 from broadcaster.services.broadcasts import NewBroadcast, create_from_table, require_code
-from broadcaster.services.contacts import Owned, Page, list_name
+from broadcaster.services.contacts import Owned, list_name
+from broadcaster.services.views import Page, SentSingle, TemplateView
 from broadcaster.store import codes_repo, contacts_repo, messages_repo, optouts_repo
 from broadcaster.store.db import Connection, Engine, utcnow
 
@@ -31,18 +31,18 @@ class SendRefused(InputError):
     """sendSingle cannot send: no such message or contact, no mobile, a suppressed number."""
 
 
-def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _views(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[TemplateView]:
     names = contacts_repo.list_names(conn, [int(r["list_id"]) for r in rows if r["list_id"]])
     return [
-        {
-            "id": int(r["id"]),
-            "name": r["name"],
-            "text": r["text"],
-            "from": r["sender_code"],
-            "list": names.get(int(r["list_id"])) if r["list_id"] else None,
-            "createdAt": iso8601(r["created_at"]),
-            "updatedAt": iso8601(r["updated_at"]),
-        }
+        TemplateView(
+            id=int(r["id"]),
+            name=r["name"],
+            text=r["text"],
+            sender=r["sender_code"],
+            list=names.get(int(r["list_id"])) if r["list_id"] else None,
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
         for r in rows
     ]
 
@@ -85,7 +85,7 @@ def create_template(
     text: str,
     sender: str,
     list_: str | None = None,
-) -> dict[str, Any]:
+) -> TemplateView:
     """A prepared message; its list is created when it does not exist."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
@@ -96,17 +96,19 @@ def create_template(
         return TEMPLATES.view(conn, ws, tid)
 
 
-def get_template(engine: Engine, workspace: str, template_id: int) -> dict[str, Any]:
+def get_template(engine: Engine, workspace: str, template_id: int) -> TemplateView:
     return TEMPLATES.get(engine, workspace, template_id)
 
 
-def list_templates(engine: Engine, workspace: str, *, after: int = 0, limit: int = 100) -> Page:
+def list_templates(
+    engine: Engine, workspace: str, *, after: int = 0, limit: int = 100
+) -> Page[TemplateView]:
     return TEMPLATES.list(engine, workspace, after=after, limit=limit)
 
 
 def update_template(
     engine: Engine, workspace: str, template_id: int, fields: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> TemplateView:
     """Change name, text, sender or list (``list`` None: no list)."""
     with engine.begin() as conn:
         ws = codes_repo.ensure_workspace(conn, workspace)
@@ -138,7 +140,7 @@ def _recipient(
         (
             v
             for k, v in contacts_repo.identifiers_of(conn, [contact_id]).get(contact_id, [])
-            if k == "MOBILE"
+            if k == IdentifierType.MOBILE.value
         ),
         None,
     )
@@ -158,7 +160,7 @@ def send_single(
     *,
     positional: Sequence[str] = (),
     named: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> SentSingle:
     """Send prepared message ``template_id`` to contact ``contact_id`` once; the broadcast and
     message ids. SendRefused for what seed 003 answers 400 (a missing value included)."""
     with engine.begin() as conn:
@@ -185,7 +187,7 @@ def send_single(
     view = create_from_table(engine, settings, table, req)
     with engine.connect() as conn:
         mid = messages_repo.only_message_id(conn, view.id)
-    return {"broadcastId": view.id, "messageId": mid}
+    return SentSingle(broadcast_id=view.id, message_id=mid)
 
 
 def _require_values(template: Template, columns: Sequence[str], params: Sequence[str]) -> None:

@@ -8,9 +8,8 @@ confirmed. Pages are keyset: ``after`` is the cursor a previous page returned (N
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from broadcaster.domain.states import FAILED_STATES
 from broadcaster.errors import NotFound
@@ -19,8 +18,10 @@ from broadcaster.services.views import (
     BroadcastView,
     Bucket,
     MessageItem,
+    Page,
     ReasonCount,
     RecipientMessage,
+    RowErrorView,
     Timeline,
 )
 from broadcaster.store import codes_repo, queries_repo
@@ -28,17 +29,6 @@ from broadcaster.store.db import Engine
 
 #: Rows per SQL page while streaming a report.
 REPORT_PAGE_ROWS = 5_000
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """Items of one page and the cursor of the next (None: this was the last page)."""
-
-    items: list[T]
-    next_after: tuple[int, ...] | None
 
 
 def require_broadcast(
@@ -112,14 +102,14 @@ def list_row_errors(
     *,
     after: tuple[int, ...] | None = None,
     limit: int = 50,
-) -> Page[dict[str, Any]]:
+) -> Page[RowErrorView]:
     require_broadcast(engine, broadcast_id, workspace_id)
     key = (after[0], after[1]) if after and len(after) == 2 else None
     with engine.connect() as conn:
         rows = queries_repo.row_errors_page(conn, broadcast_id, after=key, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [{"line": r["line"], "value": r["value"], "reason": r["reason"]} for r in rows]
+    items = [RowErrorView.of(r) for r in rows]
     return Page(items, (rows[-1]["line"], rows[-1]["id"]) if more else None)
 
 

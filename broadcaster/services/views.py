@@ -8,12 +8,27 @@ aware in its zone (shown with its offset).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from broadcaster.domain.schedule import in_zone
 from broadcaster.domain.states import allowed_actions
+from broadcaster.domain.wire import WIRE_MILLIS, WIRE_NAME, utc_naive
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Items of one page and the keyset position the next starts after (None: the last page).
+
+    The position is the tuple the API's opaque ``nextCursor`` encodes: ``(id,)`` for pages by
+    id, ``(line, id)`` for row errors.
+    """
+
+    items: list[T]
+    next_after: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +98,12 @@ def _view_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 def base_fields(view: BroadcastView) -> dict[str, Any]:
     """The fields of ``view`` as a BroadcastView has them (to build a richer view from it)."""
-    return {f.name: getattr(view, f.name) for f in fields(BroadcastView)}
+    return base_fields_of(view, BroadcastView)
+
+
+def base_fields_of(view: Any, base: type) -> dict[str, Any]:
+    """The fields of ``view`` that view class ``base`` has (to build a richer view from it)."""
+    return {f.name: getattr(view, f.name) for f in fields(base)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,3 +252,141 @@ class Breakdown:
 
     by_status: dict[str, int]
     by_reason: list[ReasonCount]
+
+
+@dataclass(frozen=True, slots=True)
+class RowErrorView:
+    """An input row that was not stored: its line, the value it held, why (a page of them;
+    the import's own is ``services.recipients.RowError``)."""
+
+    line: int
+    value: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RowErrorView:
+        return cls(line=row["line"], value=row["value"], reason=row["reason"])
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """One identifier of a contact (``MOBILE``, ``EMAIL``, ``APP_ALIAS``, ``EXTERNAL``)."""
+
+    type: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """A contact as seed 003 shows it: ``contactID``, identifiers, attributes, its lists."""
+
+    contact_id: int = field(metadata={WIRE_NAME: "contactID"})
+    identifiers: list[Identifier]
+    attributes: dict[str, Any]
+    lists: list[str]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactErased:
+    """What erasing a contact did: its past messages whose number was masked."""
+
+    contact_id: int = field(metadata={WIRE_NAME: "contactID"})
+    erased: bool
+    messages_masked: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListView:
+    """A static list of contacts and how many members it has."""
+
+    id: int
+    name: str
+    members: int
+    created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MembersAdded(ListView):
+    """The list after contacts were added: ``added`` of them were not members before."""
+
+    added: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembersRemoved(ListView):
+    """The list after contacts were removed: ``removed`` of them were members."""
+
+    removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateView:
+    """A prepared message (seed 003's message): name, text, sender code, list."""
+
+    id: int
+    name: str
+    text: str
+    sender: str = field(metadata={WIRE_NAME: "from"})
+    list: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SentSingle:
+    """The one-recipient broadcast ``sendSingle`` stored, and its message."""
+
+    broadcast_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboundView:
+    """An inbound message (MO) as the API and the command line show it."""
+
+    id: int
+    sender: str = field(metadata={WIRE_NAME: "from"})
+    to: str
+    text: str
+    keyword: str | None
+    route: str
+    gateway_id: str | None
+    #: When it arrived (UTC), shown to the millisecond.
+    date: datetime = field(metadata={WIRE_MILLIS: True})
+    #: The gateway's own timestamp text, as it sent it.
+    gateway_date: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> InboundView:
+        return cls(
+            id=row["id"],
+            sender=row["sender"],
+            to=row["recipient"],
+            text=row["text"],
+            keyword=row["keyword"],
+            route=row["route"],
+            gateway_id=row["gateway_id"],
+            date=utc_naive(row["received_at"]),
+            gateway_date=row["reported_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OptoutView:
+    """A suppressed number of a workspace: where the opt-out came from, when."""
+
+    number: str
+    source: str
+    detail: str | None
+    created_at: datetime = field(metadata={WIRE_MILLIS: True})
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> OptoutView:
+        return cls(
+            number=row["number"],
+            source=row["source"],
+            detail=row["detail"],
+            created_at=utc_naive(row["created_at"]),
+        )

@@ -20,6 +20,7 @@ from broadcaster.services.broadcasts import NewBroadcast, create_from_file
 from broadcaster.services.codes import add_code
 from broadcaster.services.contact_import import import_file, import_table
 from broadcaster.services.contacts import find_contact, list_contacts
+from broadcaster.services.views import Identifier
 from broadcaster.store import codes_repo, contacts_repo, messages_repo
 from broadcaster.store.db import engine_for, upgrade, utcnow
 from broadcaster.store.models import contact_identifiers, contacts, list_members
@@ -63,7 +64,7 @@ def test_100k_contacts_with_row_errors(database_url: str, tmp_path: Path) -> Non
     assert "MOBILE" in report["errors"][0]["reason"]
     assert _count(engine, contacts) == ROWS - bad == _count(engine, list_members)
     got = find_contact(engine, "acme", "MOBILE", "+525500054321")
-    assert got["attributes"] == {"first_name": "Name54321", "tier": "0"}
+    assert got.attributes == {"first_name": "Name54321", "tier": "0"}
     # Again: every contact updated, none created, the list unchanged.
     again = import_file(engine, settings, path, "acme", "everyone")
     assert (again["created"], again["updated"], again["members"]) == (0, ROWS - bad, ROWS - bad)
@@ -87,9 +88,9 @@ def test_import_upserts_by_external_and_keeps_identifiers_to_their_owner(
     assert [e["line"] for e in report["errors"]] == [3]
     assert "belongs to contact" in report["errors"][0]["reason"]
     ana = find_contact(engine, "acme", "EXTERNAL", "crm-1")
-    assert ana["attributes"]["name"] == "Ana B"
-    assert {"type": "MOBILE", "value": "+525500000009"} in ana["identifiers"]
-    assert find_contact(engine, "acme", "MOBILE", "+525500000002")["attributes"]["name"] == "Bob"
+    assert ana.attributes["name"] == "Ana B"
+    assert Identifier("MOBILE", "+525500000009") in ana.identifiers
+    assert find_contact(engine, "acme", "MOBILE", "+525500000002").attributes["name"] == "Bob"
     assert len(list_contacts(engine, "acme", in_list="crm").items) == 4
     assert list_contacts(engine, "other").items == []
 
@@ -125,22 +126,22 @@ def test_repeats_across_batches_merge_and_a_value_has_one_holder(
         3,
     )
     bob = find_contact(engine, "acme", "EMAIL", "shared@x.org")
-    assert bob["attributes"] == {"name": "Bob"}
+    assert bob.attributes == {"name": "Bob"}
     assert [(e["line"], e["value"]) for e in report["errors"]] == [(4, "shared@x.org")]
     assert (
         report["errors"][0]["reason"] == f"EMAIL shared@x.org belongs to contact {bob['contactID']}"
     )
     ana = find_contact(engine, "acme", "MOBILE", "+525500000001")
-    assert ana["attributes"] == {"name": "Ana B", "tier": "1"}
-    assert {"type": "EMAIL", "value": "a@x.org"} in ana["identifiers"]
+    assert ana.attributes == {"name": "Ana B", "tier": "1"}
+    assert Identifier("EMAIL", "a@x.org") in ana.identifiers
     cy = find_contact(engine, "acme", "MOBILE", "+525500000003")
-    assert [i["type"] for i in cy["identifiers"]] == ["MOBILE"]
+    assert [i.type for i in cy.identifiers] == ["MOBILE"]
     # A contact that holds the value in the database keeps it against any row of a file.
     second = tmp_path / "q.csv"
     second.write_text("phone,email\n+525500000009,shared@x.org\n+525500000002,b@x.org\n")
     again = import_file(engine, Settings(database_url=database_url), second, "acme", "all")
     assert (again["created"], again["updated"], again["invalidRows"]) == (1, 1, 1)
-    assert find_contact(engine, "acme", "EMAIL", "b@x.org")["contactID"] == bob["contactID"]
+    assert find_contact(engine, "acme", "EMAIL", "b@x.org").contact_id == bob.contact_id
     with pytest.raises(NotFound):
         find_contact(engine, "acme", "EMAIL", "shared@x.org")
 
@@ -247,7 +248,7 @@ def test_a_producer_process_imports_the_same_as_in_process(
     assert inside["read"] == 12_001 and inside["created"] == 12_000 - bad
     for ws in ("acme", "globex"):
         got = find_contact(engine, ws, "MOBILE", "+525500000001")
-        assert got["attributes"] == {"first_name": "Again", "tier": "9"}
+        assert got.attributes == {"first_name": "Again", "tier": "9"}
     headerless = tmp_path / "plain.txt"
     headerless.write_text("+525500000001|Ana\n")
     with open_recipients(headerless) as table, pytest.raises(FileRejected, match="columns"):
