@@ -93,6 +93,11 @@ class Settings(BaseSettings):
 
     #: HTTP API limits, ``BROADCASTER_API_<NAME>`` (each is documented on ``ApiLimits`` in
     #: broadcaster/api/limits.py, which reads every ``api_<name>`` field here).
+    #: Request bodies of 1 MiB or more held at once per API process, per workspace, and how long
+    #: one waits for a slot before a 503 (broadcaster/api/body_gate.py).
+    api_big_bodies: Positive = 4
+    api_big_bodies_per_workspace: Positive = 2
+    api_big_body_wait_s: float = Field(default=10.0, gt=0)
     #: Largest JSON request body, bytes.
     api_json_max_bytes: Positive = 16 * MIB
     #: Most memory the parsed values of one big JSON body may take, bytes.

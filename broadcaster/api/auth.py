@@ -87,11 +87,11 @@ def _bearer(request: web.Request) -> str:
     return key.strip()
 
 
-async def _body_sha256(request: web.Request) -> str:
+async def _body_sha256(request: web.Request, workspace: str) -> str:
     """Hash of the raw body; a multipart upload is spooled (and kept) so the handler can parse it."""
     limits = state(request).limits
     if not request.content_type.startswith("multipart/"):
-        return body_digest(await read_body(request, limits.json_max_bytes))
+        return body_digest(await read_body(request, limits.json_max_bytes, workspace))
     cap = limits.upload_max_bytes + limits.form_field_max_bytes * 16
     if request.content_length is not None and request.content_length > cap:
         raise too_large(f"the body is {request.content_length:,} bytes, over the limit of {cap:,}")
@@ -128,7 +128,7 @@ async def _verify_signature(request: web.Request, key: Principal) -> None:
         )
     if not NONCE_RE.match(nonce):
         raise unauthorized(f"{NONCE_HEADER} must be 8-64 of A-Z a-z 0-9 - _", field=NONCE_HEADER)
-    body_hash = await _body_sha256(request)
+    body_hash = await _body_sha256(request, key.workspace)
     if not signature_matches(
         key.signing_secret,
         request.headers[SIGNATURE_HEADER],

@@ -18,8 +18,9 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from broadcaster.api.body_gate import BIG_BODY_BYTES, GATE_KEY
 from broadcaster.api.problems import Problem, bad_request, invalid
-from broadcaster.api.state import request_key, state
+from broadcaster.api.state import PRINCIPAL, request_key, state
 from broadcaster.constants import ID64_MAX as ID64_MAX  # re-exported for the routes
 from broadcaster.constants import INT32_MAX as INT32_MAX
 from broadcaster.domain import wire
@@ -41,17 +42,28 @@ def too_large(detail: str, field: str | None = None) -> Problem:
     return Problem(413, detail, field=field)
 
 
-async def read_body(request: web.Request, cap_bytes: int) -> bytes:
-    """The raw body, at most ``cap_bytes`` (413 beyond); read once, kept on the request."""
+async def read_body(request: web.Request, cap_bytes: int, workspace: str | None = None) -> bytes:
+    """The raw body, at most ``cap_bytes`` (413 beyond); read once, kept on the request.
+
+    A body of ``BIG_BODY_BYTES`` or more first takes a slot of the process's
+    :class:`~broadcaster.api.body_gate.BodyGate` for the rest of the request (429/503 when
+    none is free), charged to ``workspace`` (default: the authenticated key's)."""
     if RAW_BODY in request:
         return request[RAW_BODY]  # type: ignore[no-any-return]
     if request.content_length is not None and request.content_length > cap_bytes:
         raise too_large(
             f"the body is {request.content_length:,} bytes, over the limit of {cap_bytes:,}"
         )
+    if workspace is None and PRINCIPAL in request:
+        workspace = request[PRINCIPAL].workspace
+    gate = request.app[GATE_KEY]
+    if (request.content_length or 0) >= BIG_BODY_BYTES:
+        await gate.enter(request, workspace)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+        if total < BIG_BODY_BYTES <= total + len(chunk):  # a body without Content-Length
+            await gate.enter(request, workspace)
         total += len(chunk)
         if total > cap_bytes:
             raise too_large(f"the body is over the limit of {cap_bytes:,} bytes")
@@ -66,7 +78,7 @@ def _no_constants(name: str) -> Any:
 
 
 #: A JSON body of at least this many bytes is parsed on a thread by the pure-Python scanner.
-THREAD_PARSE_MIN_BYTES = 1024 * 1024
+THREAD_PARSE_MIN_BYTES = BIG_BODY_BYTES
 
 
 #: What a parsed value costs beyond its own size: its slot in the list or object holding it.

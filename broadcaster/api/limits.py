@@ -23,6 +23,12 @@ MULTIPART_FIELD_ALLOWANCE = 16
 class ApiLimits:
     #: Largest JSON request body, bytes (bigger recipient lists: upload a file).
     json_max_bytes: int = 16 * MIB
+    #: Request bodies of 1 MiB or more one API process holds at once (the others wait
+    #: ``big_body_wait_s``, then 503), and how many of them one workspace may hold (one more:
+    #: 429). 16 MiB bodies, parsed within ``json_max_memory_bytes`` each: ~0.5 GB at most.
+    big_bodies: int = 4
+    big_bodies_per_workspace: int = 2
+    big_body_wait_s: float = 10.0
     #: Most memory the parsed values of one JSON body of 1 MiB or more may take, bytes (each
     #: value's size as Python holds it, counted while it is parsed: a 16 MB body of tiny items
     #: such as ``[]`` would make ~400 MB of objects). A body of 16 MB of phone numbers takes

@@ -25,6 +25,7 @@ from broadcaster.api import (
 )
 from broadcaster.api.auth import auth_middleware
 from broadcaster.api.bodies import url_middleware
+from broadcaster.api.body_gate import GATE_KEY, BodyGate, body_gate_middleware
 from broadcaster.api.context import CTX
 from broadcaster.api.limits import ApiLimits
 from broadcaster.api.problems import Problem, problem_middleware
@@ -36,7 +37,7 @@ from broadcaster.services.nonces import NonceLedger
 
 #: Threads that parse big JSON bodies; more big bodies at once wait their turn.
 PARSE_THREADS = 2
-MIDDLEWARES = (problem_middleware, url_middleware, auth_middleware)
+MIDDLEWARES = (problem_middleware, body_gate_middleware, url_middleware, auth_middleware)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -78,6 +79,9 @@ def setup(
         wall_clock=wall_clock,  # type: ignore[arg-type]
     )
     app[STATE_KEY] = st
+    app[GATE_KEY] = BodyGate(
+        limits.big_bodies, limits.big_bodies_per_workspace, limits.big_body_wait_s
+    )
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/openapi.json", get_openapi)
     messages.add_routes(app)
