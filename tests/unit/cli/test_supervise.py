@@ -179,7 +179,15 @@ def test_a_silent_child_is_stopped_and_started_again(tmp_path):
 
 def test_a_child_that_ignores_sigterm_is_killed_with_its_children(tmp_path):
     """A hung child may not act on SIGTERM: after the grace it and its pool get SIGKILL."""
-    probe = FakeProbe(lambda n: S)
+    pids_file = tmp_path / "pids.txt"
+
+    def silent_once_set_up(_n: int) -> Verdict:
+        # Alive until the child ignores SIGTERM and its own child runs (its line is written
+        # last): a SIGTERM before that would end it at once, under a loaded machine's slow start.
+        ready = pids_file.exists() and "g" in pids_file.read_text()
+        return S if ready else A
+
+    probe = FakeProbe(silent_once_set_up)
     sup = _supervisor(
         _sleeper(tmp_path, ignore_term=True, grandchild=True), probe, kill_grace_s=0.5
     )
