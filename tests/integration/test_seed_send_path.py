@@ -149,8 +149,8 @@ async def test_a_gateway_refusal_of_a_barred_number_suppresses_it(
     # Then its message ends BLACKLISTED and the number is suppressed, source gateway
     assert get_broadcast(engine, first).counts == {"BLACKLISTED": 1}
     listed = optouts.list_optouts(engine, "default")
-    assert [(e["number"], e["source"]) for e in listed] == [(barred, "gateway")], listed
-    assert "refused via kpn" in listed[0]["detail"]
+    assert [(e.number, e.source) for e in listed] == [(barred, "gateway")], listed
+    assert "refused via kpn" in (listed[0].detail or "")
     # ...and the next broadcast holds it at import, never asking the gateway again
     sends_before = len(fake.sends)
     second = create_from_file(engine, settings, tmp_path / "two.txt", req).id
