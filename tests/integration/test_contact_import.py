@@ -129,7 +129,7 @@ def test_repeats_across_batches_merge_and_a_value_has_one_holder(
     assert bob.attributes == {"name": "Bob"}
     assert [(e["line"], e["value"]) for e in report["errors"]] == [(4, "shared@x.org")]
     assert (
-        report["errors"][0]["reason"] == f"EMAIL shared@x.org belongs to contact {bob['contactID']}"
+        report["errors"][0]["reason"] == f"EMAIL shared@x.org belongs to contact {bob.contact_id}"
     )
     ana = find_contact(engine, "acme", "MOBILE", "+525500000001")
     assert ana.attributes == {"name": "Ana B", "tier": "1"}
