@@ -56,7 +56,10 @@ class BodyGate:
                 headers={"Retry-After": "1"},
             )
         try:
-            await asyncio.wait_for(self._free.acquire(), self.wait_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can time out after the acquire
+            # succeeded and lose that slot for good
+            async with asyncio.timeout(self.wait_s):
+                await self._free.acquire()
         except TimeoutError:
             raise Problem(
                 503,
